@@ -1,0 +1,1 @@
+"""iNNvestigate-style attribution engine (deep Taylor / LRP) for Keras 3 models."""

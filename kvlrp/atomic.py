@@ -1,0 +1,60 @@
+"""Atomic file writes: a report is either the old file or the complete new one, never half."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    Parameters
+    ----------
+    path
+        Final destination.
+    write
+        Writes the full content to the temporary path it is given.
+
+    Returns
+    -------
+    Path
+        The destination.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_csv(df: Any, path: str | os.PathLike) -> Path:
+    """Write a pandas DataFrame as CSV (no index), atomically."""
+    return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
+
+
+def write_json(obj: Any, path: str | os.PathLike) -> Path:
+    """Write ``obj`` as indented JSON, atomically."""
+
+    def _write(tmp: Path) -> None:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_to_builtin) + "\n")
+
+    return atomic_write(path, _write)
+
+
+def _to_builtin(value: Any) -> Any:
+    """JSON fallback for numpy scalars and arrays."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``kvlrp`` console script (see :mod:`kvlrp.cli`)."""

@@ -1,0 +1,41 @@
+"""Packaging for kvlrp: the video workflow (``kvlrp``) and its attribution engine (``analyzers``)."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="kvlrp",
+    version="0.1.0",
+    description=(
+        "Explain 3D-convolutional Keras video classifiers with deep Taylor / LRP: "
+        "frame-position relevance, the border effect, and test-time step-size tuning."
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["analyzers", "analyzers.*", "kvlrp", "kvlrp.*"]),
+    include_package_data=True,
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3.0",
+        "numpy",
+        "pandas",
+        "matplotlib",
+        "tqdm",
+        "pillow",
+    ],
+    extras_require={
+        "video": ["av>=11"],
+        "tfio": ["tensorflow-io"],
+        "dev": ["pytest", "hypothesis", "ruff", "av>=11"],
+    },
+    entry_points={"console_scripts": ["kvlrp=kvlrp.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
