@@ -1,0 +1,133 @@
+"""Save and load a model folder: ``model.keras`` + ``kvlrp.json`` (:class:`ModelInfo`).
+
+Loading uses Keras safe mode: a file whose layers need arbitrary Python code (a ``Lambda``)
+is refused with :class:`UnsafeModelError` unless ``allow_unsafe=True`` is passed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import keras
+
+from kvlrp.atomic import write_json
+from kvlrp.models.info import ModelInfo
+
+#: File names inside a model folder.
+MODEL_FILENAME = "model.keras"
+INFO_FILENAME = "kvlrp.json"
+
+
+class ModelLoadError(ValueError):
+    """A model folder is missing, incomplete or unreadable."""
+
+
+class UnsafeModelError(ModelLoadError):
+    """The model file needs arbitrary code to load and ``allow_unsafe`` was not given."""
+
+
+def save_model(model: keras.Model, model_dir: str | os.PathLike, info: ModelInfo) -> Path:
+    """Write ``model.keras`` and ``kvlrp.json`` into ``model_dir`` (each atomically).
+
+    Parameters
+    ----------
+    model
+        The Keras model; its output width must equal ``len(info.classes)``.
+    model_dir
+        Folder to write (created if needed).
+    info
+        Classes and clip settings.
+
+    Returns
+    -------
+    Path
+        ``model_dir``.
+    """
+    model_dir = Path(model_dir)
+    units = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+    if units is not None and units != info.num_classes:
+        raise ValueError(
+            f"save_model: the model has {units} outputs but ModelInfo lists "
+            f"{info.num_classes} classes {info.classes}"
+        )
+    model_dir.mkdir(parents=True, exist_ok=True)
+    tmp = model_dir / f".{MODEL_FILENAME}.{os.getpid()}.tmp.keras"
+    try:
+        model.save(tmp)
+        os.replace(tmp, model_dir / MODEL_FILENAME)
+    finally:
+        tmp.unlink(missing_ok=True)
+    write_json(info.to_dict(), model_dir / INFO_FILENAME)
+    return model_dir
+
+
+def read_info(model_dir: str | os.PathLike) -> ModelInfo:
+    """Read ``kvlrp.json`` of a model folder (or of the folder of a ``.keras`` file)."""
+    model_dir = _model_dir(model_dir)
+    path = model_dir / INFO_FILENAME
+    if not path.is_file():
+        raise ModelLoadError(
+            f"{path} not found: a kvlrp model folder holds {MODEL_FILENAME} and {INFO_FILENAME} "
+            "(written by `kvlrp train` or kvlrp.models.save_model)"
+        )
+    try:
+        return ModelInfo.from_dict(json.loads(path.read_text()))
+    except (ValueError, TypeError) as err:
+        raise ModelLoadError(f"{path} is not a valid kvlrp.json: {err}") from err
+
+
+def load_model(
+    model_dir: str | os.PathLike, allow_unsafe: bool = False, compile: bool = False
+) -> tuple[keras.Model, ModelInfo]:
+    """Load a model folder written by :func:`save_model`.
+
+    Parameters
+    ----------
+    model_dir
+        The folder (or its ``model.keras`` file).
+    allow_unsafe
+        Allow layers that run arbitrary Python code on load (``Lambda``). Only for files
+        you trust.
+    compile
+        Restore the training configuration (optimizer, loss) too.
+
+    Returns
+    -------
+    tuple
+        ``(model, info)``.
+    """
+    model_dir = _model_dir(model_dir)
+    path = model_dir / MODEL_FILENAME
+    if not path.is_file():
+        raise ModelLoadError(
+            f"{path} not found: a kvlrp model folder holds {MODEL_FILENAME} and {INFO_FILENAME}"
+        )
+    info = read_info(model_dir)
+    try:
+        model = keras.saving.load_model(path, compile=compile, safe_mode=not allow_unsafe)
+    except ValueError as err:
+        if not allow_unsafe and ("safe_mode" in str(err) or "arbitrary code" in str(err)):
+            raise UnsafeModelError(
+                f"{path} contains code that Keras safe mode refuses to load "
+                f"({str(err).split('.')[0]}). Load it only if you trust its source: "
+                "pass allow_unsafe=True (CLI: --allow-unsafe)."
+            ) from err
+        raise ModelLoadError(f"could not load {path}: {err}") from err
+    except TypeError as err:
+        raise ModelLoadError(
+            f"could not load {path}: {err} (a custom layer must be registered with "
+            "keras.saving.register_keras_serializable before loading)"
+        ) from err
+    units = model.outputs[0].shape[-1]
+    if units != info.num_classes:
+        raise ModelLoadError(
+            f"{path} has {units} outputs but {INFO_FILENAME} lists {info.num_classes} classes"
+        )
+    return model, info
+
+
+def _model_dir(model_dir: str | os.PathLike) -> Path:
+    path = Path(model_dir)
+    return path.parent if path.suffix == ".keras" else path
