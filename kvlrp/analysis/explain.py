@@ -1,0 +1,190 @@
+"""Frame-position relevance of a Keras video model over evaluation clips, and the position prior
+of its architecture (the same model re-initialised with fresh weights).
+
+Any object with iNNvestigate's ``analyze(x, neuron_selection)`` method is an analyzer here. The
+prior needs *new* analyzers for the re-initialised clones, so it takes an analyzer factory
+``model -> analyzer`` (:func:`analyzer_factory` builds one from an ``analyzers`` name).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from kvlrp.analysis.profiles import FRAME_COLUMNS
+from kvlrp.analysis.shares import clip_shares, frame_relevance
+
+TARGETS = ("predicted", "label")
+#: Columns of ``frame_relevance_prior.csv``.
+PRIOR_COLUMNS = ["step", "seed", "video_id", "clip_index", "position", "relevance", "share"]
+#: Columns of ``excluded_clips.csv``: clips whose total relevance was 0 (or not finite).
+EXCLUDED_COLUMNS = ["step", "model", "video_id", "clip_index", "reason"]
+
+
+class Analyzer(Protocol):
+    """What kvlrp needs from an analyzer (iNNvestigate's interface)."""
+
+    def analyze(self, x: np.ndarray, neuron_selection: Any = ...) -> np.ndarray: ...
+
+
+AnalyzerFactory = Callable[[Any], Analyzer]
+
+
+def analyzer_factory(name: str, bounds: tuple[float, float] | None = None,
+                     **kwargs: Any) -> AnalyzerFactory:
+    """Factory building ``analyzers.create_analyzer(name, model, ...)``.
+
+    ``bounds`` (the input normalisation's range) is passed as ``low``/``high`` to analyzers that
+    take them (``deep_taylor.bounded``).
+    """
+    import analyzers
+
+    known = analyzers.list_analyzers()
+    if name not in known:
+        raise ValueError(f"unknown analyzer {name!r}; choose one of: {', '.join(known)}")
+    if name == "deep_taylor.bounded" and bounds is not None:
+        kwargs = {"low": bounds[0], "high": bounds[1], **kwargs}
+
+    def build(model: Any) -> Analyzer:
+        return analyzers.create_analyzer(name, model, **kwargs)
+
+    return build
+
+
+def reinitialised_clone(model: Any, seed: int) -> Any:
+    """The same architecture with freshly initialised weights (``keras.models.clone_model``
+    re-runs every initializer), seeded."""
+    import keras
+
+    keras.utils.set_random_seed(int(seed))
+    try:
+        return keras.models.clone_model(model)
+    except Exception as err:  # subclassed models without get_config cannot be cloned
+        raise ValueError(
+            f"cannot re-initialise model {model.name!r} for the position prior "
+            f"(keras.models.clone_model failed: {err}); use a functional or Sequential model, "
+            f"or pass prior_seeds=0"
+        ) from err
+
+
+def _as_str(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+@dataclass
+class FrameRelevance:
+    """Result of :func:`explain_frames` for one step."""
+
+    frame: pd.DataFrame
+    prior: pd.DataFrame
+    excluded: pd.DataFrame
+    #: Clips kept for heatmaps and frame flipping: ``clip, relevance, target, video_id, ...``.
+    kept: list[dict] = field(default_factory=list)
+    n_clips: int = 0
+
+
+def explain_frames(
+    model: Any,
+    batches: Iterable[Mapping[str, Any]],
+    analyzer: Analyzer,
+    step: int,
+    class_names: list[str] | None = None,
+    analyzer_name: str | None = None,
+    target: str = "predicted",
+    prior_analyzers: Mapping[int, Analyzer] | None = None,
+    keep: int = 0,
+) -> FrameRelevance:
+    """Explain every clip and sum relevance per frame position.
+
+    Parameters
+    ----------
+    model
+        Keras model (input ``[B, L, H, W, C]``, output class probabilities).
+    batches
+        Dicts with ``clip`` ``[B, L, H, W, C]``, ``label`` ``[B]`` (int class index),
+        ``video_id`` ``[B]``, ``clip_start`` ``[B]`` (as from ``kvlrp.data.pipeline.eval_dataset``).
+        Clips of one video must come in order; ``clip_index`` counts them per video.
+    analyzer
+        Object with ``analyze(x, neuron_selection)``.
+    step
+        Step size the clips were cut at (written to the table).
+    target
+        ``predicted`` (explain the model's top class) or ``label`` (the true class).
+    prior_analyzers
+        Seed -> analyzer of a re-initialised clone; each explains its own top logit
+        (``max_activation``) on the same clips. Empty/None: no prior.
+    keep
+        Number of clips (first ones) to keep with their relevance for heatmaps/flipping.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}; got {target!r}")
+    name = analyzer_name or type(analyzer).__name__
+    prior_analyzers = dict(prior_analyzers or {})
+    frame_parts, prior_parts, excluded, kept = [], [], [], []
+    clip_counter: dict[str, int] = defaultdict(int)
+    n_clips = 0
+    for batch in batches:
+        clips = np.asarray(batch["clip"], dtype=np.float32)
+        labels = np.asarray(batch["label"]).astype(np.int64)
+        vids = [_as_str(v) for v in np.asarray(batch["video_id"]).tolist()]
+        starts = np.asarray(batch["clip_start"]).astype(np.int64)
+        clip_idx = []
+        for v in vids:
+            clip_idx.append(clip_counter[v])
+            clip_counter[v] += 1
+        probs = np.asarray(model(clips, training=False))
+        predicted = probs.argmax(axis=1)
+        explained = predicted if target == "predicted" else labels
+        relevance = np.asarray(analyzer.analyze(clips, neuron_selection=explained))
+        if relevance.shape != clips.shape:
+            raise ValueError(
+                f"analyzer {name!r} returned shape {relevance.shape}; expected the input's "
+                f"shape {clips.shape}"
+            )
+        fr = frame_relevance(relevance)
+        shares, valid = clip_shares(fr)
+        length = clips.shape[1]
+        for i in range(len(clips)):
+            if not valid[i]:
+                excluded.append((step, "trained", vids[i], clip_idx[i], "zero total relevance"))
+                continue
+            frame_parts.append(pd.DataFrame({
+                "video_id": vids[i], "label": _class(labels[i], class_names),
+                "predicted": _class(predicted[i], class_names), "clip_index": clip_idx[i],
+                "clip_start": int(starts[i]), "step": step, "position": np.arange(length),
+                "relevance": fr[i], "share": shares[i], "analyzer": name,
+            }))
+            if len(kept) < keep:
+                kept.append({"clip": clips[i], "relevance": relevance[i], "shares": shares[i],
+                             "target": int(explained[i]), "video_id": vids[i],
+                             "clip_index": clip_idx[i], "label": _class(labels[i], class_names),
+                             "predicted": _class(predicted[i], class_names), "step": step})
+        for seed, prior_analyzer in prior_analyzers.items():
+            pfr = frame_relevance(prior_analyzer.analyze(clips, neuron_selection="max_activation"))
+            pshares, pvalid = clip_shares(pfr)
+            for i in range(len(clips)):
+                if not pvalid[i]:
+                    excluded.append((step, f"prior seed {seed}", vids[i], clip_idx[i],
+                                     "zero total relevance"))
+                    continue
+                prior_parts.append(pd.DataFrame({
+                    "step": step, "seed": seed, "video_id": vids[i], "clip_index": clip_idx[i],
+                    "position": np.arange(length), "relevance": pfr[i], "share": pshares[i],
+                }))
+        n_clips += len(clips)
+    frame = (pd.concat(frame_parts, ignore_index=True) if frame_parts
+             else pd.DataFrame(columns=FRAME_COLUMNS))[FRAME_COLUMNS]
+    prior = (pd.concat(prior_parts, ignore_index=True) if prior_parts
+             else pd.DataFrame(columns=PRIOR_COLUMNS))[PRIOR_COLUMNS]
+    return FrameRelevance(frame=frame, prior=prior,
+                          excluded=pd.DataFrame(excluded, columns=EXCLUDED_COLUMNS),
+                          kept=kept, n_clips=n_clips)
+
+
+def _class(index: int, class_names: list[str] | None) -> str:
+    return class_names[int(index)] if class_names else str(int(index))
