@@ -1,0 +1,72 @@
+"""``kvlrp train``: train a C3D-family model on random clips from a shard folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "train a C3D-family model on random clips from shards (resumes an interrupted run)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``kvlrp train`` options to ``parser``."""
+    parser.add_argument("--data", required=True, help="shard folder written by `kvlrp prepare`")
+    parser.add_argument("--out", required=True, help="model folder to write (or resume)")
+    parser.add_argument("--model", default="c3d_small", choices=["c3d_small", "c3d"])
+    parser.add_argument("--clip-len", type=int, default=8, help="frames per clip (default 8)")
+    parser.add_argument("--step", type=int, default=1, help="stride between a clip's frames")
+    parser.add_argument("--size", type=int, default=56, help="square crop size in pixels")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=8, help="global batch size")
+    parser.add_argument("--steps-per-epoch", type=int, default=None,
+                        help="batches per epoch (default: one clip per training video)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--normalization", default="symmetric", choices=["symmetric", "unit"])
+    parser.add_argument("--short-policy", default="loop", choices=["loop", "repeat_last", "skip"])
+    parser.add_argument("--val-clips", default="4",
+                        help="evaluation clips per validation video (int or 'all')")
+    parser.add_argument("--widths", type=int, nargs="+", default=None,
+                        help="c3d_small: filters per convolution block (default 16 32 64)")
+    parser.add_argument("--dense-units", type=int, default=None, help="hidden dense width")
+    parser.add_argument("--batch-norm", action="store_true", help="BatchNorm after convolutions")
+    parser.add_argument("--temporal-padding", default=None, choices=["same", "valid"],
+                        help="c3d_small: 'valid' avoids temporal zero padding")
+    parser.add_argument("--strategy", default="default",
+                        choices=["default", "mirrored", "multiworker"],
+                        help="tf.distribute strategy (multiworker reads TF_CONFIG)")
+    parser.add_argument("--no-resume", action="store_true",
+                        help="start over even if --out holds an interrupted run")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``kvlrp train``."""
+    from kvlrp.training import train
+
+    model_kwargs = {}
+    if args.widths is not None:
+        model_kwargs["widths"] = tuple(args.widths)
+    if args.dense_units is not None:
+        model_kwargs["dense_units"] = args.dense_units
+    if args.batch_norm:
+        model_kwargs["batch_norm"] = True
+    if args.temporal_padding is not None:
+        model_kwargs["temporal_padding"] = args.temporal_padding
+    val_clips = args.val_clips if args.val_clips == "all" else int(args.val_clips)
+    result = train(
+        args.data, args.out, model=args.model, clip_len=args.clip_len, step=args.step,
+        size=args.size, epochs=args.epochs, batch_size=args.batch_size,
+        steps_per_epoch=args.steps_per_epoch, seed=args.seed, strategy=args.strategy,
+        progress=not args.no_progress, learning_rate=args.lr, normalization=args.normalization,
+        short_policy=args.short_policy, val_clips=val_clips, resume=not args.no_resume,
+        **model_kwargs,
+    )
+    if result.initial_epoch:
+        print(f"resumed after epoch {result.initial_epoch}")
+    last = result.history.iloc[-1].to_dict() if len(result.history) else {}
+    scores = {k: round(v, 4) for k, v in last.items() if "acc" in k or "loss" in k}
+    print(f"final epoch {int(last.get('epoch', 0))}: {json.dumps(scores)}")
+    print(f"model: {result.model_dir / 'model.keras'} (+ kvlrp.json)")
+    print(f"history: {result.model_dir / 'history.csv'}")
+    return 0

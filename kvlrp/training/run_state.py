@@ -1,0 +1,126 @@
+"""A training run's folder: per-epoch checkpoints, ``history.csv`` and resume state.
+
+Layout of ``out_dir``::
+
+    history.csv                 one row per finished epoch (written atomically)
+    checkpoints/epoch_0003.keras  model + optimizer after the last finished epoch
+    checkpoints/state.json      {"epoch": 3, "checkpoint": "epoch_0003.keras", "settings": ...}
+
+Each epoch writes the checkpoint, then the history, then ``state.json``; a run interrupted
+at any point resumes from the epoch ``state.json`` names, with the history cut to match.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import pandas as pd
+
+from kvlrp.atomic import write_csv, write_json
+
+HISTORY_FILENAME = "history.csv"
+CHECKPOINT_DIRNAME = "checkpoints"
+STATE_FILENAME = "state.json"
+
+
+class RunState:
+    """Reads and writes the resume state of the run in ``out_dir``."""
+
+    def __init__(self, out_dir: str | os.PathLike) -> None:
+        self.out_dir = Path(out_dir)
+        self.checkpoint_dir = self.out_dir / CHECKPOINT_DIRNAME
+        self.state_path = self.checkpoint_dir / STATE_FILENAME
+        self.history_path = self.out_dir / HISTORY_FILENAME
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved state (``epoch``, ``checkpoint``, ``settings``), or None for a fresh run."""
+        if not self.state_path.is_file():
+            return None
+        return json.loads(self.state_path.read_text())
+
+    def checkpoint_path(self, state: dict[str, Any]) -> Path:
+        """Path of the checkpoint a state names."""
+        return self.checkpoint_dir / state["checkpoint"]
+
+    def history(self, up_to_epoch: int) -> list[dict[str, Any]]:
+        """History rows of epochs ``1..up_to_epoch`` (later rows belong to a lost epoch)."""
+        if up_to_epoch <= 0 or not self.history_path.is_file():
+            return []
+        table = pd.read_csv(self.history_path)
+        return table[table["epoch"] <= up_to_epoch].to_dict("records")
+
+    def save_epoch(
+        self,
+        model: keras.Model,
+        epoch: int,
+        rows: list[dict[str, Any]],
+        settings: dict[str, Any],
+    ) -> None:
+        """Record finished epoch ``epoch`` (1-based): checkpoint, history, then state."""
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        name = f"epoch_{epoch:04d}.keras"
+        tmp = self.checkpoint_dir / f".{name}.{os.getpid()}.tmp.keras"
+        try:
+            model.save(tmp)
+            os.replace(tmp, self.checkpoint_dir / name)
+        finally:
+            tmp.unlink(missing_ok=True)
+        write_csv(pd.DataFrame(rows), self.history_path)
+        write_json({"epoch": epoch, "checkpoint": name, "settings": settings}, self.state_path)
+        for old in self.checkpoint_dir.glob("epoch_*.keras"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+
+class EpochEnd(keras.callbacks.Callback):
+    """Adds validation scores and the epoch's wall time to the logs, then saves the epoch.
+
+    Parameters
+    ----------
+    run_state
+        Where to write (``None`` on workers that write nothing).
+    rows
+        History rows of earlier epochs (a resumed run's); new rows are appended.
+    settings
+        Run settings stored in ``state.json`` (checked when resuming).
+    validate
+        ``validate(model) -> dict`` of validation scores, or None for no validation.
+    """
+
+    def __init__(
+        self,
+        run_state: RunState | None,
+        rows: list[dict[str, Any]],
+        settings: dict[str, Any],
+        validate: Callable[[keras.Model], dict[str, float]] | None,
+    ) -> None:
+        super().__init__()
+        self.run_state = run_state
+        self.rows = list(rows)
+        self.settings = settings
+        self.validate = validate
+        self._start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        train_seconds = time.perf_counter() - self._start
+        if self.validate is not None:
+            scores = self.validate(self.model)
+            for key in ("loss", "clip_accuracy", "video_accuracy"):
+                logs[f"val_{key}"] = scores[key]
+        row = {"epoch": epoch + 1}
+        row.update({k: float(v) for k, v in logs.items()})
+        row["train_seconds"] = train_seconds
+        row["epoch_seconds"] = time.perf_counter() - self._start
+        self.rows.append(row)
+        if self.run_state is not None:
+            self.run_state.save_epoch(self.model, epoch + 1, self.rows, self.settings)

@@ -1,0 +1,277 @@
+"""``train``: fit a C3D-family model on random clips from a shard folder, with validation,
+per-epoch checkpoints, ``history.csv``, resume after interruption and seeded reproducibility.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import pandas as pd
+import tensorflow as tf
+
+from kvlrp.models import ModelInfo, build_model, save_model
+from kvlrp.training.checks import TrainingSetupError, check_shards
+from kvlrp.training.evaluation import evaluate_clips
+from kvlrp.training.run_state import EpochEnd, RunState
+from kvlrp.training.strategy import is_chief, resolve_strategy
+
+#: Settings that must match for a run to resume from an earlier run's checkpoint.
+RESUME_KEYS = (
+    "architecture", "model_kwargs", "classes", "clip_len", "step", "size", "normalization",
+    "short_policy", "batch_size", "learning_rate", "seed",
+)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced.
+
+    Attributes
+    ----------
+    model
+        The trained Keras model (after the last epoch).
+    info
+        Its :class:`~kvlrp.models.ModelInfo` (as saved in ``kvlrp.json``).
+    history
+        One row per epoch: ``epoch``, ``loss``, ``accuracy`` (training clips), ``val_loss``,
+        ``val_clip_accuracy``, ``val_video_accuracy`` (if there is a validation split),
+        ``train_seconds``, ``epoch_seconds``.
+    model_dir
+        Folder holding ``model.keras``, ``kvlrp.json``, ``history.csv`` and ``checkpoints/``.
+    initial_epoch
+        Epochs already done when this call started (> 0 when it resumed a run).
+    """
+
+    model: keras.Model
+    info: ModelInfo
+    history: pd.DataFrame
+    model_dir: Path
+    initial_epoch: int = 0
+
+
+def train(
+    shard_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    model: str = "c3d_small",
+    clip_len: int = 8,
+    step: int = 1,
+    size: int = 56,
+    epochs: int = 10,
+    batch_size: int = 8,
+    steps_per_epoch: int | None = None,
+    seed: int | None = 0,
+    strategy: str | tf.distribute.Strategy | None = None,
+    progress: bool = True,
+    *,
+    learning_rate: float = 1e-3,
+    normalization: str = "symmetric",
+    short_policy: str = "loop",
+    val_split: str = "val",
+    val_clips: int | str = 4,
+    resume: bool = True,
+    deterministic: bool | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    **model_kwargs: Any,
+) -> TrainResult:
+    """Train ``model`` on random clips of the shards in ``shard_dir``; write it to ``out_dir``.
+
+    Parameters
+    ----------
+    shard_dir
+        Folder written by ``kvlrp prepare`` (``index.csv``, ``classes.json``, TFRecords).
+    out_dir
+        Model folder to write; if it holds an unfinished run with the same settings, training
+        resumes after its last finished epoch (unless ``resume=False``).
+    model
+        Architecture name (``c3d_small`` or ``c3d``).
+    clip_len, step, size
+        Frames per clip, stride between a clip's frames, square crop size.
+    epochs
+        Total epochs (a resumed run trains only the missing ones).
+    batch_size
+        Global batch size (split over replicas under a distribution strategy).
+    steps_per_epoch
+        Batches per epoch; default: one random clip per training video.
+    seed
+        Seeds weights, dropout and clip sampling; with ``deterministic`` the same seed gives
+        the same history on the same machine. ``None``: unseeded.
+    strategy
+        ``None``/``"default"``, ``"mirrored"``, ``"multiworker"`` (cluster from ``TF_CONFIG``)
+        or a ``tf.distribute.Strategy``.
+    progress
+        Show Keras' progress bar (one line per epoch when output is not a terminal).
+    learning_rate
+        Adam learning rate.
+    normalization, short_policy
+        Pixel normalisation and the policy for videos shorter than a clip's span.
+    val_split, val_clips
+        Split validated after every epoch and evaluation clips per video (int or ``"all"``).
+    resume
+        Continue an interrupted run in ``out_dir``; ``False`` starts over.
+    deterministic
+        Enable TensorFlow op determinism (process-wide); default: when ``seed`` is given.
+    callbacks
+        Extra Keras callbacks (run after validation and checkpointing).
+    **model_kwargs
+        Passed to the architecture builder (``widths``, ``dense_units``, ``batch_norm``,
+        ``temporal_padding``, ...).
+
+    Returns
+    -------
+    TrainResult
+    """
+    from kvlrp.data.pipeline import ClipSpec, eval_dataset, train_dataset
+
+    _check_arguments(epochs, batch_size, steps_per_epoch, learning_rate)
+    summary = check_shards(shard_dir, clip_len, step, val_split)
+    spec = ClipSpec(
+        clip_len=clip_len, step=step, size=size, normalization=normalization,
+        short_policy=short_policy,
+    )
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    if deterministic if deterministic is not None else seed is not None:
+        tf.config.experimental.enable_op_determinism()
+    strategy = resolve_strategy(strategy)
+    chief = is_chief(strategy)
+    model_kwargs = _model_input_kwargs(model, clip_len, size, model_kwargs)
+    settings = {
+        "architecture": model, "model_kwargs": _jsonable(model_kwargs),
+        "classes": summary.classes, "clip_len": clip_len, "step": step, "size": size,
+        "normalization": normalization, "short_policy": short_policy,
+        "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
+    }
+    run_state = RunState(out_dir)
+    state = _resume_state(run_state, settings, resume, chief)
+
+    with strategy.scope():
+        if state is not None:
+            net = keras.saving.load_model(run_state.checkpoint_path(state), compile=True)
+        else:
+            net = build_model(model, len(summary.classes), **model_kwargs)
+            net.compile(
+                optimizer=keras.optimizers.Adam(learning_rate),
+                loss=keras.losses.SparseCategoricalCrossentropy(),
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            )
+    initial_epoch = int(state["epoch"]) if state is not None else 0
+
+    validate = None
+    if summary.n_val and chief:
+        val_data = eval_dataset(shard_dir, spec, split=val_split, n_clips=val_clips,
+                                batch_size=max(batch_size, 16))
+        def validate(m: keras.Model) -> dict[str, float]:
+            return evaluate_clips(m, val_data)
+
+    steps = steps_per_epoch or max(1, math.ceil(summary.n_train / batch_size))
+    epoch_end = EpochEnd(
+        run_state if chief else None, run_state.history(initial_epoch), settings, validate
+    )
+    if initial_epoch < epochs:
+        data_seed = None if seed is None else seed + initial_epoch
+        train_data = train_dataset(shard_dir, spec, batch_size, split="train", seed=data_seed)
+        train_data = train_data.with_options(_shard_by_data())
+        verbose = (1 if sys.stdout.isatty() else 2) if progress else 0
+        net.fit(
+            train_data, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
+            callbacks=[epoch_end, *callbacks], verbose=verbose,
+        )
+    history = pd.DataFrame(epoch_end.rows)
+    info = ModelInfo(
+        architecture=model, classes=summary.classes, clip_len=clip_len, step=step, size=size,
+        normalization=normalization, short_policy=short_policy, seed=seed,
+        model_kwargs=settings["model_kwargs"],
+        extra={
+            "epochs": len(history), "batch_size": batch_size, "learning_rate": learning_rate,
+            "steps_per_epoch": steps,
+            "n_train_videos": summary.n_train, "n_val_videos": summary.n_val,
+            "n_short_train_videos": summary.n_short_train,
+            "strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync,
+            "last_epoch": history.iloc[-1].to_dict() if len(history) else {},
+        },
+    )
+    if chief:
+        save_model(net, out_dir, info)
+    return TrainResult(net, info, history, Path(out_dir), initial_epoch)
+
+
+def _shard_by_data() -> tf.data.Options:
+    """Options that shard a (generated, not file-backed) dataset by element across workers."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return options
+
+
+def _check_arguments(
+    epochs: int, batch_size: int, steps_per_epoch: int | None, learning_rate: float
+) -> None:
+    if int(epochs) < 1:
+        raise TrainingSetupError(f"epochs must be >= 1, got {epochs}")
+    if int(batch_size) < 1:
+        raise TrainingSetupError(f"batch_size must be >= 1, got {batch_size}")
+    if steps_per_epoch is not None and int(steps_per_epoch) < 1:
+        raise TrainingSetupError(f"steps_per_epoch must be >= 1 or None, got {steps_per_epoch}")
+    if not learning_rate > 0:
+        raise TrainingSetupError(f"learning_rate must be > 0, got {learning_rate}")
+
+
+def _model_input_kwargs(
+    architecture: str, clip_len: int, size: int, kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """Add the clip's shape to the builder's arguments; refuse contradicting ones."""
+    kwargs = dict(kwargs)
+    if architecture == "c3d_small":
+        for key, value in (("frames", clip_len), ("size", size)):
+            if kwargs.setdefault(key, value) != value:
+                raise TrainingSetupError(
+                    f"model argument {key}={kwargs[key]} contradicts the clip settings "
+                    f"(clip_len={clip_len}, size={size}); set the clip settings instead"
+                )
+    elif architecture == "c3d":
+        shape = (clip_len, size, size, 3)
+        if tuple(kwargs.setdefault("input_shape", shape)) != shape:
+            raise TrainingSetupError(
+                f"model argument input_shape={kwargs['input_shape']} contradicts the clip "
+                f"settings {shape}; set clip_len and size instead"
+            )
+    return kwargs
+
+
+def _jsonable(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+
+
+def _resume_state(
+    run_state: RunState, settings: dict[str, Any], resume: bool, chief: bool
+) -> dict[str, Any] | None:
+    """The state to resume from, after checking its settings; clears it if not resuming."""
+    state = run_state.load()
+    if state is None:
+        return None
+    if not resume:
+        if chief:
+            shutil.rmtree(run_state.checkpoint_dir, ignore_errors=True)
+            run_state.history_path.unlink(missing_ok=True)
+        return None
+    saved = state.get("settings", {})
+    differing = [k for k in RESUME_KEYS if saved.get(k) != settings.get(k)]
+    if differing:
+        details = ", ".join(f"{k}: {saved.get(k)!r} -> {settings.get(k)!r}" for k in differing)
+        raise TrainingSetupError(
+            f"{run_state.out_dir} holds a run with other settings ({details}); "
+            "use another output folder, or resume=False / --no-resume to start over"
+        )
+    if not run_state.checkpoint_path(state).is_file():
+        raise TrainingSetupError(
+            f"{run_state.state_path} names {state['checkpoint']}, which is missing; "
+            "start over with resume=False / --no-resume"
+        )
+    return state
