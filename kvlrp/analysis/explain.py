@@ -97,7 +97,7 @@ def explain_frames(
     analyzer_name: str | None = None,
     target: str = "predicted",
     prior_analyzers: Mapping[int, Analyzer] | None = None,
-    keep: int = 0,
+    keep: int | Callable[[str, int], bool] = 0,
 ) -> FrameRelevance:
     """Explain every clip and sum relevance per frame position.
 
@@ -119,7 +119,8 @@ def explain_frames(
         Seed -> analyzer of a re-initialised clone; each explains its own top logit
         (``max_activation``) on the same clips. Empty/None: no prior.
     keep
-        Number of clips (first ones) to keep with their relevance for heatmaps/flipping.
+        Clips to keep with their relevance (for heatmaps and frame flipping): the first ``keep``
+        clips, or those for which ``keep(video_id, clip_index)`` is True.
     """
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}; got {target!r}")
@@ -159,7 +160,7 @@ def explain_frames(
                 "clip_start": int(starts[i]), "step": step, "position": np.arange(length),
                 "relevance": fr[i], "share": shares[i], "analyzer": name,
             }))
-            if len(kept) < keep:
+            if keep(vids[i], clip_idx[i]) if callable(keep) else len(kept) < keep:
                 kept.append({"clip": clips[i], "relevance": relevance[i], "shares": shares[i],
                              "target": int(explained[i]), "video_id": vids[i],
                              "clip_index": clip_idx[i], "label": _class(labels[i], class_names),

@@ -1,0 +1,218 @@
+"""``run_explain``: frame relevance, prior, border scores, frame flipping and heatmaps of a model
+over the evaluation clips of a shard folder, written as CSV/JSON/PNG/GIF into one folder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kvlrp.analysis.explain import (
+    Analyzer,
+    AnalyzerFactory,
+    analyzer_factory,
+    explain_frames,
+    reinitialised_clone,
+)
+from kvlrp.analysis.flipping import frame_flipping_table, random_scores
+from kvlrp.analysis.heatmaps import heatmap_gif, heatmap_strip
+from kvlrp.analysis.profiles import summarize_profiles
+from kvlrp.analysis.shares import frame_relevance
+from kvlrp.atomic import write_csv, write_json
+
+DEFAULT_ANALYZER = "deep_taylor.bounded"
+
+
+def _resolve_analyzer(analyzer: str | Analyzer | AnalyzerFactory, bounds):
+    """-> (name, analyzer factory or None, analyzer object or None)."""
+    if isinstance(analyzer, str):
+        return analyzer, analyzer_factory(analyzer, bounds), None
+    if hasattr(analyzer, "analyze"):
+        return type(analyzer).__name__, None, analyzer
+    if callable(analyzer):
+        return getattr(analyzer, "__name__", "custom"), analyzer, None
+    raise TypeError(
+        f"analyzer must be an analyzers name, an object with analyze(x, neuron_selection), or a "
+        f"factory model -> analyzer; got {type(analyzer).__name__}"
+    )
+
+
+def _keep_predicate(index: pd.DataFrame, n_videos: int):
+    """Keep clip 0 of up to ``n_videos`` videos, taken round-robin over the classes."""
+    by_class = [list(g["video_id"].astype(str)) for _, g in index.groupby("label", sort=True)]
+    chosen: list[str] = []
+    while len(chosen) < n_videos and any(by_class):
+        for videos in by_class:
+            if videos and len(chosen) < n_videos:
+                chosen.append(videos.pop(0))
+    chosen_set = set(chosen)
+    return lambda vid, clip_index: clip_index == 0 and vid in chosen_set
+
+
+def run_explain(
+    model: Any,
+    info: Any,
+    shard_dir: str | Path,
+    out_dir: str | Path,
+    analyzer: str | Analyzer | AnalyzerFactory = DEFAULT_ANALYZER,
+    steps: Sequence[int] | None = None,
+    split: str = "test",
+    clips_per_video: int | str = 4,
+    prior_seeds: int = 3,
+    target: str = "predicted",
+    n_heatmaps: int = 3,
+    flip_videos: int = 24,
+    flip_fill: str = "mean",
+    batch_size: int = 8,
+    n_boot: int = 1000,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
+    """Explain a model's evaluation clips at one or more steps and write the reports.
+
+    Parameters
+    ----------
+    model, info
+        A Keras model and its :class:`kvlrp.models.ModelInfo` (classes, clip settings,
+        normalisation).
+    shard_dir
+        Shard folder from ``kvlrp prepare``.
+    analyzer
+        An ``analyzers`` name, a factory ``model -> analyzer`` or an analyzer object (an object
+        cannot be rebuilt for re-initialised models, so it gets no prior).
+    steps
+        Step sizes (default: the training step).
+    prior_seeds
+        Re-initialised copies of the architecture averaged into the position prior (0: none).
+    target
+        ``predicted`` or ``label``: which class each clip's explanation is for.
+    flip_videos
+        Videos (one clip each, classes round-robin) used for frame flipping and heatmaps.
+
+    Returns
+    -------
+    dict
+        The content of ``summary.json``.
+    """
+    from kvlrp.data.pipeline import NORMALIZATION_BOUNDS, eval_dataset
+    from kvlrp.data.shards import read_index
+
+    out = Path(out_dir)
+    steps = [int(s) for s in (steps or [info.step])]
+    bounds = tuple(float(b) for b in NORMALIZATION_BOUNDS[info.normalization])
+    name, factory, obj = _resolve_analyzer(analyzer, bounds)
+    main = obj if obj is not None else factory(model)
+    if prior_seeds and factory is None:
+        prior_note = "not computed (an analyzer object cannot be rebuilt for new weights)"
+        prior_seeds = 0
+    elif prior_seeds:
+        prior_note = (f"{prior_seeds} re-initialised copies (seeds {seed}..{seed + prior_seeds - 1}"
+                      f"), each explaining its own top class on the same clips")
+    else:
+        prior_note = "not computed (prior_seeds=0)"
+    priors = {seed + k: factory(reinitialised_clone(model, seed + k)) for k in range(prior_seeds)}
+    index = read_index(shard_dir)
+    index = index[index["split"] == split]
+    if index.empty:
+        raise ValueError(f"no videos in split {split!r} of {shard_dir}")
+    keep = _keep_predicate(index, flip_videos)
+    frames, prior_rows, excluded, flip_curves, flip_clips = [], [], [], [], []
+    summary: dict[str, Any] = {"n_clips": 0}
+    heatmap_files = []
+    for step in steps:
+        spec = info.clip_spec(step=step)
+        data = eval_dataset(shard_dir, spec, split=split, n_clips=clips_per_video,
+                            batch_size=batch_size)
+        batches = (_numpy(b) for b in _progress(data, progress, f"explain step {step}"))
+        result = explain_frames(model, batches, main, step=step, class_names=info.classes,
+                                analyzer_name=name, target=target, prior_analyzers=priors,
+                                keep=keep)
+        frames.append(result.frame)
+        prior_rows.append(result.prior)
+        excluded.append(result.excluded)
+        summary["n_clips"] += result.n_clips
+        if result.kept:
+            curves, per_clip = _flipping(model, result.kept, name, step, flip_fill, seed)
+            flip_curves.append(curves)
+            flip_clips.append(per_clip)
+            heatmap_files += _heatmaps(result.kept, out / "heatmaps", n_heatmaps, bounds,
+                                       info.classes)
+    frame = pd.concat(frames, ignore_index=True)
+    prior = pd.concat(prior_rows, ignore_index=True)
+    excl = pd.concat(excluded, ignore_index=True)
+    table, borders = summarize_profiles(frame, prior if len(prior) else None, n_boot=n_boot,
+                                        seed=seed)
+    files = {
+        "frame_relevance": write_csv(frame, out / "frame_relevance.csv"),
+        "frame_relevance_summary": write_csv(table, out / "frame_relevance_summary.csv"),
+        "border_scores": write_csv(borders, out / "border_scores.csv"),
+        "frame_relevance_prior": write_csv(prior, out / "frame_relevance_prior.csv"),
+        "excluded_clips": write_csv(excl, out / "excluded_clips.csv"),
+    }
+    if flip_curves:
+        files["frame_flipping"] = write_csv(pd.concat(flip_curves, ignore_index=True),
+                                            out / "frame_flipping.csv")
+        files["frame_flipping_clips"] = write_csv(pd.concat(flip_clips, ignore_index=True),
+                                                  out / "frame_flipping_clips.csv")
+    flip = pd.concat(flip_curves, ignore_index=True) if flip_curves else pd.DataFrame()
+    summary.update({
+        "kind": "explain", "analyzer": name, "target": target, "split": split,
+        "steps": steps, "train_step": info.step, "clip_len": info.clip_len,
+        "clips_per_video": clips_per_video, "prior": prior_note, "prior_seeds": prior_seeds,
+        "n_excluded": int((excl["model"] == "trained").sum()),
+        "n_excluded_prior": int((excl["model"] != "trained").sum()),
+        "border": borders[borders["class"] == "all"].to_dict("records"),
+        "border_by_class": borders[borders["class"] != "all"].to_dict("records"),
+        "flip_fill": flip_fill,
+        "flipping_auc": {} if flip.empty else {
+            f"step {s}": g.groupby("method", sort=False)["auc"].first().to_dict()
+            for s, g in flip.groupby("step")},
+        "relative_share": "mean_share / prior_share, scaled to mean 1 over positions",
+        "files": {k: str(v) for k, v in files.items()},
+        "heatmaps": [str(p) for p in heatmap_files],
+    })
+    write_json(summary, out / "summary.json")
+    return summary
+
+
+def _numpy(batch: dict) -> dict:
+    return {k: (v.numpy() if hasattr(v, "numpy") else v) for k, v in batch.items()}
+
+
+def _progress(iterable, enabled: bool, desc: str):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, unit="batch")
+
+
+def _flipping(model, kept: list[dict], name: str, step: int, fill: str, seed: int):
+    import analyzers
+
+    clips = np.stack([k["clip"] for k in kept])
+    targets = np.array([k["target"] for k in kept])
+    gradient = analyzers.create_analyzer("gradient", model).analyze(clips,
+                                                                     neuron_selection=targets)
+    orderings = {
+        name: frame_relevance(np.stack([k["relevance"] for k in kept])),
+        "gradient (|grad| per frame)": frame_relevance(np.abs(gradient)),
+        "random": random_scores(len(kept), clips.shape[1], seed + step),
+    }
+    return frame_flipping_table(model, clips, targets, orderings, step=step, fill=fill)
+
+
+def _heatmaps(kept: list[dict], folder: Path, n: int, bounds, classes) -> list[Path]:
+    files = []
+    for k in kept[:n]:
+        stem = f"step{k['step']}_{k['video_id']}_clip{k['clip_index']}"
+        title = (f"{k['video_id']} step {k['step']}: label {k['label']}, predicted "
+                 f"{k['predicted']}, explained {classes[k['target']]}")
+        files.append(heatmap_strip(k["clip"], k["relevance"], folder / f"{stem}.png",
+                                   shares=k["shares"], title=title, bounds=bounds))
+        files.append(heatmap_gif(k["clip"], k["relevance"], folder / f"{stem}.gif",
+                                 shares=k["shares"], bounds=bounds))
+    return files

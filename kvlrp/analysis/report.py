@@ -1,0 +1,140 @@
+"""``report.md`` and its plots, built from the CSVs and ``summary.json`` files of ``explain``
+and ``strides`` runs found in a folder (or its sub-folders)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kvlrp.analysis.plots import plot_flipping, plot_profiles, plot_strides
+from kvlrp.atomic import atomic_write
+
+
+def find_runs(root: str | Path) -> dict[str, Path]:
+    """Folders holding an ``explain`` and a ``strides`` run (``summary.json`` with ``kind``),
+    searched in ``root`` and up to two levels below it."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"report folder {root} does not exist")
+    runs: dict[str, Path] = {}
+    for pattern in ("summary.json", "*/summary.json", "*/*/summary.json"):
+        for p in sorted(root.glob(pattern)):
+            kind = json.loads(p.read_text()).get("kind")
+            if kind in ("explain", "strides") and kind not in runs:
+                runs[kind] = p.parent
+    if not runs:
+        raise FileNotFoundError(
+            f"no explain or strides results under {root}: expected a summary.json written by "
+            f"`kvlrp explain` or `kvlrp strides` in it or in a sub-folder"
+        )
+    return runs
+
+
+def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
+    """A GitHub markdown table of ``df`` (floats rounded)."""
+    def cell(v):
+        if isinstance(v, (float, np.floating)):
+            return "" if np.isnan(v) else f"{v:.{digits}f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(map(str, df.columns)) + " |",
+             "|" + "|".join("---" for _ in df.columns) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _rel(path: Path, root: Path) -> str:
+    return Path(os.path.relpath(path, root)).as_posix()
+
+
+def _explain_section(run: Path, root: Path, plots: Path) -> list[str]:
+    summary = json.loads((run / "summary.json").read_text())
+    table = pd.read_csv(run / "frame_relevance_summary.csv")
+    borders = pd.read_csv(run / "border_scores.csv")
+    out = ["## Where in the clip the model looks", ""]
+    out.append(
+        f"Analyzer `{summary['analyzer']}`, explaining the {summary['target']} class, "
+        f"split `{summary['split']}`, {summary['clips_per_video']} clips per video, "
+        f"training step {summary.get('train_step')}. Clips with zero total relevance "
+        f"(excluded, counted): {summary['n_excluded']} of {summary['n_clips']}. "
+        f"Prior: {summary['prior']}."
+    )
+    out += ["", "Border score B = mean(p[0], p[L-1]) / mean(p[1..L-2]) of the mean share "
+            "profile (B > 1: borders dominate), 95 % bootstrap interval over clips; *relative* "
+            "divides the profile by the re-initialised architecture's profile first.", ""]
+    b = borders[borders["class"].astype(str) == "all"].copy()
+    b["B [95% CI]"] = [f"{r.border_score:.3f} [{r.border_ci_low:.3f}, {r.border_ci_high:.3f}]"
+                       for r in b.itertuples()]
+    b["relative B [95% CI]"] = [
+        f"{r.relative_border_score:.3f} [{r.relative_border_ci_low:.3f}, "
+        f"{r.relative_border_ci_high:.3f}]" if np.isfinite(r.relative_border_score) else "n/a"
+        for r in b.itertuples()]
+    out.append(markdown_table(b[["step", "n_clips", "B [95% CI]", "prior_border_score",
+                                 "relative B [95% CI]"]]))
+    png = plot_profiles(table, borders, plots / "frame_relevance.png")
+    out += ["", f"![frame relevance]({_rel(png, root)})", ""]
+    wide = table[table["class"].astype(str) == "all"].pivot(index="position", columns="step",
+                                                             values="mean_share")
+    wide.columns = [f"share, step {s}" for s in wide.columns]
+    rel = table[table["class"].astype(str) == "all"].pivot(index="position", columns="step",
+                                                            values="relative_share")
+    rel.columns = [f"relative, step {s}" for s in rel.columns]
+    out += [markdown_table(pd.concat([wide, rel], axis=1).reset_index()), ""]
+    flip = run / "frame_flipping.csv"
+    if flip.exists():
+        curves = pd.read_csv(flip)
+        aucs = curves.groupby(["step", "method"], sort=False)["auc"].first().reset_index()
+        png = plot_flipping(curves, plots / "frame_flipping.png")
+        out += ["## Faithfulness: frame flipping", "",
+                f"Frames replaced by the clip's {summary.get('flip_fill', 'mean')} frame, in "
+                "order of frame relevance (most relevant first) or at random; the curve is the "
+                "model's probability of the explained class. Lower area (AUC) = the ordering "
+                "found the frames the model relies on.", "", markdown_table(aucs), "",
+                f"![frame flipping]({_rel(png, root)})", ""]
+    heatmaps = sorted((run / "heatmaps").glob("*.png"))
+    if heatmaps:
+        out += ["## Heatmaps", "", "Top: frames; bottom: relevance (red positive, blue "
+                "negative, one symmetric scale per clip). Animated versions: `.gif` beside "
+                "each.", ""]
+        out += [f"![{p.stem}]({_rel(p, root)})" for p in heatmaps[:6]] + [""]
+    return out
+
+
+def _strides_section(run: Path, root: Path, plots: Path) -> list[str]:
+    summary = json.loads((run / "summary.json").read_text())
+    table = pd.read_csv(run / "stride_accuracy.csv")
+    best = summary["best"]
+    png = plot_strides(table, plots / "stride_accuracy.png", best)
+    out = ["## Accuracy per step (no retraining)", ""]
+    out.append(
+        f"Split `{summary['split']}`, {summary['clips_per_video']} clips per video, clip "
+        f"probabilities averaged per video; interval: 95 % bootstrap over videos. The "
+        f"`shuffled` row permutes each clip's frames (seeded) at the training step."
+    )
+    gain = "n/a" if best["gain"] is None else f"{best['gain']:+.3f}"
+    out += ["", f"Best step: **{best['best_step']}** (video accuracy "
+            f"{best['best_video_accuracy']:.3f}); training step {best['train_step']}: "
+            f"{best['train_video_accuracy']}; gain {gain}. Tie rule: {summary['tie_rule']}", "",
+            markdown_table(table), "", f"![accuracy per step]({_rel(png, root)})", ""]
+    return out
+
+
+def build_report(root: str | Path) -> Path:
+    """Write ``root/report.md`` and ``root/plots/*.png``; returns the report's path."""
+    root = Path(root)
+    runs = find_runs(root)
+    plots = root / "plots"
+    lines = ["# kvlrp report", ""]
+    for kind, run in runs.items():
+        lines.append(f"- {kind}: `{_rel(run, root)}`")
+    lines.append("")
+    if "explain" in runs:
+        lines += _explain_section(runs["explain"], root, plots)
+    if "strides" in runs:
+        lines += _strides_section(runs["strides"], root, plots)
+    text = "\n".join(lines)
+    return atomic_write(root / "report.md", lambda tmp: tmp.write_text(text))
