@@ -1,0 +1,109 @@
+"""In-graph (TensorFlow) clip indexing, cropping and normalisation; mirrors
+:mod:`kvlrp.data.clip_sampling`, against which it is tested."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from kvlrp.data.clip_sampling import SHORT_POLICIES
+
+#: Value range of each normalisation: uint8 0..255 maps linearly onto it.
+NORMALIZATION_BOUNDS: dict[str, tuple[float, float]] = {
+    "symmetric": (-1.0, 1.0),
+    "unit": (0.0, 1.0),
+}
+
+
+def normalize(frames: tf.Tensor, name: str) -> tf.Tensor:
+    """Map pixel values 0..255 (uint8 or float) linearly onto ``NORMALIZATION_BOUNDS[name]``."""
+    if name not in NORMALIZATION_BOUNDS:
+        raise ValueError(
+            f"unknown normalization {name!r}; choose one of {sorted(NORMALIZATION_BOUNDS)}"
+        )
+    low, high = NORMALIZATION_BOUNDS[name]
+    return tf.cast(frames, tf.float32) * ((high - low) / 255.0) + low
+
+
+def frame_indices(
+    n_frames: tf.Tensor, starts: tf.Tensor, clip_len: int, step: int, policy: str
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Frame indices ``[N, clip_len]`` of clips starting at ``starts`` ``[N]``, and ``is_short``.
+
+    Short clips (running past the last frame) wrap (``loop``) or repeat the last frame
+    (``repeat_last``); under ``skip`` the caller drops them (their indices are clamped here).
+    """
+    if policy not in SHORT_POLICIES:
+        raise ValueError(f"unknown short-video policy {policy!r}; choose one of {SHORT_POLICIES}")
+    n_frames = tf.cast(n_frames, tf.int32)
+    starts = tf.cast(starts, tf.int32)
+    raw = starts[:, None] + tf.range(clip_len, dtype=tf.int32)[None, :] * step
+    if policy == "loop":
+        indices = tf.math.floormod(raw, n_frames)
+    else:
+        indices = tf.minimum(raw, n_frames - 1)
+    is_short = starts + step * (clip_len - 1) + 1 > n_frames
+    return indices, is_short
+
+
+def eval_starts(n_frames: tf.Tensor, clip_len: int, step: int, n_clips: int | str) -> tf.Tensor:
+    """Evaluation clip starts ``[N]`` (see :func:`kvlrp.data.clip_sampling.eval_starts`)."""
+    width = step * (clip_len - 1) + 1
+    last = tf.maximum(tf.cast(n_frames, tf.int32) - width, 0)
+    if n_clips == "all":
+        return tf.range(0, last + 1, width, dtype=tf.int32)
+    if n_clips == 1:
+        return tf.reshape(last // 2, [1])
+    starts = (tf.range(n_clips, dtype=tf.int32) * last) // (n_clips - 1)
+    return tf.unique(starts).y
+
+
+def random_start(n_frames: tf.Tensor, clip_len: int, step: int, seed: tf.Tensor) -> tf.Tensor:
+    """A start drawn uniformly over the valid starts (0 when the video is shorter than a clip)."""
+    width = step * (clip_len - 1) + 1
+    n_starts = tf.maximum(tf.cast(n_frames, tf.int32) - width + 1, 1)
+    return tf.random.stateless_uniform([], seed, minval=0, maxval=n_starts, dtype=tf.int32)
+
+
+def fit_short_side(frames: tf.Tensor, size: int) -> tf.Tensor:
+    """Upscale float frames ``[..., H, W, C]`` (bilinear) if their shorter side is below ``size``.
+
+    Frames at least ``size`` on both sides are returned unchanged (crops are taken from them).
+    """
+    shape = tf.shape(frames)
+    height, width = shape[-3], shape[-2]
+    short = tf.minimum(height, width)
+
+    def _resize() -> tf.Tensor:
+        scale = tf.cast(size, tf.float32) / tf.cast(short, tf.float32)
+        new_h = tf.maximum(size, _scaled(height, scale))
+        new_w = tf.maximum(size, _scaled(width, scale))
+        flat = tf.reshape(frames, tf.concat([[-1], shape[-3:]], 0))
+        resized = tf.image.resize(flat, tf.stack([new_h, new_w]), method="bilinear")
+        return tf.reshape(resized, tf.concat([shape[:-3], [new_h, new_w, shape[-1]]], 0))
+
+    return tf.cond(short < size, _resize, lambda: frames)
+
+
+def _scaled(length: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
+    return tf.cast(tf.math.ceil(tf.cast(length, tf.float32) * scale), tf.int32)
+
+
+def centre_crop(frames: tf.Tensor, size: int) -> tf.Tensor:
+    """The central ``size`` x ``size`` window of ``[..., H, W, C]`` frames."""
+    shape = tf.shape(frames)
+    top = (shape[-3] - size) // 2
+    left = (shape[-2] - size) // 2
+    return frames[..., top:top + size, left:left + size, :]
+
+
+def random_crop_flip(frames: tf.Tensor, size: int, seed: tf.Tensor, flip: bool) -> tf.Tensor:
+    """A random ``size`` x ``size`` window of ``[L, H, W, C]`` frames, mirrored with p = 1/2."""
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    shape = tf.shape(frames)
+    top = tf.random.stateless_uniform([], seeds[0], 0, shape[1] - size + 1, dtype=tf.int32)
+    left = tf.random.stateless_uniform([], seeds[1], 0, shape[2] - size + 1, dtype=tf.int32)
+    crop = frames[:, top:top + size, left:left + size, :]
+    if flip:
+        mirror = tf.random.stateless_uniform([], seeds[2]) < 0.5
+        crop = tf.cond(mirror, lambda: tf.reverse(crop, axis=[2]), lambda: crop)
+    return crop

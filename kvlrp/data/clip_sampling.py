@@ -1,0 +1,113 @@
+"""Plain-Python reference of clip indexing (the tf.data pipelines are tested against it).
+
+A clip of ``clip_len`` frames at step ``step`` starting at frame ``start`` holds frames
+``start, start + step, ..., start + step * (clip_len - 1)``; its span is
+``step * (clip_len - 1) + 1`` frames. A clip that runs past the video's last frame is *short*
+and follows a policy:
+
+``loop``
+    wrap around to the start of the video (index modulo the frame count);
+``repeat_last``
+    repeat the last frame;
+``skip``
+    drop the clip (``clip_indices`` returns ``None``).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+#: Short-video policies, in the order the docs list them.
+SHORT_POLICIES = ("loop", "repeat_last", "skip")
+
+
+def span(clip_len: int, step: int) -> int:
+    """Number of video frames a clip covers: ``step * (clip_len - 1) + 1``."""
+    _check_positive(clip_len=clip_len, step=step)
+    return step * (clip_len - 1) + 1
+
+
+def is_short(n_frames: int, start: int, clip_len: int, step: int) -> bool:
+    """Whether the clip starting at ``start`` runs past the last frame."""
+    return start + span(clip_len, step) > n_frames
+
+
+def clip_indices(
+    n_frames: int, start: int, clip_len: int, step: int, policy: str = "loop"
+) -> list[int] | None:
+    """Frame indices of one clip, or ``None`` when ``policy == "skip"`` drops a short clip.
+
+    Parameters
+    ----------
+    n_frames
+        Frames in the video (>= 1).
+    start
+        First frame, ``0 <= start < n_frames``.
+    clip_len, step
+        Frames per clip and stride between them (>= 1).
+    policy
+        What a clip running past the end does: ``loop``, ``repeat_last`` or ``skip``.
+    """
+    _check_positive(n_frames=n_frames, clip_len=clip_len, step=step)
+    _check_policy(policy)
+    if not 0 <= start < n_frames:
+        raise ValueError(f"start must be in [0, {n_frames}) for this video, got {start}")
+    raw = [start + i * step for i in range(clip_len)]
+    if raw[-1] < n_frames:
+        return raw
+    if policy == "skip":
+        return None
+    if policy == "loop":
+        return [index % n_frames for index in raw]
+    return [min(index, n_frames - 1) for index in raw]
+
+
+def valid_starts(n_frames: int, clip_len: int, step: int) -> range:
+    """Starts a training clip draws from uniformly: every start whose clip fits, else ``[0]``."""
+    last = n_frames - span(clip_len, step)
+    return range(0, last + 1) if last >= 0 else range(0, 1)
+
+
+def eval_starts(n_frames: int, clip_len: int, step: int, n_clips: int | str = 4) -> list[int]:
+    """Starts of the evaluation clips of one video.
+
+    Parameters
+    ----------
+    n_frames
+        Frames in the video.
+    clip_len, step
+        Clip geometry.
+    n_clips
+        An int: that many starts evenly spaced from the first to the last valid start,
+        ``floor(i * last / (n_clips - 1))`` (one clip: the centre ``last // 2``), duplicates
+        removed. ``"all"``: every non-overlapping clip, ``0, span, 2 * span, ...``.
+
+    Returns
+    -------
+    list of int
+        Increasing starts; a video shorter than the span gives ``[0]`` (a short clip).
+    """
+    _check_positive(n_frames=n_frames)
+    width = span(clip_len, step)
+    last = n_frames - width
+    if last < 0:
+        return [0]
+    if n_clips == "all":
+        return list(range(0, last + 1, width))
+    if isinstance(n_clips, bool) or not isinstance(n_clips, numbers.Integral) or n_clips < 1:
+        raise ValueError(f"n_clips must be a positive int or 'all', got {n_clips!r}")
+    if n_clips == 1:
+        return [last // 2]
+    starts = [(i * last) // (n_clips - 1) for i in range(n_clips)]
+    return sorted(set(starts))
+
+
+def _check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _check_policy(policy: str) -> None:
+    if policy not in SHORT_POLICIES:
+        raise ValueError(f"unknown short-video policy {policy!r}; choose one of {SHORT_POLICIES}")

@@ -1,0 +1,77 @@
+"""Decode one video for a shard (runs in worker processes; imports no TensorFlow)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+from kvlrp.video import VideoReadError, read_video
+
+#: Frame encodings a shard can hold.
+ENCODINGS = ("jpeg", "raw")
+
+
+@dataclass(frozen=True)
+class DecodeTask:
+    """What to decode and how to store its frames."""
+
+    path: str
+    encoding: str = "jpeg"
+    jpeg_quality: int = 95
+    short_side: int | None = None
+    allow_truncated: bool = False
+
+
+@dataclass(frozen=True)
+class DecodedVideo:
+    """A decoded video ready for a TFRecord example, or the reason it could not be decoded."""
+
+    path: str
+    frames: list[bytes] | None = None
+    n_frames: int = 0
+    height: int = 0
+    width: int = 0
+    error: str | None = None
+
+
+def decode_task(task: DecodeTask) -> DecodedVideo:
+    """Decode ``task.path`` and encode its frames; never raises for a bad video."""
+    try:
+        video = read_video(task.path, strict=not task.allow_truncated)
+    except VideoReadError as err:
+        return DecodedVideo(task.path, error=err.reason)
+    except Exception as err:  # noqa: BLE001 - one bad file must not stop the run
+        return DecodedVideo(task.path, error=f"{type(err).__name__}: {err}")
+    frames = video.frames
+    if task.short_side is not None:
+        frames = resize_short_side(frames, task.short_side)
+    n_frames, height, width = frames.shape[:3]
+    if task.encoding == "raw":
+        payload = [np.ascontiguousarray(frames).tobytes()]
+    else:
+        payload = [encode_jpeg(frame, task.jpeg_quality) for frame in frames]
+    return DecodedVideo(task.path, payload, n_frames, height, width)
+
+
+def resize_short_side(frames: np.ndarray, short_side: int) -> np.ndarray:
+    """Resize uint8 ``[T, H, W, 3]`` frames (area/bilinear) so that ``min(H, W) == short_side``."""
+    from PIL import Image
+
+    height, width = frames.shape[1:3]
+    if min(height, width) == short_side:
+        return frames
+    scale = short_side / min(height, width)
+    new_size = (max(short_side, round(width * scale)), max(short_side, round(height * scale)))
+    method = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+    return np.stack([np.asarray(Image.fromarray(f).resize(new_size, method)) for f in frames])
+
+
+def encode_jpeg(frame: np.ndarray, quality: int) -> bytes:
+    """JPEG bytes of one uint8 RGB frame (4:4:4, no chroma subsampling)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, format="JPEG", quality=quality, subsampling=0)
+    return buffer.getvalue()

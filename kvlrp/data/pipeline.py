@@ -1,0 +1,366 @@
+"""tf.data pipelines over decode-once shards: random training clips, evaluation clips.
+
+No Python runs per clip: parsing, frame selection, JPEG decoding, resizing, cropping, flipping
+and normalisation are TensorFlow ops. Frames whose shorter side is below ``ClipSpec.size`` are
+first upscaled (bilinear) so that the shorter side equals ``size``; larger frames are cropped
+as they are (prepare shards with ``short_side`` to shrink large videos once).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import tensorflow as tf
+
+from kvlrp.data import clip_ops, clip_sampling
+from kvlrp.data.clip_ops import NORMALIZATION_BOUNDS, normalize
+from kvlrp.data.clip_sampling import SHORT_POLICIES
+from kvlrp.data.shards import read_dataset_info, read_index
+
+__all__ = [
+    "NORMALIZATION_BOUNDS",
+    "ClipSpec",
+    "clip_counts",
+    "eval_clips",
+    "eval_dataset",
+    "normalize",
+    "train_dataset",
+    "video_dataset",
+]
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """Geometry and preprocessing of the clips a model sees.
+
+    Attributes
+    ----------
+    clip_len
+        Frames per clip.
+    step
+        Stride between consecutive clip frames (a clip spans ``step * (clip_len - 1) + 1``).
+    size
+        Height and width of the square crop.
+    normalization
+        ``"symmetric"`` ([-1, 1]) or ``"unit"`` ([0, 1]).
+    short_policy
+        ``"loop"``, ``"repeat_last"`` or ``"skip"`` for clips running past a video's end.
+    """
+
+    clip_len: int = 8
+    step: int = 1
+    size: int = 56
+    normalization: str = "symmetric"
+    short_policy: str = "loop"
+
+    def __post_init__(self) -> None:
+        for name in ("clip_len", "step", "size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ClipSpec.{name} must be a positive int, got {value!r}")
+        if self.normalization not in NORMALIZATION_BOUNDS:
+            raise ValueError(
+                f"unknown normalization {self.normalization!r}; "
+                f"choose one of {sorted(NORMALIZATION_BOUNDS)}"
+            )
+        if self.short_policy not in SHORT_POLICIES:
+            raise ValueError(
+                f"unknown short_policy {self.short_policy!r}; choose one of {SHORT_POLICIES}"
+            )
+
+    @property
+    def span(self) -> int:
+        """Video frames one clip covers."""
+        return clip_sampling.span(self.clip_len, self.step)
+
+
+def train_dataset(
+    shard_dir: str | os.PathLike,
+    spec: ClipSpec,
+    batch_size: int,
+    split: str = "train",
+    seed: int | None = None,
+    flip: bool = True,
+    shuffle_buffer: int | None = None,
+) -> tf.data.Dataset:
+    """Endless shuffled batches of random training clips.
+
+    Each element draws one clip from one video: a start uniform over the valid starts, a random
+    ``size`` x ``size`` crop and (``flip``) a horizontal flip with probability 1/2.
+
+    Parameters
+    ----------
+    shard_dir
+        Folder written by :func:`kvlrp.data.shards.prepare_shards`.
+    spec
+        Clip geometry and preprocessing.
+    batch_size
+        Clips per batch (incomplete last batches are dropped; the dataset repeats).
+    split
+        Which split's videos to use.
+    seed
+        Makes the whole sequence (order, offsets, crops, flips) reproducible; ``None``: random.
+    flip, shuffle_buffer
+        Horizontal flips on/off; videos in the shuffle buffer (default: all, at most 256 JPEG
+        or 64 raw videos).
+
+    Returns
+    -------
+    tf.data.Dataset
+        ``(clips float32 [B, L, S, S, 3], labels int32 [B])``.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    index, files, encoding = _split_files(shard_dir, split)
+    usable = index if spec.short_policy != "skip" else index[index["n_frames"] >= spec.span]
+    if usable.empty:
+        raise ValueError(
+            f"every video of split '{split}' in {shard_dir} is shorter than a clip's span "
+            f"({spec.span} frames) and short_policy='skip' drops them all; use 'loop' or "
+            "'repeat_last', or a smaller clip_len/step"
+        )
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**31)
+    if shuffle_buffer is None:
+        shuffle_buffer = min(len(usable), 256 if encoding == "jpeg" else 64)
+    base_seed = tf.constant([seed, 0x6B766C], dtype=tf.int64)
+
+    files_ds = tf.data.Dataset.from_tensor_slices(files)
+    files_ds = files_ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = files_ds.interleave(
+        tf.data.TFRecordDataset, cycle_length=min(4, len(files)), block_length=1,
+        num_parallel_calls=AUTOTUNE, deterministic=True,
+    )
+    ds = ds.map(_parse, num_parallel_calls=AUTOTUNE, deterministic=True)
+    if spec.short_policy == "skip":
+        ds = ds.filter(lambda ex: ex["n_frames"] >= spec.span)
+    ds = ds.shuffle(max(1, shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
+
+    def _clip(position: tf.Tensor, example: dict) -> tuple[tf.Tensor, tf.Tensor]:
+        element_seed = tf.random.experimental.stateless_fold_in(base_seed, position)
+        seeds = tf.random.experimental.stateless_split(element_seed, 2)
+        start = clip_ops.random_start(example["n_frames"], spec.clip_len, spec.step, seeds[0])
+        indices, _ = clip_ops.frame_indices(
+            example["n_frames"], start[None], spec.clip_len, spec.step, spec.short_policy
+        )
+        frames = _decode_frames(example, indices[0], encoding)
+        frames = clip_ops.fit_short_side(tf.cast(frames, tf.float32), spec.size)
+        clip = clip_ops.random_crop_flip(frames, spec.size, seeds[1], flip)
+        clip = tf.ensure_shape(normalize(clip, spec.normalization),
+                               [spec.clip_len, spec.size, spec.size, 3])
+        return clip, tf.cast(example["label_index"], tf.int32)
+
+    ds = ds.enumerate().map(_clip, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+
+
+def eval_dataset(
+    shard_dir: str | os.PathLike,
+    spec: ClipSpec,
+    split: str = "val",
+    n_clips: int | str = 4,
+    batch_size: int = 16,
+) -> tf.data.Dataset:
+    """Evaluation clips of every video of ``split``, in index order, once (not repeating).
+
+    Each video gives ``n_clips`` clips evenly spaced over it (``"all"``: every
+    non-overlapping clip; see :func:`kvlrp.data.clip_sampling.eval_starts`), centre-cropped.
+    Under ``short_policy="skip"`` videos shorter than a clip give none (see :func:`clip_counts`).
+
+    Returns
+    -------
+    tf.data.Dataset
+        Dicts of ``clip`` float32 ``[B, L, S, S, 3]``, ``label`` int32, ``video_id`` string,
+        ``clip_start`` int32 and ``is_short`` bool, each ``[B]``.
+    """
+    _check_n_clips(n_clips)
+    _, files, encoding = _split_files(shard_dir, split)
+
+    def _clips(example: dict) -> dict:
+        starts = _eval_starts(example["n_frames"], spec, n_clips)
+        indices, is_short = clip_ops.frame_indices(
+            example["n_frames"], starts, spec.clip_len, spec.step, spec.short_policy
+        )
+        frames = _decode_frames(example, tf.reshape(indices, [-1]), encoding)
+        shape = tf.shape(frames)
+        frames = tf.reshape(frames, tf.concat([tf.shape(indices), shape[1:]], 0))
+        return _package(frames, starts, is_short, spec, example["label_index"],
+                        example["video_id"])
+
+    ds = tf.data.TFRecordDataset(files)
+    ds = ds.map(_parse, num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = ds.map(_clips, num_parallel_calls=AUTOTUNE, deterministic=True).unbatch()
+    return ds.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def video_dataset(shard_dir: str | os.PathLike, split: str | None = "val") -> tf.data.Dataset:
+    """One element per video of ``split`` (``None``: all splits), its frames decoded once.
+
+    Returns
+    -------
+    tf.data.Dataset
+        Dicts of ``frames`` uint8 ``[T, H, W, 3]``, ``label`` int32, ``video_id`` string,
+        ``n_frames`` int32.
+    """
+    _, files, encoding = _split_files(shard_dir, split)
+
+    def _video(example: dict) -> dict:
+        frames = _decode_frames(example, tf.range(example["n_frames"]), encoding)
+        return {"frames": frames, "label": tf.cast(example["label_index"], tf.int32),
+                "video_id": example["video_id"], "n_frames": example["n_frames"]}
+
+    ds = tf.data.TFRecordDataset(files).map(_parse, num_parallel_calls=AUTOTUNE)
+    return ds.map(_video, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(2)
+
+
+def eval_clips(
+    frames: tf.Tensor,
+    spec: ClipSpec,
+    n_clips: int | str = 4,
+    label: tf.Tensor | int | None = None,
+    video_id: tf.Tensor | str | None = None,
+) -> dict[str, tf.Tensor]:
+    """Evaluation clips of one decoded video (graph-safe), as :func:`eval_dataset` unbatched.
+
+    Parameters
+    ----------
+    frames
+        uint8 ``[T, H, W, 3]`` (e.g. from :func:`video_dataset`).
+    spec, n_clips
+        As for :func:`eval_dataset`.
+    label, video_id
+        Optional; when given they are repeated for every clip.
+
+    Returns
+    -------
+    dict
+        ``clip`` float32 ``[N, L, S, S, 3]``, ``clip_start`` int32 ``[N]``, ``is_short`` bool
+        ``[N]`` (+ ``label``, ``video_id`` ``[N]`` if given).
+    """
+    _check_n_clips(n_clips)
+    frames = tf.convert_to_tensor(frames)
+    n_frames = tf.shape(frames)[0]
+    starts = _eval_starts(n_frames, spec, n_clips)
+    indices, is_short = clip_ops.frame_indices(
+        n_frames, starts, spec.clip_len, spec.step, spec.short_policy
+    )
+    return _package(tf.gather(frames, indices), starts, is_short, spec, label, video_id)
+
+
+def clip_counts(
+    shard_dir: str | os.PathLike, spec: ClipSpec, split: str | None = "val",
+    n_clips: int | str = 4,
+) -> dict[str, int]:
+    """How many evaluation clips a split gives and how many of them are short (plain Python).
+
+    Returns
+    -------
+    dict
+        ``n_videos``, ``n_clips`` (clips produced), ``n_short_clips`` (produced clips that
+        loop/repeat), ``n_skipped_videos`` (videos without any clip under ``skip``),
+        ``n_skipped_clips``.
+    """
+    index = read_index(shard_dir)
+    if split is not None:
+        index = index[index["split"] == split]
+    counts = dict(n_videos=len(index), n_clips=0, n_short_clips=0, n_skipped_videos=0,
+                  n_skipped_clips=0)
+    for n_frames in index["n_frames"]:
+        starts = clip_sampling.eval_starts(int(n_frames), spec.clip_len, spec.step, n_clips)
+        short = [clip_sampling.is_short(int(n_frames), s, spec.clip_len, spec.step)
+                 for s in starts]
+        if spec.short_policy == "skip":
+            counts["n_skipped_clips"] += sum(short)
+            counts["n_clips"] += len(short) - sum(short)
+            counts["n_skipped_videos"] += all(short)
+        else:
+            counts["n_clips"] += len(short)
+            counts["n_short_clips"] += sum(short)
+    return counts
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+_FEATURES = {
+    "video_id": tf.io.FixedLenFeature([], tf.string),
+    "label_index": tf.io.FixedLenFeature([], tf.int64),
+    "n_frames": tf.io.FixedLenFeature([], tf.int64),
+    "height": tf.io.FixedLenFeature([], tf.int64),
+    "width": tf.io.FixedLenFeature([], tf.int64),
+    "frames": tf.io.RaggedFeature(tf.string),
+}
+
+
+def _parse(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+    example = tf.io.parse_single_example(serialized, _FEATURES)
+    for key in ("n_frames", "height", "width"):
+        example[key] = tf.cast(example[key], tf.int32)
+    return example
+
+
+def _decode_frames(example: dict, indices: tf.Tensor, encoding: str) -> tf.Tensor:
+    """uint8 frames ``[len(indices), H, W, 3]`` of a parsed example."""
+    if encoding == "raw":
+        flat = tf.io.decode_raw(example["frames"][0], tf.uint8)
+        video = tf.reshape(flat, tf.stack([example["n_frames"], example["height"],
+                                           example["width"], 3]))
+        return tf.gather(video, indices)
+    encoded = tf.gather(example["frames"], indices)
+    decoded = tf.map_fn(
+        lambda data: tf.io.decode_jpeg(data, channels=3), encoded,
+        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+    )
+    return tf.reshape(decoded, tf.stack([tf.size(indices), example["height"],
+                                         example["width"], 3]))
+
+
+def _eval_starts(n_frames: tf.Tensor, spec: ClipSpec, n_clips: int | str) -> tf.Tensor:
+    starts = clip_ops.eval_starts(n_frames, spec.clip_len, spec.step, n_clips)
+    if spec.short_policy == "skip":
+        starts = tf.boolean_mask(starts, starts + spec.span <= tf.cast(n_frames, tf.int32))
+    return starts
+
+
+def _package(clips_uint8, starts, is_short, spec: ClipSpec, label, video_id) -> dict:
+    """Centre-crop and normalise ``[N, L, H, W, 3]`` clips; attach per-clip metadata."""
+    clips = clip_ops.fit_short_side(tf.cast(clips_uint8, tf.float32), spec.size)
+    clips = normalize(clip_ops.centre_crop(clips, spec.size), spec.normalization)
+    clips = tf.ensure_shape(clips, [None, spec.clip_len, spec.size, spec.size, 3])
+    n = tf.shape(starts)[0]
+    out = {"clip": clips, "clip_start": tf.cast(starts, tf.int32), "is_short": is_short}
+    if label is not None:
+        out["label"] = tf.fill([n], tf.cast(label, tf.int32))
+    if video_id is not None:
+        out["video_id"] = tf.fill([n], tf.convert_to_tensor(video_id, tf.string))
+    return out
+
+
+def _split_files(shard_dir, split: str | None) -> tuple:
+    """Index rows, shard files and frame encoding of ``split`` (``None``: all)."""
+    shard_dir = Path(shard_dir)
+    info = read_dataset_info(shard_dir)
+    index = read_index(shard_dir)
+    if split is not None:
+        present = sorted(index["split"].unique())
+        index = index[index["split"] == split]
+        if index.empty:
+            raise ValueError(
+                f"no videos of split '{split}' in {shard_dir} (splits present: {present})"
+            )
+    files = [str(shard_dir / name) for name in dict.fromkeys(index["shard"])]
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"shard file(s) listed in index.csv are missing: {missing[:3]}")
+    return index, files, info["encoding"]
+
+
+def _check_n_clips(n_clips: int | str) -> None:
+    if n_clips == "all":
+        return
+    if isinstance(n_clips, bool) or not isinstance(n_clips, int) or n_clips < 1:
+        raise ValueError(f"n_clips must be a positive int or 'all', got {n_clips!r}")

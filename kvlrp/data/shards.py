@@ -1,0 +1,264 @@
+"""Decode every video of a manifest once into TFRecord shards (one example per video).
+
+A shard folder holds ``<split>-<k>.tfrecord`` files, ``classes.json``, ``index.csv``
+(``video_id, label, label_index, split, n_frames, height, width, shard, path``), ``skipped.csv``
+(``path, reason``), ``dataset.json`` (the options it was built with) and ``progress.json``
+(finished shards, so a re-run skips them).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from kvlrp.atomic import write_csv, write_json
+from kvlrp.data.decode_worker import ENCODINGS, DecodedVideo, DecodeTask, decode_task
+from kvlrp.data.manifest import Manifest, read_manifest
+
+#: Bumped when the example layout changes.
+SHARD_FORMAT = 1
+
+INDEX_COLUMNS = ["video_id", "label", "label_index", "split", "n_frames", "height", "width",
+                 "shard", "path"]
+
+
+@dataclass(frozen=True)
+class PrepareResult:
+    """Outcome of :func:`prepare_shards`.
+
+    Attributes
+    ----------
+    out_dir
+        The shard folder.
+    n_videos
+        Videos written into shards.
+    skipped
+        DataFrame ``path, reason`` of videos that could not be decoded.
+    n_reused_shards
+        Shards found complete from an earlier run and left as they were.
+    """
+
+    out_dir: Path
+    n_videos: int
+    skipped: pd.DataFrame
+    n_reused_shards: int = 0
+
+
+@dataclass(frozen=True)
+class ShardOptions:
+    """How frames are stored (a re-run must use the same options)."""
+
+    encoding: str = "jpeg"
+    jpeg_quality: int = 95
+    short_side: int | None = None
+    allow_truncated: bool = False
+    videos_per_shard: int = 32
+    format: int = SHARD_FORMAT
+
+
+def prepare_shards(
+    manifest: str | os.PathLike | Manifest,
+    out_dir: str | os.PathLike,
+    encoding: str = "jpeg",
+    jpeg_quality: int = 95,
+    short_side: int | None = None,
+    videos_per_shard: int = 32,
+    workers: int = 2,
+    allow_truncated: bool = False,
+    progress: bool = True,
+) -> PrepareResult:
+    """Decode each video of ``manifest`` once and write TFRecord shards into ``out_dir``.
+
+    Parameters
+    ----------
+    manifest
+        A manifest CSV path or a :class:`~kvlrp.data.manifest.Manifest`.
+    out_dir
+        Shard folder (created). Shards finished by an earlier run with the same options are kept.
+    encoding
+        ``"jpeg"`` (one JPEG per frame, small) or ``"raw"`` (uint8 bytes, lossless, fast to read).
+    jpeg_quality
+        JPEG quality (1-95).
+    short_side
+        Resize frames so their shorter side has this many pixels (``None``: keep the size).
+    videos_per_shard
+        Videos per TFRecord file.
+    workers
+        Decoding processes (``0`` or ``1``: decode in this process).
+    allow_truncated
+        Keep the decodable part of truncated files instead of skipping them.
+    progress
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    PrepareResult
+        Where the shards went, how many videos they hold, and what was skipped (with reasons).
+    """
+    import tensorflow as tf
+
+    if encoding not in ENCODINGS:
+        raise ValueError(f"unknown frame encoding {encoding!r}; choose one of {ENCODINGS}")
+    if not 1 <= jpeg_quality <= 95:
+        raise ValueError(f"jpeg_quality must be in 1..95, got {jpeg_quality}")
+    if short_side is not None and short_side < 1:
+        raise ValueError(f"short_side must be a positive int or None, got {short_side}")
+    if videos_per_shard < 1:
+        raise ValueError(f"videos_per_shard must be >= 1, got {videos_per_shard}")
+    if not isinstance(manifest, Manifest):
+        manifest = read_manifest(manifest)
+    options = ShardOptions(encoding, jpeg_quality, short_side, allow_truncated, videos_per_shard)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = _load_state(out_dir, options, manifest.classes)
+    plan = _plan(manifest.table, videos_per_shard)
+    done = {name for name, ids in plan.items()
+            if state["shards"].get(name, {}).get("video_ids") == ids
+            and (state["shards"][name]["file"] is None or (out_dir / name).is_file())}
+    for name in set(state["shards"]) - set(plan):  # shards of an older manifest
+        state["shards"].pop(name)
+    table = manifest.table.set_index("video_id", drop=False)
+    pending = [(name, ids) for name, ids in plan.items() if name not in done]
+    tasks = [DecodeTask(table.loc[vid, "path"], encoding, jpeg_quality, short_side,
+                        allow_truncated) for _, ids in pending for vid in ids]
+    bar = _progress_bar(len(tasks), progress)
+    results = _decode_all(tasks, workers)
+    for name, ids in pending:
+        rows, skipped, examples = [], [], []
+        for vid in ids:
+            decoded = next(results)
+            bar.update(1)
+            row = table.loc[vid]
+            if decoded.error is not None:
+                skipped.append([row["path"], decoded.error])
+                continue
+            label_index = manifest.label_index(row["label"])
+            examples.append(_example(tf, row, label_index, decoded, encoding))
+            rows.append([vid, row["label"], label_index, row["split"], decoded.n_frames,
+                         decoded.height, decoded.width, name, row["path"]])
+        _write_shard(tf, out_dir / name, examples)
+        state["shards"][name] = {"video_ids": ids, "rows": rows, "skipped": skipped,
+                                 "file": name if examples else None}
+        write_json(state, out_dir / "progress.json")
+    bar.close()
+    index = pd.DataFrame([r for name in plan for r in state["shards"][name]["rows"]],
+                         columns=INDEX_COLUMNS)
+    skipped = pd.DataFrame([s for name in plan for s in state["shards"][name]["skipped"]],
+                           columns=["path", "reason"])
+    write_csv(index, out_dir / "index.csv")
+    write_csv(skipped, out_dir / "skipped.csv")
+    write_json(manifest.classes, out_dir / "classes.json")
+    write_json({**asdict(options), "classes": manifest.classes, "n_videos": len(index),
+                "n_skipped": len(skipped),
+                "manifest": str(manifest.source) if manifest.source else None},
+               out_dir / "dataset.json")
+    return PrepareResult(out_dir, len(index), skipped, n_reused_shards=len(done))
+
+
+def read_index(shard_dir: str | os.PathLike) -> pd.DataFrame:
+    """The ``index.csv`` of a shard folder (one row per video in the shards)."""
+    path = Path(shard_dir) / "index.csv"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: {shard_dir} is not a shard folder (make one with `kvlrp prepare`)"
+        )
+    return pd.read_csv(path, dtype={"video_id": str, "label": str, "split": str, "shard": str})
+
+
+def read_classes(shard_dir: str | os.PathLike) -> list[str]:
+    """Class names of a shard folder (index = class index)."""
+    return json.loads((Path(shard_dir) / "classes.json").read_text())
+
+
+def read_dataset_info(shard_dir: str | os.PathLike) -> dict:
+    """The options a shard folder was built with (``dataset.json``)."""
+    path = Path(shard_dir) / "dataset.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: {shard_dir} is not a shard folder (make one with `kvlrp prepare`)"
+        )
+    return json.loads(path.read_text())
+
+
+def _plan(table: pd.DataFrame, videos_per_shard: int) -> dict[str, list[str]]:
+    """Shard name -> video ids, per split in manifest order."""
+    plan: dict[str, list[str]] = {}
+    for split in sorted(table["split"].unique()):
+        ids = table.loc[table["split"] == split, "video_id"].tolist()
+        n_shards = -(-len(ids) // videos_per_shard)
+        for k in range(n_shards):
+            name = f"{split}-{k:05d}-of-{n_shards:05d}.tfrecord"
+            plan[name] = ids[k * videos_per_shard:(k + 1) * videos_per_shard]
+    return plan
+
+
+def _load_state(out_dir: Path, options: ShardOptions, classes: list[str]) -> dict:
+    """Progress of an earlier run, or a fresh state; refuses a folder built with other options."""
+    config = {**asdict(options), "classes": classes}
+    path = out_dir / "progress.json"
+    if path.is_file():
+        state = json.loads(path.read_text())
+        if state.get("config") != config:
+            raise ValueError(
+                f"{out_dir} holds shards built with other options or classes "
+                f"({state.get('config')}); use a new --out folder or delete it. "
+                f"Requested: {config}"
+            )
+        return state
+    return {"config": config, "shards": {}}
+
+
+def _decode_all(tasks: list[DecodeTask], workers: int) -> Iterator[DecodedVideo]:
+    """Decoded videos in task order, from a spawn process pool (or in-process)."""
+    if workers <= 1 or len(tasks) <= 1:
+        yield from map(decode_task, tasks)
+        return
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(min(workers, len(tasks))) as pool:
+        yield from pool.imap(decode_task, tasks, chunksize=1)
+
+
+def _example(tf, row: pd.Series, label_index: int, decoded: DecodedVideo, encoding: str):
+    """One ``tf.train.Example`` for a decoded video."""
+
+    def _bytes(values: list[bytes]):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+
+    def _int(value: int):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+
+    feature = {
+        "video_id": _bytes([str(row["video_id"]).encode()]),
+        "label": _bytes([str(row["label"]).encode()]),
+        "label_index": _int(label_index),
+        "split": _bytes([str(row["split"]).encode()]),
+        "n_frames": _int(decoded.n_frames),
+        "height": _int(decoded.height),
+        "width": _int(decoded.width),
+        "encoding": _bytes([encoding.encode()]),
+        "frames": _bytes(decoded.frames),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def _write_shard(tf, path: Path, examples: list[bytes]) -> None:
+    """Write ``examples`` to ``path`` through a temporary file (a shard is whole or absent)."""
+    if not examples:
+        return
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tf.io.TFRecordWriter(str(tmp)) as writer:
+        for example in examples:
+            writer.write(example)
+    os.replace(tmp, path)
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="decoding videos", unit="video", disable=not enabled)

@@ -1,0 +1,88 @@
+"""``read_video``: one entry point for every supported source and backend."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from kvlrp.video.errors import VideoReadError
+from kvlrp.video.frame_folder import read_frame_folder
+from kvlrp.video.video import Video
+
+#: Backend names :func:`read_video` accepts.
+BACKENDS = ("pyav", "tfio")
+
+#: Frame rate given to a frame folder when the caller names none.
+DEFAULT_FOLDER_FPS = 25.0
+
+
+def read_video(
+    path: str | os.PathLike,
+    backend: str = "pyav",
+    strict: bool = True,
+    folder_fps: float = DEFAULT_FOLDER_FPS,
+) -> Video:
+    """Decode a video file (mp4, avi, webm, mkv, ...) or a folder of numbered frames.
+
+    Parameters
+    ----------
+    path
+        A video file, or a folder of numbered JPEG/PNG frames.
+    backend
+        ``"pyav"`` (default) or ``"tfio"`` (tensorflow-io's FFmpeg ops; where they cannot load,
+        :class:`~kvlrp.video.errors.BackendUnavailableError` says why).
+    strict
+        Raise :class:`VideoReadError` when fewer frames decode than the container declares
+        (truncated or damaged file). With ``False`` the decoded part is returned and
+        ``Video.declared_frames`` lets the caller see the shortfall.
+    folder_fps
+        Frame rate reported for a frame folder (folders carry none).
+
+    Returns
+    -------
+    Video
+        uint8 RGB frames ``[T, H, W, 3]`` (grayscale expanded), frame rate and path.
+
+    Raises
+    ------
+    VideoReadError
+        Missing, empty, unreadable, non-video, corrupt or truncated input; the message names the
+        path and the reason.
+    ValueError
+        Unknown backend.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown video backend {backend!r}; choose one of {BACKENDS}")
+    path = Path(path)
+    if path.is_dir():
+        return Video(read_frame_folder(path), float(folder_fps), str(path))
+    _check_readable_file(path)
+    if backend == "tfio":
+        from kvlrp.video.tfio_backend import read_tfio
+
+        frames, fps, declared = read_tfio(path)
+    else:
+        from kvlrp.video.pyav_backend import read_pyav
+
+        frames, fps, declared = read_pyav(path, strict=strict)
+    return Video(frames, fps, str(path), declared)
+
+
+def _check_readable_file(path: Path) -> None:
+    """Raise :class:`VideoReadError` unless ``path`` is a non-empty regular file we can read."""
+    try:
+        info = path.stat()
+    except FileNotFoundError as err:
+        raise VideoReadError(path, "file not found") from err
+    except OSError as err:
+        raise VideoReadError(path, f"cannot access file: {err.strerror or err}") from err
+    if not stat.S_ISREG(info.st_mode):
+        raise VideoReadError(path, "not a regular file or frame folder")
+    if info.st_size == 0:
+        raise VideoReadError(path, "empty file (0 bytes)")
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as err:
+        raise VideoReadError(path, f"file is not readable: {err.strerror or err}") from err
