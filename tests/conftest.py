@@ -20,3 +20,27 @@ def realvideos_dir() -> Path:
     if not REALVIDEOS_DIR.is_dir():
         pytest.skip(f"real-world clips not found at {REALVIDEOS_DIR} (they live in ../shared/realvideos)")
     return REALVIDEOS_DIR
+
+
+# --- data layer (engineer C): a tiny synthetic dataset and its shards, shared by all tests ---
+
+#: Geometry of the shared synthetic fixture: 4 classes x 4 videos (2 train, 1 val, 1 test each).
+SYNTHETIC_FIXTURE = {"videos_per_class": 4, "seed": 0, "size": 32, "min_frames": 24,
+                     "max_frames": 48}
+
+
+@pytest.fixture(scope="session")
+def synthetic_manifest(tmp_path_factory) -> Path:
+    """``manifest.csv`` of a tiny synthetic set (real H.264 files, 32x32 px, 24-48 frames)."""
+    from kvlrp.data.synth import write_synthetic_dataset
+
+    return write_synthetic_dataset(tmp_path_factory.mktemp("synthetic"), **SYNTHETIC_FIXTURE)
+
+
+@pytest.fixture(scope="session")
+def synthetic_shards(synthetic_manifest: Path) -> Path:
+    """Shard folder (JPEG frames) prepared from :func:`synthetic_manifest`."""
+    from kvlrp.data.shards import prepare_shards
+
+    out = synthetic_manifest.parent / "shards"
+    return prepare_shards(synthetic_manifest, out, workers=0, progress=False).out_dir
