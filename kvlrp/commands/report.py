@@ -1,0 +1,27 @@
+"""``kvlrp report``: plots and a markdown summary from the outputs of explain/strides runs."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "plots (PNG) and report.md from explain/strides results in a folder"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``kvlrp report`` options to ``parser``."""
+    parser.add_argument("dir", help="folder holding explain and/or strides outputs (or their "
+                                    "parent folder)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``kvlrp report``."""
+    from kvlrp.analysis.report import build_report
+
+    try:
+        path = build_report(args.dir)
+    except FileNotFoundError as err:
+        print(f"kvlrp report: {err}")
+        return 2
+    print(f"report: {path}")
+    print(f"plots: {path.parent / 'plots'}")
+    return 0
