@@ -1,1 +1,38 @@
-"""iNNvestigate-style attribution engine (deep Taylor / LRP) for Keras 3 models."""
+"""iNNvestigate-style attribution engine (deep Taylor / LRP) for Keras 3 models.
+
+Nothing here is video-specific: any supported Keras model, 1D/2D/3D, can be explained.
+
+>>> import analyzers
+>>> a = analyzers.create_analyzer("deep_taylor.bounded", model, low=-1.0, high=1.0)
+>>> R = a.analyze(x)              # numpy, shape of x
+>>> analyzers.list_analyzers()
+
+This package ships inside the ``kvlrp`` distribution; it is not the 2016 PyPI package
+also called ``analyzers``.
+"""
+
+from analyzers.analyzer import Analyzer
+from analyzers.canonizers import BatchNormFolder, Canonizer
+from analyzers.composites import Composite, layer_map_composite
+from analyzers.errors import UnsupportedLayerError
+from analyzers.graph import build_graph
+from analyzers.ops import SUPPORTED_LAYERS, supported_layer_names
+from analyzers.registry import create_analyzer, list_analyzers
+from analyzers.rules import (
+    AlphaBetaRule,
+    BoundedRule,
+    EpsilonRule,
+    FlatRule,
+    GradientRule,
+    Rule,
+    WSquareRule,
+    ZPlusRule,
+    ZRule,
+)
+
+__all__ = [
+    "AlphaBetaRule", "Analyzer", "BatchNormFolder", "BoundedRule", "Canonizer", "Composite",
+    "EpsilonRule", "FlatRule", "GradientRule", "Rule", "SUPPORTED_LAYERS",
+    "UnsupportedLayerError", "WSquareRule", "ZPlusRule", "ZRule", "build_graph",
+    "create_analyzer", "layer_map_composite", "list_analyzers", "supported_layer_names",
+]

@@ -1,0 +1,180 @@
+"""Composites: map layer predicates to rules (first match wins).
+
+A :class:`Composite` is an ordered list of ``(predicate, rule)`` pairs. A predicate is a
+function ``(op, step) -> bool`` over a :class:`~analyzers.ops.base.LayerOp` and its
+:class:`~analyzers.graph.Step` (``step.is_input_layer``, ``step.input_nonnegative``);
+``op.layer`` is the Keras layer (the inner layer of a ``TimeDistributed``).
+
+:func:`layer_map_composite` builds the composites used by the named analyzers: a rule for
+weight layers (optionally another for the first weight layer, and per Dense / conv layer),
+plus the fixed treatment of the other layers:
+
+* average pooling (and global average pooling): proportional to the inputs (``ZRule``);
+* max pooling (and global max pooling): winner-take-all (``GradientRule``) by default,
+  proportional (``ZRule`` on the average-pooling surrogate) with
+  ``max_pooling="proportional"``;
+* ``Add`` / ``Average``: in proportion to each input's contribution (``ZRule``);
+* a BatchNormalization that could not be folded: the weight-layer rule;
+* everything else (Flatten, Reshape, padding, cropping, up-sampling, Concatenate,
+  activations, dropout): ``GradientRule`` (exact redistribution).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+
+from analyzers.ops.base import LayerOp
+from analyzers.ops.kernel import AffineOp, ConvOp, ConvTransposeOp, DenseOp, KernelOp
+from analyzers.ops.pooling import GlobalPoolOp, PoolOp
+from analyzers.ops.structural import AddOp, TimeDistributedOp
+from analyzers.rules import GradientRule, Rule, ZRule
+
+Predicate = Callable[[LayerOp, Any], bool]
+
+
+def _base(op: LayerOp) -> LayerOp:
+    return op.inner if isinstance(op, TimeDistributedOp) else op
+
+
+# -- predicates ----------------------------------------------------------------------
+def is_kernel_layer(op: LayerOp, step: Any = None) -> bool:
+    """Dense, Conv*, Conv*Transpose (BatchNormalization folded in or not)."""
+    return isinstance(_base(op), KernelOp)
+
+
+def is_dense(op: LayerOp, step: Any = None) -> bool:
+    """A Dense layer."""
+    return isinstance(_base(op), DenseOp)
+
+
+def is_conv(op: LayerOp, step: Any = None) -> bool:
+    """A convolution or transposed convolution (any rank)."""
+    return isinstance(_base(op), (ConvOp, ConvTransposeOp))
+
+
+def is_batch_norm(op: LayerOp, step: Any = None) -> bool:
+    """A BatchNormalization left as an elementwise affine layer (not folded)."""
+    return isinstance(_base(op), AffineOp)
+
+
+def is_average_pooling(op: LayerOp, step: Any = None) -> bool:
+    """AveragePooling* or GlobalAveragePooling*."""
+    base = _base(op)
+    return isinstance(base, (PoolOp, GlobalPoolOp)) and not base.is_max
+
+
+def is_max_pooling(op: LayerOp, step: Any = None) -> bool:
+    """MaxPooling* or GlobalMaxPooling*."""
+    base = _base(op)
+    return isinstance(base, (PoolOp, GlobalPoolOp)) and base.is_max
+
+
+def is_add(op: LayerOp, step: Any = None) -> bool:
+    """Add or Average."""
+    return isinstance(_base(op), AddOp)
+
+
+def is_input_layer(op: LayerOp, step: Any = None) -> bool:
+    """A weight layer fed by the model input (through weightless shape layers only)."""
+    return bool(step is not None and step.is_input_layer)
+
+
+def layer_class(*classes: type) -> Predicate:
+    """Predicate: the Keras layer is an instance of one of ``classes``."""
+    def predicate(op: LayerOp, step: Any = None) -> bool:
+        return isinstance(op.layer, classes)
+    return predicate
+
+
+def layer_name(*names: str) -> Predicate:
+    """Predicate: the Keras layer's name is one of ``names``."""
+    def predicate(op: LayerOp, step: Any = None) -> bool:
+        return op.layer.name in names or op.name in names
+    return predicate
+
+
+def always(op: LayerOp, step: Any = None) -> bool:
+    """Matches every layer."""
+    return True
+
+
+# -- composite -----------------------------------------------------------------------
+class Composite:
+    """Ordered ``(predicate, rule)`` pairs; the first matching pair gives a layer's rule.
+
+    Parameters
+    ----------
+    rules
+        ``[(predicate, rule), ...]``. A layer that no predicate matches gets ``default``.
+    default
+        Rule for unmatched layers (``GradientRule()``).
+    """
+
+    def __init__(self, rules: Sequence[tuple[Predicate, Rule]],
+                 default: Rule | None = None) -> None:
+        self.rules = list(rules)
+        self.default = default if default is not None else GradientRule()
+        for pair in self.rules:
+            if not (isinstance(pair, tuple) and len(pair) == 2 and callable(pair[0])
+                    and callable(pair[1])):
+                raise ValueError(f"a composite holds (predicate, rule) pairs; got {pair!r}")
+
+    def rule_for(self, op: LayerOp, step: Any = None) -> Rule:
+        """The rule for ``op`` (first match, else the default)."""
+        for predicate, rule in self.rules:
+            if predicate(op, step):
+                return rule
+        return self.default
+
+    def __repr__(self) -> str:
+        names = ", ".join(f"({getattr(p, '__name__', p)}, {r!r})" for p, r in self.rules)
+        return f"Composite([{names}], default={self.default!r})"
+
+
+def layer_map_composite(kernel_rule: Rule, *, input_layer_rule: Rule | None = None,
+                        dense_rule: Rule | None = None, conv_rule: Rule | None = None,
+                        batch_norm_rule: Rule | None = None,
+                        max_pooling: str = "winner_take_all") -> Composite:
+    """The composite of the named LRP / deep Taylor analyzers (see module docstring).
+
+    Parameters
+    ----------
+    kernel_rule
+        Rule for Dense / Conv / ConvTranspose layers.
+    input_layer_rule
+        Rule for the weight layer(s) that read the model input (overrides the others).
+    dense_rule, conv_rule
+        Rules for Dense or convolution layers specifically.
+    batch_norm_rule
+        Rule for a BatchNormalization that could not be folded (default ``kernel_rule``).
+    max_pooling
+        ``"winner_take_all"`` (default) or ``"proportional"``.
+    """
+    if max_pooling not in ("winner_take_all", "proportional"):
+        raise ValueError(f"max_pooling must be 'winner_take_all' or 'proportional', "
+                         f"got {max_pooling!r}")
+    pairs: list[tuple[Predicate, Rule]] = []
+    if input_layer_rule is not None:
+        pairs.append((is_input_layer, input_layer_rule))
+    if dense_rule is not None:
+        pairs.append((is_dense, dense_rule))
+    if conv_rule is not None:
+        pairs.append((is_conv, conv_rule))
+    pairs += [
+        (is_kernel_layer, kernel_rule),
+        (is_batch_norm, batch_norm_rule or kernel_rule),
+        (is_average_pooling, ZRule()),
+        (is_max_pooling, GradientRule() if max_pooling == "winner_take_all" else ZRule()),
+        (is_add, ZRule()),
+    ]
+    return Composite(pairs, default=GradientRule())
+
+
+__all__ = [
+    "Composite", "always", "is_add", "is_average_pooling", "is_batch_norm", "is_conv",
+    "is_dense", "is_input_layer", "is_kernel_layer", "is_max_pooling", "keras",
+    "layer_class", "layer_map_composite", "layer_name",
+]

@@ -1,0 +1,128 @@
+"""Gradient-based analyzers: gradient, input times gradient, SmoothGrad, integrated
+gradients. All differentiate the selected logit (softmax stripped) with respect to the
+input, in one compiled function."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from analyzers.analyzer import Analyzer
+
+
+class Gradient(Analyzer):
+    """The gradient of the selected logit with respect to the input.
+
+    Parameters
+    ----------
+    postprocess
+        ``None``, ``"abs"`` or ``"square"`` (as in iNNvestigate).
+    """
+
+    name = "gradient"
+
+    def __init__(self, model: Any, postprocess: str | None = None) -> None:
+        if postprocess not in (None, "abs", "square"):
+            raise ValueError(f"postprocess must be None, 'abs' or 'square', got {postprocess!r}")
+        self.postprocess = postprocess
+        super().__init__(model)
+
+    def _gradient(self, x: tf.Tensor, index: tf.Tensor, select_at: tf.Tensor | None = None
+                  ) -> tf.Tensor:
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x)
+            logits = self.graph.forward(x)
+        mask = self._selected(logits if select_at is None else select_at, index)
+        return tape.gradient(logits, x, output_gradients=mask)
+
+    def _post(self, g: tf.Tensor) -> tf.Tensor:
+        if self.postprocess == "abs":
+            return tf.abs(g)
+        if self.postprocess == "square":
+            return tf.square(g)
+        return g
+
+    def _explain(self, x, index):
+        return self._post(self._gradient(x, index))
+
+
+class InputTimesGradient(Gradient):
+    """``x * gradient``."""
+
+    name = "input_t_gradient"
+
+    def _explain(self, x, index):
+        return self._post(x * self._gradient(x, index))
+
+
+class SmoothGrad(Gradient):
+    """Mean gradient over ``augment_by_n`` noisy copies ``x + N(0, noise_scale^2)``.
+
+    The explained neuron is chosen on the clean input (iNNvestigate chooses the top logit of
+    each noisy copy when ``neuron_selection="max_activation"``).
+
+    Parameters
+    ----------
+    augment_by_n
+        Number of noisy copies (64, as iNNvestigate).
+    noise_scale
+        Standard deviation of the Gaussian noise, in input units.
+    seed
+        Seed of the noise (``None``: different noise on every call).
+    """
+
+    name = "smoothgrad"
+
+    def __init__(self, model: Any, augment_by_n: int = 64, noise_scale: float = 1.0,
+                 seed: int | None = None, postprocess: str | None = None) -> None:
+        if int(augment_by_n) < 1:
+            raise ValueError(f"augment_by_n must be >= 1, got {augment_by_n}")
+        if not noise_scale >= 0:
+            raise ValueError(f"noise_scale must be >= 0, got {noise_scale}")
+        self.augment_by_n = int(augment_by_n)
+        self.noise_scale = float(noise_scale)
+        self._rng = tf.random.Generator.from_seed(seed) if seed is not None else \
+            tf.random.Generator.from_non_deterministic_state()
+        super().__init__(model, postprocess=postprocess)
+
+    def _explain(self, x, index):
+        clean_logits = self.graph.forward(x)
+        total = tf.zeros_like(x)
+        for _ in tf.range(self.augment_by_n):
+            noisy = x + self._rng.normal(tf.shape(x), stddev=self.noise_scale)
+            total += self._gradient(noisy, index, select_at=clean_logits)
+        return self._post(total / float(self.augment_by_n))
+
+
+class IntegratedGradients(Gradient):
+    """``(x - x0) * mean_k grad(x0 + k/steps (x - x0))``, ``k = 1..steps`` (right Riemann
+    sum of the path integral from the reference ``x0``).
+
+    Parameters
+    ----------
+    reference_inputs
+        The baseline ``x0`` (scalar or array broadcastable to ``x``; default 0).
+    steps
+        Number of points on the path (64, as iNNvestigate).
+    """
+
+    name = "integrated_gradients"
+
+    def __init__(self, model: Any, reference_inputs: Any = 0.0, steps: int = 64,
+                 postprocess: str | None = None) -> None:
+        if int(steps) < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        self.steps = int(steps)
+        self.reference_inputs = np.asarray(reference_inputs, dtype=np.float32)
+        super().__init__(model, postprocess=postprocess)
+
+    def _explain(self, x, index):
+        x0 = tf.broadcast_to(tf.constant(self.reference_inputs), tf.shape(x))
+        clean_logits = self.graph.forward(x)
+        total = tf.zeros_like(x)
+        for k in tf.range(1, self.steps + 1):
+            alpha = tf.cast(k, x.dtype) / float(self.steps)
+            total += self._gradient(x0 + alpha * (x - x0), index, select_at=clean_logits)
+        return self._post((x - x0) * total / float(self.steps))

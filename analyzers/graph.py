@@ -1,0 +1,213 @@
+"""Flatten a Keras model (Functional, Sequential, nested) into a list of steps.
+
+A :class:`Graph` is the engine's own, runnable form of a model: steps in execution order,
+each an op with the integer ids of the tensors it reads and writes. Nested models are
+inlined; a final softmax is stripped (the model is explained at its logits, like
+iNNvestigate's ``model_wo_softmax``). Every unsupported layer is reported here, before
+any computation, by :class:`~analyzers.errors.UnsupportedLayerError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from analyzers.errors import UnsupportedLayerError
+from analyzers.ops import LayerOp, make_op, supported_layer_names
+from analyzers.ops.structural import ActivationOp, IdentityOp, LayerCallOp, TimeDistributedOp
+
+
+@dataclass(frozen=True)
+class Step:
+    """One layer call: ``outputs = op(inputs)``, with tensor ids.
+
+    ``input_nonnegative`` is True if every input is known to be >= 0 (a ReLU output, or
+    pooled / reshaped / merged ReLU outputs); ``is_input_layer`` is True for a weight
+    layer fed by the model input through weightless shape layers only.
+    """
+
+    op: LayerOp
+    inputs: tuple[int, ...]
+    output: int
+    input_nonnegative: bool = False
+    is_input_layer: bool = False
+
+
+@dataclass
+class Graph:
+    """A model as steps. ``input_id``/``output_id`` name the model's input and output."""
+
+    steps: list[Step]
+    input_id: int
+    output_id: int
+    input_shape: tuple[Any, ...]
+    n_outputs: int
+    name: str = "model"
+    notes: list[str] = field(default_factory=list)
+
+    def forward(self, x: tf.Tensor) -> tf.Tensor:
+        """Run the graph (softmax stripped): the explained output (logits)."""
+        return self.forward_all(x)[self.output_id]
+
+    def forward_all(self, x: tf.Tensor) -> dict[int, tf.Tensor]:
+        """Run the graph, returning every tensor by id."""
+        values: dict[int, tf.Tensor] = {self.input_id: x}
+        for step in self.steps:
+            values[step.output] = step.op.forward([values[i] for i in step.inputs])
+        return values
+
+    def consumers(self) -> dict[int, list[int]]:
+        """Tensor id -> indices of the steps that read it."""
+        out: dict[int, list[int]] = {}
+        for k, step in enumerate(self.steps):
+            for i in step.inputs:
+                out.setdefault(i, []).append(k)
+        return out
+
+
+def _is_functional(model: Any) -> bool:
+    return hasattr(model, "_nodes_by_depth") and hasattr(model, "inputs")
+
+
+class _Flattener:
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+        self.ids = itertools.count()
+
+    def new_id(self) -> int:
+        return next(self.ids)
+
+    def emit(self, layer: Any, input_ids: list[int]) -> list[int]:
+        if isinstance(layer, keras.Model):
+            return self.inline(layer, input_ids)
+        if not isinstance(layer, keras.layers.Layer):
+            name = getattr(layer, "name", repr(layer))
+            raise UnsupportedLayerError(name, type(layer).__name__, supported_layer_names(),
+                                        "a backend operation, not a layer")
+        if isinstance(layer, keras.layers.InputLayer):
+            return list(input_ids)
+        op = make_op(layer)
+        out = self.new_id()
+        self.steps.append(Step(op, tuple(input_ids), out))
+        return [out]
+
+    def inline(self, model: Any, input_ids: list[int]) -> list[int]:
+        if isinstance(model, keras.Sequential):
+            current = list(input_ids)
+            for layer in model.layers:
+                current = self.emit(layer, current)
+            return current
+        if not _is_functional(model):
+            raise UnsupportedLayerError(
+                model.name, type(model).__name__, supported_layer_names(),
+                "subclassed models cannot be traced; build it with the functional API",
+            )
+        inputs = list(model.inputs)
+        if len(inputs) != len(input_ids):
+            raise ValueError(f"model '{model.name}' expects {len(inputs)} inputs, "
+                             f"got {len(input_ids)}")
+        mapping = {id(t): i for t, i in zip(inputs, input_ids)}
+        nodes_by_depth = model._nodes_by_depth
+        for depth in sorted(nodes_by_depth, reverse=True):
+            for node in nodes_by_depth[depth]:
+                if not node.operation or node.is_input:
+                    continue
+                in_ids = [mapping[id(t)] for t in node.input_tensors]
+                out_ids = self.emit(node.operation, in_ids)
+                if len(out_ids) != len(node.outputs):
+                    raise UnsupportedLayerError(
+                        node.operation.name, type(node.operation).__name__,
+                        supported_layer_names(), "layers with several outputs")
+                for t, o in zip(node.outputs, out_ids):
+                    mapping[id(t)] = o
+        return [mapping[id(t)] for t in model.outputs]
+
+
+def _strip_softmax(steps: list[Step], output_id: int, notes: list[str]) -> list[Step]:
+    """Drop a softmax that produces the model output (activation layer or fused)."""
+    for k in range(len(steps) - 1, -1, -1):
+        step = steps[k]
+        if step.output != output_id:
+            continue
+        op = step.op
+        if op.activation is tf.nn.softmax:
+            op2 = copy.copy(op)
+            op2.activation = None
+            if isinstance(op, TimeDistributedOp):
+                op2.inner = copy.copy(op.inner)
+                op2.inner.activation = None
+            steps = list(steps)
+            steps[k] = replace(step, op=op2)
+            notes.append(f"softmax of layer '{op.name}' stripped: explaining the logits")
+        elif isinstance(op, (IdentityOp, LayerCallOp)) and len(step.inputs) == 1:
+            # look through e.g. a Flatten/Dropout after the softmax
+            inner = _strip_softmax(steps[:k], step.inputs[0], notes)
+            return inner + steps[k:]
+        break
+    for step in steps:
+        if step.op.activation is tf.nn.softmax:
+            raise UnsupportedLayerError(
+                step.op.name, type(step.op.layer).__name__, supported_layer_names(),
+                "softmax is only supported as the model's last activation")
+    return steps
+
+
+def _annotate(steps: list[Step], input_id: int) -> list[Step]:
+    """Set ``input_nonnegative`` and ``is_input_layer`` on every step."""
+    nonneg: dict[int, bool] = {input_id: False}
+    from_input: dict[int, bool] = {input_id: True}  # reached through weightless ops only
+    out = []
+    for step in steps:
+        ins_nonneg = all(nonneg.get(i, False) for i in step.inputs)
+        ins_from_input = any(from_input.get(i, False) for i in step.inputs)
+        op = step.op
+        nonneg[step.output] = op.output_nonnegative or (op.preserves_nonnegative
+                                                        and ins_nonneg)
+        from_input[step.output] = ins_from_input and not op.has_weights and not op.mixes_inputs
+        is_input_layer = ins_from_input and op.has_weights
+        out.append(replace(step, input_nonnegative=ins_nonneg, is_input_layer=is_input_layer))
+    return out
+
+
+def build_graph(model: Any) -> Graph:
+    """Flatten ``model`` into a :class:`Graph` (softmax stripped, steps annotated).
+
+    Raises
+    ------
+    UnsupportedLayerError
+        For any layer no rule handles (named, with its class and the supported list).
+    ValueError
+        If the model is not built or has several inputs or outputs.
+    """
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"expected a keras.Model, got {type(model).__name__}")
+    if not model.built:
+        raise ValueError(f"model '{model.name}' is not built: call it on data or build it "
+                         "with an input shape before creating an analyzer")
+    try:
+        inputs = model.inputs
+        outputs = model.outputs
+    except (AttributeError, ValueError) as err:
+        raise ValueError(f"model '{model.name}' has no defined inputs/outputs "
+                         f"({err}); build it with keras.Input") from err
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ValueError(f"analyzers explain models with one input and one output; "
+                         f"'{model.name}' has {len(inputs)} inputs and {len(outputs)} outputs")
+    flat = _Flattener()
+    input_id = flat.new_id()
+    (output_id,) = flat.inline(model, [input_id])
+    notes: list[str] = []
+    steps = _strip_softmax(flat.steps, output_id, notes)
+    steps = _annotate(steps, input_id)
+    out_shape = outputs[0].shape
+    return Graph(steps=steps, input_id=input_id, output_id=output_id,
+                 input_shape=tuple(inputs[0].shape), n_outputs=int(out_shape[-1]),
+                 name=model.name, notes=notes)
+
+
+__all__ = ["Graph", "Step", "build_graph", "ActivationOp"]

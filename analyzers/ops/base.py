@@ -1,0 +1,83 @@
+"""The layer-operation interface that relevance rules work on.
+
+A :class:`LayerOp` wraps one Keras layer (or a canonized combination of layers) and
+exposes what relevance rules need:
+
+* :meth:`LayerOp.forward` — the layer's true output (activation included);
+* :meth:`LayerOp.preactivation` — the output before the activation function; the
+  gradient rule routes relevance through its vector-Jacobian product;
+* :meth:`LayerOp.linear` — the linear map that LRP rules decompose, evaluated with
+  replaceable kernel and bias (``linear(xs, kernel=w_plus, bias=None)`` is the z+ forward
+  pass). For a weightless layer (pooling, Add) the kernel argument is ignored; the
+  "weights" of those maps are non-negative constants. A max-pooling layer's linear map
+  is the average pooling over the same windows (the proportional surrogate).
+
+Inputs are always passed as a list (one tensor for single-input layers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import tensorflow as tf
+
+Tensor = Any  # a tf.Tensor (kept loose for type hints)
+
+
+class LayerOp:
+    """Base class: a weightless, linear, single-input layer (identity by default).
+
+    Parameters
+    ----------
+    layer
+        The Keras layer whose kind decides the rule (for ``TimeDistributed`` the inner layer).
+    name
+        Name reported in messages (the Keras layer's name).
+    """
+
+    #: True if the op carries a weight kernel (Dense, Conv, folded BatchNormalization, ...).
+    has_weights: bool = False
+    #: True if the linear map mixes several inputs by a weighted sum (Add, pooling, kernels).
+    mixes_inputs: bool = False
+    #: True if non-negative inputs give a non-negative output (weightless layers).
+    preserves_nonnegative: bool = True
+
+    def __init__(self, layer: Any, name: str | None = None) -> None:
+        self.layer = layer
+        self.name = name or getattr(layer, "name", type(self).__name__)
+        self.activation: Callable[[Tensor], Tensor] | None = None
+
+    # -- weights ---------------------------------------------------------------------
+    @property
+    def kernel(self) -> Tensor | None:
+        """The effective kernel as a tensor (``None`` for weightless layers)."""
+        return None
+
+    @property
+    def bias(self) -> Tensor | None:
+        """The effective bias as a tensor (``None`` if the layer has none)."""
+        return None
+
+    # -- maps ------------------------------------------------------------------------
+    def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
+               bias: Tensor | None = None) -> Tensor:
+        """The linear map that LRP rules decompose (identity here)."""
+        return xs[0]
+
+    def preactivation(self, xs: list[Tensor]) -> Tensor:
+        """The layer's output before its activation function."""
+        return self.linear(xs, self.kernel, self.bias)
+
+    def forward(self, xs: list[Tensor]) -> Tensor:
+        """The layer's output (activation applied)."""
+        z = self.preactivation(xs)
+        return z if self.activation is None else self.activation(z)
+
+    @property
+    def output_nonnegative(self) -> bool:
+        """True if the output is non-negative whatever the input (ReLU-activated)."""
+        return self.activation is tf.nn.relu
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"

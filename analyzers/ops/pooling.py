@@ -1,0 +1,65 @@
+"""Pooling layer ops: Max/Average pooling 1D/2D/3D and their global forms.
+
+The *linear* map of every pooling op is an average over the same windows; relevance
+rules that decompose it (``ZRule``) split relevance in proportion to the inputs. The
+*preactivation* of a max pooling is the max itself; the gradient rule routes through it
+and so gives winner-take-all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keras import ops
+
+from analyzers.ops.base import LayerOp, Tensor
+
+
+class PoolOp(LayerOp):
+    """``MaxPooling*`` / ``AveragePooling*`` with any pool size, strides and padding."""
+
+    mixes_inputs = True
+
+    def __init__(self, layer: Any, is_max: bool, name: str | None = None) -> None:
+        super().__init__(layer, name)
+        self.is_max = is_max
+
+    def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
+               bias: Tensor | None = None) -> Tensor:
+        layer = self.layer
+        return ops.average_pool(xs[0], layer.pool_size, strides=layer.strides,
+                                padding=layer.padding, data_format=layer.data_format)
+
+    def preactivation(self, xs: list[Tensor]) -> Tensor:
+        if not self.is_max:
+            return self.linear(xs)
+        layer = self.layer
+        return ops.max_pool(xs[0], layer.pool_size, strides=layer.strides,
+                            padding=layer.padding, data_format=layer.data_format)
+
+
+class GlobalPoolOp(LayerOp):
+    """``GlobalMaxPooling*`` / ``GlobalAveragePooling*`` (``keepdims`` respected)."""
+
+    mixes_inputs = True
+
+    def __init__(self, layer: Any, is_max: bool, name: str | None = None) -> None:
+        super().__init__(layer, name)
+        self.is_max = is_max
+
+    def _axes(self, x: Tensor) -> list[int]:
+        rank = len(x.shape)
+        if self.layer.data_format == "channels_last":
+            return list(range(1, rank - 1))
+        return list(range(2, rank))
+
+    def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
+               bias: Tensor | None = None) -> Tensor:
+        x = xs[0]
+        return ops.mean(x, axis=self._axes(x), keepdims=self.layer.keepdims)
+
+    def preactivation(self, xs: list[Tensor]) -> Tensor:
+        if not self.is_max:
+            return self.linear(xs)
+        x = xs[0]
+        return ops.max(x, axis=self._axes(x), keepdims=self.layer.keepdims)

@@ -1,0 +1,290 @@
+"""Relevance rules: one small class per rule.
+
+A rule maps ``(op, inputs, output relevance)`` to the relevance of each input:
+``rule(op, xs, r, nonnegative=False) -> list[tensor]``. ``op`` is a
+:class:`~analyzers.ops.base.LayerOp`; ``nonnegative=True`` tells a rule that every input is
+known to be >= 0 (it may then skip the negative-input terms; the result is the same).
+
+All rules use the gradient-as-relevance identity: for a linear map ``z = f(x)`` with
+weights ``w``, ``sum_j w_ij s_j`` is the vector-Jacobian product of ``f`` at ``s``, so
+``R_i = x_i * sum_j w_ij R_j / z_j`` is ``x * VJP(f, R / z)``. The rules are generic over
+the layer's rank (Dense, Conv1D/2D/3D, transposed convolutions, pooling) because ``f`` is
+the layer's own map evaluated with modified weights.
+
+Denominators are stabilized by adding ``eps * sign(z)`` (``sign(0) = +1``), so there is
+never a division by zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from analyzers.ops.base import LayerOp
+
+Tensor = Any
+_ZERO = tf.UnconnectedGradients.ZERO
+
+
+def stabilize(z: Tensor, epsilon: float) -> Tensor:
+    """``z + epsilon * sign(z)`` with ``sign(0) = +1`` (never zero for epsilon > 0)."""
+    return z + epsilon * tf.where(z >= 0, tf.ones_like(z), -tf.ones_like(z))
+
+
+def _grads(z: Tensor | list, wrt: list[Tensor], tape: tf.GradientTape,
+           seeds: Tensor | list) -> list[Tensor]:
+    return tape.gradient(z, wrt, output_gradients=seeds, unconnected_gradients=_ZERO)
+
+
+def _signed_kernel(op: LayerOp, sign: int, kernel: Tensor | None = None) -> Tensor | None:
+    k = op.kernel if kernel is None else kernel
+    return tf.nn.relu(k) if sign > 0 else tf.minimum(k, 0.0)
+
+
+def _part(op: LayerOp, xs: list[Tensor], sign: int, kernel: Tensor | None = None,
+          bias: Tensor | None = None) -> Tensor | None:
+    """``f(xs)`` with only the positive (``sign=+1``) or negative (``-1``) weights.
+
+    Weightless maps (pooling, Add) have non-negative weights: their negative part is
+    ``None`` (no contribution)."""
+    if op.has_weights:
+        return op.linear(xs, _signed_kernel(op, sign, kernel), bias)
+    return op.linear(xs) if sign > 0 else None
+
+
+def _sum(*terms: Tensor | None) -> Tensor | None:
+    present = [t for t in terms if t is not None]
+    if not present:
+        return None
+    return tf.add_n(present) if len(present) > 1 else present[0]
+
+
+class Rule:
+    """Base class of relevance rules."""
+
+    #: Short name used in messages and ``repr``.
+    name = "rule"
+
+    def __call__(self, op: LayerOp, xs: Sequence[Tensor], r: Tensor,
+                 nonnegative: bool = False) -> list[Tensor]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({params})"
+
+
+class GradientRule(Rule):
+    """Pass relevance through the layer's vector-Jacobian product: ``R_in = J^T R``.
+
+    Exact redistribution for layers that only move values (Flatten, Reshape, padding,
+    cropping, Concatenate, identity layers, activations), *winner-take-all* for max
+    pooling (all relevance of a window goes to its maximum), and the plain gradient for
+    anything else.
+    """
+
+    name = "gradient"
+
+    def __call__(self, op, xs, r, nonnegative=False):
+        xs = list(xs)
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(xs)
+            z = op.preactivation(xs)
+        return _grads(z, xs, tape, r)
+
+
+class EpsilonRule(Rule):
+    """LRP-epsilon: ``R_i = sum_j x_i w_ij / (z_j + eps sign(z_j)) R_j``, ``z_j = sum_i x_i
+    w_ij + b_j`` (the bias is included unless ``bias=False``).
+
+    On a weightless map it splits in proportion to the inputs (average pooling, Add, and the
+    average-pooling surrogate of max pooling).
+    """
+
+    name = "epsilon"
+
+    def __init__(self, epsilon: float = 1e-7, bias: bool = True) -> None:
+        if not epsilon > 0:
+            raise ValueError(f"epsilon must be > 0, got {epsilon!r}")
+        self.epsilon = float(epsilon)
+        self.bias = bool(bias)
+
+    def __call__(self, op, xs, r, nonnegative=False):
+        xs = list(xs)
+        bias = op.bias if self.bias else None
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(xs)
+            z = op.linear(xs, op.kernel, bias)
+        g = _grads(z, xs, tape, r / stabilize(z, self.epsilon))
+        return [x * gi for x, gi in zip(xs, g)]
+
+
+class ZRule(EpsilonRule):
+    """LRP-0 (the z rule): the epsilon rule with a negligible stabilizer (1e-12) that only
+    guards against division by zero. Splits in proportion to the contributions."""
+
+    name = "z"
+
+    def __init__(self, bias: bool = True) -> None:
+        super().__init__(epsilon=1e-12, bias=bias)
+
+
+class AlphaBetaRule(Rule):
+    """LRP-alpha-beta: positive and negative contributions are normalized separately,
+    ``R_i = sum_j (alpha z+_ij / z+_j - beta z-_ij / z-_j) R_j``.
+
+    ``z+_ij = x+_i w+_ij + x-_i w-_ij`` (contributions > 0), ``z-_ij = x+_i w-_ij + x-_i w+_ij``.
+    With ``bias=True`` the positive part of the bias joins ``z+_j`` and the negative part
+    joins ``z-_j`` (iNNvestigate 2.1.2 adds the whole bias to both denominators). Requires
+    ``alpha - beta = 1`` (conservation), checked here.
+    """
+
+    name = "alpha_beta"
+
+    def __init__(self, alpha: float = 1.0, beta: float = 0.0, bias: bool = True,
+                 epsilon: float = 1e-9) -> None:
+        if not np.isclose(alpha - beta, 1.0):
+            raise ValueError(f"alpha-beta rule needs alpha - beta = 1 (relevance "
+                             f"conservation); got alpha={alpha}, beta={beta} "
+                             f"(alpha - beta = {alpha - beta})")
+        if beta < 0:
+            raise ValueError(f"alpha-beta rule needs beta >= 0, got beta={beta}")
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.bias = bool(bias)
+        self.epsilon = float(epsilon)
+
+    def __call__(self, op, xs, r, nonnegative=False):
+        xs = list(xs)
+        xp = [tf.nn.relu(x) for x in xs]
+        xn = [] if nonnegative else [tf.minimum(x, 0.0) for x in xs]
+        b = op.bias if (self.bias and op.has_weights) else None
+        bp = None if b is None else tf.nn.relu(b)
+        bn = None if b is None else tf.minimum(b, 0.0)
+        kernel = op.kernel if op.has_weights else None
+        watched = xp + xn
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(watched)
+            z_act = _sum(_part(op, xp, +1, kernel, bp),
+                         _part(op, xn, -1, kernel) if xn else None)
+            z_inh = None
+            if self.beta:
+                z_inh = _sum(_part(op, xp, -1, kernel, bn),
+                             _part(op, xn, +1, kernel) if xn else None)
+        targets = [z_act]
+        seeds = [self.alpha * r / stabilize(z_act, self.epsilon)]
+        if z_inh is not None:
+            targets.append(z_inh)
+            seeds.append(-self.beta * r / stabilize(z_inh, self.epsilon))
+        g = _grads(targets, watched, tape, seeds)
+        rel = [x * gi for x, gi in zip(xp, g[: len(xp)])]
+        if xn:
+            rel = [a + x * gi for a, x, gi in zip(rel, xn, g[len(xp):])]
+        return rel
+
+
+class ZPlusRule(AlphaBetaRule):
+    """z+ as in iNNvestigate 2.1.2 (alpha=1, beta=0, bias ignored): ``R_i = sum_j z+_ij /
+    z+_j R_j`` with ``z+_ij = x+_i w+_ij + x-_i w-_ij``. For non-negative inputs (ReLU
+    layers) this is the deep Taylor z+ rule ``x_i w+_ij / sum_i x_i w+_ij``."""
+
+    name = "z_plus"
+
+    def __init__(self) -> None:
+        super().__init__(alpha=1.0, beta=0.0, bias=False)
+
+    def __repr__(self) -> str:
+        return "ZPlusRule()"
+
+
+class BoundedRule(Rule):
+    """Deep Taylor z^B rule for inputs bounded to ``[low, high]``:
+    ``R_i = sum_j (x_i w_ij - l_i w+_ij - h_i w-_ij) / z_j R_j`` (bias ignored).
+
+    ``low``/``high`` are scalars or arrays broadcastable to one input sample (e.g. one
+    value per channel, shape ``(channels,)``).
+    """
+
+    name = "bounded"
+
+    def __init__(self, low: Any = -1.0, high: Any = 1.0, epsilon: float = 1e-9) -> None:
+        low_a = np.asarray(low, dtype=np.float32)
+        high_a = np.asarray(high, dtype=np.float32)
+        if not np.all(np.isfinite(low_a)) or not np.all(np.isfinite(high_a)):
+            raise ValueError(f"low and high must be finite, got low={low!r}, high={high!r}")
+        if np.any(low_a > high_a):
+            raise ValueError(f"low must be <= high, got low={low!r}, high={high!r}")
+        self.low = low_a
+        self.high = high_a
+        self.epsilon = float(epsilon)
+
+    def __call__(self, op, xs, r, nonnegative=False):
+        xs = list(xs)
+        lows = [tf.broadcast_to(tf.constant(self.low), tf.shape(x)) for x in xs]
+        highs = [tf.broadcast_to(tf.constant(self.high), tf.shape(x)) for x in xs]
+        kernel = op.kernel if op.has_weights else None
+        watched = xs + lows + highs
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(watched)
+            z = op.linear(xs, kernel, None) if op.has_weights else op.linear(xs)
+            z = z - _part(op, lows, +1, kernel)
+            neg = _part(op, highs, -1, kernel)
+            if neg is not None:
+                z = z - neg
+        g = _grads(z, watched, tape, r / stabilize(z, self.epsilon))
+        n = len(xs)
+        return [x * gx + lo * gl + hi * gh for x, lo, hi, gx, gl, gh in
+                zip(xs, lows, highs, g[:n], g[n:2 * n], g[2 * n:])]
+
+
+class _InputIndependentRule(Rule):
+    """Shared part of w^2 and flat: redistribution by modified weights, not by inputs."""
+
+    epsilon = 1e-12
+
+    def _kernel(self, kernel: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def __call__(self, op, xs, r, nonnegative=False):
+        ones = [tf.ones_like(x) for x in xs]
+        kernel = self._kernel(op.kernel) if op.has_weights else None
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(ones)
+            z = op.linear(ones, kernel, None) if op.has_weights else op.linear(ones)
+        return _grads(z, ones, tape, r / stabilize(z, self.epsilon))
+
+
+class WSquareRule(_InputIndependentRule):
+    """Deep Taylor w^2 rule (unbounded inputs): ``R_i = sum_j w_ij^2 / sum_i' w_i'j^2 R_j``.
+    On weightless maps (pooling, Add) it splits evenly over each window."""
+
+    name = "w_square"
+
+    def __init__(self) -> None:
+        pass
+
+    def _kernel(self, kernel: Tensor) -> Tensor:
+        return tf.square(kernel)
+
+
+class FlatRule(_InputIndependentRule):
+    """Flat rule: all weights set to one, ``R_i = sum_j R_j / n_j`` over the receptive field."""
+
+    name = "flat"
+
+    def __init__(self) -> None:
+        pass
+
+    def _kernel(self, kernel: Tensor) -> Tensor:
+        return tf.ones_like(kernel)
+
+
+RuleLike = Rule | Callable[..., list]
+
+__all__ = [
+    "AlphaBetaRule", "BoundedRule", "EpsilonRule", "FlatRule", "GradientRule", "Rule",
+    "WSquareRule", "ZPlusRule", "ZRule", "stabilize",
+]
