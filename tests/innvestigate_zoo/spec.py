@@ -1,0 +1,406 @@
+"""The cross-check model zoo, as plain Python data (no TensorFlow import).
+
+Every model is a :class:`ModelSpec`: an input shape and a list of :class:`LayerSpec` (a Keras
+layer class name, its constructor arguments and the names of the layers it reads). The same
+spec is built with Keras 3 (``build_keras3.py``, our tests and benchmarks) and with tf.keras 2.14
+(``build_keras2.py``, the iNNvestigate 2.1.2 environment), so both sides explain the very same
+network. Weights and inputs come from fixed numpy seeds (:func:`make_weights`,
+:func:`make_inputs`); shapes are inferred here in pure Python (:func:`weight_shapes`), so no
+framework is needed to make them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Analyzers whose iNNvestigate 2.1.2 relevance is stored for every reference model.
+ANALYZERS: tuple[str, ...] = (
+    "gradient",
+    "lrp.z",
+    "lrp.epsilon",
+    "lrp.z_plus",
+    "lrp.alpha_2_beta_1",
+    "deep_taylor",
+    "deep_taylor.bounded",
+)
+
+#: Keyword arguments given to both libraries' ``create_analyzer`` per analyzer.
+ANALYZER_KWARGS: Mapping[str, Mapping[str, Any]] = {
+    "deep_taylor.bounded": {"low": -1.0, "high": 1.0},
+}
+
+#: Inputs are drawn uniformly from this range (the bounds of ``deep_taylor.bounded``).
+INPUT_RANGE: tuple[float, float] = (-1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One Keras layer of a zoo model.
+
+    Parameters
+    ----------
+    name : str
+        Layer name (unique in its model; also the key of its weights).
+    kind : str
+        Keras layer class name, e.g. ``"Conv3D"`` (the same in Keras 2 and Keras 3).
+    config : Mapping[str, Any]
+        Constructor keyword arguments (without ``name``).
+    inputs : tuple[str, ...]
+        Names of the layers this one reads; empty means the previous layer of the list.
+    wrapped : LayerSpec or None
+        The inner layer of a ``TimeDistributed`` layer.
+    """
+
+    name: str
+    kind: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
+    wrapped: LayerSpec | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One zoo model: input shape (without batch), layers, seeds and what it is for.
+
+    ``reference`` models get stored iNNvestigate relevance; ``bias_free`` models have no
+    additive constants (no bias, BatchNormalization without shift), so conserving rules must
+    give ``R.sum() == explained logit``.
+    """
+
+    name: str
+    input_shape: tuple[int, ...]
+    layers: tuple[LayerSpec, ...]
+    description: str
+    seed: int
+    bias_free: bool = False
+    reference: bool = True
+    n_samples: int = 2
+
+
+def _conv(name, filters, kernel=(3, 3, 3), bias=True, act="relu", inputs=(), **kw) -> LayerSpec:
+    config = {"filters": filters, "kernel_size": kernel, "padding": "same",
+              "activation": act, "use_bias": bias}
+    config.update(kw)
+    return LayerSpec(name, "Conv3D", config, tuple(inputs))
+
+
+def _dense(name, units, bias=True, act=None, inputs=()) -> LayerSpec:
+    return LayerSpec(name, "Dense", {"units": units, "activation": act, "use_bias": bias},
+                     tuple(inputs))
+
+
+def _pool(name, size, kind="MaxPooling3D", padding="valid") -> LayerSpec:
+    return LayerSpec(name, kind, {"pool_size": size, "padding": padding})
+
+
+def _flat(name="flatten") -> LayerSpec:
+    return LayerSpec(name, "Flatten")
+
+
+def _plain(bias: bool, out_act: str | None = None) -> tuple[LayerSpec, ...]:
+    return (
+        _conv("conv1", 4, bias=bias),
+        _pool("pool1", (1, 2, 2)),
+        _conv("conv2", 6, bias=bias),
+        _pool("pool2", (2, 2, 2)),
+        _flat(),
+        _dense("fc1", 16, bias=bias, act="relu"),
+        _dense("logits", 5, bias=bias, act=out_act),
+    )
+
+
+CLIP = (6, 12, 12, 3)
+PROBE = (2, 4, 4, 2)
+
+_ZOO_LIST: tuple[ModelSpec, ...] = (
+    ModelSpec("plain_bias", CLIP, _plain(bias=True),
+              "Conv3D+ReLU / MaxPooling3D / Flatten / Dense stack with biases", seed=101),
+    ModelSpec("plain_nobias", CLIP, _plain(bias=False),
+              "the same stack without biases", seed=102, bias_free=True),
+    ModelSpec("avgpool", CLIP, (
+        _conv("conv1", 4, bias=False),
+        _pool("pool1", (1, 2, 2), "AveragePooling3D"),
+        _conv("conv2", 6, bias=False),
+        _pool("pool2", (2, 2, 2), "AveragePooling3D"),
+        _flat(),
+        _dense("logits", 5, bias=False),
+    ), "AveragePooling3D instead of max pooling, bias-free", seed=103, bias_free=True),
+    ModelSpec("global_avgpool", CLIP, (
+        _conv("conv1", 4, bias=False),
+        _conv("conv2", 6, bias=False),
+        LayerSpec("gap", "GlobalAveragePooling3D"),
+        _dense("logits", 5, bias=False),
+    ), "GlobalAveragePooling3D head, bias-free", seed=104, bias_free=True),
+    ModelSpec("strides_dilation", CLIP, (
+        _conv("conv1", 4, kernel=(1, 3, 3), bias=False, strides=(1, 2, 2), padding="valid"),
+        _conv("conv2", 5, kernel=(3, 1, 1), bias=False, dilation_rate=(2, 1, 1)),
+        _conv("conv3", 6, bias=False, strides=(2, 2, 2)),
+        _conv("conv4", 6, kernel=(2, 2, 2), bias=False, padding="valid"),
+        _flat(),
+        _dense("logits", 5, bias=False),
+    ), "strides (1,2,2)/(2,2,2), dilation (2,1,1), valid and same padding, kernels (1,3,3) "
+       "and (3,1,1), bias-free", seed=105, bias_free=True),
+    ModelSpec("residual_add", CLIP, (
+        _conv("conv1", 4, bias=False),
+        _conv("conv2", 4, bias=False),
+        LayerSpec("add1", "Add", inputs=("conv1", "conv2")),
+        _conv("conv3", 4, bias=False),
+        LayerSpec("add2", "Add", inputs=("add1", "conv3")),
+        _pool("pool", (2, 2, 2)),
+        _flat(),
+        _dense("logits", 5, bias=False),
+    ), "two residual Add skip connections, bias-free", seed=106, bias_free=True),
+    ModelSpec("batchnorm", CLIP, (
+        _conv("conv1", 4, bias=False, act=None),
+        LayerSpec("bn1", "BatchNormalization"),
+        LayerSpec("relu1", "Activation", {"activation": "relu"}),
+        _pool("pool1", (1, 2, 2)),
+        _conv("conv2", 6, bias=False, act=None),
+        LayerSpec("bn2", "BatchNormalization"),
+        LayerSpec("relu2", "Activation", {"activation": "relu"}),
+        _pool("pool2", (2, 2, 2)),
+        _flat(),
+        _dense("logits", 5, bias=False),
+    ), "Conv3D -> BatchNormalization -> ReLU blocks (BN with non-trivial statistics)",
+              seed=107),
+    ModelSpec("concat", CLIP, (
+        _conv("branch_133", 3, kernel=(1, 3, 3), inputs=("input",)),
+        _conv("branch_311", 3, kernel=(3, 1, 1), inputs=("input",)),
+        LayerSpec("cat", "Concatenate", {"axis": -1}, inputs=("branch_133", "branch_311")),
+        _conv("conv3", 6),
+        _pool("pool", (2, 2, 2)),
+        _flat(),
+        _dense("logits", 5),
+    ), "two branches (kernels (1,3,3) and (3,1,1)) joined by Concatenate, with biases",
+              seed=108),
+    ModelSpec("time_distributed", CLIP, (
+        LayerSpec("td_conv", "TimeDistributed", wrapped=LayerSpec(
+            "td_conv_inner", "Conv2D",
+            {"filters": 4, "kernel_size": (3, 3), "padding": "same", "activation": "relu",
+             "use_bias": False})),
+        _conv("conv2", 4, bias=False),
+        _pool("pool", (2, 2, 2)),
+        _flat(),
+        _dense("logits", 5, bias=False),
+    ), "TimeDistributed(Conv2D) followed by Conv3D, bias-free", seed=109, bias_free=True),
+    ModelSpec("layer_norm", CLIP, (
+        _conv("conv1", 4),
+        LayerSpec("ln", "LayerNormalization", {"axis": -1}),
+        _conv("conv2", 4),
+        _pool("pool", (2, 2, 2)),
+        _flat(),
+        _dense("logits", 5),
+    ), "a LayerNormalization layer (unsupported by both libraries)", seed=110),
+    ModelSpec("softmax_out", CLIP, _plain(bias=True, out_act="softmax"),
+              "the plain stack ending in Dense(softmax); explained at its logits", seed=111),
+    ModelSpec("dense_probe", PROBE, (
+        _flat(),
+        _dense("logits", 5, bias=True),
+    ), "one Dense layer with bias: exposes the alpha-beta bias handling", seed=112),
+    ModelSpec("bn_probe", PROBE, (
+        LayerSpec("bn", "BatchNormalization"),
+        _flat(),
+        _dense("logits", 5, bias=False),
+    ), "BatchNormalization then a bias-free Dense: exposes the BN relevance rules", seed=113),
+)
+
+
+def _c3d(name, widths, fc, classes, description, seed) -> ModelSpec:
+    """A C3D network (Tran et al. 2015): 8 3x3x3 convolutions, 5 poolings, 3 dense layers."""
+    w1, w2, w3, w4, w5 = widths
+    layers = (
+        _conv("conv1", w1), _pool("pool1", (1, 2, 2)),
+        _conv("conv2", w2), _pool("pool2", (2, 2, 2)),
+        _conv("conv3a", w3), _conv("conv3b", w3), _pool("pool3", (2, 2, 2)),
+        _conv("conv4a", w4), _conv("conv4b", w4), _pool("pool4", (2, 2, 2)),
+        _conv("conv5a", w5), _conv("conv5b", w5), _pool("pool5", (2, 2, 2), padding="same"),
+        _flat(),
+        _dense("fc6", fc, act="relu"), _dense("fc7", fc, act="relu"),
+        _dense("fc8", classes),
+    )
+    return ModelSpec(name, (16, 112, 112, 3), layers, description, seed=seed, reference=False)
+
+
+_BENCH_LIST: tuple[ModelSpec, ...] = (
+    _c3d("c3d_bench", (16, 32, 64, 128, 128), 512, 10,
+         "C3D layout at a quarter of the convolution widths (16,32,64,64,128,128,128,128), "
+         "fc6/fc7 512, 10 classes; input 16x112x112x3 (benchmarks, batch 8)", seed=201),
+    _c3d("c3d_full", (64, 128, 256, 512, 512), 4096, 101,
+         "C3D as in Tran et al. 2015: convolutions 64,128,256,256,512,512,512,512, pool1 "
+         "(1,2,2) then (2,2,2), fc6/fc7 4096, 101 classes; input 16x112x112x3", seed=202),
+)
+
+#: Every spec by name: the reference zoo and the two benchmark-sized C3D models.
+ZOO: dict[str, ModelSpec] = {m.name: m for m in _ZOO_LIST + _BENCH_LIST}
+
+#: Names of the models that have stored iNNvestigate references.
+REFERENCE_MODELS: tuple[str, ...] = tuple(m.name for m in _ZOO_LIST)
+
+
+def get_spec(name: str | ModelSpec) -> ModelSpec:
+    """Return the spec called ``name`` (a spec is returned unchanged)."""
+    if isinstance(name, ModelSpec):
+        return name
+    try:
+        return ZOO[name]
+    except KeyError:
+        raise KeyError(f"no zoo model {name!r}; known models: {sorted(ZOO)}") from None
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+def _conv_out(size: int, k: int, s: int, d: int, padding: str) -> int:
+    eff = (k - 1) * d + 1
+    if padding == "same":
+        return math.ceil(size / s)
+    return (size - eff) // s + 1
+
+
+def _tuple(v, n: int) -> tuple[int, ...]:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+
+
+def _layer_output_and_weights(layer: LayerSpec, in_shapes: list[tuple[int, ...]]):
+    """Output shape (no batch) and weight shapes of one layer, Keras' order."""
+    kind, cfg, shape = layer.kind, layer.config, in_shapes[0]
+    if kind in ("Conv3D", "Conv2D"):
+        n = 3 if kind == "Conv3D" else 2
+        k = _tuple(cfg["kernel_size"], n)
+        s = _tuple(cfg.get("strides", 1), n)
+        d = _tuple(cfg.get("dilation_rate", 1), n)
+        pad = cfg.get("padding", "valid")
+        out = tuple(_conv_out(shape[i], k[i], s[i], d[i], pad) for i in range(n))
+        weights = [k + (shape[-1], cfg["filters"])]
+        if cfg.get("use_bias", True):
+            weights.append((cfg["filters"],))
+        return out + (cfg["filters"],), weights
+    if kind in ("MaxPooling3D", "AveragePooling3D", "MaxPooling2D", "AveragePooling2D"):
+        n = len(shape) - 1
+        p = _tuple(cfg["pool_size"], n)
+        s = _tuple(cfg.get("strides") or p, n)
+        pad = cfg.get("padding", "valid")
+        out = tuple(_conv_out(shape[i], p[i], s[i], 1, pad) for i in range(n))
+        return out + (shape[-1],), []
+    if kind in ("GlobalAveragePooling3D", "GlobalMaxPooling3D"):
+        return (shape[-1],), []
+    if kind == "Flatten":
+        return (int(np.prod(shape)),), []
+    if kind == "Dense":
+        weights = [(shape[-1], cfg["units"])]
+        if cfg.get("use_bias", True):
+            weights.append((cfg["units"],))
+        return shape[:-1] + (cfg["units"],), weights
+    if kind == "Add":
+        return shape, []
+    if kind == "Concatenate":
+        return shape[:-1] + (sum(s[-1] for s in in_shapes),), []
+    if kind == "BatchNormalization":
+        return shape, [(shape[-1],)] * 4
+    if kind == "LayerNormalization":
+        return shape, [(shape[-1],)] * 2
+    if kind == "Activation":
+        return shape, []
+    if kind == "TimeDistributed":
+        inner_out, inner_w = _layer_output_and_weights(layer.wrapped, [shape[1:]])
+        return (shape[0],) + inner_out, inner_w
+    raise ValueError(f"layer {layer.name!r}: kind {kind!r} has no shape rule in spec.py")
+
+
+def layer_shapes(spec: str | ModelSpec) -> dict[str, tuple[tuple[int, ...], list[tuple]]]:
+    """Map each layer name to ``(output shape without batch, weight shapes)``."""
+    spec = get_spec(spec)
+    shapes: dict[str, tuple[tuple[int, ...], list[tuple]]] = {"input": (spec.input_shape, [])}
+    previous = "input"
+    for layer in spec.layers:
+        sources = layer.inputs or (previous,)
+        out, weights = _layer_output_and_weights(layer, [shapes[s][0] for s in sources])
+        shapes[layer.name] = (out, weights)
+        previous = layer.name
+    return shapes
+
+
+def weight_shapes(spec: str | ModelSpec) -> dict[str, list[tuple[int, ...]]]:
+    """Weight shapes per layer (layers without weights left out), in Keras' order."""
+    return {name: w for name, (_, w) in layer_shapes(spec).items() if w}
+
+
+def output_units(spec: str | ModelSpec) -> int:
+    """Number of outputs (classes) of the model."""
+    spec = get_spec(spec)
+    return layer_shapes(spec)[spec.layers[-1].name][0][-1]
+
+
+def n_parameters(spec: str | ModelSpec) -> int:
+    """Total number of weights (including BatchNormalization statistics)."""
+    return sum(int(np.prod(s)) for ws in weight_shapes(spec).values() for s in ws)
+
+
+# --------------------------------------------------------------------------- weights / inputs
+
+
+def _kind_of(spec: ModelSpec, name: str) -> str:
+    layer = next(layer for layer in spec.layers if layer.name == name)
+    return layer.wrapped.kind if layer.kind == "TimeDistributed" else layer.kind
+
+
+def make_weights(spec: str | ModelSpec, seed: int | None = None) -> dict[str, list[np.ndarray]]:
+    """Deterministic float32 weights for every layer of ``spec`` (numpy only).
+
+    Kernels are He-normal (``N(0, 2 / fan_in)``); biases uniform in [-0.1, 0.1];
+    BatchNormalization gets gamma in [0.5, 1.5], beta in [-0.2, 0.2], moving mean in
+    [-0.3, 0.3] and moving variance in [0.2, 3.0] (far from 1, so that a variance that is
+    squared by mistake shows); bias-free models get beta = 0 and mean = 0. LayerNormalization
+    gets gamma in [0.5, 1.5] and beta in [-0.2, 0.2].
+    """
+    spec = get_spec(spec)
+    seed = spec.seed if seed is None else seed
+    weights: dict[str, list[np.ndarray]] = {}
+    for index, (name, shapes) in enumerate(weight_shapes(spec).items()):
+        rng = np.random.default_rng([seed, index])
+        kind = _kind_of(spec, name)
+        if kind == "BatchNormalization":
+            n = shapes[0]
+            beta = rng.uniform(-0.2, 0.2, n)
+            mean = rng.uniform(-0.3, 0.3, n)
+            if spec.bias_free:
+                beta, mean = np.zeros(n), np.zeros(n)
+            arrays = [rng.uniform(0.5, 1.5, n), beta, mean, rng.uniform(0.2, 3.0, n)]
+        elif kind == "LayerNormalization":
+            arrays = [rng.uniform(0.5, 1.5, shapes[0]), rng.uniform(-0.2, 0.2, shapes[1])]
+        else:
+            kernel = shapes[0]
+            fan_in = int(np.prod(kernel[:-1]))
+            arrays = [rng.normal(0.0, math.sqrt(2.0 / fan_in), kernel)]
+            arrays += [rng.uniform(-0.1, 0.1, s) for s in shapes[1:]]
+        weights[name] = [a.astype(np.float32) for a in arrays]
+    return weights
+
+
+def make_inputs(spec: str | ModelSpec, n: int | None = None, seed: int | None = None) -> np.ndarray:
+    """Deterministic float32 inputs ``[n, *input_shape]``, uniform in :data:`INPUT_RANGE`."""
+    spec = get_spec(spec)
+    n = spec.n_samples if n is None else n
+    rng = np.random.default_rng([spec.seed if seed is None else seed, 10_000])
+    low, high = INPUT_RANGE
+    return rng.uniform(low, high, (n,) + spec.input_shape).astype(np.float32)
+
+
+def flatten_weights(weights: Mapping[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+    """``{"layer": [w0, w1]}`` -> ``{"weights/layer/0": w0, "weights/layer/1": w1}`` (npz keys)."""
+    return {f"weights/{name}/{i}": w for name, ws in weights.items() for i, w in enumerate(ws)}
+
+
+def unflatten_weights(arrays: Mapping[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
+    """Inverse of :func:`flatten_weights`; other keys are ignored."""
+    found: dict[str, dict[int, np.ndarray]] = {}
+    for key, value in arrays.items():
+        parts = key.split("/")
+        if len(parts) == 3 and parts[0] == "weights":
+            found.setdefault(parts[1], {})[int(parts[2])] = np.asarray(value)
+    return {name: [ws[i] for i in sorted(ws)] for name, ws in found.items()}
