@@ -83,6 +83,21 @@ def _check_readable_file(path: Path) -> None:
         raise VideoReadError(path, "empty file (0 bytes)")
     try:
         with open(path, "rb") as handle:
-            handle.read(1)
+            head = handle.read(512)
     except OSError as err:
         raise VideoReadError(path, f"file is not readable: {err.strerror or err}") from err
+    if looks_like_text(head):
+        raise VideoReadError(path, "not a video: it is a text file")
+
+
+def looks_like_text(head: bytes) -> bool:
+    """Whether a file's first bytes are printable UTF-8 text (video containers are binary)."""
+    if b"\x00" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as err:  # a multi-byte character cut at the end is still text
+        if err.start < len(head) - 3:
+            return False
+        text = head[: err.start].decode("utf-8")
+    return all(ch.isprintable() or ch in "\t\r\n\f" for ch in text)
