@@ -20,6 +20,7 @@ import tensorflow as tf
 from kvlrp.models import ModelInfo, build_model, save_model
 from kvlrp.training.checks import TrainingSetupError, check_shards
 from kvlrp.training.evaluation import evaluate_clips
+from kvlrp.training.loop import run_epochs
 from kvlrp.training.run_state import EpochEnd, RunState
 from kvlrp.training.strategy import is_chief, resolve_strategy
 
@@ -180,8 +181,9 @@ def train(
         train_data = train_dataset(shard_dir, spec, batch_size, split="train", seed=data_seed)
         train_data = train_data.with_options(_shard_by_data())
         verbose = (1 if sys.stdout.isatty() else 2) if progress else 0
-        net.fit(
-            train_data, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
+        run_epochs(
+            net, train_data, strategy, epochs=epochs, initial_epoch=initial_epoch,
+            steps_per_epoch=steps, global_batch_size=batch_size,
             callbacks=[epoch_end, *callbacks], verbose=verbose,
         )
     history = pd.DataFrame(epoch_end.rows)
@@ -195,7 +197,7 @@ def train(
             "n_train_videos": summary.n_train, "n_val_videos": summary.n_val,
             "n_short_train_videos": summary.n_short_train,
             "strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync,
-            "last_epoch": history.iloc[-1].to_dict() if len(history) else {},
+            "last_epoch": _last_row(history),
         },
     )
     if chief:
@@ -275,3 +277,12 @@ def _resume_state(
             "start over with resume=False / --no-resume"
         )
     return state
+
+
+def _last_row(history: pd.DataFrame) -> dict[str, Any]:
+    """The last epoch's scores (``epoch`` as int), for ``ModelInfo.extra``."""
+    if history.empty:
+        return {}
+    row = {k: float(v) for k, v in history.iloc[-1].items()}
+    row["epoch"] = int(row["epoch"])
+    return row

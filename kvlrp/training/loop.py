@@ -1,0 +1,105 @@
+"""The training loop: one ``tf.function`` step run by a ``tf.distribute`` strategy.
+
+Keras 3.15's ``Model.fit`` fails under ``MultiWorkerMirroredStrategy`` (it reduces nested
+batches and scalar metrics with ``axis=0``; keras-team/keras#20585), so kvlrp runs this small
+loop under every strategy: the same code path for one device, mirrored replicas and workers.
+The loss of each replica is its summed clip cross-entropy divided by the global batch size,
+so the gradients the optimizer all-reduces (sums) over replicas are those of the batch mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import tensorflow as tf
+
+
+def run_epochs(
+    model: keras.Model,
+    dataset: tf.data.Dataset,
+    strategy: tf.distribute.Strategy,
+    *,
+    epochs: int,
+    initial_epoch: int,
+    steps_per_epoch: int,
+    global_batch_size: int,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int = 1,
+) -> None:
+    """Train ``model`` (compiled, with its optimizer) for epochs ``initial_epoch..epochs-1``.
+
+    Parameters
+    ----------
+    model
+        Softmax classifier created under ``strategy.scope()``, compiled with an optimizer.
+    dataset
+        Repeating ``(clips, int labels)`` batches of ``global_batch_size``.
+    strategy
+        The distribution strategy the model was created under.
+    epochs, initial_epoch, steps_per_epoch
+        As in ``keras.Model.fit``.
+    global_batch_size
+        Clips per step over all replicas.
+    callbacks
+        Keras callbacks; they get ``loss`` and ``accuracy`` (mean over the epoch's clips) in
+        ``on_epoch_end`` logs and may set ``model.stop_training``.
+    verbose
+        0: silent, 1: progress bar, 2: one line per epoch.
+    """
+    with strategy.scope():
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    train_step = _make_train_step(model, strategy, global_batch_size)
+    callback_list = keras.callbacks.CallbackList(
+        list(callbacks), model=model, add_history=False, add_progbar=False
+    )
+    model.stop_training = False
+    callback_list.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        callback_list.on_epoch_begin(epoch)
+        if verbose:
+            print(f"Epoch {epoch + 1}/{epochs}")
+        progbar = keras.utils.Progbar(steps_per_epoch, verbose=verbose)
+        loss_sum = correct = count = 0.0
+        for step in range(steps_per_epoch):
+            batch_loss, batch_correct, batch_count = (float(v) for v in train_step(iterator))
+            loss_sum, correct, count = (
+                loss_sum + batch_loss, correct + batch_correct, count + batch_count
+            )
+            progbar.update(
+                step + 1, [("loss", loss_sum / count), ("accuracy", correct / count)],
+                finalize=False,
+            )
+        logs = {"loss": loss_sum / count, "accuracy": correct / count}
+        progbar.update(steps_per_epoch, list(logs.items()), finalize=True)
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    callback_list.on_train_end()
+
+
+def _make_train_step(model: keras.Model, strategy: tf.distribute.Strategy, global_batch: int):
+    """A compiled step: forward, backward, optimizer update; returns summed loss, hits, count."""
+    variables = model.trainable_variables
+
+    def replica_step(clips, labels):
+        labels = tf.cast(labels, tf.int32)
+        with tf.GradientTape() as tape:
+            probs = model(clips, training=True)
+            per_clip = keras.losses.sparse_categorical_crossentropy(labels, probs)
+            loss = tf.reduce_sum(per_clip) / float(global_batch)
+        grads = tape.gradient(loss, variables)
+        model.optimizer.apply_gradients(zip(grads, variables))
+        hits = tf.cast(tf.equal(tf.argmax(probs, axis=-1, output_type=tf.int32), labels), "float32")
+        n = tf.cast(tf.shape(labels)[0], "float32")
+        return tf.reduce_sum(per_clip), tf.reduce_sum(hits), n
+
+    @tf.function
+    def train_step(iterator):
+        clips, labels = next(iterator)
+        per_replica = strategy.run(replica_step, args=(clips, labels))
+        return [strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in per_replica]
+
+    return train_step
