@@ -223,8 +223,8 @@ class BoundedRule(Rule):
 
     def __call__(self, op, xs, r, nonnegative=False):
         xs = list(xs)
-        lows = [tf.broadcast_to(tf.constant(self.low), tf.shape(x)) for x in xs]
-        highs = [tf.broadcast_to(tf.constant(self.high), tf.shape(x)) for x in xs]
+        lows = [tf.broadcast_to(tf.constant(self.low, x.dtype), tf.shape(x)) for x in xs]
+        highs = [tf.broadcast_to(tf.constant(self.high, x.dtype), tf.shape(x)) for x in xs]
         kernel = op.kernel if op.has_weights else None
         watched = xs + lows + highs
         with tf.GradientTape(watch_accessed_variables=False) as tape:

@@ -1,0 +1,222 @@
+"""Every relevance rule against its matrix form, layer by layer.
+
+For each layer (Dense, Conv1D/2D/3D over strides, dilations, paddings and odd kernels,
+Conv*Transpose, pooling) the dense weight matrix is read off the Keras layer itself
+(identity-basis inputs, ``analyzers_reference.dense_matrix``); the rule is applied in
+numpy (``R_i = sum_j c_ij / z_j R_j``) and compared with the engine's rule at atol 1e-5
+(relevance scaled by max(1, max|R_ref|)). The engine runs in float64 (layers built with
+``dtype="float64"``) so that the z / epsilon rules, whose denominators can come close to
+zero for signed inputs, are compared exactly; the rules with sign-definite denominators
+are compared in float32 as well.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import analyzers_reference as ref  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import analyzers  # noqa: E402
+from analyzers.ops import make_op  # noqa: E402
+
+L = keras.layers
+
+# (id, layer factory, input shape without batch)
+KERNEL_CASES = [
+    ("dense", lambda: L.Dense(5), (7,)),
+    ("conv1d_s2_same", lambda: L.Conv1D(3, 3, strides=2, padding="same"), (9, 2)),
+    ("conv1d_d2_valid", lambda: L.Conv1D(3, 3, dilation_rate=2), (10, 2)),
+    ("conv1d_causal", lambda: L.Conv1D(2, 3, padding="causal"), (6, 2)),
+    ("conv2d_s2_same", lambda: L.Conv2D(3, 3, strides=2, padding="same"), (5, 5, 2)),
+    ("conv2d_13_valid", lambda: L.Conv2D(2, (1, 3)), (4, 5, 2)),
+    ("conv3d_same", lambda: L.Conv3D(3, 3, padding="same"), (3, 4, 4, 2)),
+    ("conv3d_133_s122", lambda: L.Conv3D(3, (1, 3, 3), strides=(1, 2, 2), padding="same"),
+     (3, 5, 5, 2)),
+    ("conv3d_311_valid", lambda: L.Conv3D(2, (3, 1, 1)), (5, 3, 3, 2)),
+    ("conv3d_dil", lambda: L.Conv3D(2, (2, 2, 2), dilation_rate=(2, 1, 1)), (5, 3, 3, 2)),
+    ("conv1d_transpose", lambda: L.Conv1DTranspose(2, 3, strides=2), (4, 3)),
+    ("conv2d_transpose_same", lambda: L.Conv2DTranspose(2, 3, strides=2, padding="same"),
+     (3, 3, 2)),
+    ("conv3d_transpose", lambda: L.Conv3DTranspose(2, (1, 3, 3), strides=(1, 2, 2)),
+     (2, 3, 3, 2)),
+]
+
+LOW, HIGH = -1.0, 1.0
+
+RULES = {
+    "z": (lambda: analyzers.ZRule(), ref.rule_z),
+    "epsilon": (lambda: analyzers.EpsilonRule(0.1), lambda x, w, b, r: ref.rule_epsilon(
+        x, w, b, r, eps=0.1)),
+    "epsilon_nobias": (lambda: analyzers.EpsilonRule(0.01, bias=False),
+                       lambda x, w, b, r: ref.rule_epsilon(x, w, b, r, eps=0.01, bias=False)),
+    "z_plus": (lambda: analyzers.ZPlusRule(), ref.rule_z_plus),
+    "alpha_1_beta_0": (lambda: analyzers.AlphaBetaRule(1, 0),
+                       lambda x, w, b, r: ref.rule_alpha_beta(x, w, b, r, 1.0, 0.0)),
+    "alpha_2_beta_1": (lambda: analyzers.AlphaBetaRule(2, 1),
+                       lambda x, w, b, r: ref.rule_alpha_beta(x, w, b, r, 2.0, 1.0)),
+    "alpha_2_beta_1_nobias": (lambda: analyzers.AlphaBetaRule(2, 1, bias=False),
+                              lambda x, w, b, r: ref.rule_alpha_beta(x, w, b, r, 2.0, 1.0,
+                                                                     bias=False)),
+    "bounded": (lambda: analyzers.BoundedRule(LOW, HIGH),
+                lambda x, w, b, r: ref.rule_bounded(x, w, b, r, np.full_like(x, LOW),
+                                                    np.full_like(x, HIGH))),
+    "w_square": (lambda: analyzers.WSquareRule(), ref.rule_w_square),
+    "flat": (lambda: analyzers.FlatRule(), ref.rule_flat),
+}
+
+
+def _build(factory, in_shape, seed, dtype="float32"):
+    keras.utils.set_random_seed(seed)
+    layer = factory()
+    layer.dtype_policy = keras.DTypePolicy(dtype)
+    layer.build((None,) + in_shape)
+    if getattr(layer, "bias", None) is not None:
+        layer.bias.assign(np.random.default_rng(seed).normal(0, 0.3, layer.bias.shape)
+                          .astype("float32"))
+    return layer
+
+
+def _compare(engine, expected):
+    scale = max(1.0, float(np.abs(expected).max()))
+    np.testing.assert_allclose(engine / scale, expected / scale, atol=1e-5)
+
+
+#: Rules whose denominators cannot come close to zero: also checked in float32.
+WELL_CONDITIONED = ("z_plus", "alpha_1_beta_0", "alpha_2_beta_1", "alpha_2_beta_1_nobias",
+                    "w_square", "flat")
+
+
+RULE_DTYPES = [(name, "float64") for name in RULES] + [(n, "float32") for n in WELL_CONDITIONED]
+
+
+@pytest.mark.parametrize(("rule_name", "dtype"), RULE_DTYPES,
+                         ids=[f"{n}-{d}" for n, d in RULE_DTYPES])
+@pytest.mark.parametrize("case", KERNEL_CASES, ids=[c[0] for c in KERNEL_CASES])
+def test_kernel_rule_matches_matrix_form(case, rule_name, dtype):
+    _, factory, in_shape = case
+    layer = _build(factory, in_shape, seed=len(rule_name), dtype=dtype)
+    w, b, out_shape = ref.dense_matrix(layer, in_shape, dtype)
+    rng = np.random.default_rng(3)
+    x = rng.uniform(LOW, HIGH, size=in_shape).astype(dtype)
+    r = rng.uniform(0.1, 1.0, size=out_shape).astype(dtype)
+    make_rule, reference = RULES[rule_name]
+    rule = make_rule()
+    op = make_op(layer)
+    got = rule(op, [tf.constant(x[None])], tf.constant(r[None]))[0].numpy()[0]
+    expected = reference(x.reshape(-1).astype(np.float64), w, b, r.reshape(-1)
+                         .astype(np.float64)).reshape(in_shape)
+    assert got.shape == x.shape
+    _compare(got, expected)
+
+
+def test_z_plus_fast_path_on_nonnegative_inputs_is_the_same():
+    layer = _build(lambda: L.Conv3D(3, 3, padding="same"), (3, 4, 4, 2), seed=1)
+    x = np.random.default_rng(0).uniform(0, 1, (1, 3, 4, 4, 2)).astype(np.float32)
+    r = tf.ones((1, 3, 4, 4, 3))
+    op = make_op(layer)
+    for rule in (analyzers.ZPlusRule(), analyzers.AlphaBetaRule(2, 1)):
+        slow = rule(op, [tf.constant(x)], r, nonnegative=False)[0].numpy()
+        fast = rule(op, [tf.constant(x)], r, nonnegative=True)[0].numpy()
+        np.testing.assert_allclose(fast, slow, atol=1e-6)
+
+
+def test_bounded_rule_per_channel_bounds():
+    in_shape = (3, 4, 4, 2)
+    layer = _build(lambda: L.Conv3D(3, (1, 3, 3), padding="same"), in_shape, seed=2)
+    w, b, out_shape = ref.dense_matrix(layer, in_shape)
+    low = np.array([-1.0, 0.0], np.float32)
+    high = np.array([1.0, 2.0], np.float32)
+    rng = np.random.default_rng(5)
+    x = rng.uniform(low, high, size=in_shape).astype(np.float32)
+    r = rng.uniform(0.1, 1.0, size=out_shape).astype(np.float32)
+    got = analyzers.BoundedRule(low, high)(make_op(layer), [tf.constant(x[None])],
+                                           tf.constant(r[None]))[0].numpy()[0]
+    lows = np.broadcast_to(low, in_shape).reshape(-1).astype(np.float64)
+    highs = np.broadcast_to(high, in_shape).reshape(-1).astype(np.float64)
+    expected = ref.rule_bounded(x.reshape(-1).astype(np.float64), w, b,
+                                r.reshape(-1).astype(np.float64), lows, highs)
+    _compare(got, expected.reshape(in_shape))
+
+
+POOL_CASES = [
+    ("pool1d", L.MaxPooling1D, L.AveragePooling1D, dict(pool_size=2), (6, 2)),
+    ("pool2d_s1_same", L.MaxPooling2D, L.AveragePooling2D,
+     dict(pool_size=3, strides=1, padding="same"), (4, 4, 2)),
+    ("pool3d", L.MaxPooling3D, L.AveragePooling3D, dict(pool_size=2), (4, 4, 4, 2)),
+    ("pool3d_122", L.MaxPooling3D, L.AveragePooling3D, dict(pool_size=(1, 2, 2)),
+     (3, 4, 4, 2)),
+    ("pool3d_overlap", L.MaxPooling3D, L.AveragePooling3D,
+     dict(pool_size=(2, 3, 3), strides=(1, 2, 2), padding="same"), (3, 5, 5, 1)),
+]
+
+
+@pytest.mark.parametrize("case", POOL_CASES, ids=[c[0] for c in POOL_CASES])
+def test_pooling_rules_match_matrix_form(case):
+    _, max_cls, avg_cls, kw, in_shape = case
+    avg = avg_cls(**kw)
+    mx = max_cls(**kw)
+    avg.build((None,) + in_shape)
+    mx.build((None,) + in_shape)
+    w, _, out_shape = ref.dense_matrix(avg, in_shape)
+    membership = (w > 0).astype(np.float64)
+    rng = np.random.default_rng(7)
+    x = rng.uniform(0.0, 1.0, size=in_shape).astype(np.float32)
+    r = rng.uniform(0.1, 1.0, size=out_shape).astype(np.float32)
+    xt, rt = tf.constant(x[None]), tf.constant(r[None])
+    xf, rf = x.reshape(-1).astype(np.float64), r.reshape(-1).astype(np.float64)
+    # max pooling, winner-take-all (the default rule of max pooling in every composite)
+    wta = analyzers.GradientRule()(make_op(mx), [xt], rt)[0].numpy()[0]
+    _compare(wta, ref.pool_winner_take_all(xf, membership, rf).reshape(in_shape))
+    # max pooling, proportional (z rule on its average-pooling surrogate)
+    prop = analyzers.ZRule()(make_op(mx), [xt], rt)[0].numpy()[0]
+    _compare(prop, ref.pool_proportional(xf, membership, rf).reshape(in_shape))
+    # average pooling, proportional to the inputs
+    avg_r = analyzers.ZRule()(make_op(avg), [xt], rt)[0].numpy()[0]
+    _compare(avg_r, ref.pool_proportional(xf, membership, rf).reshape(in_shape))
+    # every pooling rule conserves relevance
+    for got in (wta, prop, avg_r):
+        assert got.sum() == pytest.approx(r.sum(), rel=1e-5)
+
+
+@pytest.mark.parametrize("is_max", [True, False])
+def test_global_pooling_rules(is_max):
+    in_shape = (3, 4, 4, 2)
+    layer = (L.GlobalMaxPooling3D if is_max else L.GlobalAveragePooling3D)()
+    layer.build((None,) + in_shape)
+    x = np.random.default_rng(1).uniform(0, 1, (1,) + in_shape).astype(np.float32)
+    r = np.array([[0.3, 0.7]], np.float32)
+    rule = analyzers.GradientRule() if is_max else analyzers.ZRule()
+    got = rule(make_op(layer), [tf.constant(x)], tf.constant(r))[0].numpy()[0]
+    if is_max:
+        flat = x[0].reshape(-1, 2)
+        expected = np.zeros_like(flat)
+        expected[np.argmax(flat, axis=0), [0, 1]] = r[0]
+        expected = expected.reshape(in_shape)
+    else:
+        expected = x[0] / x[0].sum(axis=(0, 1, 2)) * r[0]
+    _compare(got, expected)
+
+
+def test_add_rule_splits_by_contribution():
+    add = L.Add()
+    a = np.array([[1.0, -2.0, 0.5]], np.float32)
+    b = np.array([[3.0, 1.0, 0.5]], np.float32)
+    r = np.array([[4.0, 1.0, 2.0]], np.float32)
+    got = analyzers.ZRule()(make_op(add), [tf.constant(a), tf.constant(b)], tf.constant(r))
+    z = a + b
+    np.testing.assert_allclose(got[0].numpy(), a / z * r, atol=1e-5)
+    np.testing.assert_allclose(got[1].numpy(), b / z * r, atol=1e-5)
+
+
+def test_alpha_beta_requires_alpha_minus_beta_one():
+    with pytest.raises(ValueError, match=r"alpha - beta = 1.*alpha=2.*beta=2"):
+        analyzers.AlphaBetaRule(2, 2)
+    with pytest.raises(ValueError, match="alpha - beta = 1"):
+        analyzers.create_analyzer("lrp.alpha_beta", keras.Sequential(
+            [keras.Input((3,)), L.Dense(2)]), alpha=3, beta=1)
