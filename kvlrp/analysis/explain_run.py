@@ -24,6 +24,9 @@ from kvlrp.analysis.shares import frame_relevance
 from kvlrp.atomic import write_csv, write_json
 
 DEFAULT_ANALYZER = "deep_taylor.bounded"
+#: Prior seeds start here, away from training seeds (a prior re-initialised with the training
+#: seed would reproduce the trained model's own initial weights).
+PRIOR_SEED_OFFSET = 1000
 
 
 def _resolve_analyzer(analyzer: str | Analyzer | AnalyzerFactory, bounds):
@@ -109,11 +112,13 @@ def run_explain(
         prior_note = "not computed (an analyzer object cannot be rebuilt for new weights)"
         prior_seeds = 0
     elif prior_seeds:
-        prior_note = (f"{prior_seeds} re-initialised copies (seeds {seed}..{seed + prior_seeds - 1}"
-                      f"), each explaining its own top class on the same clips")
+        prior_note = (f"{prior_seeds} re-initialised copies (seeds {PRIOR_SEED_OFFSET + seed}.."
+                      f"{PRIOR_SEED_OFFSET + seed + prior_seeds - 1}), each explaining its own "
+                      f"top class on the same clips")
     else:
         prior_note = "not computed (prior_seeds=0)"
-    priors = {seed + k: factory(reinitialised_clone(model, seed + k)) for k in range(prior_seeds)}
+    prior_seed_list = [PRIOR_SEED_OFFSET + seed + k for k in range(prior_seeds)]
+    priors = {s: factory(reinitialised_clone(model, s)) for s in prior_seed_list}
     index = read_index(shard_dir)
     index = index[index["split"] == split]
     if index.empty:
@@ -199,7 +204,7 @@ def _flipping(model, kept: list[dict], name: str, step: int, fill: str, seed: in
                                                                      neuron_selection=targets)
     orderings = {
         name: frame_relevance(np.stack([k["relevance"] for k in kept])),
-        "gradient (|grad| per frame)": frame_relevance(np.abs(gradient)),
+        "gradient_abs": frame_relevance(np.abs(gradient)),
         "random": random_scores(len(kept), clips.shape[1], seed + step),
     }
     return frame_flipping_table(model, clips, targets, orderings, step=step, fill=fill)

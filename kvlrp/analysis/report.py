@@ -39,7 +39,7 @@ def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
     def cell(v):
         if isinstance(v, (float, np.floating)):
             return "" if np.isnan(v) else f"{v:.{digits}f}"
-        return str(v)
+        return str(v).replace("|", "\\|")
 
     lines = ["| " + " | ".join(map(str, df.columns)) + " |",
              "|" + "|".join("---" for _ in df.columns) + "|"]
@@ -93,7 +93,9 @@ def _explain_section(run: Path, root: Path, plots: Path) -> list[str]:
                 f"Frames replaced by the clip's {summary.get('flip_fill', 'mean')} frame, in "
                 "order of frame relevance (most relevant first) or at random; the curve is the "
                 "model's probability of the explained class. Lower area (AUC) = the ordering "
-                "found the frames the model relies on.", "", markdown_table(aucs), "",
+                "found the frames the model relies on. Orderings: the analyzer's frame "
+                "relevance, `gradient_abs` (summed absolute input gradient per frame), "
+                "`random` (seeded).", "", markdown_table(aucs), "",
                 f"![frame flipping]({_rel(png, root)})", ""]
     heatmaps = sorted((run / "heatmaps").glob("*.png"))
     if heatmaps:

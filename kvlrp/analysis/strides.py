@@ -155,8 +155,9 @@ def _run_videos(model, videos, make_clips, pending, control_seed, checkpoint_eve
             if st.control == "shuffled":
                 x = np.stack([c[shuffle_permutation(len(c), vid, i, control_seed)]
                               for i, c in enumerate(x)])
-            probs = np.concatenate([np.asarray(model(x[i:i + batch_size], training=False))
-                                    for i in range(0, len(x), batch_size)])
+            probs = [np.asarray(model(x[i:i + batch_size], training=False))
+                     for i in range(0, len(x), batch_size)]  # no clips: "skip" policy
+            probs = np.concatenate(probs) if probs else np.zeros((0, 0))
             starts = np.asarray(clips["clip_start"]).reshape(-1)
             short = np.asarray(clips["is_short"]).reshape(-1)
             for i, p in enumerate(probs):
