@@ -1,0 +1,76 @@
+"""The ``kvlrp`` console script: help of every command, clear errors, and the quick demo end to
+end (marked slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from kvlrp.cli import COMMANDS, main
+
+MINE = ("explain", "strides", "report", "demo")
+
+
+def test_console_script_help_lists_every_command():
+    out = subprocess.run([sys.executable, "-m", "kvlrp", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    for name in COMMANDS:
+        assert name in out
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_each_command_has_help(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([name, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert f"kvlrp {name}" in out and "--" in out
+
+
+@pytest.mark.parametrize("name, option", [("explain", "--analyzer"), ("explain", "--prior-seeds"),
+                                          ("strides", "--steps"), ("demo", "--quick")])
+def test_documented_options(name, option, capsys):
+    with pytest.raises(SystemExit):
+        main([name, "--help"])
+    assert option in capsys.readouterr().out
+
+
+def test_report_on_empty_folder_says_what_is_missing(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    out = capsys.readouterr().out
+    assert "no explain or strides results" in out and "summary.json" in out
+
+
+def test_bad_clips_per_video_is_rejected(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["strides", "--model", "m", "--data", "d", "--out", "o", "--clips-per-video", "0"])
+    assert exit_info.value.code == 2
+    assert "positive int or 'all'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_quick_demo_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, "-m", "kvlrp", "demo", "--quick", "--out", str(out),
+                           "--no-progress"], capture_output=True, text=True, env=env,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "kvlrp demo finished" in proc.stdout and str(out / "report.md") in proc.stdout
+    table = pd.read_csv(out / "strides" / "stride_accuracy.csv")
+    assert set(table["control"]) == {"none", "shuffled"}
+    assert table["video_accuracy"].between(0, 1).all()
+    border = pd.read_csv(out / "explain" / "border_scores.csv")
+    assert (border["border_score"] > 0).all() and border["relative_border_score"].notna().all()
+    report = (out / "report.md").read_text()
+    assert "Accuracy per step" in report and "Border score" in report
+    for png in ("frame_relevance.png", "stride_accuracy.png", "frame_flipping.png"):
+        assert (out / "plots" / png).exists()
+    demo = json.loads((out / "demo.json").read_text())
+    assert set(demo["timings_s"]) == {"synth", "prepare", "train", "explain", "strides",
+                                      "report"}
