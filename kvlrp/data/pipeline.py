@@ -310,13 +310,18 @@ def _decode_frames(example: dict, indices: tf.Tensor, encoding: str) -> tf.Tenso
         video = tf.reshape(flat, tf.stack([example["n_frames"], example["height"],
                                            example["width"], 3]))
         return tf.gather(video, indices)
+    shape = tf.stack([tf.size(indices), example["height"], example["width"], 3])
     encoded = tf.gather(example["frames"], indices)
-    decoded = tf.map_fn(
-        lambda data: tf.io.decode_jpeg(data, channels=3), encoded,
-        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
-    )
-    return tf.reshape(decoded, tf.stack([tf.size(indices), example["height"],
-                                         example["width"], 3]))
+
+    def _decode() -> tf.Tensor:
+        decoded = tf.map_fn(
+            lambda data: tf.io.decode_jpeg(data, channels=3), encoded,
+            fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+        )
+        return tf.reshape(decoded, shape)
+
+    # map_fn cannot stack an empty list of unknown-size frames (no clip under 'skip')
+    return tf.cond(tf.size(indices) > 0, _decode, lambda: tf.zeros(shape, tf.uint8))
 
 
 def _eval_starts(n_frames: tf.Tensor, spec: ClipSpec, n_clips: int | str) -> tf.Tensor:
