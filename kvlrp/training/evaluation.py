@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 
-def evaluate_clips(model: keras.Model, dataset: tf.data.Dataset) -> dict[str, float]:
+def evaluate_clips(
+    model: keras.Model, dataset: tf.data.Dataset, predict: Callable | None = None
+) -> dict[str, float]:
     """Predict every clip of ``dataset`` and score clips and videos.
 
     Parameters
@@ -19,6 +22,9 @@ def evaluate_clips(model: keras.Model, dataset: tf.data.Dataset) -> dict[str, fl
     dataset
         Batches of dicts with ``clip``, ``label`` and ``video_id`` (as
         ``kvlrp.data.pipeline.eval_dataset`` yields them), not repeating.
+    predict
+        ``predict(clips) -> probabilities``; default :func:`make_predict` ``(model)``. Pass one
+        made once when evaluating the same model repeatedly (avoids re-tracing).
 
     Returns
     -------
@@ -26,7 +32,7 @@ def evaluate_clips(model: keras.Model, dataset: tf.data.Dataset) -> dict[str, fl
         ``loss`` (mean clip cross-entropy), ``clip_accuracy``, ``video_accuracy`` (argmax of
         the mean clip probabilities per video), ``n_clips``, ``n_videos``.
     """
-    predict = _predict_function(model)
+    predict = predict or make_predict(model)
     probs_by_video: dict[str, list[np.ndarray]] = defaultdict(list)
     label_by_video: dict[str, int] = {}
     losses, hits = [], []
@@ -54,7 +60,7 @@ def evaluate_clips(model: keras.Model, dataset: tf.data.Dataset) -> dict[str, fl
     }
 
 
-def _predict_function(model: keras.Model):
+def make_predict(model: keras.Model) -> Callable:
     """A compiled inference call (outside any replica context, so it needs no collectives)."""
 
     @tf.function(reduce_retracing=True)

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from kvlrp.models import ModelInfo, build_model, save_model
 from kvlrp.training.checks import TrainingSetupError, check_shards
-from kvlrp.training.evaluation import evaluate_clips
+from kvlrp.training.evaluation import evaluate_clips, make_predict
 from kvlrp.training.loop import run_epochs
 from kvlrp.training.run_state import EpochEnd, RunState
 from kvlrp.training.strategy import is_chief, resolve_strategy
@@ -169,8 +169,10 @@ def train(
     if summary.n_val and chief:
         val_data = eval_dataset(shard_dir, spec, split=val_split, n_clips=val_clips,
                                 batch_size=max(batch_size, 16))
+        predict = make_predict(net)
+
         def validate(m: keras.Model) -> dict[str, float]:
-            return evaluate_clips(m, val_data)
+            return evaluate_clips(m, val_data, predict)
 
     steps = steps_per_epoch or max(1, math.ceil(summary.n_train / batch_size))
     epoch_end = EpochEnd(
