@@ -69,7 +69,10 @@ class ModelSpec:
 
     ``reference`` models get stored iNNvestigate relevance; ``bias_free`` models have no
     additive constants (no bias, BatchNormalization without shift), so conserving rules must
-    give ``R.sum() == explained logit``.
+    give ``R.sum() == explained logit``. A model ``derived_from`` another is a mathematically
+    equivalent twin: its weights are the other model's (reshaped where the layer differs, e.g.
+    a ``TimeDistributed(Conv2D)`` kernel as a ``Conv3D`` kernel of depth 1), with each
+    BatchNormalization of ``fold_batchnorm`` (conv name -> BN name) folded into its conv.
     """
 
     name: str
@@ -80,6 +83,8 @@ class ModelSpec:
     bias_free: bool = False
     reference: bool = True
     n_samples: int = 2
+    derived_from: str | None = None
+    fold_batchnorm: Mapping[str, str] = field(default_factory=dict)
 
 
 def _conv(name, filters, kernel=(3, 3, 3), bias=True, act="relu", inputs=(), **kw) -> LayerSpec:
@@ -198,6 +203,26 @@ _ZOO_LIST: tuple[ModelSpec, ...] = (
     ), "a LayerNormalization layer (unsupported by both libraries)", seed=110),
     ModelSpec("softmax_out", CLIP, _plain(bias=True, out_act="softmax"),
               "the plain stack ending in Dense(softmax); explained at its logits", seed=111),
+    ModelSpec("batchnorm_folded", CLIP, (
+        _conv("conv1", 4, act=None),
+        LayerSpec("relu1", "Activation", {"activation": "relu"}),
+        _pool("pool1", (1, 2, 2)),
+        _conv("conv2", 6, act=None),
+        LayerSpec("relu2", "Activation", {"activation": "relu"}),
+        _pool("pool2", (2, 2, 2)),
+        _flat(),
+        _dense("logits", 5, bias=False),
+    ), "batchnorm with each BatchNormalization folded into its Conv3D by hand (same function)",
+              seed=107, derived_from="batchnorm",
+              fold_batchnorm={"conv1": "bn1", "conv2": "bn2"}),
+    ModelSpec("time_distributed_conv3d", CLIP, (
+        _conv("td_conv", 4, kernel=(1, 3, 3), bias=False),
+        _conv("conv2", 4, bias=False),
+        _pool("pool", (2, 2, 2)),
+        _flat(),
+        _dense("logits", 5, bias=False),
+    ), "time_distributed with TimeDistributed(Conv2D 3x3) written as Conv3D (1,3,3)",
+              seed=109, bias_free=True, derived_from="time_distributed"),
     ModelSpec("dense_probe", PROBE, (
         _flat(),
         _dense("logits", 5, bias=True),
@@ -359,6 +384,8 @@ def make_weights(spec: str | ModelSpec, seed: int | None = None) -> dict[str, li
     gets gamma in [0.5, 1.5] and beta in [-0.2, 0.2].
     """
     spec = get_spec(spec)
+    if spec.derived_from is not None:
+        return _derived_weights(spec, make_weights(spec.derived_from, seed))
     seed = spec.seed if seed is None else seed
     weights: dict[str, list[np.ndarray]] = {}
     for index, (name, shapes) in enumerate(weight_shapes(spec).items()):
@@ -379,6 +406,26 @@ def make_weights(spec: str | ModelSpec, seed: int | None = None) -> dict[str, li
             arrays = [rng.normal(0.0, math.sqrt(2.0 / fan_in), kernel)]
             arrays += [rng.uniform(-0.1, 0.1, s) for s in shapes[1:]]
         weights[name] = [a.astype(np.float32) for a in arrays]
+    return weights
+
+
+#: BatchNormalization epsilon (the Keras 2 and Keras 3 default, used by the zoo).
+BN_EPSILON = 1e-3
+
+
+def _derived_weights(spec: ModelSpec, source: dict[str, list[np.ndarray]]):
+    """Weights of a twin model: copied or reshaped by layer name, BatchNormalization folded."""
+    weights = {}
+    for name, shapes in weight_shapes(spec).items():
+        if name in spec.fold_batchnorm:
+            kernel = source[name][0]
+            bias = source[name][1] if len(source[name]) > 1 else np.zeros(kernel.shape[-1])
+            gamma, beta, mean, var = source[spec.fold_batchnorm[name]]
+            scale = gamma / np.sqrt(var + BN_EPSILON)
+            arrays = [kernel * scale, (bias - mean) * scale + beta]
+        else:
+            arrays = [np.reshape(w, s) for w, s in zip(source[name], shapes)]
+        weights[name] = [np.asarray(a, dtype=np.float32) for a in arrays]
     return weights
 
 
