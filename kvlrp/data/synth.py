@@ -60,13 +60,18 @@ class SynthParams:
 
 
 def drift_velocity(label: str, speed: float, rng: np.random.Generator) -> tuple[float, float]:
-    """Texture velocity ``(vx, vy)`` of class ``label`` (image y grows downwards)."""
+    """Texture velocity ``(vx, vy)`` of class ``label`` (image y grows downwards).
+
+    Every class draws the same random numbers, so that a video's appearance (texture, colours,
+    blobs, noise) is the same function of the seed whatever its class.
+    """
+    sign = 1.0 if rng.random() < 0.5 else -1.0
     if label == "drift_down":
         return 0.0, speed
     if label == "drift_up":
         return 0.0, -speed
     if label == "drift_sideways":
-        return (speed if rng.random() < 0.5 else -speed), 0.0
+        return sign * speed, 0.0
     if label == "still":
         return 0.0, 0.0
     raise ValueError(f"unknown synthetic class {label!r}; classes are {CLASSES}")
