@@ -148,7 +148,7 @@ def train_dataset(
         indices, _ = clip_ops.frame_indices(
             example["n_frames"], start[None], spec.clip_len, spec.step, spec.short_policy
         )
-        frames = _decode_frames(example, indices[0], encoding)
+        frames = _decode_clip_frames(example, indices[0], spec.clip_len, encoding)
         frames = clip_ops.fit_short_side(tf.cast(frames, tf.float32), spec.size)
         clip = clip_ops.random_crop_flip(frames, spec.size, seeds[1], flip)
         clip = tf.ensure_shape(normalize(clip, spec.normalization),
@@ -322,6 +322,17 @@ def _decode_frames(example: dict, indices: tf.Tensor, encoding: str) -> tf.Tenso
 
     # map_fn cannot stack an empty list of unknown-size frames (no clip under 'skip')
     return tf.cond(tf.size(indices) > 0, _decode, lambda: tf.zeros(shape, tf.uint8))
+
+
+def _decode_clip_frames(example: dict, indices: tf.Tensor, clip_len: int,
+                        encoding: str) -> tf.Tensor:
+    """Like :func:`_decode_frames` for a static number of frames: one decode op per frame
+    (unrolled, so tf.data runs them without a while loop)."""
+    if encoding == "raw":
+        return _decode_frames(example, indices, encoding)
+    frames = [tf.io.decode_jpeg(example["frames"][indices[k]], channels=3)
+              for k in range(clip_len)]
+    return tf.ensure_shape(tf.stack(frames), [clip_len, None, None, 3])
 
 
 def _eval_starts(n_frames: tf.Tensor, spec: ClipSpec, n_clips: int | str) -> tf.Tensor:
