@@ -140,12 +140,19 @@ class AlphaBetaRule(Rule):
     With ``bias=True`` the positive part of the bias joins ``z+_j`` and the negative part
     joins ``z-_j`` (iNNvestigate 2.1.2 adds the whole bias to both denominators). Requires
     ``alpha - beta = 1`` (conservation), checked here.
+
+    A neuron with no inhibitory contribution (``z-_j = 0``) passes its relevance by the
+    activating part alone (``alpha`` taken as 1), one with no activating contribution by the
+    inhibitory part alone, so relevance is conserved; iNNvestigate (and the textbook
+    formula) give ``alpha R_j`` and ``-beta R_j`` there (the latter flips the sign of a
+    neuron whose contributions are all negative). ``conserve_degenerate=False`` gives the
+    textbook behaviour.
     """
 
     name = "alpha_beta"
 
     def __init__(self, alpha: float = 1.0, beta: float = 0.0, bias: bool = True,
-                 epsilon: float = 1e-9) -> None:
+                 epsilon: float = 1e-9, conserve_degenerate: bool = True) -> None:
         if not np.isclose(alpha - beta, 1.0):
             raise ValueError(f"alpha-beta rule needs alpha - beta = 1 (relevance "
                              f"conservation); got alpha={alpha}, beta={beta} "
@@ -156,6 +163,7 @@ class AlphaBetaRule(Rule):
         self.beta = float(beta)
         self.bias = bool(bias)
         self.epsilon = float(epsilon)
+        self.conserve_degenerate = bool(conserve_degenerate)
 
     def __call__(self, op, xs, r, nonnegative=False):
         xs = list(xs)
@@ -175,10 +183,24 @@ class AlphaBetaRule(Rule):
                 z_inh = _sum(_part(op, xp, -1, kernel, bn),
                              _part(op, xn, +1, kernel) if xn else None)
         targets = [z_act]
-        seeds = [self.alpha * r / stabilize(z_act, self.epsilon)]
-        if z_inh is not None:
+        if z_inh is None:  # no inhibitory part at all (beta = 0, or a weightless map)
+            alpha = 1.0 if (self.beta and self.conserve_degenerate) else self.alpha
+            seeds = [alpha * r / stabilize(z_act, self.epsilon)]
+        elif not self.conserve_degenerate:
             targets.append(z_inh)
-            seeds.append(-self.beta * r / stabilize(z_inh, self.epsilon))
+            seeds = [self.alpha * r / stabilize(z_act, self.epsilon),
+                     -self.beta * r / stabilize(z_inh, self.epsilon)]
+        else:
+            # A neuron without inhibitory (or without activating) contributions gives all its
+            # relevance to the part it has, so that alpha - beta = 1 still conserves.
+            no_inh = tf.equal(z_inh, 0.0)
+            no_act = tf.equal(z_act, 0.0)
+            one = tf.ones_like(z_act)
+            alpha = tf.where(no_inh, one, tf.where(no_act, 0.0 * one, self.alpha * one))
+            beta = tf.where(no_inh, 0.0 * one, tf.where(no_act, -one, self.beta * one))
+            targets.append(z_inh)
+            seeds = [alpha * r / stabilize(z_act, self.epsilon),
+                     -beta * r / stabilize(z_inh, self.epsilon)]
         g = _grads(targets, watched, tape, seeds)
         rel = [x * gi for x, gi in zip(xp, g[: len(xp)])]
         if xn:

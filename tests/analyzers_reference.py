@@ -56,7 +56,12 @@ def rule_alpha_beta(x, w, b, r, alpha, beta, bias=True, eps=1e-9):
     inh = _pos(x)[:, None] * _neg(w) + _neg(x)[:, None] * _pos(w)
     za = act.sum(0) + (_pos(b) if bias else 0.0)
     zi = inh.sum(0) + (_neg(b) if bias else 0.0)
-    return alpha * _redistribute(act, za, r, eps) - beta * _redistribute(inh, zi, r, eps)
+    if beta == 0:
+        return alpha * _redistribute(act, za, r, eps)
+    # a neuron without inhibitory (activating) part passes relevance by the other part alone
+    a = np.where(zi == 0, 1.0, np.where(za == 0, 0.0, alpha))
+    b_ = np.where(zi == 0, 0.0, np.where(za == 0, -1.0, beta))
+    return _redistribute(act, za, a * r, eps) - _redistribute(inh, zi, b_ * r, eps)
 
 
 def rule_z_plus(x, w, b, r):

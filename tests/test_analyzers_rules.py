@@ -220,3 +220,22 @@ def test_alpha_beta_requires_alpha_minus_beta_one():
     with pytest.raises(ValueError, match="alpha - beta = 1"):
         analyzers.create_analyzer("lrp.alpha_beta", keras.Sequential(
             [keras.Input((3,)), L.Dense(2)]), alpha=3, beta=1)
+
+
+def test_alpha_beta_degenerate_neurons_conserve():
+    """A unit with only positive contributions (no inhibitory part) and one with only
+    negative contributions: the relevance of each is conserved with its sign; the textbook
+    variant (iNNvestigate) gives alpha * R and -beta * R instead."""
+    dense = L.Dense(2, use_bias=False)
+    dense.build((None, 3))
+    dense.kernel.assign(np.array([[1.0, -1.0], [2.0, -0.5], [0.5, -2.0]], np.float32))
+    x = tf.constant([[0.2, 0.3, 0.5]])
+    r = tf.constant([[1.0, -0.7]])
+    op = make_op(dense)
+    got = analyzers.AlphaBetaRule(2, 1)(op, [x], r)[0].numpy()[0]
+    contrib = x.numpy()[0][:, None] * dense.kernel.numpy()
+    expected = (contrib / contrib.sum(0) * r.numpy()[0]).sum(1)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert got.sum() == pytest.approx(0.3, abs=1e-6)
+    textbook = analyzers.AlphaBetaRule(2, 1, conserve_degenerate=False)(op, [x], r)[0]
+    assert float(tf.reduce_sum(textbook)) == pytest.approx(2 * 1.0 - 1 * (-0.7), abs=1e-6)

@@ -1,0 +1,233 @@
+"""Relevance conservation through whole models: for bias-free networks and conserving
+rules, ``R.sum()`` equals the explained logit (deep Taylor: ``max(0, logit)``) within 1e-4
+relative, through Conv3D/pooling stacks, residual Add, Concatenate, folded
+BatchNormalization and TimeDistributed; plus property-based random Conv3D stacks."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import analyzers  # noqa: E402
+
+L = keras.layers
+SHAPE = (4, 8, 8, 2)
+
+
+def _conv(filters, kernel=3, **kw):
+    kw.setdefault("padding", "same")
+    kw.setdefault("activation", "relu")
+    return L.Conv3D(filters, kernel, use_bias=False, **kw)
+
+
+def c3d_like():
+    """Conv3D / MaxPooling3D stack in the C3D layout (pool1 spatial only)."""
+    return keras.Sequential([
+        keras.Input(SHAPE), _conv(4), L.MaxPooling3D((1, 2, 2)), _conv(6),
+        L.MaxPooling3D(2), _conv(6, (3, 1, 1)), L.Flatten(),
+        L.Dense(8, activation="relu", use_bias=False), L.Dense(3, use_bias=False),
+    ], name="c3d_like")
+
+
+def residual():
+    inp = keras.Input(SHAPE)
+    a = _conv(4)(inp)
+    b = _conv(4, (1, 3, 3))(a)
+    s = L.Add()([a, b])
+    c = _conv(4, (3, 1, 1))(s)
+    s = L.Add()([s, c])
+    h = L.AveragePooling3D(2)(s)
+    h = L.GlobalAveragePooling3D()(h)
+    return keras.Model(inp, L.Dense(3, use_bias=False)(h), name="residual")
+
+
+def concat_branches():
+    inp = keras.Input(SHAPE)
+    a = _conv(3, (1, 3, 3))(inp)
+    b = _conv(3, (3, 1, 1))(inp)
+    h = L.Concatenate()([a, b])
+    h = L.MaxPooling3D(2)(h)
+    h = _conv(4, strides=(1, 2, 2))(h)
+    h = L.Flatten()(h)
+    return keras.Model(inp, L.Dense(3, use_bias=False)(h), name="concat")
+
+
+def batch_norm():
+    """Conv -> BN (no shift, zero mean: bias-free after folding) -> ReLU blocks."""
+    inp = keras.Input(SHAPE)
+    h = _conv(4, activation=None)(inp)
+    h = L.BatchNormalization(center=False)(h)
+    h = L.ReLU()(h)
+    h = L.MaxPooling3D(2)(h)
+    h = _conv(4, activation=None)(h)
+    h = L.BatchNormalization(center=False)(h)
+    h = L.Activation("relu")(h)
+    h = L.Flatten()(h)
+    model = keras.Model(inp, L.Dense(3, use_bias=False)(h), name="batch_norm")
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if isinstance(layer, L.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.gamma.assign(rng.uniform(0.5, 1.5, n).astype("float32"))
+            layer.moving_variance.assign(rng.uniform(0.2, 3.0, n).astype("float32"))
+    return model
+
+
+def time_distributed():
+    inner = L.Conv2D(4, 3, padding="same", activation="relu", use_bias=False)
+    return keras.Sequential([
+        keras.Input(SHAPE), L.TimeDistributed(inner), _conv(4), L.MaxPooling3D(2),
+        L.Flatten(), L.Dense(3, activation="softmax", use_bias=False),
+    ], name="time_distributed")
+
+
+def nested():
+    block = keras.Sequential([keras.Input((4, 8, 8, 4)), _conv(4), _conv(4, (3, 1, 1))],
+                             name="block")
+    inp = keras.Input(SHAPE)
+    h = _conv(4)(inp)
+    h = block(h)
+    h = L.GlobalMaxPooling3D()(h)
+    return keras.Model(inp, L.Dense(3, use_bias=False)(h), name="nested")
+
+
+MODELS = {f.__name__: f for f in (c3d_like, residual, concat_branches, batch_norm,
+                                  time_distributed, nested)}
+
+#: (analyzer, kwargs, input range, explains relu(logit), models it conserves on)
+CONSERVING = [
+    ("lrp.z", {}, (-1, 1), False, None),
+    ("lrp.epsilon", {"epsilon": 1e-9}, (-1, 1), False, None),
+    ("lrp.z_plus", {}, (0, 1), False, None),
+    ("deep_taylor", {}, (0, 1), True, None),
+    ("deep_taylor.bounded", {"low": -1.0, "high": 1.0}, (-1, 1), True, None),
+    ("lrp.alpha_1_beta_0", {}, (-1, 1), False, None),
+    ("lrp.alpha_2_beta_1", {}, (-1, 1), False, None),
+    # w^2 and flat spread relevance to neurons that did not fire; a proportional layer
+    # (Add, average pooling) then has nothing to split it by: only max-pooling stacks.
+    ("lrp.w_square", {}, (-1, 1), False, ("c3d_like", "time_distributed", "nested",
+                                          "batch_norm")),
+    ("lrp.flat", {}, (-1, 1), False, ("c3d_like", "time_distributed", "nested",
+                                      "batch_norm")),
+    ("deep_taylor", {"input_rule": "w_square"}, (-1, 1), True, None),
+]
+
+
+def _logits(model, x):
+    return analyzers.build_graph(model).forward(x).numpy()
+
+
+def _assert_conserved(analyzer, model, x, relu_output, selection):
+    relevance = analyzer.analyze(x, neuron_selection=selection)
+    logits = _logits(model, x)
+    target = logits[np.arange(len(x)), selection]
+    if relu_output:
+        target = np.maximum(target, 0.0)
+    totals = relevance.reshape(len(x), -1).sum(axis=1)
+    np.testing.assert_allclose(totals, target, rtol=1e-4, atol=1e-6)
+    return totals
+
+
+def _mirror_last_output(model):
+    """Make output 2 the negative of output 0, so that the top logit is positive (deep
+    Taylor explains ``max(0, logit)``; a negative top logit would make the check trivial)."""
+    dense = model.layers[-1]
+    kernel = dense.kernel.numpy()
+    kernel[:, 2] = -kernel[:, 0]
+    dense.kernel.assign(kernel)
+    return model
+
+
+@pytest.fixture(scope="module")
+def built_models():
+    keras.utils.set_random_seed(11)
+    return {name: _mirror_last_output(make()) for name, make in MODELS.items()}
+
+
+@pytest.mark.parametrize("model_name", list(MODELS))
+def test_conservation_on_model(built_models, model_name):
+    model = built_models[model_name]
+    rng = np.random.default_rng(1)
+    for name, kwargs, (lo, hi), relu_output, only in CONSERVING:
+        if only is not None and model_name not in only:
+            continue
+        x = rng.uniform(lo, hi, (2,) + SHAPE).astype(np.float32)
+        logits = _logits(model, x)
+        selection = np.argmax(logits, axis=1)
+        analyzer = analyzers.create_analyzer(name, model, **kwargs)
+        totals = _assert_conserved(analyzer, model, x, relu_output, selection)
+        assert np.all(np.abs(totals) > 0), f"{name} on {model_name}: trivial zero relevance"
+
+
+def test_batch_norm_is_folded_in_conservation_model(built_models):
+    analyzer = analyzers.create_analyzer("lrp.z", built_models["batch_norm"])
+    folded = [note for note in analyzer.graph.notes if "folded" in note]
+    assert len(folded) == 2
+
+
+# -- property-based: random Conv3D stacks --------------------------------------------
+KERNELS = [(1, 3, 3), (3, 1, 1), (3, 3, 3), (2, 2, 2), (1, 1, 1)]
+conv_cfg = st.fixed_dictionaries({
+    "kernel": st.sampled_from(KERNELS),
+    "strides": st.sampled_from([(1, 1, 1), (1, 2, 2)]),
+    "padding": st.sampled_from(["same", "valid"]),
+    "dilation": st.sampled_from([(1, 1, 1), (2, 1, 1)]),
+    "filters": st.integers(2, 5),
+    "bn": st.booleans(),
+})
+model_cfg = st.fixed_dictionaries({
+    "convs": st.lists(conv_cfg, min_size=1, max_size=3),
+    "pool": st.sampled_from(["max", "avg", "global_max", "global_avg", "none"]),
+    "residual": st.booleans(),
+    "seed": st.integers(0, 10_000),
+})
+
+
+def _random_model(cfg):
+    keras.utils.set_random_seed(cfg["seed"])
+    inp = keras.Input((6, 10, 10, 2))
+    h = inp
+    for c in cfg["convs"]:
+        strides = c["strides"] if c["dilation"] == (1, 1, 1) else (1, 1, 1)
+        before = h
+        h = L.Conv3D(c["filters"], c["kernel"], strides=strides, padding=c["padding"],
+                     dilation_rate=c["dilation"], use_bias=False,
+                     activation=None if c["bn"] else "relu")(h)
+        if c["bn"]:
+            h = L.BatchNormalization(center=False)(h)
+            h = L.ReLU()(h)
+        if (cfg["residual"] and before.shape == h.shape):
+            h = L.Add()([before, h])
+    if cfg["pool"] == "max":
+        h = L.MaxPooling3D((1, 2, 2), padding="same")(h)
+    elif cfg["pool"] == "avg":
+        h = L.AveragePooling3D((1, 2, 2), padding="same")(h)
+    elif cfg["pool"] == "global_max":
+        h = L.GlobalMaxPooling3D()(h)
+    elif cfg["pool"] == "global_avg":
+        h = L.GlobalAveragePooling3D()(h)
+    if len(h.shape) > 2:
+        h = L.Flatten()(h)
+    return _mirror_last_output(keras.Model(inp, L.Dense(3, use_bias=False)(h)))
+
+
+@settings(max_examples=6, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(model_cfg)
+def test_conservation_random_conv3d_stacks(cfg):
+    model = _random_model(cfg)
+    rng = np.random.default_rng(cfg["seed"])
+    x = rng.uniform(0, 1, (2, 6, 10, 10, 2)).astype(np.float32)
+    selection = np.argmax(_logits(model, x), axis=1)
+    for name, kwargs, relu_output in (("lrp.z", {}, False),
+                                      ("deep_taylor.bounded", {"low": 0.0, "high": 1.0}, True),
+                                      ("lrp.alpha_2_beta_1", {}, False)):
+        analyzer = analyzers.create_analyzer(name, model, **kwargs)
+        _assert_conserved(analyzer, model, x, relu_output, selection)
