@@ -42,12 +42,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batches", type=int, default=60, help="timed pipeline batches")
     parser.add_argument("--train-steps", type=int, default=20, help="timed training steps")
     parser.add_argument("--pyav-clips", type=int, default=200, help="timed PyAV clips")
-    parser.add_argument("--out", default=str(RESULTS), help="results markdown file")
+    parser.add_argument("--out", default=None,
+                        help=f"results markdown file (default {RESULTS}; with --quick "
+                        f"{RESULTS.with_name('pipeline_quick.md')})")
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     args = parser.parse_args(argv)
     if args.quick:
         args.videos_per_class, args.size, args.crop = 3, 32, 28
         args.batch_size, args.batches, args.train_steps, args.pyav_clips = 8, 8, 4, 24
+    if args.out is None:
+        args.out = str(RESULTS.with_name("pipeline_quick.md") if args.quick else RESULTS)
     return args
 
 

@@ -17,6 +17,8 @@ REAL_CLIPS = {
     "flipping_pancake.mkv": (310, 240, 426, 30.0),
 }
 
+SHARD_CLIPS = ("ucf101_ApplyEyeMakeup.avi", "flipping_pancake.mkv")
+
 
 @pytest.mark.parametrize("name", sorted(REAL_CLIPS))
 def test_real_clip_decodes_completely(realvideos_dir, name):
@@ -28,3 +30,38 @@ def test_real_clip_decodes_completely(realvideos_dir, name):
     # real footage: frames differ over time and are not blank
     assert video.frames.std() > 10
     assert np.abs(video.frames[-1].astype(int) - video.frames[0].astype(int)).mean() > 1
+
+
+def test_real_clips_through_shards_and_eval_clips(realvideos_dir, tmp_path):
+    """Real lengths and aspect ratios: decode once (shorter side 32), then evaluation clips.
+
+    Two of the five clips (AVI/MPEG-4 with a declared frame count, MKV/H.264 without) keep the
+    test's runtime small; all five are decoded in full above.
+    """
+    import pandas as pd
+
+    from kvlrp.data import clip_sampling
+    from kvlrp.data.pipeline import ClipSpec, eval_dataset
+    from kvlrp.data.shards import prepare_shards, read_index
+
+    rows = [{"path": str(realvideos_dir / name), "label": name.split(".")[0], "split": "test",
+             "video_id": name} for name in SHARD_CLIPS]
+    pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
+    result = prepare_shards(tmp_path / "manifest.csv", tmp_path / "shards", short_side=32,
+                            workers=0, progress=False)
+    assert result.n_videos == len(SHARD_CLIPS) and result.skipped.empty
+    index = read_index(tmp_path / "shards").set_index("video_id")
+    for name in SHARD_CLIPS:
+        n_frames, height, width, _ = REAL_CLIPS[name]
+        assert index.loc[name, "n_frames"] == n_frames
+        assert index.loc[name, "height"] == 32
+        assert index.loc[name, "width"] == round(width * 32 / height)
+    spec = ClipSpec(clip_len=8, step=5, size=32)  # span 36
+    starts: dict[str, list[int]] = {}
+    for batch in eval_dataset(tmp_path / "shards", spec, "test", n_clips="all", batch_size=32):
+        assert batch["clip"].shape[1:] == (8, 32, 32, 3)
+        for vid, start in zip(batch["video_id"].numpy(), batch["clip_start"].numpy()):
+            starts.setdefault(vid.decode(), []).append(int(start))
+    for name in SHARD_CLIPS:
+        n_frames = REAL_CLIPS[name][0]
+        assert starts[name] == clip_sampling.eval_starts(n_frames, 8, 5, "all")
