@@ -108,3 +108,14 @@ def test_c3d_small_rejects_bad_settings(kwargs, message):
 def test_c3d_rejects_too_short_clips():
     with pytest.raises(ValueError, match="too small.*at least 16 frames"):
         c3d(3, input_shape=(8, 112, 112, 3))
+
+
+def test_global_average_head():
+    flat = c3d_small(4, frames=8, size=32, widths=(8, 16), dense_units=16)
+    gap = c3d_small(4, frames=8, size=32, widths=(8, 16), dense_units=16, head="global_average")
+    assert isinstance(gap.get_layer("global_average"), keras.layers.GlobalAveragePooling3D)
+    assert gap.get_layer("fc").kernel.shape == (16, 16)  # one feature per channel
+    assert gap.count_params() < flat.count_params()
+    assert _layer_classes(gap) <= SUPPORTED
+    with pytest.raises(ValueError, match="head must be one of"):
+        c3d_small(4, head="attention")

@@ -2,8 +2,8 @@
 Networks", ICCV 2015) as Keras 3 functional models.
 
 Every model here uses only layers that :mod:`analyzers` explains (Conv3D, MaxPooling3D,
-ZeroPadding3D, BatchNormalization, ReLU, Flatten, Dense, Dropout) and ends in
-``Dense(activation="softmax")``, so an analyzer explains it at its logits.
+ZeroPadding3D, BatchNormalization, ReLU, Flatten, GlobalAveragePooling3D, Dense, Dropout)
+and ends in ``Dense(activation="softmax")``, so an analyzer explains it at its logits.
 
 Padding notes
 -------------
@@ -25,6 +25,8 @@ from keras import layers
 
 #: Allowed values of ``temporal_padding``.
 TEMPORAL_PADDINGS = ("same", "valid")
+#: Allowed values of ``head`` (``c3d_small``).
+HEADS = ("flatten", "global_average")
 
 
 def c3d(
@@ -97,10 +99,11 @@ def c3d_small(
     temporal_padding: str = "same",
     dropout: float = 0.5,
     channels: int = 3,
+    head: str = "flatten",
     name: str = "c3d_small",
 ) -> keras.Model:
     """A small C3D: one 3x3x3 convolution + max pooling per entry of ``widths``, then
-    Flatten, one ReLU dense layer with dropout, and a softmax head.
+    Flatten (or global average pooling), one ReLU dense layer with dropout, and a softmax.
 
     The first pooling is (1, 2, 2) and the others (2, 2, 2), as in C3D. A pooling keeps the
     temporal size where halving it would leave too few frames for the remaining
@@ -127,6 +130,9 @@ def c3d_small(
         Dropout rate after the hidden dense layer.
     channels
         Colour channels of the input.
+    head
+        ``"flatten"`` (as C3D: the dense layer sees every position) or ``"global_average"``
+        (average over time and space first: far fewer weights, position-invariant features).
     name
         Model name.
 
@@ -144,6 +150,8 @@ def c3d_small(
             f"c3d_small: temporal_padding must be one of {TEMPORAL_PADDINGS}, "
             f"got {temporal_padding!r}"
         )
+    if head not in HEADS:
+        raise ValueError(f"c3d_small: head must be one of {HEADS}, got {head!r}")
     if size < 2 ** len(widths):
         raise ValueError(
             f"c3d_small: size={size} is too small for {len(widths)} pooling stages; "
@@ -167,7 +175,10 @@ def c3d_small(
         pool_t = 2 if halve else 1
         x = layers.MaxPooling3D((pool_t, 2, 2), strides=(pool_t, 2, 2), name=f"pool{index}")(x)
         t //= pool_t
-    x = layers.Flatten(name="flatten")(x)
+    if head == "flatten":
+        x = layers.Flatten(name="flatten")(x)
+    else:
+        x = layers.GlobalAveragePooling3D(name="global_average")(x)
     x = layers.Dense(dense_units, activation="relu", name="fc")(x)
     x = layers.Dropout(dropout, name="drop")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
