@@ -24,8 +24,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import keras
-
 from analyzers.ops.base import LayerOp
 from analyzers.ops.kernel import AffineOp, ConvOp, ConvTransposeOp, DenseOp, KernelOp
 from analyzers.ops.pooling import GlobalPoolOp, PoolOp
@@ -102,32 +100,63 @@ def always(op: LayerOp, step: Any = None) -> bool:
 
 
 # -- composite -----------------------------------------------------------------------
+def standard_rule(op: LayerOp, max_pooling: str = "winner_take_all") -> Rule | None:
+    """The fixed treatment of weightless layers (see module docstring); ``None`` for layers
+    with weights, which need a rule from the composite."""
+    if is_kernel_layer(op) or is_batch_norm(op):
+        return None
+    if is_average_pooling(op) or is_add(op):
+        return ZRule()
+    if is_max_pooling(op):
+        return GradientRule() if max_pooling == "winner_take_all" else ZRule()
+    return GradientRule()
+
+
 class Composite:
     """Ordered ``(predicate, rule)`` pairs; the first matching pair gives a layer's rule.
+
+    A layer that no pair matches gets ``default`` if given, else the standard treatment of
+    weightless layers (:func:`standard_rule`: proportional average pooling and Add,
+    winner-take-all max pooling, exact redistribution for shape layers). A layer with
+    weights that no pair matches (and no ``default``) is an error, raised when the analyzer
+    is created.
 
     Parameters
     ----------
     rules
-        ``[(predicate, rule), ...]``. A layer that no predicate matches gets ``default``.
+        ``[(predicate, rule), ...]``.
     default
-        Rule for unmatched layers (``GradientRule()``).
+        Rule for every unmatched layer (optional).
+    max_pooling
+        Standard max-pooling treatment: ``"winner_take_all"`` or ``"proportional"``.
     """
 
-    def __init__(self, rules: Sequence[tuple[Predicate, Rule]],
-                 default: Rule | None = None) -> None:
+    def __init__(self, rules: Sequence[tuple[Predicate, Rule]], default: Rule | None = None,
+                 max_pooling: str = "winner_take_all") -> None:
+        if max_pooling not in ("winner_take_all", "proportional"):
+            raise ValueError(f"max_pooling must be 'winner_take_all' or 'proportional', "
+                             f"got {max_pooling!r}")
         self.rules = list(rules)
-        self.default = default if default is not None else GradientRule()
+        self.default = default
+        self.max_pooling = max_pooling
         for pair in self.rules:
             if not (isinstance(pair, tuple) and len(pair) == 2 and callable(pair[0])
                     and callable(pair[1])):
                 raise ValueError(f"a composite holds (predicate, rule) pairs; got {pair!r}")
 
     def rule_for(self, op: LayerOp, step: Any = None) -> Rule:
-        """The rule for ``op`` (first match, else the default)."""
+        """The rule for ``op`` (first match, else the default or standard treatment)."""
         for predicate, rule in self.rules:
             if predicate(op, step):
                 return rule
-        return self.default
+        if self.default is not None:
+            return self.default
+        rule = standard_rule(op, self.max_pooling)
+        if rule is None:
+            raise ValueError(f"no rule of the composite matches layer '{op.name}' "
+                             f"({type(op.layer).__name__}); add a (predicate, rule) pair for "
+                             "it or give the composite a default rule")
+        return rule
 
     def __repr__(self) -> str:
         names = ", ".join(f"({getattr(p, '__name__', p)}, {r!r})" for p, r in self.rules)
@@ -153,9 +182,6 @@ def layer_map_composite(kernel_rule: Rule, *, input_layer_rule: Rule | None = No
     max_pooling
         ``"winner_take_all"`` (default) or ``"proportional"``.
     """
-    if max_pooling not in ("winner_take_all", "proportional"):
-        raise ValueError(f"max_pooling must be 'winner_take_all' or 'proportional', "
-                         f"got {max_pooling!r}")
     pairs: list[tuple[Predicate, Rule]] = []
     if input_layer_rule is not None:
         pairs.append((is_input_layer, input_layer_rule))
@@ -163,18 +189,12 @@ def layer_map_composite(kernel_rule: Rule, *, input_layer_rule: Rule | None = No
         pairs.append((is_dense, dense_rule))
     if conv_rule is not None:
         pairs.append((is_conv, conv_rule))
-    pairs += [
-        (is_kernel_layer, kernel_rule),
-        (is_batch_norm, batch_norm_rule or kernel_rule),
-        (is_average_pooling, ZRule()),
-        (is_max_pooling, GradientRule() if max_pooling == "winner_take_all" else ZRule()),
-        (is_add, ZRule()),
-    ]
-    return Composite(pairs, default=GradientRule())
+    pairs += [(is_kernel_layer, kernel_rule), (is_batch_norm, batch_norm_rule or kernel_rule)]
+    return Composite(pairs, max_pooling=max_pooling)
 
 
 __all__ = [
     "Composite", "always", "is_add", "is_average_pooling", "is_batch_norm", "is_conv",
-    "is_dense", "is_input_layer", "is_kernel_layer", "is_max_pooling", "keras",
-    "layer_class", "layer_map_composite", "layer_name",
+    "is_dense", "is_input_layer", "is_kernel_layer", "is_max_pooling", "layer_class",
+    "layer_map_composite", "layer_name", "standard_rule",
 ]
