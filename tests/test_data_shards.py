@@ -81,6 +81,18 @@ def test_rerun_reuses_finished_shards(mixed_manifest, tmp_path):
                        videos_per_shard=2)
 
 
+def test_changed_manifest_replaces_stale_shards(mixed_manifest, tmp_path):
+    prepare_shards(mixed_manifest, tmp_path, workers=0, progress=False, videos_per_shard=2)
+    smaller = tmp_path / "smaller.csv"
+    table = pd.read_csv(mixed_manifest)
+    table["path"] = [str(mixed_manifest.parent / p) for p in table["path"]]
+    table[table["path"].str.contains("good")].to_csv(smaller, index=False)
+    result = prepare_shards(smaller, tmp_path, workers=0, progress=False, videos_per_shard=2)
+    assert result.n_videos == 4 and result.skipped.empty
+    on_disk = {p.name for p in tmp_path.glob("*.tfrecord")}
+    assert on_disk == set(read_index(tmp_path)["shard"])
+
+
 def test_process_pool_gives_the_same_shards(synthetic_manifest, synthetic_shards, tmp_path):
     result = prepare_shards(synthetic_manifest, tmp_path, workers=2, progress=False)
     assert result.n_videos == 16 and result.skipped.empty

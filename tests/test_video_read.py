@@ -122,6 +122,25 @@ def test_tfio_backend_says_why_it_cannot_run(tmp_path):
     assert "tensorflow-io is not installed" in message or "libavformat.so.58" in message
 
 
+def test_tfio_reason_names_the_missing_ffmpeg4_library(monkeypatch):
+    """With tensorflow-io importable, the real check for FFmpeg 4's libavformat.so.58 runs."""
+    import ctypes
+    import sys
+    import types
+
+    from kvlrp.video.tfio_backend import FFMPEG4_LIBRARY, tfio_unavailable_reason
+
+    try:
+        ctypes.CDLL(FFMPEG4_LIBRARY)
+    except OSError:
+        pass
+    else:
+        pytest.skip(f"{FFMPEG4_LIBRARY} is present on this machine")
+    monkeypatch.setitem(sys.modules, "tensorflow_io", types.ModuleType("tensorflow_io"))
+    reason = tfio_unavailable_reason()
+    assert "FFmpeg 4 libraries (libavformat.so.58)" in reason and "backend='pyav'" in reason
+
+
 def test_unknown_backend(tmp_path):
     with pytest.raises(ValueError, match="unknown video backend 'opencv'"):
         read_video(tmp_path / "x.mp4", backend="opencv")

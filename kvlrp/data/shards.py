@@ -121,14 +121,37 @@ def prepare_shards(
     done = {name for name, ids in plan.items()
             if state["shards"].get(name, {}).get("video_ids") == ids
             and (state["shards"][name]["file"] is None or (out_dir / name).is_file())}
-    for name in set(state["shards"]) - set(plan):  # shards of an older manifest
+    for name in sorted(set(state["shards"]) - set(plan)):  # shards of an older manifest
         state["shards"].pop(name)
+        (out_dir / name).unlink(missing_ok=True)
+    write_json(state, out_dir / "progress.json")
     table = manifest.table.set_index("video_id", drop=False)
     pending = [(name, ids) for name, ids in plan.items() if name not in done]
     tasks = [DecodeTask(table.loc[vid, "path"], encoding, jpeg_quality, short_side,
                         allow_truncated) for _, ids in pending for vid in ids]
     bar = _progress_bar(len(tasks), progress)
     results = _decode_all(tasks, workers)
+    try:
+        _write_pending(tf, pending, results, table, manifest, encoding, out_dir, state, bar)
+    finally:
+        results.close()  # stops the worker pool, also on errors and interrupts
+        bar.close()
+    index = pd.DataFrame([r for name in plan for r in state["shards"][name]["rows"]],
+                         columns=INDEX_COLUMNS)
+    skipped = pd.DataFrame([s for name in plan for s in state["shards"][name]["skipped"]],
+                           columns=["path", "reason"])
+    write_csv(index, out_dir / "index.csv")
+    write_csv(skipped, out_dir / "skipped.csv")
+    write_json(manifest.classes, out_dir / "classes.json")
+    write_json({**asdict(options), "classes": manifest.classes, "n_videos": len(index),
+                "n_skipped": len(skipped),
+                "manifest": str(manifest.source) if manifest.source else None},
+               out_dir / "dataset.json")
+    return PrepareResult(out_dir, len(index), skipped, n_reused_shards=len(done))
+
+
+def _write_pending(tf, pending, results, table, manifest, encoding, out_dir, state, bar):
+    """Write each pending shard once all its videos are decoded; record it in the state."""
     for name, ids in pending:
         rows, skipped, examples = [], [], []
         for vid in ids:
@@ -146,19 +169,6 @@ def prepare_shards(
         state["shards"][name] = {"video_ids": ids, "rows": rows, "skipped": skipped,
                                  "file": name if examples else None}
         write_json(state, out_dir / "progress.json")
-    bar.close()
-    index = pd.DataFrame([r for name in plan for r in state["shards"][name]["rows"]],
-                         columns=INDEX_COLUMNS)
-    skipped = pd.DataFrame([s for name in plan for s in state["shards"][name]["skipped"]],
-                           columns=["path", "reason"])
-    write_csv(index, out_dir / "index.csv")
-    write_csv(skipped, out_dir / "skipped.csv")
-    write_json(manifest.classes, out_dir / "classes.json")
-    write_json({**asdict(options), "classes": manifest.classes, "n_videos": len(index),
-                "n_skipped": len(skipped),
-                "manifest": str(manifest.source) if manifest.source else None},
-               out_dir / "dataset.json")
-    return PrepareResult(out_dir, len(index), skipped, n_reused_shards=len(done))
 
 
 def read_index(shard_dir: str | os.PathLike) -> pd.DataFrame:
