@@ -77,7 +77,7 @@ def plot_strides(table: pd.DataFrame, path: str | Path, best: dict | None = None
     ax.set_ylabel("accuracy")
     ax.set_xticks(rows["step"])
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return _save(fig, path)
 

@@ -95,7 +95,7 @@ def _explain_section(run: Path, root: Path, plots: Path) -> list[str]:
                 "model's probability of the explained class. Lower area (AUC) = the ordering "
                 "found the frames the model relies on. Orderings: the analyzer's frame "
                 "relevance, `gradient_abs` (summed absolute input gradient per frame), "
-                "`random` (seeded).", "", markdown_table(aucs), "",
+                "`random` (seeded).", "", markdown_table(aucs, digits=4), "",
                 f"![frame flipping]({_rel(png, root)})", ""]
     heatmaps = sorted((run / "heatmaps").glob("*.png"))
     if heatmaps:

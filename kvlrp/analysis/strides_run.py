@@ -53,8 +53,6 @@ def run_strides(
     dict
         The content of ``summary.json``.
     """
-    import tensorflow as tf
-
     from kvlrp.data.pipeline import eval_clips, video_dataset
     from kvlrp.data.shards import read_index
 
@@ -67,15 +65,11 @@ def run_strides(
     if n_videos == 0:
         raise ValueError(f"no videos in split {split!r} of {shard_dir}; splits there: "
                          f"{sorted(index['split'].unique())}")
-    cutters: dict[int, Any] = {}
+    specs: dict[int, Any] = {}
 
     def make_clips(frames, step):
-        if step not in cutters:
-            spec = info.clip_spec(step=step)
-            cutters[step] = tf.function(
-                lambda f, spec=spec: eval_clips(f, spec, clips_per_video),
-                input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
-        return {k: v.numpy() for k, v in cutters[step](frames).items()}
+        spec = specs.setdefault(step, info.clip_spec(step=step))
+        return {k: v.numpy() for k, v in eval_clips(frames, spec, clips_per_video).items()}
 
     settings = {"shard_dir": str(Path(shard_dir).resolve()), "split": split,
                 "clips_per_video": clips_per_video, "clip_len": info.clip_len,

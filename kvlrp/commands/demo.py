@@ -24,10 +24,12 @@ class DemoConfig:
     widths: tuple[int, ...]
     dense_units: int
     epochs: int
+    steps_per_epoch: int | None
     batch_size: int
     explain_steps: tuple[int, ...]
     stride_steps: tuple[int, ...]
-    clips_per_video: int
+    explain_clips: int
+    stride_clips: int
     prior_seeds: int
     flip_videos: int
     seed: int = 0
@@ -35,14 +37,16 @@ class DemoConfig:
     extra: dict = field(default_factory=dict)
 
 
-FULL = DemoConfig(videos_per_class=24, video_size=64, min_frames=64, max_frames=160,
-                  clip_len=8, size=56, widths=(16, 32, 64), dense_units=128, epochs=12,
-                  batch_size=8, explain_steps=(1, 2, 4), stride_steps=(1, 2, 3, 4, 6, 8),
-                  clips_per_video=4, prior_seeds=3, flip_videos=24)
+FULL = DemoConfig(videos_per_class=60, video_size=64, min_frames=64, max_frames=160,
+                  clip_len=8, size=56, widths=(16, 32, 64), dense_units=128, epochs=15,
+                  steps_per_epoch=40, batch_size=16, explain_steps=(1, 2, 4),
+                  stride_steps=(1, 2, 3, 4, 6, 8), explain_clips=2, stride_clips=4,
+                  prior_seeds=3, flip_videos=24)
 QUICK = DemoConfig(videos_per_class=5, video_size=32, min_frames=40, max_frames=64,
                    clip_len=8, size=28, widths=(8, 16, 16), dense_units=32, epochs=3,
-                   batch_size=8, explain_steps=(1, 4), stride_steps=(1, 2, 4),
-                   clips_per_video=2, prior_seeds=2, flip_videos=6)
+                   steps_per_epoch=None, batch_size=8, explain_steps=(1, 4),
+                   stride_steps=(1, 2, 4), explain_clips=2, stride_clips=2, prior_seeds=2,
+                   flip_videos=6)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,21 +115,22 @@ def run_demo(out: Path, config: DemoConfig, progress: bool = True) -> dict[str, 
     stage(3, f"train c3d_small on random clips at step {config.train_step} -> {paths['model']}")
     train(paths["shards"], paths["model"], model="c3d_small", clip_len=config.clip_len,
           step=config.train_step, size=config.size, epochs=config.epochs,
-          batch_size=config.batch_size, seed=config.seed, progress=progress,
+          steps_per_epoch=config.steps_per_epoch, batch_size=config.batch_size,
+          seed=config.seed, progress=progress,
           widths=config.widths, dense_units=config.dense_units)
     model, info = load_model(paths["model"])
     done("train")
     stage(4, f"explain (deep_taylor.bounded) at steps {list(config.explain_steps)} -> "
              f"{paths['explain']}")
     summary = run_explain(model, info, paths["shards"], paths["explain"],
-                          steps=config.explain_steps, clips_per_video=config.clips_per_video,
+                          steps=config.explain_steps, clips_per_video=config.explain_clips,
                           prior_seeds=config.prior_seeds, flip_videos=config.flip_videos,
                           seed=config.seed, progress=progress)
     print_explain_summary(summary, str(paths["explain"]))
     done("explain")
     stage(5, f"accuracy per step {list(config.stride_steps)} -> {paths['strides']}")
     summary = run_strides(model, info, paths["shards"], paths["strides"],
-                          steps=config.stride_steps, clips_per_video=config.clips_per_video,
+                          steps=config.stride_steps, clips_per_video=config.stride_clips,
                           seed=config.seed, progress=progress)
     print_strides_summary(summary, str(paths["strides"]))
     done("strides")
