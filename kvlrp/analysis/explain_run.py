@@ -210,9 +210,22 @@ def _flipping(model, kept: list[dict], name: str, step: int, fill: str, seed: in
     return frame_flipping_table(model, clips, targets, orderings, step=step, fill=fill)
 
 
+def _round_robin(items: list[dict], key: str) -> list[dict]:
+    """Items reordered to cycle through the values of ``key`` (one per class first)."""
+    groups: dict = {}
+    for item in items:
+        groups.setdefault(item[key], []).append(item)
+    ordered = []
+    while any(groups.values()):
+        for queue in groups.values():
+            if queue:
+                ordered.append(queue.pop(0))
+    return ordered
+
+
 def _heatmaps(kept: list[dict], folder: Path, n: int, bounds, classes) -> list[Path]:
     files = []
-    for k in kept[:n]:
+    for k in _round_robin(kept, "label")[:n]:
         stem = f"step{k['step']}_{k['video_id']}_clip{k['clip_index']}"
         title = (f"{k['video_id']} step {k['step']}: label {k['label']}, predicted "
                  f"{k['predicted']}, explained {classes[k['target']]}")

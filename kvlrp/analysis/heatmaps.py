@@ -1,9 +1,9 @@
 """Heatmaps: frames with relevance overlaid, as a PNG strip and an animated GIF (Pillow).
 
 Relevance is summed over colour channels and drawn with a diverging colour map (red positive,
-blue negative) that is symmetric around zero and shares one scale across the clip's frames, so
-frames can be compared. The overlay's opacity grows with |relevance|, so the frame stays visible
-where relevance is small.
+blue negative) that is symmetric around zero and shares one scale across the clip's frames
+(saturating at the 99th percentile of |relevance|), so frames can be compared. The overlay's
+opacity grows with |relevance|, so the frame stays visible where relevance is small.
 """
 
 from __future__ import annotations
@@ -27,16 +27,20 @@ def to_display(clip: np.ndarray, bounds: tuple[float, float] = (-1.0, 1.0)) -> n
     return (x[..., :3] * 255).round().astype(np.uint8)
 
 
-def overlay(frames_rgb: np.ndarray, relevance: np.ndarray, cmap: str = "bwr") -> np.ndarray:
+def overlay(frames_rgb: np.ndarray, relevance: np.ndarray, cmap: str = "bwr",
+            percentile: float = 99.0) -> np.ndarray:
     """Blend relevance ``[L, H, W, C]`` (summed over channels) onto grey frames ``[L, H, W, 3]``.
 
-    Returns uint8 ``[L, H, W, 3]``.
+    The colour scale is symmetric, ``[-v, v]`` with ``v`` the ``percentile`` of ``|relevance|``
+    over the whole clip (a few extreme voxels would otherwise wash out the rest); values
+    beyond it saturate. Returns uint8 ``[L, H, W, 3]``.
     """
     from matplotlib import colormaps
 
     rel = np.asarray(relevance, dtype=np.float64).sum(axis=-1)
-    vmax = np.abs(rel).max()
-    scaled = rel / vmax if vmax > 0 else np.zeros_like(rel)  # in [-1, 1]
+    vmax = np.percentile(np.abs(rel), percentile)
+    vmax = vmax if vmax > 0 else np.abs(rel).max()
+    scaled = np.clip(rel / vmax, -1.0, 1.0) if vmax > 0 else np.zeros_like(rel)
     colours = colormaps[cmap]((scaled + 1.0) / 2.0)[..., :3]
     alpha = np.sqrt(np.abs(scaled))[..., None] * 0.85
     grey = frames_rgb.astype(np.float64).mean(axis=-1, keepdims=True) / 255.0
