@@ -232,3 +232,8 @@ def test_bad_requests_say_what_is_wrong(synthetic_shards, tmp_path):
         eval_dataset(synthetic_shards, ClipSpec(), n_clips=0)
     with pytest.raises(FileNotFoundError, match="kvlrp prepare"):
         train_dataset(tmp_path, ClipSpec(), 2)
+
+
+def test_clip_spec_accepts_numpy_ints_and_reports_span():
+    spec = ClipSpec(clip_len=np.int64(8), step=np.int32(3), size=16)
+    assert type(spec.clip_len) is int and spec.span == 22 == ref.span(8, 3)

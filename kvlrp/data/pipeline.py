@@ -8,6 +8,7 @@ as they are (prepare shards with ``short_side`` to shrink large videos once).
 
 from __future__ import annotations
 
+import numbers
 import os
 import random
 from dataclasses import dataclass
@@ -61,8 +62,9 @@ class ClipSpec:
     def __post_init__(self) -> None:
         for name in ("clip_len", "step", "size"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"ClipSpec.{name} must be a positive int, got {value!r}")
+            object.__setattr__(self, name, int(value))  # numpy ints become plain ints
         if self.normalization not in NORMALIZATION_BOUNDS:
             raise ValueError(
                 f"unknown normalization {self.normalization!r}; "
