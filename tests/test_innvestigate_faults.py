@@ -175,6 +175,30 @@ def test_alpha_beta_puts_whole_bias_in_both_denominators():
     assert reference.relative_difference(ours, _dense_alpha_beta(bias_split=True)) <= 1e-4
 
 
+def test_alpha_beta_degenerate_neurons_do_not_conserve():
+    """Where a neuron has no inhibitory (z- = 0) or no activating (z+ = 0) contribution,
+    iNNvestigate's alpha-beta passes alpha R or -beta R (the textbook formula with 0/0 = 0), so
+    even a bias-free model does not conserve: strides_dilation keeps 1.34 and 1.18 x the
+    logit, and plain_nobias' lowest logit (all contributions negative at the output) comes
+    back with its sign flipped. Ours gives such a neuron's relevance to the part it has
+    (conserving); its textbook variant reproduces iNNvestigate."""
+    cases = [("strides_dilation", "max", lambda ratio: np.all(ratio > 1.1)),
+             ("plain_nobias", "min", lambda ratio: np.allclose(ratio, -1.0, rtol=1e-5))]
+    for name, selection, shows_fault in cases:
+        data = reference.load(name)
+        theirs = data[f"relevance/lrp.alpha_2_beta_1/{selection}"]
+        logits = reference.selected_logits(name, selection)
+        ratio = reference.per_sample_sum(theirs) / logits
+        assert shows_fault(ratio), (name, ratio)
+        ours = explain(name, "lrp.alpha_2_beta_1", selection)
+        np.testing.assert_allclose(reference.per_sample_sum(ours), logits, rtol=1e-5)
+        textbook = analyzers.create_analyzer(
+            "lrp", reference.model(name),
+            rule=analyzers.AlphaBetaRule(2.0, 1.0, conserve_degenerate=False))
+        reproduced = textbook.analyze(data["x"], neuron_selection=data[f"selection/{selection}"])
+        assert reference.relative_difference(reproduced, theirs) <= 1e-5
+
+
 def test_deep_taylor_splits_average_pooling_evenly():
     """deep_taylor routes (global) average pooling by the gradient, an even split over the
     window; ours splits in proportion to the inputs, as iNNvestigate's own lrp.z / lrp.z_plus

@@ -1,0 +1,169 @@
+"""Time iNNvestigate 2.1.2's deep_taylor and gradient analyzers on a zoo model (one JSON line).
+
+Runs only in the ``innvestigate`` tox environment (TensorFlow 2.14, tf.keras 2, graph mode);
+``benchmarks/bench_analyzers.py`` calls it as a subprocess to put iNNvestigate beside our
+engine::
+
+    .tox/innvestigate/bin/python benchmarks/bench_innvestigate.py \\
+        --model c3d_bench --weights W.npz --batch 8 --repeats 5
+
+Arguments
+    ``--model``      a spec name from ``tests/innvestigate_zoo/spec.py`` (``c3d_bench``,
+                     ``c3d_full``, or any reference model such as ``plain_bias``).
+    ``--weights``    npz with keys ``weights/<layer>/<i>`` in Keras order, e.g. written by
+                     ``np.savez(W, **spec.flatten_weights(weights))`` (``weights`` a
+                     ``{layer name: [arrays]}`` dict, e.g. ``spec.make_weights("c3d_bench")`` or
+                     read from a Keras 3 model built by ``build_keras3.build``). Default: the
+                     spec's seeded weights.
+    ``--inputs``     optional ``.npy`` batch ``[batch, *input_shape]``; default
+                     ``spec.make_inputs(model, n=batch)`` (uniform in [-1, 1], seeded).
+    ``--batch``      batch size (default 8); ``--repeats`` timed calls (default 5) after
+                     ``--warmup`` untimed calls (default 1); ``--analyzers`` (default
+                     ``deep_taylor gradient``); ``--threads`` TensorFlow intra-op threads
+                     (default: TensorFlow's choice).
+
+Output: exactly one JSON line on stdout (everything else goes to stderr)::
+
+    {"library": "innvestigate", "innvestigate": "2.1.2", "tensorflow": "2.14.1",
+     "model": "c3d_bench", "batch": 8, "input_shape": [16, 112, 112, 3], "repeats": 5,
+     "warmup": 1, "n_parameters": 3046858,
+     "forward_s": {"median": ..., "times": [...]},
+     "analyzers": {"deep_taylor": {"setup_s": ..., "median_s": ..., "times": [...],
+                                   "peak_rss_mb": ...},
+                   "gradient": {...}},
+     "peak_rss_mb": ...}
+
+``setup_s`` is analyzer creation plus the first (graph-building) call; ``median_s`` the
+median of the timed ``analyze`` calls; ``peak_rss_mb`` the process's peak resident memory
+after that analyzer ran (monotone: it includes everything before). Exit status 2 on bad
+arguments, with a message naming the problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from innvestigate_zoo import build_keras2, spec  # noqa: E402
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB (Linux: ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def timed(fn, repeats: int) -> list[float]:
+    """Wall-clock seconds of ``repeats`` calls of ``fn``."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line arguments, validated."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="c3d_bench", help="zoo spec name")
+    parser.add_argument("--weights", type=Path, help="npz with weights/<layer>/<i> keys")
+    parser.add_argument("--inputs", type=Path, help=".npy input batch")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--analyzers", nargs="+", default=["deep_taylor", "gradient"])
+    parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: default)")
+    args = parser.parse_args(argv)
+    if args.model not in spec.ZOO:
+        parser.error(f"--model {args.model!r} is not a zoo spec; choose from {sorted(spec.ZOO)}")
+    if args.batch < 1 or args.repeats < 1 or args.warmup < 0:
+        parser.error("--batch and --repeats must be >= 1 and --warmup >= 0")
+    for path in (args.weights, args.inputs):
+        if path is not None and not path.is_file():
+            parser.error(f"file not found: {path}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print its JSON line; returns the exit status."""
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+    import tensorflow as tf
+
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.compat.v1.disable_eager_execution()
+    import innvestigate
+
+    model_spec = spec.get_spec(args.model)
+    weights = (build_keras2.load_npz_weights(args.weights) if args.weights
+               else spec.make_weights(model_spec))
+    if args.inputs is not None:
+        x = np.load(args.inputs).astype(np.float32)
+        expected = (args.batch,) + model_spec.input_shape
+        if x.shape != expected:
+            print(f"error: --inputs has shape {x.shape}, expected {expected}", file=sys.stderr)
+            return 2
+    else:
+        x = spec.make_inputs(model_spec, n=args.batch)
+    model = build_keras2.build(model_spec, weights)
+    if model_spec.layers[-1].config.get("activation") == "softmax":
+        model = innvestigate.model_wo_softmax(model)
+
+    for _ in range(max(args.warmup, 1)):
+        model.predict_on_batch(x)
+    forward = timed(lambda: model.predict_on_batch(x), args.repeats)
+    result = {
+        "library": "innvestigate",
+        "innvestigate": _version("innvestigate"),
+        "tensorflow": tf.__version__,
+        "model": args.model,
+        "batch": args.batch,
+        "input_shape": list(model_spec.input_shape),
+        "repeats": args.repeats,
+        "warmup": args.warmup,
+        "n_parameters": int(model.count_params()),
+        "forward_s": {"median": statistics.median(forward), "times": forward},
+        "analyzers": {},
+    }
+    for name in args.analyzers:
+        kwargs = dict(spec.ANALYZER_KWARGS.get(name, {}))
+        start = time.perf_counter()
+        analyzer = innvestigate.create_analyzer(name, model, **kwargs)
+        analyzer.analyze(x)  # builds the analysis graph
+        setup = time.perf_counter() - start
+        for _ in range(args.warmup):
+            analyzer.analyze(x)
+        times = timed(lambda analyzer=analyzer: analyzer.analyze(x), args.repeats)
+        result["analyzers"][name] = {
+            "setup_s": setup,
+            "median_s": statistics.median(times),
+            "times": times,
+            "peak_rss_mb": peak_rss_mb(),
+        }
+        print(f"{name}: median {statistics.median(times):.3f} s over {args.repeats} calls",
+              file=sys.stderr)
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
