@@ -25,7 +25,7 @@ def test_c3d_full_has_the_published_layout():
 
 @pytest.mark.parametrize("name", list(spec.REFERENCE_MODELS) + ["c3d_bench"])
 def test_keras3_builder_matches_the_spec_shapes(name):
-    model = build_keras3.build(name)
+    model = reference.model(name) if name in spec.REFERENCE_MODELS else build_keras3.build(name)
     shapes = spec.layer_shapes(name)
     for layer in model.layers[1:]:
         out, weights = shapes[layer.name]
@@ -88,3 +88,23 @@ def test_check_reports_every_kind_of_difference():
     tiny = dict(stored)
     tiny["relevance/lrp.z/max"] = stored["relevance/lrp.z/max"] * (1 + 1e-7)
     assert generate.compare(stored, tiny) == []
+
+
+def test_bench_innvestigate_rejects_bad_arguments(tmp_path, capsys):
+    """The benchmark's argument checks run without TensorFlow 2.14 (no import needed)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_innvestigate.py"
+    module_spec = importlib.util.spec_from_file_location("bench_innvestigate", path)
+    bench = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(bench)
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--model", "nope"])
+    assert "is not a zoo spec" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--weights", str(tmp_path / "missing.npz")])
+    assert "file not found" in capsys.readouterr().err
+    args = bench.parse_args(["--model", "c3d_bench", "--batch", "8", "--repeats", "5"])
+    assert (args.model, args.batch, args.repeats, args.analyzers) == (
+        "c3d_bench", 8, 5, ["deep_taylor", "gradient"])
