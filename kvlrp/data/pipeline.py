@@ -307,11 +307,14 @@ def _parse(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
 
 def _decode_frames(example: dict, indices: tf.Tensor, encoding: str) -> tf.Tensor:
     """uint8 frames ``[len(indices), H, W, 3]`` of a parsed example."""
-    if encoding == "raw":
-        flat = tf.io.decode_raw(example["frames"][0], tf.uint8)
-        video = tf.reshape(flat, tf.stack([example["n_frames"], example["height"],
-                                           example["width"], 3]))
-        return tf.gather(video, indices)
+    if encoding == "raw":  # cut only the wanted frames out of the video's byte string
+        frame_bytes = tf.cast(example["height"] * example["width"] * 3, tf.int64)
+        indices = tf.cast(indices, tf.int64)
+        pieces = tf.strings.substr(example["frames"][0], indices * frame_bytes,
+                                   tf.fill(tf.shape(indices), frame_bytes))
+        flat = tf.io.decode_raw(pieces, tf.uint8, fixed_length=None)
+        return tf.reshape(flat, tf.stack([tf.size(indices), example["height"],
+                                          example["width"], 3]))
     shape = tf.stack([tf.size(indices), example["height"], example["width"], 3])
     encoded = tf.gather(example["frames"], indices)
 

@@ -82,7 +82,9 @@ def prepare_shards(
     out_dir
         Shard folder (created). Shards finished by an earlier run with the same options are kept.
     encoding
-        ``"jpeg"`` (one JPEG per frame, small) or ``"raw"`` (uint8 bytes, lossless, fast to read).
+        ``"jpeg"`` (one JPEG per frame, small) or ``"raw"`` (uint8 bytes, lossless; one byte
+        string per video, so keep raw videos well below protobuf's 2 GB, e.g. with
+        ``short_side``).
     jpeg_quality
         JPEG quality (1-95).
     short_side
