@@ -127,3 +127,23 @@ def test_folder_with_corrupt_frame(tmp_path):
 def test_error_survives_pickling():
     err = pickle.loads(pickle.dumps(VideoReadError("/x.mp4", "empty file (0 bytes)")))
     assert (err.path, err.reason) == ("/x.mp4", "empty file (0 bytes)")
+
+
+def test_frame_size_changing_mid_stream(tmp_path):
+    """Two MPEG-TS streams of different frame sizes, concatenated (a real decoder reads both)."""
+    import av
+
+    def write_ts(path, frames):
+        with av.open(str(path), "w", format="mpegts") as container:
+            stream = container.add_stream("mpeg2video", rate=25)
+            stream.height, stream.width = frames.shape[1:3]
+            stream.pix_fmt = "yuv420p"
+            for frame in frames:
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            container.mux(stream.encode())
+
+    write_ts(tmp_path / "a.ts", noise_frames(5)[:, :16, :16])
+    write_ts(tmp_path / "b.ts", noise_frames(5)[:, :32, :24])
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes((tmp_path / "a.ts").read_bytes() + (tmp_path / "b.ts").read_bytes())
+    expect_error(joined, "frame size changes within the video", "(16, 16)", "(32, 24)")

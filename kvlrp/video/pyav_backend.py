@@ -114,6 +114,9 @@ def read_pyav(path: Path, strict: bool = True) -> tuple[np.ndarray, float, int |
             f"truncated: decoded {len(frames)} frames but the container declares {declared} "
             f"({source})",
         )
+    sizes = sorted({frame.shape[:2] for frame in frames})
+    if len(sizes) > 1:
+        raise VideoReadError(path, f"the frame size changes within the video: {sizes}")
     return np.stack(frames), fps, declared
 
 
