@@ -147,3 +147,17 @@ def test_frame_size_changing_mid_stream(tmp_path):
     joined = tmp_path / "joined.ts"
     joined.write_bytes((tmp_path / "a.ts").read_bytes() + (tmp_path / "b.ts").read_bytes())
     expect_error(joined, "frame size changes within the video", "(16, 16)", "(32, 24)")
+
+
+@pytest.mark.parametrize("name", ["clip.mkv", "clip.mp4", "clip.avi"])
+def test_damage_inside_the_file_is_reported(tmp_path, name):
+    """A tenth of the file overwritten with random bytes: fewer frames decode, and we say so."""
+    path = tmp_path / name
+    write_video(path, noise_frames())
+    data = bytearray(path.read_bytes())
+    third = len(data) // 3
+    data[third:third + len(data) // 10] = np.random.default_rng(2).bytes(len(data) // 10)
+    damaged = tmp_path / f"damaged_{name}"
+    damaged.write_bytes(bytes(data))
+    err = expect_error(damaged)
+    assert "truncated or damaged" in err.reason or "truncated or corrupt" in err.reason

@@ -111,8 +111,8 @@ def read_pyav(path: Path, strict: bool = True) -> tuple[np.ndarray, float, int |
         source = "frame count" if exact else "duration x frame rate"
         raise VideoReadError(
             path,
-            f"truncated: decoded {len(frames)} frames but the container declares {declared} "
-            f"({source})",
+            f"truncated or damaged: decoded {len(frames)} frames but the container declares "
+            f"{declared} ({source})",
         )
     sizes = sorted({frame.shape[:2] for frame in frames})
     if len(sizes) > 1:
