@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-norm", action="store_true", help="BatchNorm after convolutions")
     parser.add_argument("--temporal-padding", default=None, choices=["same", "valid"],
                         help="c3d_small: 'valid' avoids temporal zero padding")
+    parser.add_argument("--head", default=None, choices=["flatten", "global_average"],
+                        help="c3d_small: Flatten (as C3D) or global average pooling before fc")
     parser.add_argument("--strategy", default="default",
                         choices=["default", "mirrored", "multiworker"],
                         help="tf.distribute strategy (multiworker reads TF_CONFIG)")
@@ -53,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         model_kwargs["batch_norm"] = True
     if args.temporal_padding is not None:
         model_kwargs["temporal_padding"] = args.temporal_padding
+    if args.head is not None:
+        model_kwargs["head"] = args.head
     val_clips = args.val_clips if args.val_clips == "all" else int(args.val_clips)
     result = train(
         args.data, args.out, model=args.model, clip_len=args.clip_len, step=args.step,

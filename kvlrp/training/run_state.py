@@ -4,7 +4,9 @@ Layout of ``out_dir``::
 
     history.csv                 one row per finished epoch (written atomically)
     checkpoints/epoch_0003.keras  model + optimizer after the last finished epoch
-    checkpoints/state.json      {"epoch": 3, "checkpoint": "epoch_0003.keras", "settings": ...}
+    checkpoints/best.weights.h5 weights of the epoch with the lowest validation loss so far
+    checkpoints/state.json      {"epoch": 3, "checkpoint": "epoch_0003.keras", "best": ...,
+                                 "settings": ...}
 
 Each epoch writes the checkpoint, then the history, then ``state.json``; a run interrupted
 at any point resumes from the epoch ``state.json`` names, with the history cut to match.
@@ -27,6 +29,7 @@ from kvlrp.atomic import write_csv, write_json
 HISTORY_FILENAME = "history.csv"
 CHECKPOINT_DIRNAME = "checkpoints"
 STATE_FILENAME = "state.json"
+BEST_WEIGHTS_FILENAME = "best.weights.h5"
 
 
 class RunState:
@@ -37,6 +40,7 @@ class RunState:
         self.checkpoint_dir = self.out_dir / CHECKPOINT_DIRNAME
         self.state_path = self.checkpoint_dir / STATE_FILENAME
         self.history_path = self.out_dir / HISTORY_FILENAME
+        self.best_weights_path = self.checkpoint_dir / BEST_WEIGHTS_FILENAME
 
     def load(self) -> dict[str, Any] | None:
         """The saved state (``epoch``, ``checkpoint``, ``settings``), or None for a fresh run."""
@@ -61,21 +65,34 @@ class RunState:
         epoch: int,
         rows: list[dict[str, Any]],
         settings: dict[str, Any],
+        best: dict[str, Any] | None = None,
     ) -> None:
-        """Record finished epoch ``epoch`` (1-based): checkpoint, history, then state."""
+        """Record finished epoch ``epoch`` (1-based): checkpoint, history, then state.
+
+        ``best`` (``{"epoch", "val_loss"}``) names the best epoch so far; if it is this epoch,
+        its weights are saved as ``best.weights.h5`` first.
+        """
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        if best is not None and best["epoch"] == epoch:
+            _save_atomically(model.save_weights, self.best_weights_path, ".weights.h5")
         name = f"epoch_{epoch:04d}.keras"
-        tmp = self.checkpoint_dir / f".{name}.{os.getpid()}.tmp.keras"
-        try:
-            model.save(tmp)
-            os.replace(tmp, self.checkpoint_dir / name)
-        finally:
-            tmp.unlink(missing_ok=True)
+        _save_atomically(model.save, self.checkpoint_dir / name, ".keras")
         write_csv(pd.DataFrame(rows), self.history_path)
-        write_json({"epoch": epoch, "checkpoint": name, "settings": settings}, self.state_path)
+        write_json({"epoch": epoch, "checkpoint": name, "best": best, "settings": settings},
+                   self.state_path)
         for old in self.checkpoint_dir.glob("epoch_*.keras"):
             if old.name != name:
                 old.unlink(missing_ok=True)
+
+
+def _save_atomically(save: Callable[[Path], None], path: Path, suffix: str) -> None:
+    """``save(tmp)`` beside ``path`` (Keras needs the right suffix), then rename over it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
+    try:
+        save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class EpochEnd(keras.callbacks.Callback):
@@ -91,6 +108,8 @@ class EpochEnd(keras.callbacks.Callback):
         Run settings stored in ``state.json`` (checked when resuming).
     validate
         ``validate(model) -> dict`` of validation scores, or None for no validation.
+    best
+        Best epoch so far (``{"epoch", "val_loss"}``) of a resumed run.
     """
 
     def __init__(
@@ -99,8 +118,10 @@ class EpochEnd(keras.callbacks.Callback):
         rows: list[dict[str, Any]],
         settings: dict[str, Any],
         validate: Callable[[keras.Model], dict[str, float]] | None,
+        best: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        self.best = best
         self.run_state = run_state
         self.rows = list(rows)
         self.settings = settings
@@ -122,5 +143,7 @@ class EpochEnd(keras.callbacks.Callback):
         row["train_seconds"] = train_seconds
         row["epoch_seconds"] = time.perf_counter() - self._start
         self.rows.append(row)
+        if "val_loss" in logs and (self.best is None or logs["val_loss"] < self.best["val_loss"]):
+            self.best = {"epoch": epoch + 1, "val_loss": float(logs["val_loss"])}
         if self.run_state is not None:
-            self.run_state.save_epoch(self.model, epoch + 1, self.rows, self.settings)
+            self.run_state.save_epoch(self.model, epoch + 1, self.rows, self.settings, self.best)

@@ -38,7 +38,8 @@ class TrainResult:
     Attributes
     ----------
     model
-        The trained Keras model (after the last epoch).
+        The trained Keras model (weights of the best validation epoch if ``restore_best``,
+        else of the last epoch).
     info
         Its :class:`~kvlrp.models.ModelInfo` (as saved in ``kvlrp.json``).
     history
@@ -78,6 +79,7 @@ def train(
     val_split: str = "val",
     val_clips: int | str = 4,
     resume: bool = True,
+    restore_best: bool = True,
     deterministic: bool | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     **model_kwargs: Any,
@@ -117,6 +119,9 @@ def train(
         Split validated after every epoch and evaluation clips per video (int or ``"all"``).
     resume
         Continue an interrupted run in ``out_dir``; ``False`` starts over.
+    restore_best
+        Return and save the weights of the epoch with the lowest validation loss (validation
+        scores of small sets are noisy); ``False``, or no validation split: the last epoch's.
     deterministic
         Enable TensorFlow op determinism (process-wide); default: when ``seed`` is given.
     callbacks
@@ -176,7 +181,8 @@ def train(
 
     steps = steps_per_epoch or max(1, math.ceil(summary.n_train / batch_size))
     epoch_end = EpochEnd(
-        run_state if chief else None, run_state.history(initial_epoch), settings, validate
+        run_state if chief else None, run_state.history(initial_epoch), settings, validate,
+        best=state.get("best") if state is not None else None,
     )
     if initial_epoch < epochs:
         data_seed = None if seed is None else seed + initial_epoch
@@ -189,6 +195,10 @@ def train(
             callbacks=[epoch_end, *callbacks], verbose=verbose,
         )
     history = pd.DataFrame(epoch_end.rows)
+    best = epoch_end.best
+    restored = bool(restore_best and best and chief and run_state.best_weights_path.is_file())
+    if restored:
+        net.load_weights(run_state.best_weights_path)
     info = ModelInfo(
         architecture=model, classes=summary.classes, clip_len=clip_len, step=step, size=size,
         normalization=normalization, short_policy=short_policy, seed=seed,
@@ -200,6 +210,8 @@ def train(
             "n_short_train_videos": summary.n_short_train,
             "strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync,
             "last_epoch": _last_row(history),
+            "best_epoch": best["epoch"] if best else None,
+            "weights_from_epoch": best["epoch"] if restored else len(history),
         },
     )
     if chief:
