@@ -237,3 +237,17 @@ def test_bad_requests_say_what_is_wrong(synthetic_shards, tmp_path):
 def test_clip_spec_accepts_numpy_ints_and_reports_span():
     spec = ClipSpec(clip_len=np.int64(8), step=np.int32(3), size=16)
     assert type(spec.clip_len) is int and spec.span == 22 == ref.span(8, 3)
+
+
+def test_no_python_in_the_pipelines(synthetic_shards):
+    """The serialized tf.data graphs hold no py_function / numpy_function ops."""
+    from tensorflow.core.framework import graph_pb2
+
+    spec = ClipSpec(clip_len=4, step=2, size=16)
+    for ds in (train_dataset(synthetic_shards, spec, 2, seed=0),
+               eval_dataset(synthetic_shards, spec, "val", n_clips="all")):
+        graph = graph_pb2.GraphDef.FromString(ds._as_serialized_graph().numpy())
+        ops = {node.op for node in graph.node}
+        ops |= {node.op for function in graph.library.function for node in function.node_def}
+        assert "ParallelMapDatasetV2" in ops and "DecodeJpeg" in ops  # the real graph is seen
+        assert not ops & {"PyFunc", "EagerPyFunc", "PyFuncStateless"}
