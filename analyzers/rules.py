@@ -31,7 +31,7 @@ _ZERO = tf.UnconnectedGradients.ZERO
 
 def stabilize(z: Tensor, epsilon: float) -> Tensor:
     """``z + epsilon * sign(z)`` with ``sign(0) = +1`` (never zero for epsilon > 0)."""
-    return z + epsilon * tf.where(z >= 0, tf.ones_like(z), -tf.ones_like(z))
+    return tf.where(z >= 0, z + epsilon, z - epsilon)
 
 
 def _grads(z: Tensor | list, wrt: list[Tensor], tape: tf.GradientTape,
@@ -166,8 +166,11 @@ class AlphaBetaRule(Rule):
         self.conserve_degenerate = bool(conserve_degenerate)
 
     def __call__(self, op, xs, r, nonnegative=False):
+        if (not nonnegative and len(xs) == 1 and op.has_weights
+                and op.input_channel_axis is not None and op.kernel_input_axis is not None):
+            return self._stacked(op, xs[0], r)
         xs = list(xs)
-        xp = [tf.nn.relu(x) for x in xs]
+        xp = xs if nonnegative else [tf.nn.relu(x) for x in xs]
         xn = [] if nonnegative else [tf.minimum(x, 0.0) for x in xs]
         b = op.bias if (self.bias and op.has_weights) else None
         bp = None if b is None else tf.nn.relu(b)
@@ -182,30 +185,52 @@ class AlphaBetaRule(Rule):
             if self.beta:
                 z_inh = _sum(_part(op, xp, -1, kernel, bn),
                              _part(op, xn, +1, kernel) if xn else None)
-        targets = [z_act]
-        if z_inh is None:  # no inhibitory part at all (beta = 0, or a weightless map)
-            alpha = 1.0 if (self.beta and self.conserve_degenerate) else self.alpha
-            seeds = [alpha * r / stabilize(z_act, self.epsilon)]
-        elif not self.conserve_degenerate:
-            targets.append(z_inh)
-            seeds = [self.alpha * r / stabilize(z_act, self.epsilon),
-                     -self.beta * r / stabilize(z_inh, self.epsilon)]
-        else:
-            # A neuron without inhibitory (or without activating) contributions gives all its
-            # relevance to the part it has, so that alpha - beta = 1 still conserves.
-            no_inh = tf.equal(z_inh, 0.0)
-            no_act = tf.equal(z_act, 0.0)
-            one = tf.ones_like(z_act)
-            alpha = tf.where(no_inh, one, tf.where(no_act, 0.0 * one, self.alpha * one))
-            beta = tf.where(no_inh, 0.0 * one, tf.where(no_act, -one, self.beta * one))
-            targets.append(z_inh)
-            seeds = [alpha * r / stabilize(z_act, self.epsilon),
-                     -beta * r / stabilize(z_inh, self.epsilon)]
+        targets = [z_act] if z_inh is None else [z_act, z_inh]
+        seeds = self._seeds(z_act, z_inh, r)
         g = _grads(targets, watched, tape, seeds)
         rel = [x * gi for x, gi in zip(xp, g[: len(xp)])]
         if xn:
             rel = [a + x * gi for a, x, gi in zip(rel, xn, g[len(xp):])]
         return rel
+
+    def _seeds(self, z_act: Tensor, z_inh: Tensor | None, r: Tensor) -> list[Tensor]:
+        """Output gradients ``alpha R / z+`` and ``-beta R / z-`` (denominators are
+        sign-definite: ``z+ >= 0``, ``z- <= 0``). A neuron without inhibitory (or without
+        activating) contributions gives all its relevance to the part it has, so that
+        ``alpha - beta = 1`` still conserves (unless ``conserve_degenerate=False``)."""
+        if z_inh is None:  # no inhibitory part at all (beta = 0, or a weightless map)
+            alpha = 1.0 if (self.beta and self.conserve_degenerate) else self.alpha
+            return [alpha * r / (z_act + self.epsilon)]
+        if not self.conserve_degenerate:
+            return [self.alpha * r / (z_act + self.epsilon),
+                    -self.beta * r / (z_inh - self.epsilon)]
+        no_inh = tf.equal(z_inh, 0.0)
+        no_act = tf.equal(z_act, 0.0)
+        one = tf.ones_like(z_act)
+        alpha = tf.where(no_inh, one, tf.where(no_act, 0.0 * one, self.alpha * one))
+        beta = tf.where(no_inh, 0.0 * one, tf.where(no_act, -one, self.beta * one))
+        return [alpha * r / (z_act + self.epsilon), -beta * r / (z_inh - self.epsilon)]
+
+    def _stacked(self, op: LayerOp, x: Tensor, r: Tensor) -> list[Tensor]:
+        """Signed input of a kernel layer: ``x+ w+ + x- w-`` as one call of the layer on
+        ``[x+, x-]`` stacked along the input channels, with ``[w+; w-]`` stacked to match."""
+        axis, kaxis = op.input_channel_axis, op.kernel_input_axis
+        kernel = op.kernel
+        wp, wn = tf.nn.relu(kernel), tf.minimum(kernel, 0.0)
+        stacked = tf.concat([tf.nn.relu(x), tf.minimum(x, 0.0)], axis=axis)
+        b = op.bias if self.bias else None
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(stacked)
+            z_act = op.linear([stacked], tf.concat([wp, wn], axis=kaxis),
+                              None if b is None else tf.nn.relu(b))
+            z_inh = None
+            if self.beta:
+                z_inh = op.linear([stacked], tf.concat([wn, wp], axis=kaxis),
+                                  None if b is None else tf.minimum(b, 0.0))
+        targets = [z_act] if z_inh is None else [z_act, z_inh]
+        g = _grads(targets, [stacked], tape, self._seeds(z_act, z_inh, r))[0]
+        pos, neg = tf.split(stacked * g, 2, axis=axis)
+        return [pos + neg]
 
 
 class ZPlusRule(AlphaBetaRule):

@@ -42,6 +42,11 @@ class LayerOp:
     mixes_inputs: bool = False
     #: True if non-negative inputs give a non-negative output (weightless layers).
     preserves_nonnegative: bool = True
+    #: Axis of the input holding its channels, and axis of the kernel indexing input
+    #: channels, for kernel layers whose linear map is a sum over input channels (then
+    #: ``f(a, A) + f(b, B) = f(concat(a, b), concat(A, B))``, one call instead of two).
+    input_channel_axis: int | None = None
+    kernel_input_axis: int | None = None
 
     def __init__(self, layer: Any, name: str | None = None) -> None:
         self.layer = layer

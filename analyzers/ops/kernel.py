@@ -55,6 +55,9 @@ class KernelOp(LayerOp):
 class DenseOp(KernelOp):
     """``keras.layers.Dense`` (acts on the last axis)."""
 
+    input_channel_axis = -1
+    kernel_input_axis = 0
+
     def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
                bias: Tensor | None = None) -> Tensor:
         return self._add_bias(ops.matmul(xs[0], kernel), bias)
@@ -62,6 +65,12 @@ class DenseOp(KernelOp):
 
 class ConvOp(KernelOp):
     """``keras.layers.Conv1D/2D/3D`` (any strides, dilations, padding incl. causal)."""
+
+    kernel_input_axis = -2
+
+    def __init__(self, layer: Any, name: str | None = None) -> None:
+        super().__init__(layer, name)
+        self.input_channel_axis = -1 if layer.data_format == "channels_last" else 1
 
     def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
                bias: Tensor | None = None) -> Tensor:
@@ -83,6 +92,11 @@ class ConvTransposeOp(KernelOp):
     """``keras.layers.Conv1D/2D/3DTranspose``."""
 
     output_axis = -2
+    kernel_input_axis = -1
+
+    def __init__(self, layer: Any, name: str | None = None) -> None:
+        super().__init__(layer, name)
+        self.input_channel_axis = -1 if layer.data_format == "channels_last" else 1
 
     def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
                bias: Tensor | None = None) -> Tensor:

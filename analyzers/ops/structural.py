@@ -72,6 +72,9 @@ class TimeDistributedOp(LayerOp):
         self.has_weights = inner.has_weights
         self.mixes_inputs = inner.mixes_inputs
         self.preserves_nonnegative = inner.preserves_nonnegative
+        self.kernel_input_axis = inner.kernel_input_axis
+        axis = inner.input_channel_axis
+        self.input_channel_axis = None if axis is None else (axis if axis < 0 else axis + 1)
 
     @property
     def kernel(self) -> Tensor | None:
