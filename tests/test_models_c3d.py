@@ -111,11 +111,12 @@ def test_c3d_rejects_too_short_clips():
 
 
 def test_global_average_head():
-    flat = c3d_small(4, frames=8, size=32, widths=(8, 16), dense_units=16)
-    gap = c3d_small(4, frames=8, size=32, widths=(8, 16), dense_units=16, head="global_average")
+    flat = c3d_small(4, frames=8, size=32, widths=(8, 16), dense_units=16, head="flatten")
+    gap = c3d_small(4, frames=8, size=32, widths=(8, 16), dense_units=16)  # the default
     assert isinstance(gap.get_layer("global_average"), keras.layers.GlobalAveragePooling3D)
     assert gap.get_layer("fc").kernel.shape == (16, 16)  # one feature per channel
     assert gap.count_params() < flat.count_params()
+    assert flat.get_layer("flatten").output.shape[-1] == 4 * 8 * 8 * 16
     assert _layer_classes(gap) <= SUPPORTED
     with pytest.raises(ValueError, match="head must be one of"):
         c3d_small(4, head="attention")
