@@ -18,7 +18,9 @@ REALVIDEOS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "realvi
 def realvideos_dir() -> Path:
     """Folder of the real-world clips; skips the test, saying why, where it is absent."""
     if not REALVIDEOS_DIR.is_dir():
-        pytest.skip(f"real-world clips not found at {REALVIDEOS_DIR} (they live in ../shared/realvideos)")
+        pytest.skip(
+            f"real-world clips not found at {REALVIDEOS_DIR} (they live in ../shared/realvideos)"
+        )
     return REALVIDEOS_DIR
 
 
