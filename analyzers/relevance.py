@@ -46,6 +46,27 @@ class RelevanceAnalyzer(Analyzer):
         self.rules = [composite.rule_for(step.op, step) for step in graph.steps]
         super().__init__(model, graph)
 
+    def _carried_inputs(self, x: tf.Tensor) -> dict[int, tuple[tf.Tensor, ...]]:
+        """For each first-layer step whose rule works on stand-in inputs (z^B: the bounds;
+        w^2 / flat: ones) and that the model input reaches through weightless shape layers
+        (padding, reshaping, dropout, ...): those stand-ins carried through the same layers,
+        so that zero padding is not treated as an input."""
+        out: dict[int, tuple[tf.Tensor, ...]] = {}
+        graph = self.graph
+        for k, (step, rule) in enumerate(zip(graph.steps, self.rules)):
+            if not (hasattr(rule, "input_tensors") and step.is_input_layer
+                    and len(step.inputs) == 1):
+                continue
+            carried = {graph.input_id: rule.input_tensors(x)}
+            for prev in graph.steps[:k]:
+                if (len(prev.inputs) == 1 and prev.inputs[0] in carried
+                        and not prev.op.has_weights and not prev.op.mixes_inputs):
+                    carried[prev.output] = tuple(prev.op.forward([t])
+                                                 for t in carried[prev.inputs[0]])
+            if step.inputs[0] in carried:
+                out[k] = carried[step.inputs[0]]
+        return out
+
     def layer_rules(self) -> list[tuple[str, str]]:
         """``(layer name, rule)`` for every step, in execution order."""
         return [(step.op.name, repr(rule)) for step, rule in zip(self.graph.steps, self.rules)]
@@ -57,12 +78,18 @@ class RelevanceAnalyzer(Analyzer):
         if self.relu_output:
             logits = tf.nn.relu(logits)
         relevance = {graph.output_id: logits * self._selected(values[graph.output_id], index)}
-        for step, rule in zip(reversed(graph.steps), reversed(self.rules)):
+        carried = self._carried_inputs(x)
+        for k in range(len(graph.steps) - 1, -1, -1):
+            step, rule = graph.steps[k], self.rules[k]
             r = relevance.pop(step.output, None)
             if r is None:
                 continue
             xs = [values[i] for i in step.inputs]
-            r_in = rule(step.op, xs, r, nonnegative=step.input_nonnegative)
+            if k in carried:
+                r_in = rule(step.op, xs, r, nonnegative=step.input_nonnegative,
+                            carried=carried[k])
+            else:
+                r_in = rule(step.op, xs, r, nonnegative=step.input_nonnegative)
             for i, ri in zip(step.inputs, r_in):
                 relevance[i] = relevance[i] + ri if i in relevance else ri
         result = relevance.get(graph.input_id)

@@ -268,10 +268,21 @@ class BoundedRule(Rule):
         self.high = high_a
         self.epsilon = float(epsilon)
 
-    def __call__(self, op, xs, r, nonnegative=False):
+    def input_tensors(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``low`` and ``high`` broadcast to ``x`` (for the first layer, the engine carries
+        these from the model input through padding / reshaping layers, so that zero
+        padding gets the bounds [0, 0])."""
+        return (tf.broadcast_to(tf.constant(self.low, x.dtype), tf.shape(x)),
+                tf.broadcast_to(tf.constant(self.high, x.dtype), tf.shape(x)))
+
+    def __call__(self, op, xs, r, nonnegative=False, carried=None):
+        """``carried``: optional ``(low, high)`` shaped like the single input."""
         xs = list(xs)
-        lows = [tf.broadcast_to(tf.constant(self.low, x.dtype), tf.shape(x)) for x in xs]
-        highs = [tf.broadcast_to(tf.constant(self.high, x.dtype), tf.shape(x)) for x in xs]
+        if carried is not None:
+            lows, highs = [carried[0]], [carried[1]]
+        else:
+            pairs = [self.input_tensors(x) for x in xs]
+            lows, highs = [p[0] for p in pairs], [p[1] for p in pairs]
         kernel = op.kernel if op.has_weights else None
         watched = xs + lows + highs
         with tf.GradientTape(watch_accessed_variables=False) as tape:
@@ -295,8 +306,14 @@ class _InputIndependentRule(Rule):
     def _kernel(self, kernel: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def __call__(self, op, xs, r, nonnegative=False):
-        ones = [tf.ones_like(x) for x in xs]
+    def input_tensors(self, x: Tensor) -> tuple[Tensor]:
+        """The inputs the weights are applied to: ones (for the first layer, the engine
+        carries them from the model input through padding / reshaping layers, so that zero
+        padding is no input)."""
+        return (tf.ones_like(x),)
+
+    def __call__(self, op, xs, r, nonnegative=False, carried=None):
+        ones = [carried[0]] if carried is not None else [tf.ones_like(x) for x in xs]
         kernel = self._kernel(op.kernel) if op.has_weights else None
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(ones)

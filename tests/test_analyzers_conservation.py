@@ -98,8 +98,26 @@ def nested():
     return keras.Model(inp, L.Dense(3, use_bias=False)(h), name="nested")
 
 
+def shape_layers():
+    """Padding, up-sampling, cropping, transposed convolution, dropout, reshape, permute,
+    causal Conv1D and global max pooling."""
+    inp = keras.Input(SHAPE)
+    h = L.ZeroPadding3D((1, 1, 1))(inp)
+    h = L.Conv3D(3, 3, activation="relu", use_bias=False)(h)
+    h = L.UpSampling3D((1, 2, 2))(h)
+    h = L.Cropping3D((0, 1, 1))(h)
+    h = L.Conv3DTranspose(2, (1, 3, 3), strides=(1, 2, 2), activation="relu",
+                          use_bias=False)(h)
+    h = L.Dropout(0.5)(h)
+    h = L.Reshape((4, -1))(h)
+    h = L.Permute((2, 1))(h)
+    h = L.Conv1D(3, 3, padding="causal", activation="relu", use_bias=False)(h)
+    h = L.GlobalMaxPooling1D()(h)
+    return keras.Model(inp, L.Dense(3, use_bias=False)(h), name="shape_layers")
+
+
 MODELS = {f.__name__: f for f in (c3d_like, residual, concat_branches, batch_norm,
-                                  time_distributed, nested)}
+                                  time_distributed, nested, shape_layers)}
 
 #: (analyzer, kwargs, input range, explains relu(logit), models it conserves on)
 CONSERVING = [
