@@ -53,6 +53,45 @@ def test_bad_clips_per_video_is_rejected(capsys):
     assert "positive int or 'all'" in capsys.readouterr().err
 
 
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    import keras
+
+    from kvlrp.models import ModelInfo, c3d_small, save_model
+
+    keras.utils.set_random_seed(0)
+    info = ModelInfo(architecture="c3d_small", clip_len=4, size=16,
+                     classes=["drift_down", "drift_sideways", "drift_up", "still"])
+    path = tmp_path_factory.mktemp("model")
+    save_model(c3d_small(4, frames=4, size=16, widths=(2, 4), dense_units=4), path, info)
+    return path
+
+
+def test_bad_analyzer_and_split_are_named(saved_model, synthetic_shards, tmp_path, capsys):
+    common = ["--model", str(saved_model), "--data", str(synthetic_shards), "--out",
+              str(tmp_path), "--no-progress"]
+    assert main(["explain", *common, "--analyzer", "lrp.nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown analyzer 'lrp.nope'" in err and "deep_taylor.bounded" in err
+    assert main(["strides", *common, "--split", "holdout"]) == 2
+    err = capsys.readouterr().err
+    assert "no videos in split 'holdout'" in err and "test" in err
+    assert main(["strides", "--model", str(tmp_path / "none"), "--data", str(synthetic_shards),
+                 "--out", str(tmp_path)]) == 2
+    assert "model.keras" in capsys.readouterr().err
+
+
+def test_strides_command_prints_table_and_outputs(saved_model, synthetic_shards, tmp_path,
+                                                  capsys):
+    code = main(["strides", "--model", str(saved_model), "--data", str(synthetic_shards),
+                 "--out", str(tmp_path), "--steps", "1", "3", "--clips-per-video", "1",
+                 "--no-progress"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "best step" in out and str(tmp_path / "stride_accuracy.csv") in out
+    assert len(pd.read_csv(tmp_path / "stride_accuracy.csv")) == 3  # 2 steps + control
+
+
 @pytest.mark.slow
 def test_quick_demo_end_to_end(tmp_path):
     out = tmp_path / "demo"

@@ -4,6 +4,7 @@ heatmaps of a trained model over evaluation clips."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 HELP = "relevance per frame position (border effect, prior, flipping, heatmaps) of a model"
 
@@ -53,13 +54,18 @@ def run(args: argparse.Namespace) -> int:
     from kvlrp.analysis.explain_run import run_explain
     from kvlrp.models import load_model
 
-    model, info = load_model(args.model, allow_unsafe=args.allow_unsafe)
-    summary = run_explain(
-        model, info, args.data, args.out, analyzer=args.analyzer, steps=args.steps,
-        split=args.split, clips_per_video=args.clips_per_video, prior_seeds=args.prior_seeds,
-        target=args.target, n_heatmaps=args.heatmaps, flip_videos=args.flip_videos,
-        batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress,
-    )
+    try:
+        model, info = load_model(args.model, allow_unsafe=args.allow_unsafe)
+        summary = run_explain(
+            model, info, args.data, args.out, analyzer=args.analyzer, steps=args.steps,
+            split=args.split, clips_per_video=args.clips_per_video,
+            prior_seeds=args.prior_seeds, target=args.target, n_heatmaps=args.heatmaps,
+            flip_videos=args.flip_videos, batch_size=args.batch_size, seed=args.seed,
+            progress=not args.no_progress,
+        )
+    except (ValueError, FileNotFoundError) as err:  # bad input: say what, no traceback
+        print(f"kvlrp explain: {err}", file=sys.stderr)
+        return 2
     print_explain_summary(summary, args.out)
     return 0
 

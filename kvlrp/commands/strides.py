@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from kvlrp.commands.explain import clips_arg
 
@@ -35,13 +36,17 @@ def run(args: argparse.Namespace) -> int:
 
     if min(args.steps) < 1:
         raise SystemExit(f"kvlrp strides: --steps must be positive ints, got {args.steps}")
-    model, info = load_model(args.model, allow_unsafe=args.allow_unsafe)
-    summary = run_strides(
-        model, info, args.data, args.out, steps=args.steps, split=args.split,
-        clips_per_video=args.clips_per_video, control=not args.no_control,
-        control_seed=args.seed, batch_size=args.batch_size, seed=args.seed,
-        progress=not args.no_progress,
-    )
+    try:
+        model, info = load_model(args.model, allow_unsafe=args.allow_unsafe)
+        summary = run_strides(
+            model, info, args.data, args.out, steps=args.steps, split=args.split,
+            clips_per_video=args.clips_per_video, control=not args.no_control,
+            control_seed=args.seed, batch_size=args.batch_size, seed=args.seed,
+            progress=not args.no_progress,
+        )
+    except (ValueError, FileNotFoundError) as err:  # bad input: say what, no traceback
+        print(f"kvlrp strides: {err}", file=sys.stderr)
+        return 2
     print_strides_summary(summary, args.out)
     return 0
 
