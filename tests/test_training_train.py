@@ -97,6 +97,9 @@ def test_resume_after_interruption_continues_at_next_epoch(synthetic_shards, tmp
 
 
 def test_same_seed_gives_same_history(synthetic_shards, tmp_path):
+    from tensorflow.python.framework import config as tf_config
+
+    determinism_before = tf_config.is_op_determinism_enabled()
     runs = [
         train(synthetic_shards, tmp_path / name, epochs=2, steps_per_epoch=2, seed=11, **TINY)
         for name in ("a", "b")
@@ -106,6 +109,8 @@ def test_same_seed_gives_same_history(synthetic_shards, tmp_path):
         np.testing.assert_array_equal(w0, w1)
     other = train(synthetic_shards, tmp_path / "c", epochs=1, steps_per_epoch=1, seed=12, **TINY)
     assert not np.array_equal(other.model.get_weights()[0], runs[0].model.get_weights()[0])
+    # op determinism was on for training only: the process-wide switch is back as it was
+    assert tf_config.is_op_determinism_enabled() == determinism_before
 
 
 def _copy_with_index(shards, dest, edit) -> object:

@@ -8,7 +8,8 @@ import math
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,7 +124,8 @@ def train(
         Return and save the weights of the epoch with the lowest validation loss (validation
         scores of small sets are noisy); ``False``, or no validation split: the last epoch's.
     deterministic
-        Enable TensorFlow op determinism (process-wide); default: when ``seed`` is given.
+        Run with TensorFlow op determinism (restored afterwards, see :func:`op_determinism`);
+        default: when ``seed`` is given.
     callbacks
         Extra Keras callbacks (run after validation and checkpointing).
     **model_kwargs
@@ -144,79 +146,98 @@ def train(
     )
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    if deterministic if deterministic is not None else seed is not None:
-        tf.config.experimental.enable_op_determinism()
-    strategy = resolve_strategy(strategy)
-    chief = is_chief(strategy)
-    model_kwargs = _model_input_kwargs(model, clip_len, size, model_kwargs)
-    settings = {
-        "architecture": model, "model_kwargs": _jsonable(model_kwargs),
-        "classes": summary.classes, "clip_len": clip_len, "step": step, "size": size,
-        "normalization": normalization, "short_policy": short_policy,
-        "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
-    }
-    run_state = RunState(out_dir)
-    state = _resume_state(run_state, settings, resume, chief)
+    with op_determinism(deterministic if deterministic is not None else seed is not None):
+        strategy = resolve_strategy(strategy)
+        chief = is_chief(strategy)
+        model_kwargs = _model_input_kwargs(model, clip_len, size, model_kwargs)
+        settings = {
+            "architecture": model, "model_kwargs": _jsonable(model_kwargs),
+            "classes": summary.classes, "clip_len": clip_len, "step": step, "size": size,
+            "normalization": normalization, "short_policy": short_policy,
+            "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
+        }
+        run_state = RunState(out_dir)
+        state = _resume_state(run_state, settings, resume, chief)
 
-    with strategy.scope():
-        if state is not None:
-            net = keras.saving.load_model(run_state.checkpoint_path(state), compile=True)
-        else:
-            net = build_model(model, len(summary.classes), **model_kwargs)
-            net.compile(
-                optimizer=keras.optimizers.Adam(learning_rate),
-                loss=keras.losses.SparseCategoricalCrossentropy(),
-                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-            )
-    initial_epoch = int(state["epoch"]) if state is not None else 0
+        with strategy.scope():
+            if state is not None:
+                net = keras.saving.load_model(run_state.checkpoint_path(state), compile=True)
+            else:
+                net = build_model(model, len(summary.classes), **model_kwargs)
+                net.compile(
+                    optimizer=keras.optimizers.Adam(learning_rate),
+                    loss=keras.losses.SparseCategoricalCrossentropy(),
+                    metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                )
+        initial_epoch = int(state["epoch"]) if state is not None else 0
 
-    validate = None
-    if summary.n_val and chief:
-        val_data = eval_dataset(shard_dir, spec, split=val_split, n_clips=val_clips,
-                                batch_size=max(batch_size, 16))
-        predict = make_predict(net)
+        validate = None
+        if summary.n_val and chief:
+            val_data = eval_dataset(shard_dir, spec, split=val_split, n_clips=val_clips,
+                                    batch_size=max(batch_size, 16))
+            predict = make_predict(net)
 
-        def validate(m: keras.Model) -> dict[str, float]:
-            return evaluate_clips(m, val_data, predict)
+            def validate(m: keras.Model) -> dict[str, float]:
+                return evaluate_clips(m, val_data, predict)
 
-    steps = steps_per_epoch or max(1, math.ceil(summary.n_train / batch_size))
-    epoch_end = EpochEnd(
-        run_state if chief else None, run_state.history(initial_epoch), settings, validate,
-        best=state.get("best") if state is not None else None,
-    )
-    if initial_epoch < epochs:
-        data_seed = None if seed is None else seed + initial_epoch
-        train_data = train_dataset(shard_dir, spec, batch_size, split="train", seed=data_seed)
-        train_data = train_data.with_options(_shard_by_data())
-        verbose = (1 if sys.stdout.isatty() else 2) if progress else 0
-        run_epochs(
-            net, train_data, strategy, epochs=epochs, initial_epoch=initial_epoch,
-            steps_per_epoch=steps, global_batch_size=batch_size,
-            callbacks=[epoch_end, *callbacks], verbose=verbose,
+        steps = steps_per_epoch or max(1, math.ceil(summary.n_train / batch_size))
+        epoch_end = EpochEnd(
+            run_state if chief else None, run_state.history(initial_epoch), settings, validate,
+            best=state.get("best") if state is not None else None,
         )
-    history = pd.DataFrame(epoch_end.rows)
-    best = epoch_end.best
-    restored = bool(restore_best and best and chief and run_state.best_weights_path.is_file())
-    if restored:
-        net.load_weights(run_state.best_weights_path)
-    info = ModelInfo(
-        architecture=model, classes=summary.classes, clip_len=clip_len, step=step, size=size,
-        normalization=normalization, short_policy=short_policy, seed=seed,
-        model_kwargs=settings["model_kwargs"],
-        extra={
-            "epochs": len(history), "batch_size": batch_size, "learning_rate": learning_rate,
-            "steps_per_epoch": steps,
-            "n_train_videos": summary.n_train, "n_val_videos": summary.n_val,
-            "n_short_train_videos": summary.n_short_train,
-            "strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync,
-            "last_epoch": _last_row(history),
-            "best_epoch": best["epoch"] if best else None,
-            "weights_from_epoch": best["epoch"] if restored else len(history),
-        },
-    )
-    if chief:
-        save_model(net, out_dir, info)
-    return TrainResult(net, info, history, Path(out_dir), initial_epoch)
+        if initial_epoch < epochs:
+            data_seed = None if seed is None else seed + initial_epoch
+            train_data = train_dataset(shard_dir, spec, batch_size, split="train", seed=data_seed)
+            train_data = train_data.with_options(_shard_by_data())
+            verbose = (1 if sys.stdout.isatty() else 2) if progress else 0
+            run_epochs(
+                net, train_data, strategy, epochs=epochs, initial_epoch=initial_epoch,
+                steps_per_epoch=steps, global_batch_size=batch_size,
+                callbacks=[epoch_end, *callbacks], verbose=verbose,
+            )
+        history = pd.DataFrame(epoch_end.rows)
+        best = epoch_end.best
+        restored = bool(restore_best and best and chief and run_state.best_weights_path.is_file())
+        if restored:
+            net.load_weights(run_state.best_weights_path)
+        info = ModelInfo(
+            architecture=model, classes=summary.classes, clip_len=clip_len, step=step, size=size,
+            normalization=normalization, short_policy=short_policy, seed=seed,
+            model_kwargs=settings["model_kwargs"],
+            extra={
+                "epochs": len(history), "batch_size": batch_size, "learning_rate": learning_rate,
+                "steps_per_epoch": steps,
+                "n_train_videos": summary.n_train, "n_val_videos": summary.n_val,
+                "n_short_train_videos": summary.n_short_train,
+                "strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync,
+                "last_epoch": _last_row(history),
+                "best_epoch": best["epoch"] if best else None,
+                "weights_from_epoch": best["epoch"] if restored else len(history),
+            },
+        )
+        if chief:
+            save_model(net, out_dir, info)
+        return TrainResult(net, info, history, Path(out_dir), initial_epoch)
+
+
+@contextmanager
+def op_determinism(enabled: bool) -> Iterator[None]:
+    """Run the block with TensorFlow op determinism on (if ``enabled``), then restore it.
+
+    ``tf.config.experimental.enable_op_determinism`` is process-wide and TensorFlow exports
+    no switch back, so the previous state is restored through ``tensorflow.python`` where it
+    exists (TF >= 2.12); otherwise determinism stays on after training.
+    """
+    from tensorflow.python.framework import config as tf_config
+
+    previous = getattr(tf_config, "is_op_determinism_enabled", lambda: True)()
+    if enabled:
+        tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if enabled and not previous and hasattr(tf_config, "disable_op_determinism"):
+            tf_config.disable_op_determinism()
 
 
 def _shard_by_data() -> tf.data.Options:
