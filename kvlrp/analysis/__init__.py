@@ -5,16 +5,24 @@ Pure table builders (:mod:`~kvlrp.analysis.shares`, :mod:`~kvlrp.analysis.bootst
 :mod:`~kvlrp.analysis.profiles`, :mod:`~kvlrp.analysis.accuracy`) need only numpy/pandas; the
 runners (:mod:`~kvlrp.analysis.explain`, :mod:`~kvlrp.analysis.strides`,
 :mod:`~kvlrp.analysis.flipping`) take a Keras model and any analyzer object with iNNvestigate's
-``analyze(x, neuron_selection)`` method.
+``analyze(x, neuron_selection)`` method; :func:`run_explain` / :func:`run_strides` run them over
+a shard folder and write the reports (what ``kvlrp explain`` / ``kvlrp strides`` call).
 """
 
+from kvlrp.analysis.accuracy import best_step, stride_table, video_predictions
 from kvlrp.analysis.bootstrap import bootstrap_indices, percentile_interval
+from kvlrp.analysis.explain import analyzer_factory, explain_frames, reinitialised_clone
+from kvlrp.analysis.explain_run import run_explain
+from kvlrp.analysis.flipping import frame_flipping_table
+from kvlrp.analysis.profiles import summarize_profiles
+from kvlrp.analysis.report import build_report
 from kvlrp.analysis.shares import border_score, clip_shares, frame_relevance
+from kvlrp.analysis.strides import stride_predictions
+from kvlrp.analysis.strides_run import run_strides
 
 __all__ = [
-    "border_score",
-    "bootstrap_indices",
-    "clip_shares",
-    "frame_relevance",
-    "percentile_interval",
+    "analyzer_factory", "best_step", "bootstrap_indices", "border_score", "build_report",
+    "clip_shares", "explain_frames", "frame_flipping_table", "frame_relevance",
+    "percentile_interval", "reinitialised_clone", "run_explain", "run_strides",
+    "stride_predictions", "stride_table", "summarize_profiles", "video_predictions",
 ]
