@@ -13,6 +13,8 @@ import pandas as pd
 from kvlrp.analysis.plots import plot_flipping, plot_profiles, plot_strides
 from kvlrp.atomic import atomic_write
 
+_FILLS = {"mean": "the clip's mean frame", "zero": "zeros (mid-grey)"}
+
 
 def find_runs(root: str | Path) -> dict[str, Path]:
     """Folders holding an ``explain`` and a ``strides`` run (``summary.json`` with ``kind``),
@@ -90,7 +92,7 @@ def _explain_section(run: Path, root: Path, plots: Path) -> list[str]:
         aucs = curves.groupby(["step", "method"], sort=False)["auc"].first().reset_index()
         png = plot_flipping(curves, plots / "frame_flipping.png")
         out += ["## Faithfulness: frame flipping", "",
-                f"Frames replaced by the clip's {summary.get('flip_fill', 'mean')} frame, in "
+                f"Frames replaced by {_FILLS[summary.get('flip_fill', 'mean')]}, in "
                 "order of frame relevance (most relevant first) or at random; the curve is the "
                 "model's probability of the explained class. Lower area (AUC) = the ordering "
                 "found the frames the model relies on. Orderings: the analyzer's frame "
