@@ -111,8 +111,8 @@ def test_c3d_rejects_too_short_clips():
 
 
 def test_global_average_head():
-    flat = c3d_small(4, frames=8, size=32, widths=(8, 16), dense_units=16, head="flatten")
-    gap = c3d_small(4, frames=8, size=32, widths=(8, 16), dense_units=16)  # the default
+    flat = c3d_small(4, frames=8, size=32, widths=(8, 16), dense_units=16)  # the default
+    gap = c3d_small(4, frames=8, size=32, widths=(8, 16), dense_units=16, head="global_average")
     assert isinstance(gap.get_layer("global_average"), keras.layers.GlobalAveragePooling3D)
     assert gap.get_layer("fc").kernel.shape == (16, 16)  # one feature per channel
     assert gap.count_params() < flat.count_params()

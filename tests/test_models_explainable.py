@@ -15,8 +15,8 @@ BUILDERS = {
     "c3d": lambda: c3d(3, input_shape=(16, 32, 32, 3), dense_units=16),
     "c3d_bn": lambda: c3d(3, input_shape=(16, 32, 32, 3), dense_units=16, batch_norm=True),
     "c3d_small": lambda: c3d_small(3, frames=8, size=16, widths=(4, 8), dense_units=8),
-    "c3d_small_flatten": lambda: c3d_small(
-        3, frames=8, size=16, widths=(4, 8), dense_units=8, head="flatten"),
+    "c3d_small_gap": lambda: c3d_small(
+        3, frames=8, size=16, widths=(4, 8), dense_units=8, head="global_average"),
     "c3d_small_valid_bn": lambda: c3d_small(
         3, frames=8, size=16, widths=(4, 8), dense_units=8, batch_norm=True,
         temporal_padding="valid"),
@@ -25,7 +25,7 @@ BUILDERS = {
 
 CASES = [("c3d", "deep_taylor"), ("c3d_bn", "deep_taylor.bounded"),
          ("c3d_small", "deep_taylor"), ("c3d_small", "deep_taylor.bounded"),
-         ("c3d_small_flatten", "deep_taylor.bounded"),
+         ("c3d_small_gap", "deep_taylor.bounded"),
          ("c3d_small_valid_bn", "deep_taylor"), ("c3d_small_valid_bn", "deep_taylor.bounded")]
 
 
