@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -172,6 +173,11 @@ def train(
         initial_epoch = int(state["epoch"]) if state is not None else 0
 
         validate = None
+        if not summary.n_val:
+            warnings.warn(
+                f"no videos in the {val_split!r} split of {shard_dir}: training without "
+                "validation (the last epoch's weights are kept)", stacklevel=2,
+            )
         if summary.n_val and chief:
             val_data = eval_dataset(shard_dir, spec, split=val_split, n_clips=val_clips,
                                     batch_size=max(batch_size, 16))
