@@ -158,3 +158,12 @@ def test_cli_train(synthetic_shards, tmp_path, capsys):
     model, info = load_model(out)
     assert info.model_kwargs["temporal_padding"] == "valid"
     assert model.get_layer("conv1").padding == "valid"
+
+
+def test_no_validation_split_warns_and_keeps_last_epoch(synthetic_shards, tmp_path):
+    no_val = _copy_with_index(synthetic_shards, tmp_path / "noval",
+                              lambda t: t[t["split"] != "val"])
+    with pytest.warns(UserWarning, match="no videos in the 'val' split"):
+        result = train(no_val, tmp_path / "m", epochs=2, steps_per_epoch=1, seed=0, **TINY)
+    assert "val_loss" not in result.history.columns
+    assert result.info.extra["weights_from_epoch"] == 2 and result.info.extra["best_epoch"] is None
