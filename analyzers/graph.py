@@ -146,8 +146,7 @@ def _strip_softmax(steps: list[Step], output_id: int, notes: list[str]) -> list[
             notes.append(f"softmax of layer '{op.name}' stripped: explaining the logits")
         elif isinstance(op, (IdentityOp, LayerCallOp)) and len(step.inputs) == 1:
             # look through e.g. a Flatten/Dropout after the softmax
-            inner = _strip_softmax(steps[:k], step.inputs[0], notes)
-            return inner + steps[k:]
+            steps = _strip_softmax(steps[:k], step.inputs[0], notes) + steps[k:]
         break
     for step in steps:
         if step.op.activation is tf.nn.softmax:

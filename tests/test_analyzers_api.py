@@ -250,6 +250,29 @@ def test_conv2d_and_conv1d_models_conserve():
         np.testing.assert_allclose(rel.reshape(2, -1).sum(1), logits[:, 0], rtol=1e-4)
 
 
+def test_shared_layer_and_functional_submodel_conserve():
+    """A convolution applied twice (two nodes of one layer) and a functional sub-model."""
+    keras.utils.set_random_seed(9)
+    shared = L.Conv3D(3, 3, padding="same", activation="relu", use_bias=False)
+    sub_in = keras.Input((4, 8, 8, 3))
+    sub = keras.Model(sub_in, L.Conv3D(3, (1, 3, 3), padding="same", activation="relu",
+                                       use_bias=False)(sub_in), name="sub")
+    inp = keras.Input(SHAPE)
+    a = shared(inp)
+    b = shared(sub(a))
+    h = L.Concatenate()([a, b])
+    h = L.GlobalAveragePooling3D()(h)
+    model = keras.Model(inp, L.Dense(2, use_bias=False)(h))
+    xin = np.random.default_rng(2).uniform(0, 1, (2,) + SHAPE).astype(np.float32)
+    analyzer = analyzers.create_analyzer("lrp.z_plus", model)
+    assert [step.op.name for step in analyzer.graph.steps].count(shared.name) == 2
+    logits = model(xin).numpy()
+    np.testing.assert_allclose(analyzer.graph.forward(tf.constant(xin)).numpy(), logits,
+                               atol=1e-5)
+    rel = analyzer.analyze(xin, neuron_selection=1)
+    np.testing.assert_allclose(rel.reshape(2, -1).sum(1), logits[:, 1], rtol=1e-4)
+
+
 # -- errors --------------------------------------------------------------------------
 def test_input_errors(model, x):
     analyzer = analyzers.create_analyzer("lrp.epsilon", model)
