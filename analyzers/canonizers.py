@@ -4,13 +4,14 @@
 ConvTranspose layer right before it (when that layer has a linear activation, the same
 channel axis, and no other consumer of its output): ``W' = W * s``, ``b' = (b - mean) * s
 + beta`` with ``s = gamma / sqrt(var + eps)``. The folded graph computes the same
-function (checked in ``tests/test_analyzers_canonizers.py`` to atol 1e-5).
+function (checked in ``tests/test_analyzers_api.py`` to atol 1e-5).
 
 A BatchNormalization that cannot be folded (first layer, after a ReLU, after a pooling,
 after an Add, ...) stays as an elementwise affine layer ``y = x * scale + shift``
 (:class:`~analyzers.ops.kernel.AffineOp`); the composite's kernel rule is applied to it
-as to a layer with a diagonal kernel (for the z / epsilon rules the shift acts as a bias
-and absorbs relevance; for z+ / w^2 / flat it conserves).
+as to a layer with a diagonal kernel: for the z / epsilon rules the shift acts as a bias
+(and absorbs relevance), w^2 and flat pass relevance unchanged, z+ passes it where
+``x * scale > 0`` and drops it elsewhere, z^B passes it unchanged.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import replace
 
 import tensorflow as tf
 
-from analyzers.graph import Graph, Step, _annotate
+from analyzers.graph import Graph, annotate_steps
 from analyzers.ops.kernel import AffineOp, ConvOp, ConvTransposeOp, DenseOp, batch_norm_affine
 
 
@@ -48,6 +49,7 @@ class BatchNormFolder(Canonizer):
 
     def apply(self, graph: Graph) -> Graph:
         consumers = graph.consumers()
+        notes = list(graph.notes)
         producer = {step.output: k for k, step in enumerate(graph.steps)}
         steps = list(graph.steps)
         drop: set[int] = set()
@@ -68,13 +70,13 @@ class BatchNormFolder(Canonizer):
             steps[src] = replace(prev, op=_fold(prev.op, step.op.layer), output=step.output)
             drop.add(k)
             rename[prev.output] = step.output
-            graph.notes.append(f"BatchNormalization '{step.op.name}' folded into "
+            notes.append(f"BatchNormalization '{step.op.name}' folded into "
                                f"'{prev.op.name}'")
         kept = [s for k, s in enumerate(steps) if k not in drop]
-        kept = _annotate(kept, graph.input_id)
+        kept = annotate_steps(kept, graph.input_id)
         return Graph(steps=kept, input_id=graph.input_id, output_id=graph.output_id,
                      input_shape=graph.input_shape, n_outputs=graph.n_outputs,
-                     name=graph.name, notes=list(graph.notes))
+                     name=graph.name, notes=notes)
 
 
 def _fold(op: object, bn: object) -> object:
@@ -108,4 +110,4 @@ def fold_batch_norm(graph: Graph) -> Graph:
     return BatchNormFolder().apply(graph)
 
 
-__all__ = ["BatchNormFolder", "Canonizer", "fold_batch_norm", "Step"]
+__all__ = ["BatchNormFolder", "Canonizer", "fold_batch_norm"]

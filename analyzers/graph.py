@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from analyzers.errors import UnsupportedLayerError
 from analyzers.ops import LayerOp, make_op, supported_layer_names
-from analyzers.ops.structural import ActivationOp, IdentityOp, LayerCallOp, TimeDistributedOp
+from analyzers.ops.structural import IdentityOp, LayerCallOp, TimeDistributedOp
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ def _strip_softmax(steps: list[Step], output_id: int, notes: list[str]) -> list[
     return steps
 
 
-def _annotate(steps: list[Step], input_id: int) -> list[Step]:
+def annotate_steps(steps: list[Step], input_id: int) -> list[Step]:
     """Set ``input_nonnegative`` and ``is_input_layer`` on every step."""
     nonneg: dict[int, bool] = {input_id: False}
     from_input: dict[int, bool] = {input_id: True}  # reached through weightless ops only
@@ -202,11 +202,11 @@ def build_graph(model: Any) -> Graph:
     (output_id,) = flat.inline(model, [input_id])
     notes: list[str] = []
     steps = _strip_softmax(flat.steps, output_id, notes)
-    steps = _annotate(steps, input_id)
+    steps = annotate_steps(steps, input_id)
     out_shape = outputs[0].shape
     return Graph(steps=steps, input_id=input_id, output_id=output_id,
                  input_shape=tuple(inputs[0].shape), n_outputs=int(out_shape[-1]),
                  name=model.name, notes=notes)
 
 
-__all__ = ["Graph", "Step", "build_graph", "ActivationOp"]
+__all__ = ["Graph", "Step", "annotate_steps", "build_graph"]

@@ -17,7 +17,7 @@ never a division by zero.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -345,8 +345,6 @@ class FlatRule(_InputIndependentRule):
     def _kernel(self, kernel: Tensor) -> Tensor:
         return tf.ones_like(kernel)
 
-
-RuleLike = Rule | Callable[..., list]
 
 __all__ = [
     "AlphaBetaRule", "BoundedRule", "EpsilonRule", "FlatRule", "GradientRule", "Rule",
