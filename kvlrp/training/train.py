@@ -164,27 +164,19 @@ def train(
             if state is not None:
                 net = keras.saving.load_model(run_state.checkpoint_path(state), compile=True)
             else:
-                net = build_model(model, len(summary.classes), **model_kwargs)
-                net.compile(
-                    optimizer=keras.optimizers.Adam(learning_rate),
-                    loss=keras.losses.SparseCategoricalCrossentropy(),
-                    metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                )
+                net = _compiled_model(model, len(summary.classes), learning_rate, model_kwargs)
         initial_epoch = int(state["epoch"]) if state is not None else 0
 
-        validate = None
         if not summary.n_val:
             warnings.warn(
                 f"no videos in the {val_split!r} split of {shard_dir}: training without "
                 "validation (the last epoch's weights are kept)", stacklevel=2,
             )
-        if summary.n_val and chief:
+        validate = None
+        if summary.n_val and chief:  # other workers only train
             val_data = eval_dataset(shard_dir, spec, split=val_split, n_clips=val_clips,
                                     batch_size=max(batch_size, 16))
-            predict = make_predict(net)
-
-            def validate(m: keras.Model) -> dict[str, float]:
-                return evaluate_clips(m, val_data, predict)
+            validate = _validator(net, val_data)
 
         steps = steps_per_epoch or max(1, math.ceil(summary.n_train / batch_size))
         epoch_end = EpochEnd(
@@ -224,6 +216,29 @@ def train(
         if chief:
             save_model(net, out_dir, info)
         return TrainResult(net, info, history, Path(out_dir), initial_epoch)
+
+
+def _compiled_model(
+    architecture: str, num_classes: int, learning_rate: float, model_kwargs: dict[str, Any]
+) -> keras.Model:
+    """A fresh model compiled with Adam, clip cross-entropy and clip accuracy."""
+    net = build_model(architecture, num_classes, **model_kwargs)
+    net.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    return net
+
+
+def _validator(net: keras.Model, val_data: tf.data.Dataset):
+    """``validate(model) -> scores`` on ``val_data``, with one compiled predict function."""
+    predict = make_predict(net)
+
+    def validate(model: keras.Model) -> dict[str, float]:
+        return evaluate_clips(model, val_data, predict)
+
+    return validate
 
 
 @contextmanager
