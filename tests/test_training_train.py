@@ -158,6 +158,13 @@ def test_cli_train(synthetic_shards, tmp_path, capsys):
     model, info = load_model(out)
     assert info.model_kwargs["temporal_padding"] == "valid"
     assert model.get_layer("conv1").padding == "valid"
+    # bad input: one line naming the problem, exit code 2, no traceback
+    code = main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and "does not exist" in err and "Traceback" not in err
+    code = main(["train", "--data", str(synthetic_shards), "--out", str(tmp_path / "x"),
+                 "--clip-len", "6", "--size", "4"])
+    assert code == 2 and "size=4 is too small" in capsys.readouterr().err
 
 
 def test_no_validation_split_warns_and_keeps_last_epoch(synthetic_shards, tmp_path):

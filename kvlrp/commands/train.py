@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 HELP = "train a C3D-family model on random clips from shards (resumes an interrupted run)"
 
@@ -44,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp train``."""
-    from kvlrp.training import train
+    from kvlrp.training import TrainingSetupError, train
 
     model_kwargs = {}
     if args.widths is not None:
@@ -58,14 +59,18 @@ def run(args: argparse.Namespace) -> int:
     if args.head is not None:
         model_kwargs["head"] = args.head
     val_clips = args.val_clips if args.val_clips == "all" else int(args.val_clips)
-    result = train(
-        args.data, args.out, model=args.model, clip_len=args.clip_len, step=args.step,
-        size=args.size, epochs=args.epochs, batch_size=args.batch_size,
-        steps_per_epoch=args.steps_per_epoch, seed=args.seed, strategy=args.strategy,
-        progress=not args.no_progress, learning_rate=args.lr, normalization=args.normalization,
-        short_policy=args.short_policy, val_clips=val_clips, resume=not args.no_resume,
-        **model_kwargs,
-    )
+    try:
+        result = train(
+            args.data, args.out, model=args.model, clip_len=args.clip_len, step=args.step,
+            size=args.size, epochs=args.epochs, batch_size=args.batch_size,
+            steps_per_epoch=args.steps_per_epoch, seed=args.seed, strategy=args.strategy,
+            progress=not args.no_progress, learning_rate=args.lr,
+            normalization=args.normalization, short_policy=args.short_policy,
+            val_clips=val_clips, resume=not args.no_resume, **model_kwargs,
+        )
+    except TrainingSetupError as err:  # bad data or settings: say what, no traceback
+        print(f"kvlrp train: {err}", file=sys.stderr)
+        return 2
     if result.initial_epoch:
         print(f"resumed after epoch {result.initial_epoch}")
     last = result.history.iloc[-1].to_dict() if len(result.history) else {}

@@ -148,7 +148,10 @@ def train(
     if seed is not None:
         keras.utils.set_random_seed(seed)
     with op_determinism(deterministic if deterministic is not None else seed is not None):
-        strategy = resolve_strategy(strategy)
+        try:
+            strategy = resolve_strategy(strategy)
+        except ValueError as err:
+            raise TrainingSetupError(str(err)) from err
         chief = is_chief(strategy)
         model_kwargs = _model_input_kwargs(model, clip_len, size, model_kwargs)
         settings = {
@@ -222,7 +225,10 @@ def _compiled_model(
     architecture: str, num_classes: int, learning_rate: float, model_kwargs: dict[str, Any]
 ) -> keras.Model:
     """A fresh model compiled with Adam, clip cross-entropy and clip accuracy."""
-    net = build_model(architecture, num_classes, **model_kwargs)
+    try:
+        net = build_model(architecture, num_classes, **model_kwargs)
+    except (ValueError, TypeError) as err:  # bad architecture arguments
+        raise TrainingSetupError(str(err)) from err
     net.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(),
