@@ -55,6 +55,23 @@ def _part(op: LayerOp, xs: list[Tensor], sign: int, kernel: Tensor | None = None
     return op.linear(xs) if sign > 0 else None
 
 
+def _linear_pair(op: LayerOp, xs: list[Tensor], kernels: tuple[Tensor, Tensor],
+                 biases: tuple[Tensor | None, Tensor | None]) -> tuple[Tensor, Tensor]:
+    """``op.linear(xs, kernels[0], biases[0])`` and the same with ``kernels[1]``: one call
+    with the kernels stacked along the output channels where the op allows it."""
+    axis = op.output_channel_axis
+    if axis is None or len(xs) != 1:
+        return (op.linear(xs, kernels[0], biases[0]), op.linear(xs, kernels[1], biases[1]))
+    kernel = tf.concat(kernels, axis=op.output_axis)
+    if biases[0] is None and biases[1] is None:
+        bias = None
+    else:
+        zero = tf.zeros([tf.shape(kernels[0])[op.output_axis]], kernels[0].dtype)
+        bias = tf.concat([zero if b is None else b for b in biases], axis=0)
+    z_a, z_b = tf.split(op.linear(xs, kernel, bias), 2, axis=axis)
+    return z_a, z_b
+
+
 def _sum(*terms: Tensor | None) -> Tensor | None:
     present = [t for t in terms if t is not None]
     if not present:
@@ -179,12 +196,16 @@ class AlphaBetaRule(Rule):
         watched = xp + xn
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(watched)
-            z_act = _sum(_part(op, xp, +1, kernel, bp),
-                         _part(op, xn, -1, kernel) if xn else None)
-            z_inh = None
-            if self.beta:
-                z_inh = _sum(_part(op, xp, -1, kernel, bn),
-                             _part(op, xn, +1, kernel) if xn else None)
+            if self.beta and op.has_weights and not xn:  # one call for z+ and z-
+                z_act, z_inh = _linear_pair(
+                    op, xp, (tf.nn.relu(kernel), tf.minimum(kernel, 0.0)), (bp, bn))
+            else:
+                z_act = _sum(_part(op, xp, +1, kernel, bp),
+                             _part(op, xn, -1, kernel) if xn else None)
+                z_inh = None
+                if self.beta:
+                    z_inh = _sum(_part(op, xp, -1, kernel, bn),
+                                 _part(op, xn, +1, kernel) if xn else None)
         targets = [z_act] if z_inh is None else [z_act, z_inh]
         seeds = self._seeds(z_act, z_inh, r)
         g = _grads(targets, watched, tape, seeds)
@@ -221,12 +242,15 @@ class AlphaBetaRule(Rule):
         b = op.bias if self.bias else None
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(stacked)
-            z_act = op.linear([stacked], tf.concat([wp, wn], axis=kaxis),
-                              None if b is None else tf.nn.relu(b))
+            k_act = tf.concat([wp, wn], axis=kaxis)
+            b_act = None if b is None else tf.nn.relu(b)
             z_inh = None
             if self.beta:
-                z_inh = op.linear([stacked], tf.concat([wn, wp], axis=kaxis),
-                                  None if b is None else tf.minimum(b, 0.0))
+                z_act, z_inh = _linear_pair(
+                    op, [stacked], (k_act, tf.concat([wn, wp], axis=kaxis)),
+                    (b_act, None if b is None else tf.minimum(b, 0.0)))
+            else:
+                z_act = op.linear([stacked], k_act, b_act)
         targets = [z_act] if z_inh is None else [z_act, z_inh]
         g = _grads(targets, [stacked], tape, self._seeds(z_act, z_inh, r))[0]
         pos, neg = tf.split(stacked * g, 2, axis=axis)

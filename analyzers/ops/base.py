@@ -47,6 +47,9 @@ class LayerOp:
     #: ``f(a, A) + f(b, B) = f(concat(a, b), concat(A, B))``, one call instead of two).
     input_channel_axis: int | None = None
     kernel_input_axis: int | None = None
+    #: Axis of the output holding its channels (kernel layers): kernels stacked along
+    #: ``output_axis`` give outputs stacked along it (two maps in one call).
+    output_channel_axis: int | None = None
 
     def __init__(self, layer: Any, name: str | None = None) -> None:
         self.layer = layer

@@ -57,6 +57,7 @@ class DenseOp(KernelOp):
 
     input_channel_axis = -1
     kernel_input_axis = 0
+    output_channel_axis = -1
 
     def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
                bias: Tensor | None = None) -> Tensor:
@@ -71,6 +72,7 @@ class ConvOp(KernelOp):
     def __init__(self, layer: Any, name: str | None = None) -> None:
         super().__init__(layer, name)
         self.input_channel_axis = -1 if layer.data_format == "channels_last" else 1
+        self.output_channel_axis = self.input_channel_axis
 
     def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
                bias: Tensor | None = None) -> Tensor:
@@ -84,7 +86,7 @@ class ConvOp(KernelOp):
                      dilation_rate=layer.dilation_rate, data_format=layer.data_format)
         if bias is None:
             return z
-        shape = _bias_shape(layer.rank, layer.data_format == "channels_last", layer.filters)
+        shape = _bias_shape(layer.rank, layer.data_format == "channels_last", -1)
         return z + tf.reshape(bias, shape)
 
 
@@ -97,6 +99,7 @@ class ConvTransposeOp(KernelOp):
     def __init__(self, layer: Any, name: str | None = None) -> None:
         super().__init__(layer, name)
         self.input_channel_axis = -1 if layer.data_format == "channels_last" else 1
+        self.output_channel_axis = self.input_channel_axis
 
     def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
                bias: Tensor | None = None) -> Tensor:
@@ -107,7 +110,7 @@ class ConvTransposeOp(KernelOp):
                                data_format=layer.data_format)
         if bias is None:
             return z
-        shape = _bias_shape(layer.rank, layer.data_format == "channels_last", layer.filters)
+        shape = _bias_shape(layer.rank, layer.data_format == "channels_last", -1)
         return z + tf.reshape(bias, shape)
 
 

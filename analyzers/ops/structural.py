@@ -75,6 +75,9 @@ class TimeDistributedOp(LayerOp):
         self.kernel_input_axis = inner.kernel_input_axis
         axis = inner.input_channel_axis
         self.input_channel_axis = None if axis is None else (axis if axis < 0 else axis + 1)
+        axis = inner.output_channel_axis
+        self.output_channel_axis = None if axis is None else (axis if axis < 0 else axis + 1)
+        self.output_axis = getattr(inner, "output_axis", -1)
 
     @property
     def kernel(self) -> Tensor | None:
