@@ -5,6 +5,9 @@ batches and scalar metrics with ``axis=0``; keras-team/keras#20585), so kvlrp ru
 loop under every strategy: the same code path for one device, mirrored replicas and workers.
 The loss of each replica is its summed clip cross-entropy divided by the global batch size,
 so the gradients the optimizer all-reduces (sums) over replicas are those of the batch mean.
+BatchNormalization moving statistics, which each replica updates from its own sub-batches,
+are averaged over all replicas at the end of every epoch, so that every replica and worker
+holds the same model.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ def run_epochs(
             model.optimizer.build(model.trainable_variables)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
     train_step = _make_train_step(model, strategy, global_batch_size)
+    sync_statistics = _make_statistics_sync(model, strategy)
     callback_list = keras.callbacks.CallbackList(
         list(callbacks), model=model, add_history=False, add_progbar=False
     )
@@ -72,6 +76,7 @@ def run_epochs(
                 step + 1, [("loss", loss_sum / count), ("accuracy", correct / count)],
                 finalize=False,
             )
+        sync_statistics()
         logs = {"loss": loss_sum / count, "accuracy": correct / count}
         progbar.update(steps_per_epoch, list(logs.items()), finalize=True)
         callback_list.on_epoch_end(epoch, logs)
@@ -103,3 +108,35 @@ def _make_train_step(model: keras.Model, strategy: tf.distribute.Strategy, globa
         return [strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in per_replica]
 
     return train_step
+
+
+def _make_statistics_sync(model: keras.Model, strategy: tf.distribute.Strategy):
+    """A function averaging BatchNormalization moving statistics over all replicas."""
+    moving = [
+        v for layer in _all_layers(model)
+        if isinstance(layer, keras.layers.BatchNormalization)
+        for v in (layer.moving_mean, layer.moving_variance)
+    ]
+    if not moving or strategy.num_replicas_in_sync == 1:
+        return lambda: None
+
+    def replica_sync():
+        context = tf.distribute.get_replica_context()
+        means = context.all_reduce(
+            tf.distribute.ReduceOp.MEAN, [tf.identity(v.value) for v in moving]
+        )
+        for variable, mean in zip(moving, means):
+            variable.assign(mean)
+
+    @tf.function
+    def sync():
+        strategy.run(replica_sync)
+
+    return sync
+
+
+def _all_layers(layer: keras.layers.Layer):
+    """``layer`` and, recursively, the layers of any nested model."""
+    yield layer
+    for sub in getattr(layer, "layers", []):
+        yield from _all_layers(sub)
