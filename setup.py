@@ -1,4 +1,4 @@
-"""Packaging for kvlrp: the video workflow (``kvlrp``) and its attribution engine (``analyzers``)."""
+"""Packaging for kvlrp: the video workflow (``kvlrp``) and its attribution engine."""
 
 from pathlib import Path
 
