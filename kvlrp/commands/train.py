@@ -17,10 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clip-len", type=int, default=8, help="frames per clip (default 8)")
     parser.add_argument("--step", type=int, default=1, help="stride between a clip's frames")
     parser.add_argument("--size", type=int, default=56, help="square crop size in pixels")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=8, help="global batch size")
-    parser.add_argument("--steps-per-epoch", type=int, default=None,
-                        help="batches per epoch (default: one clip per training video)")
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--batch-size", type=int, default=16, help="global batch size")
+    parser.add_argument("--steps-per-epoch", type=int, default=40,
+                        help="batches per epoch (default 40)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--normalization", default="symmetric", choices=["symmetric", "unit"])

@@ -68,9 +68,9 @@ def train(
     clip_len: int = 8,
     step: int = 1,
     size: int = 56,
-    epochs: int = 10,
-    batch_size: int = 8,
-    steps_per_epoch: int | None = None,
+    epochs: int = 15,
+    batch_size: int = 16,
+    steps_per_epoch: int | None = 40,
     seed: int | None = 0,
     strategy: str | tf.distribute.Strategy | None = None,
     progress: bool = True,
@@ -104,7 +104,9 @@ def train(
     batch_size
         Global batch size (split over replicas under a distribution strategy).
     steps_per_epoch
-        Batches per epoch; default: one random clip per training video.
+        Batches per epoch (default 40: with the other defaults, ``c3d_small`` reaches its
+        plateau on the synthetic dataset in about 4 minutes on 2 CPU cores); ``None``: one
+        random clip per training video.
     seed
         Seeds weights, dropout and clip sampling; with ``deterministic`` the same seed gives
         the same history on the same machine. ``None``: unseeded.
