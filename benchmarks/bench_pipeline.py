@@ -200,7 +200,9 @@ def main(argv=None) -> int:
     lines = [
         "# Pipeline benchmark",
         "",
-        f"{'Smoke run (--quick): small sizes, numbers not representative.' if args.quick else ''}",
+        f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}."
+        + (" Smoke run (--quick): small sizes, numbers not representative." if args.quick
+           else ""),
         "",
         f"Clips: `{spec}`; batch {args.batch_size}; {n_videos} synthetic videos "
         f"({n_frames} frames, {args.size}x{args.size}); shards prepared with 2 workers in "

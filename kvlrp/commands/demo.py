@@ -38,7 +38,7 @@ class DemoConfig:
 
 
 FULL = DemoConfig(videos_per_class=60, video_size=64, min_frames=64, max_frames=160,
-                  clip_len=8, size=56, widths=(16, 32, 64), dense_units=128, epochs=15,
+                  clip_len=8, size=56, widths=(16, 32, 64), dense_units=128, epochs=40,
                   steps_per_epoch=40, batch_size=16, explain_steps=(1, 2, 4),
                   stride_steps=(1, 2, 3, 4, 6, 8), explain_clips=2, stride_clips=4,
                   prior_seeds=3, flip_videos=24)

@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clip-len", type=int, default=8, help="frames per clip (default 8)")
     parser.add_argument("--step", type=int, default=1, help="stride between a clip's frames")
     parser.add_argument("--size", type=int, default=56, help="square crop size in pixels")
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=16, help="global batch size")
     parser.add_argument("--steps-per-epoch", type=int, default=40,
                         help="batches per epoch (default 40)")
