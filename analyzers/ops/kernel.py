@@ -64,15 +64,26 @@ class DenseOp(KernelOp):
         return self._add_bias(ops.matmul(xs[0], kernel), bias)
 
 
-class ConvOp(KernelOp):
-    """``keras.layers.Conv1D/2D/3D`` (any strides, dilations, padding incl. causal)."""
-
-    kernel_input_axis = -2
+class _SpatialKernelOp(KernelOp):
+    """Common part of convolutions: channel axes from ``data_format``, per-channel bias."""
 
     def __init__(self, layer: Any, name: str | None = None) -> None:
         super().__init__(layer, name)
         self.input_channel_axis = -1 if layer.data_format == "channels_last" else 1
         self.output_channel_axis = self.input_channel_axis
+
+    def _add_channel_bias(self, z: Tensor, bias: Tensor | None) -> Tensor:
+        if bias is None:
+            return z
+        layer = self.layer
+        return z + tf.reshape(bias, _bias_shape(layer.rank, layer.data_format == "channels_last",
+                                                -1))
+
+
+class ConvOp(_SpatialKernelOp):
+    """``keras.layers.Conv1D/2D/3D`` (any strides, dilations, padding incl. causal)."""
+
+    kernel_input_axis = -2
 
     def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
                bias: Tensor | None = None) -> Tensor:
@@ -84,22 +95,14 @@ class ConvOp(KernelOp):
             padding = "valid"
         z = ops.conv(x, kernel, strides=list(layer.strides), padding=padding,
                      dilation_rate=layer.dilation_rate, data_format=layer.data_format)
-        if bias is None:
-            return z
-        shape = _bias_shape(layer.rank, layer.data_format == "channels_last", -1)
-        return z + tf.reshape(bias, shape)
+        return self._add_channel_bias(z, bias)
 
 
-class ConvTransposeOp(KernelOp):
+class ConvTransposeOp(_SpatialKernelOp):
     """``keras.layers.Conv1D/2D/3DTranspose``."""
 
     output_axis = -2
     kernel_input_axis = -1
-
-    def __init__(self, layer: Any, name: str | None = None) -> None:
-        super().__init__(layer, name)
-        self.input_channel_axis = -1 if layer.data_format == "channels_last" else 1
-        self.output_channel_axis = self.input_channel_axis
 
     def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
                bias: Tensor | None = None) -> Tensor:
@@ -108,10 +111,7 @@ class ConvTransposeOp(KernelOp):
                                padding=layer.padding, output_padding=layer.output_padding,
                                dilation_rate=layer.dilation_rate,
                                data_format=layer.data_format)
-        if bias is None:
-            return z
-        shape = _bias_shape(layer.rank, layer.data_format == "channels_last", -1)
-        return z + tf.reshape(bias, shape)
+        return self._add_channel_bias(z, bias)
 
 
 def batch_norm_affine(bn: Any) -> tuple[Tensor, Tensor]:
@@ -134,9 +134,6 @@ class AffineOp(LayerOp):
     has_weights = True
     mixes_inputs = False
     preserves_nonnegative = False
-
-    def __init__(self, layer: Any, name: str | None = None) -> None:
-        super().__init__(layer, name)
 
     def _broadcast(self, v: Tensor, x: Tensor) -> Tensor:
         axis = self.layer.axis
