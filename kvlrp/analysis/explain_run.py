@@ -1,5 +1,6 @@
 """``run_explain``: frame relevance, prior, border scores, frame flipping and heatmaps of a model
-over the evaluation clips of a shard folder, written as CSV/JSON/PNG/GIF into one folder."""
+over the evaluation clips of a shard folder, written as CSV/JSON/PNG/GIF into one folder,
+resumable step by step."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from kvlrp.analysis.explain import (
 from kvlrp.analysis.flipping import frame_flipping_table, random_scores
 from kvlrp.analysis.heatmaps import heatmap_gif, heatmap_strip
 from kvlrp.analysis.profiles import summarize_profiles
+from kvlrp.analysis.resume import read_state, read_table, run_settings, write_table
 from kvlrp.analysis.shares import frame_relevance
 from kvlrp.atomic import write_csv, write_json
 
@@ -27,6 +29,8 @@ DEFAULT_ANALYZER = "deep_taylor.bounded"
 #: Prior seeds start here, away from training seeds (a prior re-initialised with the training
 #: seed would reproduce the trained model's own initial weights).
 PRIOR_SEED_OFFSET = 1000
+#: Per-step tables kept in ``partial/`` (``explain_step<step>_<key>.csv``).
+_TABLES = ("frame", "prior", "excluded", "flipping", "flipping_clips")
 
 
 def _resolve_analyzer(analyzer: str | Analyzer | AnalyzerFactory, bounds):
@@ -76,6 +80,11 @@ def run_explain(
 ) -> dict:
     """Explain a model's evaluation clips at one or more steps and write the reports.
 
+    Each finished step's tables are kept in ``out_dir/partial`` (written atomically, with the
+    settings and a SHA-1 of the model's weights): a re-run with the same settings reuses the
+    completed steps and computes only the missing ones, and ends with the same tables as an
+    uninterrupted run; steps saved with other settings or weights are recomputed.
+
     Parameters
     ----------
     model, info
@@ -100,14 +109,14 @@ def run_explain(
     dict
         The content of ``summary.json``.
     """
-    from kvlrp.data.pipeline import NORMALIZATION_BOUNDS, eval_dataset
+    from kvlrp.data.pipeline import NORMALIZATION_BOUNDS
     from kvlrp.data.shards import read_index
 
     out = Path(out_dir)
+    partial = out / "partial"
     steps = [int(s) for s in (steps or [info.step])]
     bounds = tuple(float(b) for b in NORMALIZATION_BOUNDS[info.normalization])
     name, factory, obj = _resolve_analyzer(analyzer, bounds)
-    main = obj if obj is not None else factory(model)
     if prior_seeds and factory is None:
         prior_note = "not computed (an analyzer object cannot be rebuilt for new weights)"
         prior_seeds = 0
@@ -118,36 +127,57 @@ def run_explain(
     else:
         prior_note = "not computed (prior_seeds=0)"
     prior_seed_list = [PRIOR_SEED_OFFSET + seed + k for k in range(prior_seeds)]
-    priors = {s: factory(reinitialised_clone(model, s)) for s in prior_seed_list}
     index = read_index(shard_dir)
     index = index[index["split"] == split]
     if index.empty:
         raise ValueError(f"no videos in split {split!r} of {shard_dir}")
-    keep = _keep_predicate(index, flip_videos)
-    frames, prior_rows, excluded, flip_curves, flip_clips = [], [], [], [], []
+    # Everything a step's tables depend on (the bootstrap, n_boot, is redone from them anyway).
+    # A custom analyzer is known here only by its name.
+    settings = {**run_settings(model, info, shard_dir, split, clips_per_video),
+                "classes": list(info.classes), "analyzer": name, "target": target,
+                "prior_seeds": prior_seed_list, "flip_videos": flip_videos,
+                "flip_fill": flip_fill, "n_heatmaps": n_heatmaps, "batch_size": batch_size,
+                "seed": seed}
+    states: dict[int, dict] = {}
+    changed: set[str] = set()
+    for step in dict.fromkeys(steps):
+        state, diff = _saved_step(partial, step, {**settings, "step": step}, out)
+        if state is not None:
+            states[step] = state
+        changed.update(diff)
+    pending = [s for s in dict.fromkeys(steps) if s not in states]
+    if changed:
+        print(f"kvlrp explain: partial results in {partial} were written with other settings "
+              f"or model weights (changed: {', '.join(sorted(changed))}); recomputing step(s) "
+              f"{', '.join(map(str, pending))}")
+    if states and progress:
+        print(f"kvlrp explain: reusing step(s) {', '.join(map(str, states))} from {partial}")
+    if pending:
+        main = obj if obj is not None else factory(model)
+        priors = {s: factory(reinitialised_clone(model, s)) for s in prior_seed_list}
+        keep = _keep_predicate(index, flip_videos)
+        for step in pending:
+            states[step] = _explain_step(
+                model, info, shard_dir, out, step, {**settings, "step": step}, main=main,
+                priors=priors, keep=keep, name=name, split=split,
+                clips_per_video=clips_per_video, batch_size=batch_size, target=target,
+                n_heatmaps=n_heatmaps, bounds=bounds, flip_fill=flip_fill, seed=seed,
+                progress=progress)
+    # The final tables are always assembled from partial/, so a resumed run and an
+    # uninterrupted one start the summary from the same values.
+    parts = {key: [] for key in _TABLES}
     summary: dict[str, Any] = {"n_clips": 0}
     heatmap_files = []
     for step in steps:
-        spec = info.clip_spec(step=step)
-        data = eval_dataset(shard_dir, spec, split=split, n_clips=clips_per_video,
-                            batch_size=batch_size)
-        batches = (_numpy(b) for b in _progress(data, progress, f"explain step {step}"))
-        result = explain_frames(model, batches, main, step=step, class_names=info.classes,
-                                analyzer_name=name, target=target, prior_analyzers=priors,
-                                keep=keep)
-        frames.append(result.frame)
-        prior_rows.append(result.prior)
-        excluded.append(result.excluded)
-        summary["n_clips"] += result.n_clips
-        if result.kept:
-            curves, per_clip = _flipping(model, result.kept, name, step, flip_fill, seed)
-            flip_curves.append(curves)
-            flip_clips.append(per_clip)
-            heatmap_files += _heatmaps(result.kept, out / "heatmaps", n_heatmaps, bounds,
-                                       info.classes)
-    frame = pd.concat(frames, ignore_index=True)
-    prior = pd.concat(prior_rows, ignore_index=True)
-    excl = pd.concat(excluded, ignore_index=True)
+        state = states[step]
+        for key, dtypes in state["tables"].items():
+            parts[key].append(read_table(_table_path(partial, step, key), dtypes))
+        summary["n_clips"] += state["n_clips"]
+        heatmap_files += [out / "heatmaps" / f for f in state["heatmaps"]]
+    frame = pd.concat(parts["frame"], ignore_index=True)
+    prior = pd.concat(parts["prior"], ignore_index=True)
+    excl = pd.concat(parts["excluded"], ignore_index=True)
+    flip_curves, flip_clips = parts["flipping"], parts["flipping_clips"]
     table, borders = summarize_profiles(frame, prior if len(prior) else None, n_boot=n_boot,
                                         seed=seed)
     files = {
@@ -181,6 +211,53 @@ def run_explain(
     })
     write_json(summary, out / "summary.json")
     return summary
+
+
+def _table_path(partial: Path, step: int, key: str) -> Path:
+    return partial / f"explain_step{step}_{key}.csv"
+
+
+def _saved_step(partial: Path, step: int, settings: dict, out: Path) -> tuple[dict | None,
+                                                                            list[str]]:
+    """A completed step in ``partial/`` written with ``settings`` (its tables and heatmaps
+    still there), else None; and the settings that changed."""
+    state, changed = read_state(partial / f"explain_step{step}.json", settings)
+    if state is None or not state.get("complete"):
+        return None, changed
+    files = [_table_path(partial, step, key) for key in state["tables"]]
+    files += [out / "heatmaps" / f for f in state["heatmaps"]]
+    if not all(f.exists() for f in files):
+        return None, []
+    return state, []
+
+
+def _explain_step(model, info, shard_dir, out: Path, step: int, settings: dict, *, main,
+                  priors, keep, name, split, clips_per_video, batch_size, target, n_heatmaps,
+                  bounds, flip_fill, seed, progress) -> dict:
+    """Frame relevance, prior profiles, frame flipping and heatmaps at one step, written to
+    ``partial/`` (tables first, then the state file that marks the step complete)."""
+    from kvlrp.data.pipeline import eval_dataset
+
+    partial = out / "partial"
+    spec = info.clip_spec(step=step)
+    data = eval_dataset(shard_dir, spec, split=split, n_clips=clips_per_video,
+                        batch_size=batch_size)
+    batches = (_numpy(b) for b in _progress(data, progress, f"explain step {step}"))
+    result = explain_frames(model, batches, main, step=step, class_names=info.classes,
+                            analyzer_name=name, target=target, prior_analyzers=priors,
+                            keep=keep)
+    tables = {"frame": result.frame, "prior": result.prior, "excluded": result.excluded}
+    heatmaps: list[Path] = []
+    if result.kept:
+        tables["flipping"], tables["flipping_clips"] = _flipping(model, result.kept, name, step,
+                                                                 flip_fill, seed)
+        heatmaps = _heatmaps(result.kept, out / "heatmaps", n_heatmaps, bounds, info.classes)
+    state = {"settings": settings, "complete": True, "n_clips": result.n_clips,
+             "heatmaps": [p.name for p in heatmaps],
+             "tables": {key: write_table(df, _table_path(partial, step, key))
+                        for key, df in tables.items()}}
+    write_json(state, partial / f"explain_step{step}.json")
+    return state
 
 
 def _numpy(batch: dict) -> dict:

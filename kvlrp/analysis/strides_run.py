@@ -3,27 +3,17 @@ decoded once for all steps, resumable, written into one folder."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kvlrp.analysis.accuracy import best_step, stride_table, video_predictions
+from kvlrp.analysis.resume import run_settings
 from kvlrp.analysis.strides import stride_predictions
 from kvlrp.atomic import write_csv, write_json
 
 TIE_RULE = ("highest video accuracy; among ties the training step if tied, else the smallest "
             "tied step")
-
-
-def model_fingerprint(model: Any) -> str:
-    """SHA-1 of the model's weights (partial results of another model are not reused)."""
-    digest = hashlib.sha1()
-    for w in model.get_weights():
-        digest.update(np.ascontiguousarray(w).tobytes())
-    return digest.hexdigest()
 
 
 def run_strides(
@@ -71,10 +61,7 @@ def run_strides(
         spec = specs.setdefault(step, info.clip_spec(step=step))
         return {k: v.numpy() for k, v in eval_clips(frames, spec, clips_per_video).items()}
 
-    settings = {"shard_dir": str(Path(shard_dir).resolve()), "split": split,
-                "clips_per_video": clips_per_video, "clip_len": info.clip_len,
-                "size": info.size, "normalization": info.normalization,
-                "short_policy": info.short_policy, "model": model_fingerprint(model)}
+    settings = run_settings(model, info, shard_dir, split, clips_per_video)
     bar = None
     if progress:
         from tqdm.auto import tqdm

@@ -26,7 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``kvlrp explain`` options to ``parser``."""
     parser.add_argument("--model", required=True, help="model folder (model.keras + kvlrp.json)")
     parser.add_argument("--data", required=True, help="shard folder written by `kvlrp prepare`")
-    parser.add_argument("--out", required=True, help="folder for the CSV/JSON/PNG/GIF outputs")
+    parser.add_argument("--out", required=True,
+                        help="folder for the CSV/JSON/PNG/GIF outputs (and partial/, from "
+                             "which an interrupted run resumes)")
     parser.add_argument("--analyzer", default="deep_taylor.bounded",
                         help="analyzers name (default deep_taylor.bounded, bounds from the "
                              "model's input normalisation)")
