@@ -170,8 +170,8 @@ def run_explain(
     heatmap_files = []
     for step in steps:
         state = states[step]
-        for key, dtypes in state["tables"].items():
-            parts[key].append(read_table(_table_path(partial, step, key), dtypes))
+        for key, columns in state["tables"].items():
+            parts[key].append(read_table(_table_path(partial, step, key), columns))
         summary["n_clips"] += state["n_clips"]
         heatmap_files += [out / "heatmaps" / f for f in state["heatmaps"]]
     frame = pd.concat(parts["frame"], ignore_index=True)

@@ -1,0 +1,73 @@
+"""Shared pieces of resumable runs (``kvlrp strides``, ``kvlrp explain``): the settings
+fingerprint that decides whether partial results may be reused, and per-step tables that
+survive a round trip through ``partial/`` unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kvlrp.atomic import write_csv
+
+
+def model_fingerprint(model: Any) -> str:
+    """SHA-1 of the model's weights (partial results of another model are not reused)."""
+    digest = hashlib.sha1()
+    for w in model.get_weights():
+        digest.update(np.ascontiguousarray(w).tobytes())
+    return digest.hexdigest()
+
+
+def run_settings(model: Any, info: Any, shard_dir: str | Path, split: str,
+                 clips_per_video: int | str) -> dict:
+    """What every evaluation's partial results depend on: data, split, clip settings and the
+    model's weights (callers add their own settings)."""
+    return {"shard_dir": str(Path(shard_dir).resolve()), "split": split,
+            "clips_per_video": clips_per_video, "clip_len": info.clip_len,
+            "size": info.size, "normalization": info.normalization,
+            "short_policy": info.short_policy, "model": model_fingerprint(model)}
+
+
+def read_state(meta: Path, settings: dict) -> tuple[dict | None, list[str]]:
+    """The saved state in ``meta`` if it was written with ``settings``.
+
+    Returns
+    -------
+    (state or None, changed settings)
+        ``changed`` names the settings that differ (empty when there is no state file or it
+        matches).
+    """
+    if not meta.exists():
+        return None, []
+    try:
+        state = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return None, ["(unreadable state file)"]
+    saved = state.get("settings") or {}
+    if saved != settings:
+        changed = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
+        return None, changed
+    return state, []
+
+
+def write_table(df: pd.DataFrame, path: Path) -> list[list[str]]:
+    """Write ``df`` as CSV atomically; returns its ``[column, dtype]`` pairs for
+    :func:`read_table` (a list: JSON state files sort their keys)."""
+    write_csv(df, path)
+    return [[str(c), str(t)] for c, t in df.dtypes.items()]
+
+
+def read_table(path: Path, columns: list[list[str]]) -> pd.DataFrame:
+    """Read a table written by :func:`write_table` back with the same columns, dtypes and
+    values (floats parsed round-trip, text columns kept as text)."""
+    dtypes = dict(columns)
+    text = [c for c, t in dtypes.items() if t in ("object", "str", "string")]
+    df = pd.read_csv(path, dtype={c: str for c in text}, keep_default_na=False,
+                     na_values=[""], float_precision="round_trip")
+    df = df[list(dtypes)]
+    return df.astype({c: t for c, t in dtypes.items() if c not in text and str(df[c].dtype) != t})
