@@ -46,3 +46,20 @@ def synthetic_shards(synthetic_manifest: Path) -> Path:
 
     out = synthetic_manifest.parent / "shards"
     return prepare_shards(synthetic_manifest, out, workers=0, progress=False).out_dir
+
+
+# --- analysis: a tiny untrained c3d_small for the synthetic shards' classes ---
+@pytest.fixture(scope="module")
+def small_model():
+    """``(model, info)``: an untrained 6x16x16 ``c3d_small`` (module scope: tests may change
+    its weights) with a ``ModelInfo`` for the classes of ``synthetic_shards``."""
+    import keras
+
+    from kvlrp.models import ModelInfo, c3d_small
+
+    keras.utils.set_random_seed(0)
+    info = ModelInfo(architecture="c3d_small", classes=["drift_down", "drift_sideways",
+                                                        "drift_up", "still"],
+                     clip_len=6, step=1, size=16)
+    model = c3d_small(4, frames=6, size=16, widths=(4, 8), dense_units=8)
+    return model, info

@@ -23,20 +23,6 @@ FINAL = ["frame_relevance.csv", "frame_relevance_summary.csv", "border_scores.cs
 
 
 @pytest.fixture(scope="module")
-def small_model():
-    import keras
-
-    from kvlrp.models import ModelInfo, c3d_small
-
-    keras.utils.set_random_seed(0)
-    info = ModelInfo(architecture="c3d_small", classes=["drift_down", "drift_sideways",
-                                                        "drift_up", "still"],
-                     clip_len=6, step=1, size=16)
-    model = c3d_small(4, frames=6, size=16, widths=(4, 8), dense_units=8)
-    return model, info
-
-
-@pytest.fixture(scope="module")
 def uninterrupted(small_model, synthetic_shards, tmp_path_factory):
     """Output folder of an uninterrupted run (its ``partial/`` included)."""
     model, info = small_model

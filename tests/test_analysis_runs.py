@@ -15,26 +15,11 @@ from kvlrp.analysis.profiles import FRAME_COLUMNS, SUMMARY_COLUMNS
 from kvlrp.analysis.report import build_report
 from kvlrp.analysis.strides_run import run_strides
 from kvlrp.data.clip_sampling import eval_starts, is_short
-from kvlrp.data.shards import read_index
-
-
-@pytest.fixture(scope="module")
-def small_model():
-    import keras
-
-    from kvlrp.data.shards import read_classes
-    from kvlrp.models import ModelInfo, c3d_small
-
-    keras.utils.set_random_seed(0)
-    info = ModelInfo(architecture="c3d_small", classes=["drift_down", "drift_sideways",
-                                                        "drift_up", "still"],
-                     clip_len=6, step=1, size=16)
-    model = c3d_small(4, frames=6, size=16, widths=(4, 8), dense_units=8)
-    return model, info, read_classes
+from kvlrp.data.shards import read_classes, read_index
 
 
 def test_run_explain_writes_consistent_tables(small_model, synthetic_shards, tmp_path):
-    model, info, read_classes = small_model
+    model, info = small_model
     assert read_classes(synthetic_shards) == info.classes
     summary = run_explain(model, info, synthetic_shards, tmp_path, steps=[1, 3], split="test",
                           clips_per_video=2, prior_seeds=2, n_heatmaps=1, flip_videos=4,
@@ -65,7 +50,7 @@ def test_run_explain_writes_consistent_tables(small_model, synthetic_shards, tmp
 
 
 def test_run_strides_resume_and_report(small_model, synthetic_shards, tmp_path):
-    model, info, _ = small_model
+    model, info = small_model
     summary = run_strides(model, info, synthetic_shards, tmp_path / "strides", steps=[1, 2, 8],
                           split="test", clips_per_video=2, n_boot=100, progress=False)
     table = pd.read_csv(tmp_path / "strides" / "stride_accuracy.csv")
