@@ -3,7 +3,8 @@
 The *linear* map of every pooling op is an average over the same windows; relevance
 rules that decompose it (``ZRule``) split relevance in proportion to the inputs. The
 *preactivation* of a max pooling is the max itself; the gradient rule routes through it
-and so gives winner-take-all.
+and so gives winner-take-all, with exactly one winner per window: the first maximum in
+window order (see :mod:`analyzers.ops.winner`), whatever kernel TensorFlow runs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from keras import ops
 
 from analyzers.ops.base import LayerOp, Tensor
+from analyzers.ops.winner import global_max_first_winner, max_pool_first_winner
 
 
 class PoolOp(LayerOp):
@@ -34,8 +36,8 @@ class PoolOp(LayerOp):
         if not self.is_max:
             return self.linear(xs)
         layer = self.layer
-        return ops.max_pool(xs[0], layer.pool_size, strides=layer.strides,
-                            padding=layer.padding, data_format=layer.data_format)
+        return max_pool_first_winner(xs[0], layer.pool_size, strides=layer.strides,
+                                     padding=layer.padding, data_format=layer.data_format)
 
 
 class GlobalPoolOp(LayerOp):
@@ -61,5 +63,4 @@ class GlobalPoolOp(LayerOp):
     def preactivation(self, xs: list[Tensor]) -> Tensor:
         if not self.is_max:
             return self.linear(xs)
-        x = xs[0]
-        return ops.max(x, axis=self._axes(x), keepdims=self.layer.keepdims)
+        return global_max_first_winner(xs[0], self.layer.data_format, self.layer.keepdims)

@@ -1,0 +1,122 @@
+"""Max pooling whose gradient has exactly one winner per window.
+
+TensorFlow's gradient of ``max_pool3d`` hands the full incoming gradient to *every* input
+equal to the window maximum (an all-zero 2x2x2 window receives it eight times), while its
+``max_pool2d`` gradient picks one; which input wins also depends on the kernel set
+(oneDNN or Eigen). Winner-take-all relevance that routes through that gradient would copy
+relevance at tied maxima. The functions here compute the forward max with TensorFlow's
+own kernel and define the backward pass themselves:
+
+**Tie rule.** A window's gradient goes to its *first* maximum in window order: the
+offsets of a window are enumerated row-major over the spatial axes (the first spatial
+axis slowest, the last fastest), and the smallest offset holding the maximum wins. Global
+max pooling uses the same order over the whole spatial extent. The rule is the same in
+1D, 2D and 3D and whatever kernels TensorFlow runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import tensorflow as tf
+from keras import ops
+
+Tensor = tf.Tensor
+
+
+def _spatial_axes(rank: int, data_format: str) -> list[int]:
+    return list(range(1, rank - 1)) if data_format == "channels_last" else list(range(2, rank))
+
+
+def _pad_same(x: Tensor, y: Tensor, axes: list[int], pool: Sequence[int],
+              strides: Sequence[int]) -> Tensor:
+    """Pad ``x`` with ``-inf`` as TensorFlow's ``same`` pooling does (extra at the end)."""
+    n_in, n_out = tf.shape(x), tf.shape(y)
+    paddings = [[0, 0] for _ in range(len(x.shape))]
+    for axis, k, s in zip(axes, pool, strides):
+        total = tf.maximum((n_out[axis] - 1) * s + k - n_in[axis], 0)
+        paddings[axis] = [total // 2, total - total // 2]
+    return tf.pad(x, tf.stack([tf.stack(p) for p in paddings]), constant_values=-float("inf"))
+
+
+def _window_values(x_pad: Tensor, y: Tensor, axes: list[int], pool: Sequence[int],
+                   strides: Sequence[int]) -> Tensor:
+    """``[K, *y.shape]``: the value at every window offset (K = prod(pool)), row-major."""
+    n_out = tf.shape(y)
+    slices = []
+    for offset in itertools.product(*(range(k) for k in pool)):
+        index: list[slice] = [slice(None)] * len(x_pad.shape)
+        for axis, start, s in zip(axes, offset, strides):
+            index[axis] = slice(start, start + (n_out[axis] - 1) * s + 1, s)
+        slices.append(x_pad[tuple(index)])
+    return tf.stack(slices)
+
+
+def first_winner_mask(values: Tensor, maximum: Tensor) -> Tensor:
+    """Boolean mask over axis 0 of ``values`` marking the first entry equal to ``maximum``.
+
+    Parameters
+    ----------
+    values
+        ``[K, ...]`` candidates (window offsets along axis 0).
+    maximum
+        ``[...]`` the maximum over axis 0.
+    """
+    k = tf.shape(values)[0]
+    order = tf.reshape(tf.range(k), tf.concat([[k], tf.ones([tf.rank(maximum)], tf.int32)], 0))
+    hits = tf.where(tf.equal(values, maximum[None]), order, k)
+    first = tf.reduce_min(hits, axis=0)
+    return tf.equal(order, first[None])
+
+
+def max_pool_first_winner(x: Tensor, pool_size: Sequence[int], strides: Sequence[int],
+                          padding: str, data_format: str) -> Tensor:
+    """``keras.ops.max_pool`` whose gradient goes to each window's first maximum only."""
+    pool, steps = list(pool_size), list(strides)
+    axes = _spatial_axes(len(x.shape), data_format)
+
+    @tf.custom_gradient
+    def pooled(x_in: Tensor):
+        y = ops.max_pool(x_in, pool, strides=steps, padding=padding, data_format=data_format)
+
+        def backward(g: Tensor) -> Tensor:
+            with tf.GradientTape() as tape:
+                tape.watch(x_in)
+                x_pad = (_pad_same(x_in, y, axes, pool, steps) if padding == "same"
+                         else x_in)
+                values = _window_values(x_pad, y, axes, pool, steps)
+            mask = first_winner_mask(tf.stop_gradient(values), y)
+            routed = tf.where(mask, g[None], tf.zeros_like(g)[None])
+            return tape.gradient(values, x_in, output_gradients=routed)
+
+        return y, backward
+
+    return pooled(x)
+
+
+def global_max_first_winner(x: Tensor, data_format: str, keepdims: bool) -> Tensor:
+    """Global max pooling whose gradient goes to the first maximum (row-major order)."""
+    axes = _spatial_axes(len(x.shape), data_format)
+
+    @tf.custom_gradient
+    def pooled(x_in: Tensor):
+        y = tf.reduce_max(x_in, axis=axes, keepdims=True)
+
+        def backward(g: Tensor) -> Tensor:
+            # move the spatial axes to the front, flattened, in row-major order
+            rest = [a for a in range(len(x_in.shape)) if a not in axes]
+            perm = axes + rest
+            flat = tf.reshape(tf.transpose(x_in, perm),
+                              tf.concat([[-1], tf.gather(tf.shape(x_in), rest)], 0))
+            top = tf.reshape(tf.transpose(y, perm), tf.shape(flat)[1:])
+            mask = first_winner_mask(flat, top)
+            g_full = tf.reshape(g, tf.shape(y))
+            g_flat = tf.reshape(tf.transpose(g_full, perm), tf.shape(flat)[1:])
+            routed = tf.where(mask, g_flat[None], tf.zeros_like(g_flat)[None])
+            shaped = tf.reshape(routed, tf.gather(tf.shape(x_in), perm))
+            return tf.transpose(shaped, tf.math.invert_permutation(perm))
+
+        return (y if keepdims else tf.squeeze(y, axis=axes)), backward
+
+    return pooled(x)
