@@ -48,6 +48,9 @@ def test_run_explain_writes_consistent_tables(small_model, synthetic_shards, tmp
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["kind"] == "explain" and len(saved["border"]) == 2
     assert {b["step"] for b in saved["border"]} == {1, 3}
+    changes = pd.read_csv(tmp_path / "border_changes.csv")
+    assert list(changes["step"]) == [3] and list(changes["reference_step"]) == [1]
+    assert (changes["border_change_ci_low"] <= changes["border_change"] + 1e-12).all()
 
 
 def test_run_strides_resume_and_report(small_model, synthetic_shards, tmp_path):

@@ -77,6 +77,11 @@ def _explain_section(run: Path, root: Path, plots: Path) -> list[str]:
         for r in b.itertuples()]
     out.append(markdown_table(b[["step", "n_clips", "B [95% CI]", "prior_border_score",
                                  "relative B [95% CI]"]]))
+    changes = run / "border_changes.csv"
+    if changes.exists() and len(pd.read_csv(changes)):
+        out += ["", "Change of B against the reference step, paired over the same videos "
+                "(each video's clips averaged; 95 % bootstrap resampling videos jointly for "
+                "both steps):", "", markdown_table(pd.read_csv(changes))]
     png = plot_profiles(table, borders, plots / "frame_relevance.png")
     out += ["", f"![frame relevance]({_rel(png, root)})", ""]
     wide = table[table["class"].astype(str) == "all"].pivot(index="position", columns="step",
