@@ -13,6 +13,7 @@ from kvlrp.analysis.accuracy import STRIDE_COLUMNS
 from kvlrp.analysis.explain_run import run_explain
 from kvlrp.analysis.profiles import FRAME_COLUMNS, SUMMARY_COLUMNS
 from kvlrp.analysis.report import build_report
+from kvlrp.analysis.selection import PAIRED_COLUMNS
 from kvlrp.analysis.strides_run import run_strides
 from kvlrp.data.clip_sampling import eval_starts, is_short
 from kvlrp.data.shards import read_classes, read_index
@@ -47,6 +48,9 @@ def test_run_explain_writes_consistent_tables(small_model, synthetic_shards, tmp
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["kind"] == "explain" and len(saved["border"]) == 2
     assert {b["step"] for b in saved["border"]} == {1, 3}
+    changes = pd.read_csv(tmp_path / "border_changes.csv")
+    assert list(changes["step"]) == [3] and list(changes["reference_step"]) == [1]
+    assert (changes["border_change_ci_low"] <= changes["border_change"] + 1e-12).all()
 
 
 def test_run_strides_resume_and_report(small_model, synthetic_shards, tmp_path):
@@ -54,7 +58,7 @@ def test_run_strides_resume_and_report(small_model, synthetic_shards, tmp_path):
     summary = run_strides(model, info, synthetic_shards, tmp_path / "strides", steps=[1, 2, 8],
                           split="test", clips_per_video=2, n_boot=100, progress=False)
     table = pd.read_csv(tmp_path / "strides" / "stride_accuracy.csv")
-    assert list(table.columns) == STRIDE_COLUMNS
+    assert list(table.columns) == STRIDE_COLUMNS + PAIRED_COLUMNS
     assert list(table["control"]) == ["none", "none", "none", "shuffled"]
     assert list(table["span_frames"]) == [6, 11, 41, 6]
     # clip and short-clip counts match the plain-Python reference of clip sampling
@@ -77,6 +81,7 @@ def test_run_strides_resume_and_report(small_model, synthetic_shards, tmp_path):
                 progress=False)
     report = build_report(tmp_path)
     text = report.read_text()
+    assert "Step chosen on `val`" in text and "exact McNemar" in text
     for heading in ("Where in the clip", "frame flipping", "Accuracy per step"):
         assert heading in text
     for png in ("frame_relevance.png", "stride_accuracy.png", "frame_flipping.png"):

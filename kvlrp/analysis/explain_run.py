@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kvlrp.analysis.border_change import border_changes
 from kvlrp.analysis.explain import (
     Analyzer,
     AnalyzerFactory,
@@ -187,6 +188,10 @@ def run_explain(
         "frame_relevance_prior": write_csv(prior, out / "frame_relevance_prior.csv"),
         "excluded_clips": write_csv(excl, out / "excluded_clips.csv"),
     }
+    ref_step = info.step if info.step in steps else steps[0]
+    changes = border_changes(frame, prior if len(prior) else None, ref_step, n_boot=n_boot,
+                             seed=seed)
+    files["border_changes"] = write_csv(changes, out / "border_changes.csv")
     if flip_curves:
         files["frame_flipping"] = write_csv(pd.concat(flip_curves, ignore_index=True),
                                             out / "frame_flipping.csv")
@@ -201,6 +206,7 @@ def run_explain(
         "n_excluded_prior": int((excl["model"] != "trained").sum()),
         "border": borders[borders["class"] == "all"].to_dict("records"),
         "border_by_class": borders[borders["class"] != "all"].to_dict("records"),
+        "border_changes": changes.to_dict("records"),
         "flip_fill": flip_fill,
         "flipping_auc": {} if flip.empty else {
             f"step {s}": g.groupby("method", sort=False)["auc"].first().to_dict()

@@ -77,6 +77,11 @@ def _explain_section(run: Path, root: Path, plots: Path) -> list[str]:
         for r in b.itertuples()]
     out.append(markdown_table(b[["step", "n_clips", "B [95% CI]", "prior_border_score",
                                  "relative B [95% CI]"]]))
+    changes = run / "border_changes.csv"
+    if changes.exists() and len(pd.read_csv(changes)):
+        out += ["", "Change of B against the reference step, paired over the same videos "
+                "(each video's clips averaged; 95 % bootstrap resampling videos jointly for "
+                "both steps):", "", markdown_table(pd.read_csv(changes))]
     png = plot_profiles(table, borders, plots / "frame_relevance.png")
     out += ["", f"![frame relevance]({_rel(png, root)})", ""]
     wide = table[table["class"].astype(str) == "all"].pivot(index="position", columns="step",
@@ -120,11 +125,30 @@ def _strides_section(run: Path, root: Path, plots: Path) -> list[str]:
         f"`shuffled` row permutes each clip's frames (seeded) at the training step."
     )
     gain = "n/a" if best["gain"] is None else f"{best['gain']:+.3f}"
-    out += ["", f"Best step: **{best['best_step']}** (video accuracy "
+    out += ["", f"Best step on `{summary['split']}` itself: **{best['best_step']}** (video "
+            f"accuracy "
             f"{best['best_video_accuracy']:.3f}); training step {best['train_step']}: "
             f"{best['train_video_accuracy']}; gain {gain}. Tie rule: {summary['tie_rule']}", "",
             markdown_table(table), "", f"![accuracy per step]({_rel(png, root)})", ""]
-    return out
+    return out[:-5] + _selection_lines(summary) + out[-5:]
+
+
+def _selection_lines(summary: dict) -> list[str]:
+    """The honest gain: step chosen on one split, paired comparison on the reported one."""
+    if summary.get("selected_step") is None:
+        return []
+    if summary.get("test_gain") is None:
+        return ["", f"Step {summary['selected_step']} chosen on `{summary['selected_on']}`; "
+                f"{summary.get('selection_note', '')}.", ""]
+    return [
+        "", f"Step chosen on `{summary['selected_on']}`: **{summary['selected_step']}**. On "
+        f"`{summary['reported_split']}`: video accuracy {summary['test_accuracy_train_step']:.3f}"
+        f" at the training step, {summary['test_accuracy_selected_step']:.3f} at the chosen "
+        f"step; paired gain {summary['test_gain']:+.3f} (95 % paired bootstrap over videos "
+        f"[{summary['test_gain_ci_low']:+.3f}, {summary['test_gain_ci_high']:+.3f}]; "
+        f"{summary['n_gained']} videos gained, {summary['n_lost']} lost; exact McNemar "
+        f"p = {summary['mcnemar_p']:.3g}). {summary['selection_note']}. The table's "
+        f"`diff_vs_train_step` columns pair every row with the training step the same way."]
 
 
 def build_report(root: str | Path) -> Path:

@@ -9,6 +9,7 @@ from typing import Any
 
 from kvlrp.analysis.accuracy import best_step, stride_table, video_predictions
 from kvlrp.analysis.resume import run_settings
+from kvlrp.analysis.selection import add_paired_columns, select_and_report
 from kvlrp.analysis.strides import stride_predictions
 from kvlrp.atomic import write_csv, write_json
 
@@ -31,12 +32,21 @@ def run_strides(
     seed: int = 0,
     progress: bool = True,
     on_video: Callable[[int, str], None] | None = None,
+    select_on: str | None = None,
 ) -> dict:
     """Accuracy per step without retraining, plus the frame-shuffled control.
 
     Writes ``stride_accuracy.csv``, ``clip_predictions.csv``, ``video_predictions.csv`` and
     ``summary.json`` (best step, gain over the training step) into ``out_dir``; progress in
     ``out_dir/partial`` lets an interrupted run resume.
+
+    ``select_on``: the split the step is chosen on (default ``val`` when the shards have one
+    and ``split`` is another, else ``split`` itself, which the summary marks as optimistic).
+    That split is evaluated too (``stride_accuracy_<split>.csv``,
+    ``video_predictions_<split>.csv``, progress in ``partial/<split>``); the summary adds
+    the keys of :data:`kvlrp.analysis.selection.SELECTION_KEYS`. ``stride_accuracy.csv`` gains
+    the paired difference of every row to the training step
+    (:data:`kvlrp.analysis.selection.PAIRED_COLUMNS`).
 
     Returns
     -------
@@ -55,39 +65,62 @@ def run_strides(
     if n_videos == 0:
         raise ValueError(f"no videos in split {split!r} of {shard_dir}; splits there: "
                          f"{sorted(index['split'].unique())}")
+    splits = sorted(index["split"].unique())
+    if select_on is None:
+        select_on = "val" if "val" in splits and split != "val" else split
+    if select_on != split and not (index["split"] == select_on).any():
+        raise ValueError(f"--select-on {select_on!r}: no videos in that split of {shard_dir}; "
+                         f"splits there: {splits}")
     specs: dict[int, Any] = {}
 
     def make_clips(frames, step):
         spec = specs.setdefault(step, info.clip_spec(step=step))
         return {k: v.numpy() for k, v in eval_clips(frames, spec, clips_per_video).items()}
 
-    settings = run_settings(model, info, shard_dir, split, clips_per_video)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    def predict(on_split: str, partial: Path, with_control: bool, hook):
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
 
-        bar = tqdm(total=n_videos, desc=f"strides {steps}", unit="video")
-    try:
-        clips = stride_predictions(
-            model, video_dataset(shard_dir, split), make_clips, steps,
-            control_step=info.step if control else None, control_seed=control_seed,
-            partial_dir=out / "partial", settings=settings, batch_size=batch_size,
-            on_video=on_video, progress=bar)
-    finally:
-        if bar is not None:
-            bar.close()
+            bar = tqdm(total=int((index["split"] == on_split).sum()),
+                       desc=f"strides {steps} ({on_split})", unit="video")
+        try:
+            return stride_predictions(
+                model, video_dataset(shard_dir, on_split), make_clips, steps,
+                control_step=info.step if with_control else None, control_seed=control_seed,
+                partial_dir=partial,
+                settings=run_settings(model, info, shard_dir, on_split, clips_per_video),
+                batch_size=batch_size, on_video=hook, progress=bar)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    clips = predict(split, out / "partial", control, on_video)
+    videos = video_predictions(clips)
     table = stride_table(clips, info.clip_len, n_boot=n_boot, seed=seed)
     best = best_step(table, train_step=info.step)
+    table = add_paired_columns(table, videos, info.step, n_boot=n_boot, seed=seed)
     files = {
         "stride_accuracy": write_csv(table, out / "stride_accuracy.csv"),
         "clip_predictions": write_csv(clips, out / "clip_predictions.csv"),
-        "video_predictions": write_csv(video_predictions(clips), out / "video_predictions.csv"),
+        "video_predictions": write_csv(videos, out / "video_predictions.csv"),
     }
+    selection_videos = videos
+    if select_on != split:
+        sel_clips = predict(select_on, out / "partial" / select_on, False, None)
+        selection_videos = video_predictions(sel_clips)
+        sel_table = stride_table(sel_clips, info.clip_len, n_boot=n_boot, seed=seed)
+        files[f"stride_accuracy_{select_on}"] = write_csv(
+            sel_table, out / f"stride_accuracy_{select_on}.csv")
+        files[f"video_predictions_{select_on}"] = write_csv(
+            selection_videos, out / f"video_predictions_{select_on}.csv")
+    selection = select_and_report(selection_videos, videos, info.step, select_on, split,
+                                  n_boot=n_boot, seed=seed)
     shuffled = table[table["control"] == "shuffled"]
     summary = {
         "kind": "strides", "split": split, "steps": steps, "train_step": info.step,
         "clip_len": info.clip_len, "clips_per_video": clips_per_video, "best": best,
-        "tie_rule": TIE_RULE, "classes": info.classes,
+        "tie_rule": TIE_RULE, "classes": info.classes, **selection,
         "shuffled_control": shuffled.to_dict("records")[0] if len(shuffled) else None,
         "table": table.to_dict("records"), "files": {k: str(v) for k, v in files.items()},
     }

@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", help="split to evaluate (default test)")
     parser.add_argument("--clips-per-video", type=clips_arg, default=4,
                         help="evaluation clips per video (int or 'all', default 4)")
+    parser.add_argument("--select-on", default=None,
+                        help="split the step is chosen on (default: val when the shards have "
+                             "one, else --split, which marks the gain as optimistic)")
     parser.add_argument("--no-control", action="store_true",
                         help="skip the frame-shuffled control row")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             model, info, args.data, args.out, steps=args.steps, split=args.split,
             clips_per_video=args.clips_per_video, control=not args.no_control,
             control_seed=args.seed, batch_size=args.batch_size, seed=args.seed,
-            progress=not args.no_progress,
+            progress=not args.no_progress, select_on=args.select_on,
         )
     except (ValueError, FileNotFoundError) as err:  # bad input: say what, no traceback
         print(f"kvlrp strides: {err}", file=sys.stderr)
@@ -63,6 +66,14 @@ def print_strides_summary(summary: dict, out: str) -> None:
     gain = "n/a" if best["gain"] is None else f"{best['gain']:+.3f}"
     print(f"best step {best['best_step']} (video accuracy {best['best_video_accuracy']:.3f}; "
           f"gain over training step {best['train_step']}: {gain})")
+    if summary.get("test_gain") is not None:
+        print(f"step {summary['selected_step']} chosen on {summary['selected_on']}; on "
+              f"{summary['reported_split']}: {summary['test_accuracy_train_step']:.3f} at the "
+              f"training step -> {summary['test_accuracy_selected_step']:.3f}, paired gain "
+              f"{summary['test_gain']:+.3f} [{summary['test_gain_ci_low']:+.3f}, "
+              f"{summary['test_gain_ci_high']:+.3f}], McNemar p = {summary['mcnemar_p']:.3g}")
+    if summary.get("selection_note"):
+        print(f"({summary['selection_note']})")
     print(f"outputs in {out}:")
     for name, path in summary["files"].items():
         print(f"  {name}: {path}")
