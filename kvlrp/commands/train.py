@@ -1,4 +1,5 @@
-"""``kvlrp train``: train a C3D-family model on random clips from a shard folder."""
+"""``kvlrp train``: train a video classifier (C3D, R3D, R(2+1)D, I3D, X3D) on random clips
+from a shard folder."""
 
 from __future__ import annotations
 
@@ -6,14 +7,20 @@ import argparse
 import json
 import sys
 
-HELP = "train a C3D-family model on random clips from shards (resumes an interrupted run)"
+HELP = "train a video classifier on random clips from shards (resumes an interrupted run)"
+
+#: Architectures ``--model`` accepts (the keys of ``kvlrp.models.ARCHITECTURES``, listed here
+#: so that building the argument parser does not import Keras).
+MODELS = ("c3d_small", "c3d", "r3d_small", "r3d", "r2plus1d_small", "r2plus1d", "i3d_small",
+          "i3d", "x3d_small", "x3d")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``kvlrp train`` options to ``parser``."""
     parser.add_argument("--data", required=True, help="shard folder written by `kvlrp prepare`")
     parser.add_argument("--out", required=True, help="model folder to write (or resume)")
-    parser.add_argument("--model", default="c3d_small", choices=["c3d_small", "c3d"])
+    parser.add_argument("--model", default="c3d_small", choices=MODELS,
+                        help="architecture (default c3d_small; NAME_small variants train on a CPU)")
     parser.add_argument("--clip-len", type=int, default=8, help="frames per clip (default 8)")
     parser.add_argument("--step", type=int, default=1, help="stride between a clip's frames")
     parser.add_argument("--size", type=int, default=56, help="square crop size in pixels")
@@ -28,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-clips", default="4",
                         help="evaluation clips per validation video (int or 'all')")
     parser.add_argument("--widths", type=int, nargs="+", default=None,
-                        help="c3d_small: filters per convolution block (default 16 32 64)")
+                        help="c3d_small: filters per convolution block (default 16 32 64); "
+                             "r3d_small, r2plus1d_small: 4 stage widths (default 8 16 32 64)")
     parser.add_argument("--dense-units", type=int, default=None, help="hidden dense width")
     parser.add_argument("--batch-norm", action="store_true", help="BatchNorm after convolutions")
     parser.add_argument("--temporal-padding", default=None, choices=["same", "valid"],

@@ -1,15 +1,21 @@
-"""C3D-family video classifiers (Keras 3) and saving them with their clip settings.
+"""Video classifiers (Keras 3, channels_last clips) and saving them with their clip settings.
 
 - :func:`c3d`: C3D of Tran et al. (2015), 16x112x112 clips.
 - :func:`c3d_small`: the same shape family, parameterised to train in minutes on a CPU.
-- :func:`build_model`: either of them by name (the names :data:`ARCHITECTURES` lists).
+- :func:`r3d`, :func:`r2plus1d`: R3D-18 and R(2+1)D-18 (torchvision's layouts).
+- :func:`i3d`: Inception-v1 inflated (Carreira & Zisserman 2017).
+- :func:`x3d`: X3D-XS (PyTorchVideo's layout; channelwise convolutions, SE gates, swish).
+- ``NAME_small``: each of them narrower and shallower, to train on a CPU.
+- :func:`build_model`: any of them by name (the names :data:`ARCHITECTURES` lists).
 - :class:`ModelInfo`, :func:`save_model`, :func:`load_model`: a model folder holds
   ``model.keras`` and ``kvlrp.json`` (classes and clip settings), loaded in Keras safe mode.
 """
 
 from kvlrp.models.c3d import c3d, c3d_small
+from kvlrp.models.i3d import i3d, i3d_small
 from kvlrp.models.info import ModelInfo
 from kvlrp.models.registry import ARCHITECTURES, build_model
+from kvlrp.models.resnet3d import r2plus1d, r2plus1d_small, r3d, r3d_small
 from kvlrp.models.saving import (
     INFO_FILENAME,
     MODEL_FILENAME,
@@ -18,6 +24,7 @@ from kvlrp.models.saving import (
     load_model,
     save_model,
 )
+from kvlrp.models.x3d import x3d, x3d_small
 
 __all__ = [
     "ARCHITECTURES",
@@ -29,6 +36,14 @@ __all__ = [
     "build_model",
     "c3d",
     "c3d_small",
+    "i3d",
+    "i3d_small",
     "load_model",
+    "r2plus1d",
+    "r2plus1d_small",
+    "r3d",
+    "r3d_small",
     "save_model",
+    "x3d",
+    "x3d_small",
 ]

@@ -20,7 +20,8 @@ class ModelInfo:
     Attributes
     ----------
     architecture
-        Builder name (``"c3d"``, ``"c3d_small"``) or ``"custom"`` for a user's own model.
+        Builder name (a key of ``kvlrp.models.ARCHITECTURES``) or ``"custom"`` for a
+        user's own model.
     classes
         Class names in output order (index ``i`` is output unit ``i``).
     clip_len, step, size

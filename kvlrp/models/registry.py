@@ -8,9 +8,18 @@ from typing import Any
 import keras
 
 from kvlrp.models.c3d import c3d, c3d_small
+from kvlrp.models.i3d import i3d, i3d_small
+from kvlrp.models.resnet3d import r2plus1d, r2plus1d_small, r3d, r3d_small
+from kvlrp.models.x3d import x3d, x3d_small
 
 #: Architecture name -> builder ``f(num_classes, **kwargs) -> keras.Model``.
-ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {"c3d": c3d, "c3d_small": c3d_small}
+ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {
+    "c3d": c3d, "c3d_small": c3d_small,
+    "r3d": r3d, "r3d_small": r3d_small,
+    "r2plus1d": r2plus1d, "r2plus1d_small": r2plus1d_small,
+    "i3d": i3d, "i3d_small": i3d_small,
+    "x3d": x3d, "x3d_small": x3d_small,
+}
 
 
 def build_model(name: str, num_classes: int, **kwargs: Any) -> keras.Model:
@@ -19,11 +28,13 @@ def build_model(name: str, num_classes: int, **kwargs: Any) -> keras.Model:
     Parameters
     ----------
     name
-        ``"c3d"`` or ``"c3d_small"``.
+        A key of :data:`ARCHITECTURES` (``c3d``, ``r3d``, ``r2plus1d``, ``i3d``, ``x3d``,
+        each also as ``NAME_small``).
     num_classes
         Number of output classes.
     **kwargs
-        Passed to the builder (e.g. ``frames``, ``size``, ``widths`` for ``c3d_small``).
+        Passed to the builder: ``input_shape`` for a full-size one, ``frames`` and ``size``
+        (and e.g. ``widths``) for a ``_small`` one.
 
     Returns
     -------

@@ -4,6 +4,7 @@ per-epoch checkpoints, ``history.csv``, resume after interruption and seeded rep
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import shutil
@@ -19,7 +20,7 @@ import keras
 import pandas as pd
 import tensorflow as tf
 
-from kvlrp.models import ModelInfo, build_model, save_model
+from kvlrp.models import ARCHITECTURES, ModelInfo, build_model, save_model
 from kvlrp.training.checks import TrainingSetupError, check_shards
 from kvlrp.training.evaluation import evaluate_clips, make_predict
 from kvlrp.training.loop import run_epochs
@@ -96,7 +97,8 @@ def train(
         Model folder to write; if it holds an unfinished run with the same settings, training
         resumes after its last finished epoch (unless ``resume=False``).
     model
-        Architecture name (``c3d_small`` or ``c3d``).
+        Architecture name (a key of ``kvlrp.models.ARCHITECTURES``, e.g. ``c3d_small``,
+        ``r2plus1d_small``, ``x3d``).
     clip_len, step, size
         Frames per clip, stride between a clip's frames, square crop size.
     epochs
@@ -294,14 +296,16 @@ def _model_input_kwargs(
 ) -> dict[str, Any]:
     """Add the clip's shape to the builder's arguments; refuse contradicting ones."""
     kwargs = dict(kwargs)
-    if architecture == "c3d_small":
+    builder = ARCHITECTURES.get(architecture)
+    params = inspect.signature(builder).parameters if builder is not None else {}
+    if "frames" in params and "size" in params:  # the _small builders
         for key, value in (("frames", clip_len), ("size", size)):
             if kwargs.setdefault(key, value) != value:
                 raise TrainingSetupError(
                     f"model argument {key}={kwargs[key]} contradicts the clip settings "
                     f"(clip_len={clip_len}, size={size}); set the clip settings instead"
                 )
-    elif architecture == "c3d":
+    elif "input_shape" in params:  # the full-size builders
         shape = (clip_len, size, size, 3)
         if tuple(kwargs.setdefault("input_shape", shape)) != shape:
             raise TrainingSetupError(
