@@ -165,12 +165,13 @@ def mark_gates(steps: list[Step]) -> None:
     Raises :class:`UnsupportedLayerError` for a Multiply without exactly one non-gate
     input, and for a sigmoid / hard_sigmoid whose output reaches anything but gates.
     """
-    gate: set[int] = set()
+    origin: dict[int, Step] = {}  # gate tensor id -> the step applying the sigmoid
     for step in steps:
-        if step.op.activation_name in GATES or (
-                isinstance(step.op, _GATE_THROUGH) and len(step.inputs) == 1
-                and step.inputs[0] in gate):
-            gate.add(step.output)
+        if step.op.activation_name in GATES:
+            origin[step.output] = step
+        elif (isinstance(step.op, _GATE_THROUGH) and len(step.inputs) == 1
+              and step.inputs[0] in origin):
+            origin[step.output] = origin[step.inputs[0]]
     consumers: dict[int, list[Step]] = {}
     for step in steps:
         for i in step.inputs:
@@ -178,7 +179,7 @@ def mark_gates(steps: list[Step]) -> None:
     for step in steps:
         op = step.op
         if isinstance(op, MultiplyOp):
-            flags = tuple(i in gate for i in step.inputs)
+            flags = tuple(i in origin for i in step.inputs)
             if flags.count(False) != 1:
                 what = "two or more non-gate tensors" if flags.count(False) > 1 else \
                     "gates only"
@@ -187,19 +188,15 @@ def mark_gates(steps: list[Step]) -> None:
                     f"a Multiply of {what}: only a product of one tensor with gates "
                     "(outputs of sigmoid / hard_sigmoid) is explained")
             op.gate_inputs = flags
-        if step.output in gate:
+        if step.output in origin:
             for user in consumers.get(step.output, []):
-                if not (isinstance(user.op, MultiplyOp) or (
-                        isinstance(user.op, _GATE_THROUGH) and user.output in gate)):
-                    source = op.name
+                if not (isinstance(user.op, MultiplyOp) or user.output in origin):
+                    source = origin[step.output].op
                     raise UnsupportedLayerError(
-                        source, type(op.layer).__name__, supported_layer_names(),
-                        f"activation '{_gate_name(steps, step)}' is only supported as a "
-                        f"gate (an input of Multiply); its output reaches '{user.op.name}'")
-
-
-def _gate_name(steps: list[Step], step: Step) -> str:
-    return step.op.activation_name if step.op.activation_name in GATES else "sigmoid"
+                        source.name, type(source.layer).__name__, supported_layer_names(),
+                        f"activation '{source.activation_name}' is only supported as a "
+                        f"gate (an input of Multiply); its output reaches "
+                        f"'{user.op.name}'")
 
 
 def annotate_steps(steps: list[Step], input_id: int) -> list[Step]:

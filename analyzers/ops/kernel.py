@@ -165,7 +165,7 @@ class DepthwiseConvOp(_SpatialKernelOp):
     def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
                bias: Tensor | None = None) -> Tensor:
         x, padding = self._causal(xs[0], kernel)
-        z = ops.depthwise_conv(x, kernel, strides=list(self.strides), padding=padding,
+        z = ops.depthwise_conv(x, kernel, strides=tuple(self.strides), padding=padding,
                                dilation_rate=self.dilation_rate,
                                data_format=self.data_format)
         return self._add_channel_bias(z, bias)
