@@ -6,8 +6,13 @@ channel axis, and no other consumer of its output): ``W' = W * s``, ``b' = (b - 
 + beta`` with ``s = gamma / sqrt(var + eps)``. The folded graph computes the same
 function (checked in ``tests/test_analyzers_api.py`` to atol 1e-5).
 
-A BatchNormalization that cannot be folded (first layer, after a ReLU, after a pooling,
-after an Add, ...) stays as an elementwise affine layer ``y = x * scale + shift``
+A BatchNormalization that cannot be folded backwards but whose output feeds only a Dense
+or an ungrouped Conv with no zero padding (``valid``, or a kernel of size 1; pre-activation
+blocks, input normalisation) is folded into that layer instead: ``W' = W * s`` along the
+input channels, ``b' = b + sum(W * shift)`` (exact: every output sums whole input
+channels' shifts). A BatchNormalization that cannot be folded (after a ReLU, before a
+zero-padded convolution, after a pooling, ...) stays as an elementwise affine layer
+``y = x * scale + shift``
 (:class:`~analyzers.ops.kernel.AffineOp`); the composite's kernel rule is applied to it
 as to a layer with a diagonal kernel: for the z / epsilon rules the shift acts as a bias
 (and absorbs relevance), w^2 and flat pass relevance unchanged, z+ passes it where
@@ -22,7 +27,15 @@ from dataclasses import replace
 import tensorflow as tf
 
 from analyzers.graph import Graph, annotate_steps
-from analyzers.ops.kernel import AffineOp, ConvOp, ConvTransposeOp, DenseOp, batch_norm_affine
+from analyzers.ops.kernel import (
+    AffineOp,
+    ConvOp,
+    ConvTransposeOp,
+    DenseOp,
+    DepthwiseConvOp,
+    KernelOp,
+    batch_norm_affine,
+)
 
 
 class Canonizer:
@@ -61,7 +74,7 @@ class BatchNormFolder(Canonizer):
             if src is None:
                 continue
             prev = steps[src]
-            if not isinstance(prev.op, (DenseOp, ConvOp, ConvTransposeOp)):
+            if not isinstance(prev.op, (DenseOp, ConvOp, ConvTransposeOp, DepthwiseConvOp)):
                 continue
             if prev.op.activation is not None or len(consumers.get(prev.output, [])) != 1:
                 continue
@@ -73,6 +86,7 @@ class BatchNormFolder(Canonizer):
             notes.append(f"BatchNormalization '{step.op.name}' folded into "
                                f"'{prev.op.name}'")
         kept = [s for k, s in enumerate(steps) if k not in drop]
+        kept = _fold_forward(kept, notes)
         kept = annotate_steps(kept, graph.input_id)
         return Graph(steps=kept, input_id=graph.input_id, output_id=graph.output_id,
                      input_shape=graph.input_shape, n_outputs=graph.n_outputs,
@@ -83,22 +97,81 @@ def _fold(op: object, bn: object) -> object:
     """A copy of kernel op ``op`` whose kernel and bias include the BatchNormalization."""
     folded = copy.copy(op)
     folded.name = f"{op.name}+{bn.name}"
-    axis = op.output_axis
-    base_kernel = type(op).kernel.fget
-    base_bias = type(op).bias.fget
-
     def kernel() -> tf.Tensor:
         scale, _ = batch_norm_affine(bn)
-        w = base_kernel(op)
-        rank = len(w.shape)
-        shape = [1] * rank
-        shape[axis % rank] = -1
-        return w * tf.reshape(scale, shape)
+        return op.scale_outputs(op.kernel, scale)
 
     def bias() -> tf.Tensor:
         scale, shift = batch_norm_affine(bn)
-        b = base_bias(op)
+        b = op.bias
         return shift if b is None else b * scale + shift
+
+    folded.kernel_override = kernel
+    folded.bias_override = bias
+    return folded
+
+
+def _no_zero_padding(op: KernelOp) -> bool:
+    """True if the kernel layer never reads zero padding (exact forward folding)."""
+    if isinstance(op, DenseOp):
+        return True
+    if not isinstance(op, ConvOp) or op.groups != 1:
+        return False
+    if op.padding == "valid":
+        return True
+    return all(int(k) == 1 for k in op.kernel.shape[:-2])
+
+
+def _fold_forward(steps: list, notes: list[str]) -> list:
+    """Fold each remaining BatchNormalization into the kernel layer that alone reads it."""
+    users: dict[int, list[int]] = {}
+    for k, step in enumerate(steps):
+        for i in step.inputs:
+            users.setdefault(i, []).append(k)
+    steps = list(steps)
+    drop: set[int] = set()
+    for k, step in enumerate(steps):
+        if not isinstance(step.op, AffineOp) or len(users.get(step.output, [])) != 1:
+            continue
+        nxt_k = users[step.output][0]
+        nxt = steps[nxt_k]
+        if not (isinstance(nxt.op, KernelOp) and _no_zero_padding(nxt.op)
+                and nxt.inputs == (step.output,)):
+            continue
+        if not _input_axis_matches(nxt.op, step.op.layer):
+            continue
+        steps[nxt_k] = replace(nxt, op=_fold_input(nxt.op, step.op.layer),
+                               inputs=step.inputs)
+        drop.add(k)
+        notes.append(f"BatchNormalization '{step.op.name}' folded into the following "
+                     f"'{nxt.op.name}'")
+    return [s for k, s in enumerate(steps) if k not in drop]
+
+
+def _input_axis_matches(op: KernelOp, bn_layer: object) -> bool:
+    """True if the BatchNormalization normalizes the kernel layer's input channels."""
+    return _channel_axis_matches(op, bn_layer)
+
+
+def _fold_input(op: KernelOp, bn: object) -> KernelOp:
+    """A copy of kernel op ``op`` reading the BatchNormalization's input directly."""
+    folded = copy.copy(op)
+    folded.name = f"{bn.name}+{op.name}"
+
+    def kernel() -> tf.Tensor:
+        scale, _ = batch_norm_affine(bn)
+        w = op.kernel
+        shape = [1] * len(w.shape)
+        shape[op.kernel_input_axis % len(w.shape)] = -1
+        return w * tf.reshape(scale, shape)
+
+    def bias() -> tf.Tensor:
+        _, shift = batch_norm_affine(bn)
+        w = op.kernel
+        w2 = tf.reshape(w, [-1, w.shape[-2], w.shape[-1]]) if len(w.shape) > 2 else w[None]
+        extra = tf.einsum("kio,i->o", w2, shift)
+        b = op.bias
+        return extra if b is None else b + extra
 
     folded.kernel_override = kernel
     folded.bias_override = bias

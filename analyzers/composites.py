@@ -14,9 +14,15 @@ plus the fixed treatment of the other layers:
   proportional (``ZRule`` on the average-pooling surrogate) with
   ``max_pooling="proportional"``;
 * ``Add`` / ``Average``: in proportion to each input's contribution (``ZRule``);
-* a BatchNormalization that could not be folded: the weight-layer rule;
-* everything else (Flatten, Reshape, padding, cropping, up-sampling, Concatenate,
-  activations, dropout): ``GradientRule`` (exact redistribution).
+* a BatchNormalization that could not be folded, LayerNormalization, GroupNormalization:
+  the weight-layer rule (on the diagonal affine form);
+* ``Multiply`` by gates: the other factor gets all relevance (``GateRule``);
+* activations and dropout: relevance unchanged (``IdentityRule``);
+* Flatten, Reshape, padding, cropping, up-sampling, Concatenate: ``GradientRule`` (exact
+  redistribution).
+
+These defaults are declared with each op's registration (:mod:`analyzers.ops.factory`);
+an op without one is refused there, so no layer silently gets gradient semantics.
 """
 
 from __future__ import annotations
@@ -25,10 +31,19 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from analyzers.ops.base import LayerOp
-from analyzers.ops.kernel import AffineOp, ConvOp, ConvTransposeOp, DenseOp, KernelOp
+from analyzers.ops.gates import MultiplyOp
+from analyzers.ops.kernel import (
+    AffineOp,
+    ConvOp,
+    ConvTransposeOp,
+    DenseOp,
+    DepthwiseConvOp,
+    KernelOp,
+)
+from analyzers.ops.normalization import DiagonalOp, GroupNormOp, LayerNormOp
 from analyzers.ops.pooling import GlobalPoolOp, PoolOp
 from analyzers.ops.structural import AddOp, TimeDistributedOp
-from analyzers.rules import GradientRule, Rule, ZRule
+from analyzers.rules import Rule
 
 Predicate = Callable[[LayerOp, Any], bool]
 
@@ -49,13 +64,24 @@ def is_dense(op: LayerOp, step: Any = None) -> bool:
 
 
 def is_conv(op: LayerOp, step: Any = None) -> bool:
-    """A convolution or transposed convolution (any rank)."""
-    return isinstance(_base(op), (ConvOp, ConvTransposeOp))
+    """A convolution (grouped, depthwise, either step of a separable one) or transposed
+    convolution (any rank)."""
+    return isinstance(_base(op), (ConvOp, ConvTransposeOp, DepthwiseConvOp))
 
 
 def is_batch_norm(op: LayerOp, step: Any = None) -> bool:
     """A BatchNormalization left as an elementwise affine layer (not folded)."""
     return isinstance(_base(op), AffineOp)
+
+
+def is_normalization(op: LayerOp, step: Any = None) -> bool:
+    """A LayerNormalization or GroupNormalization (statistics held constant)."""
+    return isinstance(_base(op), (LayerNormOp, GroupNormOp, DiagonalOp))
+
+
+def is_gate_multiply(op: LayerOp, step: Any = None) -> bool:
+    """A Multiply by gates."""
+    return isinstance(_base(op), MultiplyOp)
 
 
 def is_average_pooling(op: LayerOp, step: Any = None) -> bool:
@@ -101,15 +127,9 @@ def always(op: LayerOp, step: Any = None) -> bool:
 
 # -- composite -----------------------------------------------------------------------
 def standard_rule(op: LayerOp, max_pooling: str = "winner_take_all") -> Rule | None:
-    """The fixed treatment of weightless layers (see module docstring); ``None`` for layers
+    """The registered default rule of ``op`` (see module docstring); ``None`` for layers
     with weights, which need a rule from the composite."""
-    if is_kernel_layer(op) or is_batch_norm(op):
-        return None
-    if is_average_pooling(op) or is_add(op):
-        return ZRule()
-    if is_max_pooling(op):
-        return GradientRule() if max_pooling == "winner_take_all" else ZRule()
-    return GradientRule()
+    return op.standard_rule(max_pooling)
 
 
 class Composite:
@@ -117,7 +137,8 @@ class Composite:
 
     A layer that no pair matches gets ``default`` if given, else the standard treatment of
     weightless layers (:func:`standard_rule`: proportional average pooling and Add,
-    winner-take-all max pooling, exact redistribution for shape layers). A layer with
+    winner-take-all max pooling, gates held constant, identity for activations, exact
+    redistribution for shape layers). A layer with
     weights that no pair matches (and no ``default``) is an error, raised when the analyzer
     is created.
 
@@ -166,6 +187,7 @@ class Composite:
 def layer_map_composite(kernel_rule: Rule, *, input_layer_rule: Rule | None = None,
                         dense_rule: Rule | None = None, conv_rule: Rule | None = None,
                         batch_norm_rule: Rule | None = None,
+                        normalization_rule: Rule | None = None,
                         max_pooling: str = "winner_take_all") -> Composite:
     """The composite of the named LRP / deep Taylor analyzers (see module docstring).
 
@@ -179,6 +201,8 @@ def layer_map_composite(kernel_rule: Rule, *, input_layer_rule: Rule | None = No
         Rules for Dense or convolution layers specifically.
     batch_norm_rule
         Rule for a BatchNormalization that could not be folded (default ``kernel_rule``).
+    normalization_rule
+        Rule for LayerNormalization / GroupNormalization (default ``batch_norm_rule``).
     max_pooling
         ``"winner_take_all"`` (default) or ``"proportional"``.
     """
@@ -189,12 +213,14 @@ def layer_map_composite(kernel_rule: Rule, *, input_layer_rule: Rule | None = No
         pairs.append((is_dense, dense_rule))
     if conv_rule is not None:
         pairs.append((is_conv, conv_rule))
-    pairs += [(is_kernel_layer, kernel_rule), (is_batch_norm, batch_norm_rule or kernel_rule)]
+    pairs += [(is_kernel_layer, kernel_rule), (is_batch_norm, batch_norm_rule or kernel_rule),
+              (is_normalization, normalization_rule or batch_norm_rule or kernel_rule)]
     return Composite(pairs, max_pooling=max_pooling)
 
 
 __all__ = [
     "Composite", "always", "is_add", "is_average_pooling", "is_batch_norm", "is_conv",
-    "is_dense", "is_input_layer", "is_kernel_layer", "is_max_pooling", "layer_class",
+    "is_dense", "is_gate_multiply", "is_input_layer", "is_kernel_layer", "is_max_pooling",
+    "is_normalization", "layer_class",
     "layer_map_composite", "layer_name", "standard_rule",
 ]

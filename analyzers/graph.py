@@ -9,7 +9,6 @@ any computation, by :class:`~analyzers.errors.UnsupportedLayerError`.
 
 from __future__ import annotations
 
-import copy
 import itertools
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -18,8 +17,10 @@ import keras
 import tensorflow as tf
 
 from analyzers.errors import UnsupportedLayerError
-from analyzers.ops import LayerOp, make_op, supported_layer_names
-from analyzers.ops.structural import IdentityOp, LayerCallOp, TimeDistributedOp
+from analyzers.ops import LayerOp, make_ops, supported_layer_names
+from analyzers.ops.activations import GATES
+from analyzers.ops.gates import MultiplyOp
+from analyzers.ops.structural import IdentityOp, LayerCallOp
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,12 @@ class _Flattener:
                                         "a backend operation, not a layer")
         if isinstance(layer, keras.layers.InputLayer):
             return list(input_ids)
-        op = make_op(layer)
-        out = self.new_id()
-        self.steps.append(Step(op, tuple(input_ids), out))
-        return [out]
+        current = tuple(input_ids)
+        for op in make_ops(layer):
+            out = self.new_id()
+            self.steps.append(Step(op, current, out))
+            current = (out,)
+        return list(current)
 
     def inline(self, model: Any, input_ids: list[int]) -> list[int]:
         if isinstance(model, keras.Sequential):
@@ -135,25 +138,65 @@ def _strip_softmax(steps: list[Step], output_id: int, notes: list[str]) -> list[
         if step.output != output_id:
             continue
         op = step.op
-        if op.activation is tf.nn.softmax:
-            op2 = copy.copy(op)
-            op2.activation = None
-            if isinstance(op, TimeDistributedOp):
-                op2.inner = copy.copy(op.inner)
-                op2.inner.activation = None
+        if op.activation_name == "softmax":
             steps = list(steps)
-            steps[k] = replace(step, op=op2)
+            steps[k] = replace(step, op=op.without_activation())
             notes.append(f"softmax of layer '{op.name}' stripped: explaining the logits")
         elif isinstance(op, (IdentityOp, LayerCallOp)) and len(step.inputs) == 1:
             # look through e.g. a Flatten/Dropout after the softmax
             steps = _strip_softmax(steps[:k], step.inputs[0], notes) + steps[k:]
         break
     for step in steps:
-        if step.op.activation is tf.nn.softmax:
+        if step.op.activation_name == "softmax":
             raise UnsupportedLayerError(
                 step.op.name, type(step.op.layer).__name__, supported_layer_names(),
                 "softmax is only supported as the model's last activation")
     return steps
+
+
+#: Ops a gate passes through unchanged in value (reshaping, identity layers).
+_GATE_THROUGH = (LayerCallOp, IdentityOp)
+
+
+def mark_gates(steps: list[Step]) -> None:
+    """Decide which inputs of every ``Multiply`` are gates (outputs of a sigmoid /
+    hard_sigmoid, directly or through reshaping layers) and set ``op.gate_inputs``.
+
+    Raises :class:`UnsupportedLayerError` for a Multiply without exactly one non-gate
+    input, and for a sigmoid / hard_sigmoid whose output reaches anything but gates.
+    """
+    origin: dict[int, Step] = {}  # gate tensor id -> the step applying the sigmoid
+    for step in steps:
+        if step.op.activation_name in GATES:
+            origin[step.output] = step
+        elif (isinstance(step.op, _GATE_THROUGH) and len(step.inputs) == 1
+              and step.inputs[0] in origin):
+            origin[step.output] = origin[step.inputs[0]]
+    consumers: dict[int, list[Step]] = {}
+    for step in steps:
+        for i in step.inputs:
+            consumers.setdefault(i, []).append(step)
+    for step in steps:
+        op = step.op
+        if isinstance(op, MultiplyOp):
+            flags = tuple(i in origin for i in step.inputs)
+            if flags.count(False) != 1:
+                what = "two or more non-gate tensors" if flags.count(False) > 1 else \
+                    "gates only"
+                raise UnsupportedLayerError(
+                    op.name, type(op.layer).__name__, supported_layer_names(),
+                    f"a Multiply of {what}: only a product of one tensor with gates "
+                    "(outputs of sigmoid / hard_sigmoid) is explained")
+            op.gate_inputs = flags
+        if step.output in origin:
+            for user in consumers.get(step.output, []):
+                if not (isinstance(user.op, MultiplyOp) or user.output in origin):
+                    source = origin[step.output].op
+                    raise UnsupportedLayerError(
+                        source.name, type(source.layer).__name__, supported_layer_names(),
+                        f"activation '{source.activation_name}' is only supported as a "
+                        f"gate (an input of Multiply); its output reaches "
+                        f"'{user.op.name}'")
 
 
 def annotate_steps(steps: list[Step], input_id: int) -> list[Step]:
@@ -202,6 +245,13 @@ def build_graph(model: Any) -> Graph:
     (output_id,) = flat.inline(model, [input_id])
     notes: list[str] = []
     steps = _strip_softmax(flat.steps, output_id, notes)
+    for step in steps:
+        if step.op.activation_name in GATES and step.output == output_id:
+            raise UnsupportedLayerError(
+                step.op.name, type(step.op.layer).__name__, supported_layer_names(),
+                f"activation '{step.op.activation_name}' is only supported as a gate "
+                "(an input of Multiply), not as the model's output")
+    mark_gates(steps)
     steps = annotate_steps(steps, input_id)
     out_shape = outputs[0].shape
     return Graph(steps=steps, input_id=input_id, output_id=output_id,
@@ -209,4 +259,4 @@ def build_graph(model: Any) -> Graph:
                  name=model.name, notes=notes)
 
 
-__all__ = ["Graph", "Step", "annotate_steps", "build_graph"]
+__all__ = ["Graph", "Step", "annotate_steps", "build_graph", "mark_gates"]

@@ -54,10 +54,12 @@ class RelevanceAnalyzer(Analyzer):
         out: dict[int, tuple[tf.Tensor, ...]] = {}
         graph = self.graph
         for k, (step, rule) in enumerate(zip(graph.steps, self.rules)):
-            if not (hasattr(rule, "input_tensors") and step.is_input_layer
-                    and len(step.inputs) == 1):
+            if not (step.is_input_layer and len(step.inputs) == 1):
                 continue
-            carried = {graph.input_id: rule.input_tensors(x)}
+            stand_ins = rule.stand_in_inputs(x)
+            if stand_ins is None:
+                continue
+            carried = {graph.input_id: stand_ins}
             for prev in graph.steps[:k]:
                 if (len(prev.inputs) == 1 and prev.inputs[0] in carried
                         and not prev.op.has_weights and not prev.op.mixes_inputs):
@@ -85,11 +87,8 @@ class RelevanceAnalyzer(Analyzer):
             if r is None:
                 continue
             xs = [values[i] for i in step.inputs]
-            if k in carried:
-                r_in = rule(step.op, xs, r, nonnegative=step.input_nonnegative,
-                            carried=carried[k])
-            else:
-                r_in = rule(step.op, xs, r, nonnegative=step.input_nonnegative)
+            r_in = rule(step.op.at(xs), xs, r, nonnegative=step.input_nonnegative,
+                        stand_ins=carried.get(k))
             for i, ri in zip(step.inputs, r_in):
                 relevance[i] = relevance[i] + ri if i in relevance else ri
         result = relevance.get(graph.input_id)

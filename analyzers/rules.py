@@ -18,12 +18,13 @@ never a division by zero.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
 
-from analyzers.ops.base import LayerOp
+if TYPE_CHECKING:  # rules are imported by the ops (their default rules)
+    from analyzers.ops.base import LayerOp
 
 Tensor = Any
 _ZERO = tf.UnconnectedGradients.ZERO
@@ -80,13 +81,27 @@ def _sum(*terms: Tensor | None) -> Tensor | None:
 
 
 class Rule:
-    """Base class of relevance rules."""
+    """Base class of relevance rules.
+
+    ``rule(op, xs, r, nonnegative=False, stand_ins=None)`` returns the relevance of each
+    input in ``xs``. Rules that compute with *stand-in inputs* instead of the input itself
+    (z^B: the bounds, w^2 / flat: ones) say so by returning them from
+    :meth:`stand_in_inputs`; for a first layer, the engine carries those stand-ins from the
+    model input through the weightless shape layers before it (so that zero padding gets
+    bounds [0, 0] and is no input) and passes them as ``stand_ins`` (one tuple for the
+    layer's single input). Without ``stand_ins`` a rule computes them from ``xs``.
+    """
 
     #: Short name used in messages and ``repr``.
     name = "rule"
 
+    def stand_in_inputs(self, x: Tensor) -> tuple[Tensor, ...] | None:
+        """The stand-ins this rule uses in place of input ``x`` (``None``: it uses ``x``)."""
+        return None
+
     def __call__(self, op: LayerOp, xs: Sequence[Tensor], r: Tensor,
-                 nonnegative: bool = False) -> list[Tensor]:
+                 nonnegative: bool = False,
+                 stand_ins: tuple[Tensor, ...] | None = None) -> list[Tensor]:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -105,7 +120,7 @@ class GradientRule(Rule):
 
     name = "gradient"
 
-    def __call__(self, op, xs, r, nonnegative=False):
+    def __call__(self, op, xs, r, nonnegative=False, stand_ins=None):
         xs = list(xs)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(xs)
@@ -129,7 +144,7 @@ class EpsilonRule(Rule):
         self.epsilon = float(epsilon)
         self.bias = bool(bias)
 
-    def __call__(self, op, xs, r, nonnegative=False):
+    def __call__(self, op, xs, r, nonnegative=False, stand_ins=None):
         xs = list(xs)
         bias = op.bias if self.bias else None
         with tf.GradientTape(watch_accessed_variables=False) as tape:
@@ -182,7 +197,7 @@ class AlphaBetaRule(Rule):
         self.epsilon = float(epsilon)
         self.conserve_degenerate = bool(conserve_degenerate)
 
-    def __call__(self, op, xs, r, nonnegative=False):
+    def __call__(self, op, xs, r, nonnegative=False, stand_ins=None):
         if (not nonnegative and len(xs) == 1 and op.has_weights
                 and op.input_channel_axis is not None and op.kernel_input_axis is not None):
             return self._stacked(op, xs[0], r)
@@ -292,20 +307,18 @@ class BoundedRule(Rule):
         self.high = high_a
         self.epsilon = float(epsilon)
 
-    def input_tensors(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``low`` and ``high`` broadcast to ``x`` (for the first layer, the engine carries
-        these from the model input through padding / reshaping layers, so that zero
-        padding gets the bounds [0, 0])."""
+    def stand_in_inputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``low`` and ``high`` broadcast to ``x``."""
         return (tf.broadcast_to(tf.constant(self.low, x.dtype), tf.shape(x)),
                 tf.broadcast_to(tf.constant(self.high, x.dtype), tf.shape(x)))
 
-    def __call__(self, op, xs, r, nonnegative=False, carried=None):
-        """``carried``: optional ``(low, high)`` shaped like the single input."""
+    def __call__(self, op, xs, r, nonnegative=False, stand_ins=None):
+        """``stand_ins``: optional ``(low, high)`` shaped like the single input."""
         xs = list(xs)
-        if carried is not None:
-            lows, highs = [carried[0]], [carried[1]]
+        if stand_ins is not None:
+            lows, highs = [stand_ins[0]], [stand_ins[1]]
         else:
-            pairs = [self.input_tensors(x) for x in xs]
+            pairs = [self.stand_in_inputs(x) for x in xs]
             lows, highs = [p[0] for p in pairs], [p[1] for p in pairs]
         kernel = op.kernel if op.has_weights else None
         watched = xs + lows + highs
@@ -330,14 +343,13 @@ class _InputIndependentRule(Rule):
     def _kernel(self, kernel: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def input_tensors(self, x: Tensor) -> tuple[Tensor]:
-        """The inputs the weights are applied to: ones (for the first layer, the engine
-        carries them from the model input through padding / reshaping layers, so that zero
-        padding is no input)."""
+    def stand_in_inputs(self, x: Tensor) -> tuple[Tensor]:
+        """The inputs the weights are applied to: ones."""
         return (tf.ones_like(x),)
 
-    def __call__(self, op, xs, r, nonnegative=False, carried=None):
-        ones = [carried[0]] if carried is not None else [tf.ones_like(x) for x in xs]
+    def __call__(self, op, xs, r, nonnegative=False, stand_ins=None):
+        ones = ([stand_ins[0]] if stand_ins is not None
+                else [self.stand_in_inputs(x)[0] for x in xs])
         kernel = self._kernel(op.kernel) if op.has_weights else None
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(ones)
@@ -370,7 +382,44 @@ class FlatRule(_InputIndependentRule):
         return tf.ones_like(kernel)
 
 
+class IdentityRule(Rule):
+    """Relevance passes through unchanged: ``R_in = R`` (elementwise activations such as
+    ReLU, swish, GELU, tanh, as AttnLRP treats elementwise nonlinearities)."""
+
+    name = "identity"
+
+    def __call__(self, op, xs, r, nonnegative=False, stand_ins=None):
+        (x,) = xs
+        if x.shape.rank is not None and r.shape.rank is not None and x.shape != r.shape:
+            raise ValueError(f"identity rule on layer '{op.name}': input shape {x.shape} "
+                             f"differs from output shape {r.shape}")
+        return [r]
+
+
+def _unbroadcast(r: Tensor, x: Tensor) -> Tensor:
+    """Sum ``r`` over the axes along which ``x`` was broadcast to ``r``'s shape."""
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(x)
+        y = x * tf.ones_like(r)
+    return tape.gradient(y, x, output_gradients=r)
+
+
+class GateRule(Rule):
+    """A ``Multiply`` by gates: the gates (sigmoid outputs, ``op.gate_inputs``) are held
+    constant, so the product is a diagonal linear map of the other factor, which gets all
+    the relevance (summed over broadcast axes); the gates get none (the LRP convention for
+    LSTM gates, Arras et al. 2017)."""
+
+    name = "gate"
+
+    def __call__(self, op, xs, r, nonnegative=False, stand_ins=None):
+        gates = op.gate_inputs
+        return [tf.zeros_like(x) if is_gate else _unbroadcast(r, x)
+                for x, is_gate in zip(xs, gates)]
+
+
 __all__ = [
-    "AlphaBetaRule", "BoundedRule", "EpsilonRule", "FlatRule", "GradientRule", "Rule",
+    "AlphaBetaRule", "BoundedRule", "EpsilonRule", "FlatRule", "GateRule", "GradientRule",
+    "IdentityRule", "Rule",
     "WSquareRule", "ZPlusRule", "ZRule", "stabilize",
 ]

@@ -313,9 +313,11 @@ def test_unknown_analyzer_name_suggests_close_matches(model):
 
 
 @pytest.mark.parametrize("bad_layer, reason", [
-    (lambda: L.LayerNormalization(), ""),
-    (lambda: L.Activation("tanh"), "activation 'tanh' is not supported"),
-    (lambda: L.ReLU(max_value=6.0), "ReLU with max_value"),
+    # LayerNormalization, tanh and ReLU(max_value) are supported since issue 9
+    (lambda: L.UnitNormalization(), ""),
+    (lambda: L.Activation("softplus"), "activation 'softplus' is not supported"),
+    (lambda: L.ReLU(threshold=0.5), "ReLU with threshold"),
+    (lambda: L.LayerNormalization(rms_scaling=True), "rms_scaling"),
 ])
 def test_unsupported_layer_raises_before_computation(bad_layer, reason):
     layer = bad_layer()

@@ -45,6 +45,15 @@ KERNEL_CASES = [
      (3, 3, 2)),
     ("conv3d_transpose", lambda: L.Conv3DTranspose(2, (1, 3, 3), strides=(1, 2, 2)),
      (2, 3, 3, 2)),
+    # grouped and depthwise: the matrix read off the layer is the block-diagonal one
+    ("conv1d_groups2", lambda: L.Conv1D(4, 3, groups=2, padding="same"), (7, 4)),
+    ("conv2d_groups3_s2", lambda: L.Conv2D(3, 3, groups=3, strides=2, padding="same"),
+     (5, 5, 3)),
+    ("conv3d_groups2", lambda: L.Conv3D(4, (1, 3, 3), groups=2, strides=(1, 2, 2),
+                                        padding="same"), (2, 5, 5, 4)),
+    ("depthwise1d", lambda: L.DepthwiseConv1D(3, depth_multiplier=2, padding="same"), (6, 3)),
+    ("depthwise2d_s2", lambda: L.DepthwiseConv2D(3, strides=2, depth_multiplier=2),
+     (5, 5, 2)),
 ]
 
 LOW, HIGH = -1.0, 1.0
@@ -239,3 +248,174 @@ def test_alpha_beta_degenerate_neurons_conserve():
     assert got.sum() == pytest.approx(0.3, abs=1e-6)
     textbook = analyzers.AlphaBetaRule(2, 1, conserve_degenerate=False)(op, [x], r)[0]
     assert float(tf.reduce_sum(textbook)) == pytest.approx(2 * 1.0 - 1 * (-0.7), abs=1e-6)
+
+
+# -- average pooling: strides != pool size, overlapping windows, same padding -----------
+AVG_POOL_CASES = [
+    ("avg1d_p3_s2_same", L.AveragePooling1D(3, strides=2, padding="same"), (7, 2)),
+    ("avg2d_p23_s12_same", L.AveragePooling2D((2, 3), strides=(1, 2), padding="same"),
+     (4, 5, 2)),
+    ("avg3d_p3_s2_valid", L.AveragePooling3D(3, strides=2), (5, 5, 5, 1)),
+    ("avg3d_p2_s3_valid", L.AveragePooling3D(2, strides=3), (5, 6, 6, 1)),
+]
+
+
+@pytest.mark.parametrize("case", AVG_POOL_CASES, ids=[c[0] for c in AVG_POOL_CASES])
+def test_average_pooling_matches_matrix_form(case):
+    _, layer, in_shape = case
+    layer.build((None,) + in_shape)
+    w, _, out_shape = ref.dense_matrix(layer, in_shape)
+    membership = (w > 0).astype(np.float64)
+    rng = np.random.default_rng(8)
+    x = rng.uniform(0.0, 1.0, size=in_shape).astype(np.float32)
+    r = rng.uniform(0.1, 1.0, size=out_shape).astype(np.float32)
+    got = analyzers.ZRule()(make_op(layer), [tf.constant(x[None])], tf.constant(r[None]))
+    expected = ref.pool_proportional(x.reshape(-1).astype(np.float64), membership,
+                                     r.reshape(-1).astype(np.float64))
+    _compare(got[0].numpy()[0], expected.reshape(in_shape))
+    covered = membership.sum(axis=1) > 0  # inputs no window reads get nothing
+    assert got[0].numpy()[0].sum() == pytest.approx(r.sum(), rel=1e-5)
+    assert np.all(got[0].numpy()[0].reshape(-1)[~covered] == 0)
+
+
+# -- LayerNormalization / GroupNormalization: statistics held, a diagonal affine map -----
+NORM_CASES = [
+    ("layer_norm_last", lambda: L.LayerNormalization(), (3, 4)),
+    ("layer_norm_axes12", lambda: L.LayerNormalization(axis=(1, 2)), (3, 4)),
+    ("layer_norm_noscale", lambda: L.LayerNormalization(scale=False, center=False), (5,)),
+    ("group_norm_2", lambda: L.GroupNormalization(2), (3, 4)),
+    ("group_norm_3d", lambda: L.GroupNormalization(3, center=False), (2, 2, 3, 6)),
+]
+
+
+def _norm_layer(factory, in_shape, seed):
+    layer = factory()
+    layer.dtype_policy = keras.DTypePolicy("float64")
+    layer.build((None,) + in_shape)
+    rng = np.random.default_rng(seed)
+    for v in layer.weights:
+        v.assign(rng.normal(0.3, 0.8, v.shape))
+    return layer
+
+
+def _norm_reference(layer, x):
+    """Diagonal kernel gamma / std and bias beta - mean gamma / std, in numpy."""
+    xb = x[None].astype(np.float64)
+    if isinstance(layer, L.GroupNormalization):
+        c = x.shape[-1]
+        g = xb.reshape(xb.shape[:-1] + (layer.groups, c // layer.groups))
+        axes = tuple(range(1, g.ndim - 2)) + (g.ndim - 1,)
+        mean = np.broadcast_to(g.mean(axis=axes, keepdims=True), g.shape).reshape(xb.shape)
+        var = np.broadcast_to(g.var(axis=axes, keepdims=True), g.shape).reshape(xb.shape)
+        param_axes = [xb.ndim - 1]
+    else:
+        axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+        axes = [a % xb.ndim for a in axes]
+        mean = xb.mean(axis=tuple(axes), keepdims=True)
+        var = xb.var(axis=tuple(axes), keepdims=True)
+        param_axes = axes
+    shape = [xb.shape[a] if a in param_axes else 1 for a in range(xb.ndim)]
+    gamma = layer.gamma.numpy().reshape(shape) if layer.scale else 1.0
+    beta = layer.beta.numpy().reshape(shape) if layer.center else 0.0
+    kernel = np.broadcast_to(gamma / np.sqrt(var + layer.epsilon), xb.shape)
+    bias = np.broadcast_to(beta - mean * kernel, xb.shape)
+    return kernel[0].reshape(-1), bias[0].reshape(-1)
+
+
+@pytest.mark.parametrize("rule_name", list(RULES))
+@pytest.mark.parametrize("case", NORM_CASES, ids=[c[0] for c in NORM_CASES])
+def test_normalization_rule_matches_matrix_form(case, rule_name):
+    _, factory, in_shape = case
+    layer = _norm_layer(factory, in_shape, seed=len(rule_name))
+    rng = np.random.default_rng(4)
+    x = rng.uniform(LOW, HIGH, size=in_shape)
+    r = rng.uniform(0.1, 1.0, size=in_shape)
+    op = make_op(layer).at([tf.constant(x[None])])
+    np.testing.assert_allclose(op.forward([tf.constant(x[None])]).numpy(),
+                               layer(x[None]).numpy(), atol=1e-9)
+    k, b = _norm_reference(layer, x)
+    make_rule, reference = RULES[rule_name]
+    got = make_rule()(op, [tf.constant(x[None])], tf.constant(r[None]))[0].numpy()[0]
+    expected = reference(x.reshape(-1), np.diag(k), b, r.reshape(-1)).reshape(in_shape)
+    _compare(got, expected)
+
+
+def test_normalization_bias_free_rules_conserve():
+    """Without the bias (the held mean and beta), every signed-input rule of the diagonal
+    form passes relevance unchanged: R_in = R."""
+    layer = _norm_layer(lambda: L.LayerNormalization(), (3, 4), seed=0)
+    x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (1, 3, 4)))
+    r = tf.constant(np.random.default_rng(1).uniform(-1, 1, (1, 3, 4)))
+    op = make_op(layer).at([x])
+    for rule in (analyzers.ZRule(bias=False), analyzers.EpsilonRule(1e-9, bias=False),
+                 analyzers.AlphaBetaRule(2, 1, bias=False)):
+        np.testing.assert_allclose(rule(op, [x], r)[0].numpy(), r.numpy(), atol=1e-7)
+
+
+# -- elementwise activations: the identity rule ----------------------------------------
+ELEMENTWISE = ["swish", "silu", "hard_swish", "gelu", "elu", "leaky_relu", "relu6", "tanh",
+               "relu"]
+ACTIVATION_LAYERS = [
+    ("LeakyReLU", lambda: L.LeakyReLU(0.2), False),
+    ("ELU", lambda: L.ELU(0.5), False),
+    ("ReLU_max6", lambda: L.ReLU(max_value=6.0), True),
+    ("ReLU_slope", lambda: L.ReLU(negative_slope=0.1), False),
+] + [(f"Activation_{a}", (lambda a=a: L.Activation(a)), a in ("relu", "relu6"))
+     for a in ELEMENTWISE]
+
+
+@pytest.mark.parametrize("case", ACTIVATION_LAYERS, ids=[c[0] for c in ACTIVATION_LAYERS])
+def test_elementwise_activation_layers_pass_relevance_unchanged(case):
+    _, factory, nonnegative = case
+    layer = factory()
+    x = tf.constant(np.linspace(-3, 3, 12, dtype=np.float32).reshape(1, 3, 4))
+    r = tf.constant(np.random.default_rng(0).normal(size=(1, 3, 4)).astype(np.float32))
+    op = make_op(layer)
+    np.testing.assert_allclose(op.forward([x]).numpy(), layer(x).numpy(), atol=1e-6)
+    rule = op.standard_rule("winner_take_all")
+    assert isinstance(rule, analyzers.rules.IdentityRule)
+    np.testing.assert_array_equal(rule(op, [x], r)[0].numpy(), r.numpy())
+    model = keras.Sequential([keras.Input((3, 4)), L.Dense(4), layer, L.Flatten(), L.Dense(2)])
+    graph = analyzers.build_graph(model)
+    # deep Taylor's "input known non-negative" only after activations with outputs >= 0
+    assert graph.steps[2].input_nonnegative is nonnegative
+
+
+@pytest.mark.parametrize("act", ELEMENTWISE)
+def test_fused_activation_is_the_identity_rule(act):
+    """``Dense(activation=act)`` explains like ``Dense`` followed by ``Activation(act)``."""
+    keras.utils.set_random_seed(2)
+    fused = keras.Sequential([keras.Input((6,)), L.Dense(5, activation=act, use_bias=False),
+                              L.Dense(3, use_bias=False)])
+    split = keras.Sequential([keras.Input((6,)), L.Dense(5, use_bias=False), L.Activation(act),
+                              L.Dense(3, use_bias=False)])
+    split.set_weights(fused.get_weights())
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 6)).astype(np.float32)
+    graph = analyzers.build_graph(fused)
+    assert graph.steps[1].input_nonnegative is (act in ("relu", "relu6"))
+    for name in ("lrp.z", "lrp.alpha_2_beta_1", "deep_taylor"):
+        a = analyzers.create_analyzer(name, fused).analyze(x, neuron_selection=1)
+        b = analyzers.create_analyzer(name, split).analyze(x, neuron_selection=1)
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_readme_lists_the_registry():
+    """The README's list of supported layers is the registry's."""
+    from pathlib import Path
+
+    from analyzers.ops import supported_layers_markdown
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert supported_layers_markdown() in readme
+
+
+def test_registry_refuses_an_op_without_a_rule():
+    from analyzers.ops.base import LayerOp
+    from analyzers.ops.factory import Support
+
+    class NewOp(LayerOp):
+        pass
+
+    with pytest.raises(TypeError, match="NewOp has no default rule"):
+        Support(NewOp, (L.UnitNormalization,), NewOp, None, "UnitNormalization")
+    with pytest.raises(ValueError, match="no registered default rule"):
+        analyzers.composites.standard_rule(NewOp(L.UnitNormalization()))

@@ -13,14 +13,21 @@ exposes what relevance rules need:
   is the average pooling over the same windows (the proportional surrogate).
 
 Inputs are always passed as a list (one tensor for single-input layers).
+
+Every op class is registered in :mod:`analyzers.ops.factory` with the Keras classes it
+handles, its configuration check and its default rule (:meth:`LayerOp.standard_rule`);
+a registration without a rule is refused. A normalising layer (LayerNormalization) is linear only
+with its statistics held constant: :meth:`LayerOp.at` returns that linearisation at the
+actual inputs, which is what rules decompose.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
-import tensorflow as tf
+from analyzers.ops.activations import NONNEGATIVE
 
 Tensor = Any  # a tf.Tensor (kept loose for type hints)
 
@@ -51,10 +58,36 @@ class LayerOp:
     #: ``output_axis`` give outputs stacked along it (two maps in one call).
     output_channel_axis: int | None = None
 
+    #: The registration that made the op (set by :func:`analyzers.ops.make_op`).
+    support: Any = None
+
     def __init__(self, layer: Any, name: str | None = None) -> None:
         self.layer = layer
         self.name = name or getattr(layer, "name", type(self).__name__)
         self.activation: Callable[[Tensor], Tensor] | None = None
+        self.activation_name: str = "linear"
+
+    # -- rule ------------------------------------------------------------------------
+    def standard_rule(self, max_pooling: str) -> Any:
+        """The op's default rule (a :class:`~analyzers.rules.Rule`) from its registration
+        (:mod:`analyzers.ops.factory`), or ``None`` for a layer with weights, whose rule
+        the composite gives. An op not made by ``make_op`` has none: an error."""
+        if self.support is None:
+            raise ValueError(f"layer op {self!r} was not created by analyzers.ops.make_op: "
+                             "it has no registered default rule")
+        return self.support.default_rule(self, max_pooling)
+
+    def at(self, xs: list[Tensor]) -> LayerOp:
+        """The op as rules decompose it at inputs ``xs`` (itself, unless its linear form
+        depends on the input, as LayerNormalization's statistics do)."""
+        return self
+
+    def without_activation(self) -> LayerOp:
+        """A copy of the op with its activation removed (a stripped final softmax)."""
+        op = copy.copy(self)
+        op.activation = None
+        op.activation_name = "linear"
+        return op
 
     # -- weights ---------------------------------------------------------------------
     @property
@@ -84,8 +117,8 @@ class LayerOp:
 
     @property
     def output_nonnegative(self) -> bool:
-        """True if the output is non-negative whatever the input (ReLU-activated)."""
-        return self.activation is tf.nn.relu
+        """True if the output is non-negative whatever the input (ReLU, sigmoid, ...)."""
+        return self.activation_name in NONNEGATIVE
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"

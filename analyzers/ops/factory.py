@@ -1,14 +1,33 @@
-"""Map a Keras layer to its :class:`~analyzers.ops.base.LayerOp`, or refuse it clearly."""
+"""The registry of supported layers: one :class:`Support` per op class.
+
+A registration names the Keras classes an op handles, how it is built from a layer (with
+the check of the layer's configuration) and its default rule. The supported list
+(:data:`SUPPORTED_LAYERS`, :func:`supported_layer_names`), the message of
+:class:`~analyzers.errors.UnsupportedLayerError` and the README list
+(:func:`supported_layers_markdown`, checked by a test) are all derived from it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import keras
 
 from analyzers.errors import UnsupportedLayerError
+from analyzers.ops.activations import ELEMENTWISE, activation_name
 from analyzers.ops.base import LayerOp
-from analyzers.ops.kernel import AffineOp, ConvOp, ConvTransposeOp, DenseOp
+from analyzers.ops.gates import MultiplyOp
+from analyzers.ops.kernel import (
+    AffineOp,
+    ConvOp,
+    ConvTransposeOp,
+    DenseOp,
+    DepthwiseConvOp,
+    separable_ops,
+)
+from analyzers.ops.normalization import GroupNormOp, LayerNormOp
 from analyzers.ops.pooling import GlobalPoolOp, PoolOp
 from analyzers.ops.structural import (
     ActivationOp,
@@ -18,29 +37,180 @@ from analyzers.ops.structural import (
     LayerCallOp,
     TimeDistributedOp,
 )
+from analyzers.rules import GateRule, GradientRule, IdentityRule, Rule, ZRule
 
 L = keras.layers
 
-_CONV = (L.Conv1D, L.Conv2D, L.Conv3D)
-_CONV_T = (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose)
-_MAX_POOL = (L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D)
-_AVG_POOL = (L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D)
-_GLOBAL_MAX = (L.GlobalMaxPooling1D, L.GlobalMaxPooling2D, L.GlobalMaxPooling3D)
-_GLOBAL_AVG = (L.GlobalAveragePooling1D, L.GlobalAveragePooling2D, L.GlobalAveragePooling3D)
-_IDENTITY = (L.InputLayer, L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D,
-             L.SpatialDropout3D, L.GaussianNoise, L.GaussianDropout, L.AlphaDropout,
-             L.ActivityRegularization)
-_SHAPE = (L.Flatten, L.Reshape, L.Permute, L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D,
-          L.Cropping1D, L.Cropping2D, L.Cropping3D, L.UpSampling1D, L.UpSampling2D,
-          L.UpSampling3D)
+#: Marker rule of a layer with weights: the composite gives its rule.
+WEIGHTS = "weights"
+
+
+@dataclass(frozen=True)
+class Support:
+    """One registration.
+
+    Parameters
+    ----------
+    op
+        The op class (documentation and ``isinstance`` checks).
+    classes
+        The Keras layer classes it handles.
+    build
+        ``layer -> op`` or a list of ops (a chain), raising ``ValueError`` with the reason
+        for a configuration it does not handle.
+    rule
+        ``(op, max_pooling) -> Rule``, or :data:`WEIGHTS` for a layer with weights.
+    doc
+        The README entry.
+    """
+
+    op: type[LayerOp]
+    classes: tuple[type, ...]
+    build: Callable[[Any], LayerOp | list[LayerOp]]
+    rule: Callable[[LayerOp, str], Rule] | str
+    doc: str
+
+    def __post_init__(self) -> None:
+        if not (self.rule == WEIGHTS or callable(self.rule)):
+            raise TypeError(f"registration of {self.op.__name__} has no default rule "
+                            f"(got {self.rule!r}); give a rule or WEIGHTS")
+        if not self.classes:
+            raise TypeError(f"registration of {self.op.__name__} names no Keras class")
+
+    def default_rule(self, op: LayerOp, max_pooling: str) -> Rule | None:
+        """The rule for ``op`` (``None``: a weight layer, the composite's choice)."""
+        return None if self.rule == WEIGHTS else self.rule(op, max_pooling)
+
+
+REGISTRY: list[Support] = []
+
+
+def register(op: type[LayerOp], classes: tuple[type, ...], rule: Any, doc: str,
+             build: Callable[[Any], Any] | None = None) -> Support:
+    """Add a registration (``build`` defaults to ``op(layer)``); a Keras class may be
+    registered once only."""
+    support = Support(op, tuple(classes), build or op, rule, doc)
+    if any(s.op is op for s in REGISTRY):
+        raise TypeError(f"op class {op.__name__} is registered already")
+    taken = {cls for s in REGISTRY for cls in s.classes}
+    twice = [cls.__name__ for cls in support.classes if cls in taken]
+    if twice:
+        raise TypeError(f"layer classes registered twice: {', '.join(twice)}")
+    REGISTRY.append(support)
+    return support
+
+
+def _ranks(prefix: str, ranks: str = "123", suffix: str = "D") -> tuple[type, ...]:
+    return tuple(getattr(L, f"{prefix}{r}{suffix}") for r in ranks)
+
+
+def _check_relu(layer: Any) -> ActivationOp:
+    if float(layer.threshold) != 0.0:
+        raise ValueError("ReLU with threshold != 0")
+    name = "relu" if float(layer.negative_slope) == 0.0 else "leaky_relu"
+    return ActivationOp(layer, name, fn=layer.call)
+
+
+def _build_conv(layer: Any) -> ConvOp:
+    return ConvOp(layer)
+
+
+def _build_depthwise(layer: Any) -> LayerOp | list[LayerOp]:
+    if isinstance(layer, (L.SeparableConv1D, L.SeparableConv2D)):
+        return separable_ops(layer)
+    return DepthwiseConvOp(layer)
+
+
+def _build_activation(layer: Any) -> ActivationOp:
+    if isinstance(layer, L.ReLU):
+        return _check_relu(layer)
+    if isinstance(layer, L.LeakyReLU):
+        return ActivationOp(layer, "leaky_relu", fn=layer.call)
+    if isinstance(layer, L.ELU):
+        return ActivationOp(layer, "elu", fn=layer.call)
+    if isinstance(layer, L.Softmax):
+        return ActivationOp(layer, "softmax")
+    return ActivationOp(layer, layer.activation)
+
+
+def _build_layer_norm(layer: Any) -> LayerNormOp:
+    if getattr(layer, "rms_scaling", False):
+        raise ValueError("LayerNormalization with rms_scaling")
+    return LayerNormOp(layer)
+
+
+def _build_time_distributed(layer: Any) -> TimeDistributedOp:
+    inner = layer.layer
+    if isinstance(inner, (L.TimeDistributed, keras.Model)):
+        raise ValueError(f"TimeDistributed around {type(inner).__name__}")
+    op = _build(inner)
+    if isinstance(op, list) or isinstance(op, MultiplyOp):
+        raise ValueError(f"TimeDistributed around {type(inner).__name__}")
+    return TimeDistributedOp(layer, op)
+
+
+def _max_pooling_rule(op: LayerOp, max_pooling: str) -> Rule:
+    return GradientRule() if max_pooling == "winner_take_all" else ZRule()
+
+
+def _pooling_rule(op: LayerOp, max_pooling: str) -> Rule:
+    return _max_pooling_rule(op, max_pooling) if op.is_max else ZRule()
+
+
+_gradient = lambda op, mp: GradientRule()  # noqa: E731
+_identity = lambda op, mp: IdentityRule()  # noqa: E731
+_ACTS = ", ".join(a for a in ELEMENTWISE)
+
+register(DenseOp, (L.Dense,), WEIGHTS, "Dense")
+register(ConvOp, _ranks("Conv"), WEIGHTS,
+         "Conv1D/2D/3D (strides, dilations, `same`/`valid`/`causal`, any kernel shape, "
+         "`groups`)", _build_conv)
+register(DepthwiseConvOp, _ranks("DepthwiseConv", "12") + _ranks("SeparableConv", "12"),
+         WEIGHTS, "DepthwiseConv1D/2D; SeparableConv1D/2D (a depthwise step, then a pointwise "
+         "convolution)", _build_depthwise)
+register(ConvTransposeOp, _ranks("Conv", suffix="DTranspose"), WEIGHTS,
+         "Conv1D/2D/3DTranspose")
+register(PoolOp, _ranks("MaxPooling") + _ranks("AveragePooling"), _pooling_rule,
+         "Max/AveragePooling1D/2D/3D",
+         lambda layer: PoolOp(layer, is_max=type(layer).__name__.startswith("Max")))
+register(GlobalPoolOp, _ranks("GlobalMaxPooling") + _ranks("GlobalAveragePooling"),
+         _pooling_rule, "GlobalMax/GlobalAveragePooling1D/2D/3D",
+         lambda layer: GlobalPoolOp(layer, is_max=type(layer).__name__.startswith("GlobalMax")))
+register(LayerCallOp, (L.Flatten, L.Reshape, L.Permute) + _ranks("ZeroPadding")
+         + _ranks("Cropping") + _ranks("UpSampling"), _gradient,
+         "Flatten, Reshape, Permute; ZeroPadding, Cropping, UpSampling 1D/2D/3D")
+register(IdentityOp, (L.InputLayer, L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D,
+                      L.SpatialDropout3D, L.GaussianNoise, L.GaussianDropout, L.AlphaDropout,
+                      L.ActivityRegularization), _identity,
+         "Dropout, SpatialDropout, GaussianNoise/GaussianDropout/AlphaDropout, "
+         "ActivityRegularization; InputLayer")
+register(ActivationOp, (L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.Softmax), _identity,
+         f"Activation (`linear`, {_ACTS}; aliases swish, hard_swish: relevance passed "
+         "unchanged; `sigmoid`/`hard_sigmoid` only as gates of Multiply; `softmax` only "
+         "last), the same as `activation=` of Dense and convolutions; ReLU (`max_value`, "
+         "`negative_slope`; not `threshold`), LeakyReLU, ELU; Softmax (last layer)",
+         _build_activation)
+register(AddOp, (L.Add, L.Average), lambda op, mp: ZRule(), "Add, Average",
+         lambda layer: AddOp(layer, mean=isinstance(layer, L.Average)))
+register(ConcatenateOp, (L.Concatenate,), _gradient, "Concatenate")
+register(MultiplyOp, (L.Multiply,), lambda op, mp: GateRule(),
+         "Multiply of one tensor by gates (outputs of sigmoid / hard_sigmoid, directly or "
+         "through Reshape / Flatten / Permute / UpSampling, broadcast): the gates are held "
+         "constant, the other input gets all relevance")
+register(AffineOp, (L.BatchNormalization,), WEIGHTS,
+         "BatchNormalization (folded into the kernel layer before it, or after it where "
+         "that layer has no zero padding; else an elementwise affine layer)")
+register(LayerNormOp, (L.LayerNormalization,), WEIGHTS,
+         "LayerNormalization (not `rms_scaling`; mean and std held constant)",
+         _build_layer_norm)
+register(GroupNormOp, (L.GroupNormalization,), WEIGHTS,
+         "GroupNormalization (mean and std held constant)")
+register(TimeDistributedOp, (L.TimeDistributed,),
+         lambda op, mp: op.inner.standard_rule(mp), "TimeDistributed (any of these)",
+         _build_time_distributed)
 
 #: Every supported layer class (besides nested Functional / Sequential models).
-SUPPORTED_LAYERS: tuple[type, ...] = (
-    (L.Dense,) + _CONV + _CONV_T + _MAX_POOL + _AVG_POOL + _GLOBAL_MAX + _GLOBAL_AVG
-    + _IDENTITY + _SHAPE
-    + (L.Activation, L.ReLU, L.Softmax, L.Add, L.Average, L.Concatenate,
-       L.BatchNormalization, L.TimeDistributed)
-)
+SUPPORTED_LAYERS: tuple[type, ...] = tuple(cls for s in REGISTRY for cls in s.classes)
 
 
 def supported_layer_names() -> list[str]:
@@ -48,58 +218,59 @@ def supported_layer_names() -> list[str]:
     return sorted({cls.__name__ for cls in SUPPORTED_LAYERS})
 
 
+def supported_layers_markdown() -> str:
+    """The README list of supported layers, one bullet per registration."""
+    lines = [f"- {s.doc}" for s in REGISTRY]
+    lines.append("- nested Functional and Sequential models")
+    return "\n".join(lines)
+
+
+def support_for(layer: Any) -> Support | None:
+    """The registration handling ``layer`` (exact class first, then subclasses)."""
+    for s in REGISTRY:
+        if type(layer) in s.classes:
+            return s
+    for s in REGISTRY:
+        if isinstance(layer, s.classes):
+            return s
+    return None
+
+
 def _unsupported(layer: Any, reason: str = "") -> UnsupportedLayerError:
     return UnsupportedLayerError(layer.name, type(layer).__name__, supported_layer_names(),
                                  reason)
 
 
-def make_op(layer: Any) -> LayerOp:
-    """Wrap ``layer`` in its op; raise :class:`UnsupportedLayerError` if none fits."""
+def _build(layer: Any) -> LayerOp | list[LayerOp]:
+    support = support_for(layer)
+    if support is None:
+        raise _unsupported(layer)
+    built = support.build(layer)
+    for op in built if isinstance(built, list) else [built]:
+        op.support = support
+    return built
+
+
+def make_ops(layer: Any) -> list[LayerOp]:
+    """The op chain of ``layer`` (one op, or several for SeparableConv); raise
+    :class:`UnsupportedLayerError` if no registration handles it or its configuration."""
     try:
-        return _make_op(layer)
+        built = _build(layer)
     except UnsupportedLayerError:
         raise
     except ValueError as err:  # e.g. an unsupported activation
         raise _unsupported(layer, str(err)) from err
+    return built if isinstance(built, list) else [built]
 
 
-def _make_op(layer: Any) -> LayerOp:
-    if isinstance(layer, L.Dense):
-        return DenseOp(layer)
-    if isinstance(layer, _CONV):
-        if getattr(layer, "groups", 1) != 1:
-            raise _unsupported(layer, "grouped convolution (groups != 1)")
-        return ConvOp(layer)
-    if isinstance(layer, _CONV_T):
-        return ConvTransposeOp(layer)
-    if isinstance(layer, _MAX_POOL + _AVG_POOL):
-        return PoolOp(layer, is_max=isinstance(layer, _MAX_POOL))
-    if isinstance(layer, _GLOBAL_MAX + _GLOBAL_AVG):
-        return GlobalPoolOp(layer, is_max=isinstance(layer, _GLOBAL_MAX))
-    if isinstance(layer, _IDENTITY):
-        return IdentityOp(layer)
-    if isinstance(layer, _SHAPE):
-        return LayerCallOp(layer)
-    if isinstance(layer, L.Activation):
-        return ActivationOp(layer, layer.activation)
-    if isinstance(layer, L.ReLU):
-        if (layer.max_value is not None or float(layer.negative_slope) != 0.0
-                or float(layer.threshold) != 0.0):
-            raise _unsupported(layer, "ReLU with max_value, negative_slope or threshold")
-        return ActivationOp(layer, "relu")
-    if isinstance(layer, L.Softmax):
-        return ActivationOp(layer, "softmax")
-    if isinstance(layer, L.Add):
-        return AddOp(layer)
-    if isinstance(layer, L.Average):
-        return AddOp(layer, mean=True)
-    if isinstance(layer, L.Concatenate):
-        return ConcatenateOp(layer)
-    if isinstance(layer, L.BatchNormalization):
-        return AffineOp(layer)
-    if isinstance(layer, L.TimeDistributed):
-        inner = layer.layer
-        if isinstance(inner, (L.TimeDistributed, keras.Model)):
-            raise _unsupported(layer, f"TimeDistributed around {type(inner).__name__}")
-        return TimeDistributedOp(layer, _make_op(inner))
-    raise _unsupported(layer)
+def make_op(layer: Any) -> LayerOp:
+    """The op of a single-op layer (see :func:`make_ops`)."""
+    ops = make_ops(layer)
+    if len(ops) != 1:
+        raise ValueError(f"layer '{layer.name}' becomes {len(ops)} steps; use make_ops")
+    return ops[0]
+
+
+__all__ = ["REGISTRY", "SUPPORTED_LAYERS", "Support", "WEIGHTS", "activation_name",
+           "make_op", "make_ops", "register", "support_for", "supported_layer_names",
+           "supported_layers_markdown"]

@@ -1,5 +1,6 @@
-"""Layer ops with a weight kernel: Dense, Conv1D/2D/3D, Conv1D/2D/3DTranspose, and the
-affine forms of BatchNormalization (folded into a kernel layer, or standalone)."""
+"""Layer ops with a weight kernel: Dense, Conv1D/2D/3D (grouped too), DepthwiseConv1D/2D,
+the two steps of SeparableConv1D/2D, Conv1D/2D/3DTranspose, and the affine form of a
+BatchNormalization that could not be folded."""
 
 from __future__ import annotations
 
@@ -18,35 +19,62 @@ def _bias_shape(rank: int, channels_last: bool, n: int) -> tuple[int, ...]:
     return (1, n) + (1,) * rank
 
 
+def _along(v: Tensor, rank: int, axis: int) -> Tensor:
+    """``v`` reshaped to broadcast along ``axis`` of a rank-``rank`` tensor."""
+    shape = [1] * rank
+    shape[axis % rank] = -1
+    return tf.reshape(v, shape)
+
+
 class KernelOp(LayerOp):
-    """Common part of layers with ``kernel`` and optional ``bias``."""
+    """Common part of layers with a kernel and an optional bias.
+
+    Parameters
+    ----------
+    layer
+        The Keras layer.
+    name
+        Name in messages (default: the layer's).
+    kernel_attr, bias_attr
+        The layer's variables used as kernel and bias (``bias_attr=None``: no bias).
+    activation
+        The activation (default: the layer's).
+    """
 
     has_weights = True
     mixes_inputs = True
     preserves_nonnegative = False
+    #: Axis of the kernel that indexes output channels.
+    output_axis: int = -1
 
-    def __init__(self, layer: Any, name: str | None = None) -> None:
+    def __init__(self, layer: Any, name: str | None = None, kernel_attr: str = "kernel",
+                 bias_attr: str | None = "bias", activation: Any = "layer") -> None:
         super().__init__(layer, name)
-        self.activation = resolve_activation(layer.activation)
-        self.kernel_override: Tensor | None = None
-        self.bias_override: Tensor | None = None
+        act = getattr(layer, "activation", None) if activation == "layer" else activation
+        self.activation_name, self.activation = resolve_activation(act)
+        self.kernel_attr = kernel_attr
+        self.bias_attr = bias_attr if getattr(layer, "use_bias", False) else None
+        self.kernel_override: Any = None
+        self.bias_override: Any = None
+
 
     @property
     def kernel(self) -> Tensor:
         if self.kernel_override is not None:
             return self.kernel_override()
-        return tf.convert_to_tensor(self.layer.kernel)
+        return tf.convert_to_tensor(getattr(self.layer, self.kernel_attr))
 
     @property
     def bias(self) -> Tensor | None:
         if self.bias_override is not None:
             return self.bias_override()
-        if getattr(self.layer, "use_bias", False):
-            return tf.convert_to_tensor(self.layer.bias)
+        if self.bias_attr is not None:
+            return tf.convert_to_tensor(getattr(self.layer, self.bias_attr))
         return None
 
-    #: Axis of the kernel that indexes output channels.
-    output_axis: int = -1
+    def scale_outputs(self, kernel: Tensor, scale: Tensor) -> Tensor:
+        """The kernel with output channel ``c`` multiplied by ``scale[c]``."""
+        return kernel * _along(scale, len(kernel.shape), self.output_axis)
 
     def _add_bias(self, z: Tensor, bias: Tensor | None) -> Tensor:
         return z if bias is None else z + bias
@@ -65,37 +93,93 @@ class DenseOp(KernelOp):
 
 
 class _SpatialKernelOp(KernelOp):
-    """Common part of convolutions: channel axes from ``data_format``, per-channel bias."""
+    """Common part of convolutions: geometry, channel axes from ``data_format``, bias."""
 
-    def __init__(self, layer: Any, name: str | None = None) -> None:
-        super().__init__(layer, name)
+    def __init__(self, layer: Any, name: str | None = None, pointwise: bool = False,
+                 **kw: Any) -> None:
+        super().__init__(layer, name, **kw)
+        self.rank = int(layer.rank)
+        self.data_format = layer.data_format
+        one = (1,) * self.rank
+        self.strides = one if pointwise else tuple(layer.strides)
+        self.padding = "valid" if pointwise else layer.padding
+        self.dilation_rate = one if pointwise else tuple(layer.dilation_rate)
         self.input_channel_axis = -1 if layer.data_format == "channels_last" else 1
         self.output_channel_axis = self.input_channel_axis
 
     def _add_channel_bias(self, z: Tensor, bias: Tensor | None) -> Tensor:
         if bias is None:
             return z
-        layer = self.layer
-        return z + tf.reshape(bias, _bias_shape(layer.rank, layer.data_format == "channels_last",
+        return z + tf.reshape(bias, _bias_shape(self.rank, self.data_format == "channels_last",
                                                 -1))
+
+    def _causal(self, x: Tensor, kernel: Tensor) -> tuple[Tensor, str]:
+        if self.padding != "causal":
+            return x, self.padding
+        k = int(kernel.shape[0])
+        left = self.dilation_rate[0] * (k - 1)
+        pad = [[0, 0], [left, 0], [0, 0]] if self.data_format == "channels_last" else \
+            [[0, 0], [0, 0], [left, 0]]
+        return ops.pad(x, pad), "valid"
 
 
 class ConvOp(_SpatialKernelOp):
-    """``keras.layers.Conv1D/2D/3D`` (any strides, dilations, padding incl. causal)."""
+    """``keras.layers.Conv1D/2D/3D`` (any strides, dilations, padding incl. causal, groups).
+
+    A grouped convolution is the dense convolution with a block-diagonal kernel; it has
+    no single input-channel sum, so the stacked fast paths of the rules are switched off.
+    """
 
     kernel_input_axis = -2
 
+    def __init__(self, layer: Any, name: str | None = None, **kw: Any) -> None:
+        super().__init__(layer, name, **kw)
+        self.groups = int(getattr(layer, "groups", 1) or 1) if self.kernel_attr == "kernel" \
+            else 1
+        if self.groups != 1:
+            self.input_channel_axis = None
+            self.output_channel_axis = None
+
     def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
                bias: Tensor | None = None) -> Tensor:
-        layer = self.layer
-        x = xs[0]
-        padding = layer.padding
-        if padding == "causal":
-            x = ops.pad(x, layer._compute_causal_padding())
-            padding = "valid"
-        z = ops.conv(x, kernel, strides=list(layer.strides), padding=padding,
-                     dilation_rate=layer.dilation_rate, data_format=layer.data_format)
+        x, padding = self._causal(xs[0], kernel)
+        z = ops.conv(x, kernel, strides=list(self.strides), padding=padding,
+                     dilation_rate=self.dilation_rate, data_format=self.data_format)
         return self._add_channel_bias(z, bias)
+
+
+class DepthwiseConvOp(_SpatialKernelOp):
+    """``DepthwiseConv1D/2D`` and the depthwise step of ``SeparableConv1D/2D``: kernel
+    ``[*k, channels, multiplier]``, output channel ``c * multiplier + m`` (the dense
+    convolution with a block-diagonal kernel)."""
+
+    def __init__(self, layer: Any, name: str | None = None, **kw: Any) -> None:
+        super().__init__(layer, name, **kw)
+        self.input_channel_axis = None
+        self.output_channel_axis = None
+
+    def scale_outputs(self, kernel: Tensor, scale: Tensor) -> Tensor:
+        shape = [1] * (len(kernel.shape) - 2) + list(kernel.shape[-2:])
+        return kernel * tf.reshape(scale, shape)
+
+    def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
+               bias: Tensor | None = None) -> Tensor:
+        x, padding = self._causal(xs[0], kernel)
+        z = ops.depthwise_conv(x, kernel, strides=tuple(self.strides), padding=padding,
+                               dilation_rate=self.dilation_rate,
+                               data_format=self.data_format)
+        return self._add_channel_bias(z, bias)
+
+
+def separable_ops(layer: Any) -> list[LayerOp]:
+    """``SeparableConv1D/2D`` as two steps: the depthwise convolution (no bias, linear),
+    then the pointwise (1x1) convolution with the layer's bias and activation."""
+    depthwise = DepthwiseConvOp(layer, f"{layer.name}/depthwise",
+                                kernel_attr="depthwise_kernel", bias_attr=None,
+                                activation=None)
+    pointwise = ConvOp(layer, f"{layer.name}/pointwise", pointwise=True,
+                       kernel_attr="pointwise_kernel")
+    return [depthwise, pointwise]
 
 
 class ConvTransposeOp(_SpatialKernelOp):
@@ -135,14 +219,11 @@ class AffineOp(LayerOp):
     mixes_inputs = False
     preserves_nonnegative = False
 
+
     def _broadcast(self, v: Tensor, x: Tensor) -> Tensor:
         axis = self.layer.axis
         axis = axis[0] if isinstance(axis, (list, tuple)) else axis
-        rank = len(x.shape)
-        axis = axis % rank
-        shape = [1] * rank
-        shape[axis] = -1
-        return tf.reshape(v, shape)
+        return _along(v, len(x.shape), axis)
 
     @property
     def kernel(self) -> Tensor:

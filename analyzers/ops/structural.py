@@ -3,6 +3,7 @@ activation layers, shape layers, Add / Average / Concatenate, and TimeDistribute
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import tensorflow as tf
@@ -17,12 +18,18 @@ class IdentityOp(LayerOp):
 
 
 class ActivationOp(LayerOp):
-    """``Activation``, ``ReLU`` (default arguments only) and ``Softmax`` layers: identity
-    preactivation followed by the activation (relevance passes through)."""
+    """``Activation``, ``ReLU``, ``LeakyReLU``, ``ELU`` and ``Softmax`` layers: identity
+    preactivation followed by the activation (relevance passes through).
 
-    def __init__(self, layer: Any, activation: Any, name: str | None = None) -> None:
+    ``fn`` overrides the function of ``activation`` (e.g. a ReLU layer's own call with
+    its ``max_value`` / ``negative_slope``)."""
+
+    def __init__(self, layer: Any, activation: Any, name: str | None = None,
+                 fn: Any = None) -> None:
         super().__init__(layer, name)
-        self.activation = resolve_activation(activation)
+        self.activation_name, self.activation = resolve_activation(activation)
+        if fn is not None:
+            self.activation = fn
 
 
 class LayerCallOp(LayerOp):
@@ -61,38 +68,66 @@ class TimeDistributedOp(LayerOp):
     """``TimeDistributed(inner)``: the inner op applied to ``[batch * time, ...]``.
 
     Rules see the inner layer (``op.layer`` is the inner Keras layer), so a
-    ``TimeDistributed(Conv2D)`` gets the same rule as a ``Conv2D``.
+    ``TimeDistributed(Conv2D)`` gets the same rule as a ``Conv2D``; every property of the
+    op (flags, weights, activation, default rule) is the inner op's, with channel axes
+    counted from the front shifted by the time axis.
     """
 
     def __init__(self, layer: Any, inner: LayerOp) -> None:
         super().__init__(inner.layer, layer.name)
         self.wrapper = layer
         self.inner = inner
-        self.activation = inner.activation
-        self.has_weights = inner.has_weights
-        self.mixes_inputs = inner.mixes_inputs
-        self.preserves_nonnegative = inner.preserves_nonnegative
-        self.kernel_input_axis = inner.kernel_input_axis
-        axis = inner.input_channel_axis
-        self.input_channel_axis = None if axis is None else (axis if axis < 0 else axis + 1)
-        axis = inner.output_channel_axis
-        self.output_channel_axis = None if axis is None else (axis if axis < 0 else axis + 1)
-        self.output_axis = getattr(inner, "output_axis", -1)
 
-    @property
-    def kernel(self) -> Tensor | None:
-        return self.inner.kernel
+    def __getattr__(self, name: str) -> Any:  # anything not defined here: the inner op's
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
-    @property
-    def bias(self) -> Tensor | None:
-        return self.inner.bias
+    @staticmethod
+    def _shift(axis: int | None) -> int | None:
+        return None if axis is None else (axis if axis < 0 else axis + 1)
+
+    has_weights = property(lambda self: self.inner.has_weights)
+    mixes_inputs = property(lambda self: self.inner.mixes_inputs)
+    preserves_nonnegative = property(lambda self: self.inner.preserves_nonnegative)
+    kernel_input_axis = property(lambda self: self.inner.kernel_input_axis)
+    output_axis = property(lambda self: getattr(self.inner, "output_axis", -1))
+    input_channel_axis = property(lambda self: self._shift(self.inner.input_channel_axis))
+    output_channel_axis = property(lambda self: self._shift(self.inner.output_channel_axis))
+    activation_name = property(lambda self: self.inner.activation_name,
+                               lambda self, v: None)
+    activation = property(lambda self: self.inner.activation, lambda self, v: None)
+    support = property(lambda self: self.inner.support, lambda self, v: None)
+    output_nonnegative = property(lambda self: self.inner.output_nonnegative)
+    kernel = property(lambda self: self.inner.kernel)
+    bias = property(lambda self: self.inner.bias)
+
+    def standard_rule(self, max_pooling: str) -> Any:
+        return self.inner.standard_rule(max_pooling)
+
+    def without_activation(self) -> TimeDistributedOp:
+        op = copy.copy(self)
+        op.inner = self.inner.without_activation()
+        return op
+
+    def at(self, xs: list[Tensor]) -> LayerOp:
+        inner_at = self.inner.at([self._flatten(xs[0])])
+        if inner_at is self.inner:
+            return self
+        op = copy.copy(self)
+        op.inner = inner_at
+        return op
+
+    @staticmethod
+    def _flatten(x: Tensor) -> Tensor:
+        flat = tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], axis=0))
+        flat.set_shape([None] + list(x.shape[2:]))
+        return flat
 
     def _wrap(self, fn: Any, xs: list[Tensor]) -> Tensor:
         x = xs[0]
         lead = tf.shape(x)[:2]
-        flat = tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], axis=0))
-        flat.set_shape([None] + list(x.shape[2:]))
-        y = fn([flat])
+        y = fn([self._flatten(x)])
         out = tf.reshape(y, tf.concat([lead, tf.shape(y)[1:]], axis=0))
         out.set_shape(list(x.shape[:2]) + list(y.shape[1:]))
         return out
@@ -103,7 +138,3 @@ class TimeDistributedOp(LayerOp):
 
     def preactivation(self, xs: list[Tensor]) -> Tensor:
         return self._wrap(self.inner.preactivation, xs)
-
-    @property
-    def output_nonnegative(self) -> bool:
-        return self.inner.output_nonnegative

@@ -1,0 +1,109 @@
+"""LayerNormalization and GroupNormalization as rules see them: with the mean and standard
+deviation of the sample held constant, a diagonal affine layer (AttnLRP's treatment)."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from analyzers.ops.base import LayerOp, Tensor
+
+
+class DiagonalOp(LayerOp):
+    """``y = x * kernel + bias`` with per-element ``kernel`` and ``bias`` shaped like the
+    input (batch included): a normalisation linearised at one input."""
+
+    has_weights = True
+    preserves_nonnegative = False
+
+    def __init__(self, source: LayerOp, kernel: Tensor, bias: Tensor) -> None:
+        super().__init__(source.layer, source.name)
+        self._kernel = kernel
+        self._bias = bias
+
+
+    @property
+    def kernel(self) -> Tensor:
+        return self._kernel
+
+    @property
+    def bias(self) -> Tensor:
+        return self._bias
+
+    def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
+               bias: Tensor | None = None) -> Tensor:
+        z = xs[0] * kernel
+        return z if bias is None else z + bias
+
+
+class _NormalizationOp(LayerOp):
+    """Common part: ``y = (x - mean) / std * gamma + beta``; :meth:`at` holds ``mean`` and
+    ``std`` constant and returns the :class:`DiagonalOp` with kernel ``gamma / std`` and
+    bias ``beta - mean * gamma / std``."""
+
+    has_weights = True
+    preserves_nonnegative = False
+
+
+    def _axes(self, x: Tensor) -> list[int]:
+        axis = self.layer.axis
+        axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+        return [a % len(x.shape) for a in axes]
+
+    def _param(self, name: str, x: Tensor, axes: list[int]) -> Tensor | None:
+        if not getattr(self.layer, {"gamma": "scale", "beta": "center"}[name]):
+            return None
+        v = tf.convert_to_tensor(getattr(self.layer, name))
+        shape = [x.shape[a] if a in axes else 1 for a in range(len(x.shape))]
+        return tf.reshape(v, shape)
+
+    def _stats(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def at(self, xs: list[Tensor]) -> DiagonalOp:
+        x = xs[0]
+        axes = self._axes(x)
+        mean, inv = self._stats(x)
+        kernel = tf.broadcast_to(inv, tf.shape(x))
+        gamma = self._param("gamma", x, axes)
+        if gamma is not None:
+            kernel = kernel * gamma
+        bias = -mean * kernel
+        beta = self._param("beta", x, axes)
+        if beta is not None:
+            bias = bias + beta
+        return DiagonalOp(self, tf.stop_gradient(kernel), tf.stop_gradient(bias))
+
+    @property
+    def kernel(self) -> Tensor:
+        raise TypeError(f"'{self.name}' is linear only at given inputs: use op.at(xs)")
+
+    def preactivation(self, xs: list[Tensor]) -> Tensor:
+        return self.layer(xs[0])
+
+
+class LayerNormOp(_NormalizationOp):
+    """``LayerNormalization`` (any axes; not ``rms_scaling``)."""
+
+    def _stats(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        mean, var = tf.nn.moments(x, self._axes(x), keepdims=True)
+        return mean, tf.math.rsqrt(var + self.layer.epsilon)
+
+
+class GroupNormOp(_NormalizationOp):
+    """``GroupNormalization`` (statistics per sample and channel group)."""
+
+    def _stats(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        layer = self.layer
+        axis = self._axes(x)[0]
+        groups = int(layer.groups)
+        c = int(x.shape[axis])
+        shape = tf.concat([tf.shape(x)[:axis], [groups, c // groups],
+                           tf.shape(x)[axis + 1:]], axis=0)
+        g = tf.reshape(x, shape)
+        reduce = [a for a in range(1, len(x.shape) + 1) if a != axis]
+        mean, var = tf.nn.moments(g, reduce, keepdims=True)
+        inv = tf.math.rsqrt(var + layer.epsilon)
+        full = tf.shape(g)
+        back = tf.shape(x)
+        return (tf.reshape(tf.broadcast_to(mean, full), back),
+                tf.reshape(tf.broadcast_to(inv, full), back))
