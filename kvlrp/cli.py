@@ -16,6 +16,7 @@ from collections.abc import Sequence
 COMMANDS: dict[str, str] = {
     "demo": "demo",
     "synth": "synth",
+    "manifest": "manifest",
     "prepare": "prepare",
     "train": "train",
     "explain": "explain",

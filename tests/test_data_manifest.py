@@ -19,7 +19,7 @@ def test_paths_resolved_and_optional_columns_filled(tmp_path):
     manifest = read_manifest(write(tmp_path, "\n".join(rows) + "\n"))
     table = manifest.table
     assert manifest.classes == ["a", "b"] and manifest.label_index("b") == 1
-    assert list(table.columns) == ["path", "label", "split", "video_id"]
+    assert list(table.columns) == ["path", "label", "split", "video_id", "group"]
     assert table["path"].iloc[0] == str((tmp_path / "clips/b_0.mp4").resolve())
     assert table["video_id"].iloc[0] == "clips/b_0"
     for label in ("a", "b"):  # stratified: 1 val, 1 test, 3 train per class
@@ -30,7 +30,8 @@ def test_paths_resolved_and_optional_columns_filled(tmp_path):
 def test_split_and_id_columns_are_kept(tmp_path):
     manifest = read_manifest(write(tmp_path, "path,label,split,video_id\n/abs/x.avi,k,Test,v1\n"))
     assert manifest.table.to_dict("records") == [
-        {"path": "/abs/x.avi", "label": "k", "split": "test", "video_id": "v1"}]
+        {"path": "/abs/x.avi", "label": "k", "split": "test", "video_id": "v1",
+         "group": ""}]
 
 
 def test_missing_columns(tmp_path):

@@ -10,7 +10,11 @@ HELP = "decode every video of a manifest once into TFRecord shards"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``kvlrp prepare``."""
-    parser.add_argument("manifest", help="CSV with path,label[,split,video_id]")
+    parser.add_argument("manifest", help="CSV with path,label[,split,video_id,group], or a "
+                                         "class-folder tree ROOT/<class>/<video>")
+    parser.add_argument("--group-regex", default=None,
+                        help="class-folder tree: group key from each file name (see `kvlrp "
+                             "manifest`)")
     parser.add_argument("--out", required=True, help="shard folder")
     parser.add_argument("--encoding", choices=["jpeg", "raw"], default="jpeg",
                         help="frame storage: jpeg (small) or raw (lossless, fast to read)")
@@ -30,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
     from kvlrp.data.shards import prepare_shards
 
     try:
+        manifest = _manifest(args)
         result = prepare_shards(
-            args.manifest, args.out, encoding=args.encoding, jpeg_quality=args.jpeg_quality,
+            manifest, args.out, encoding=args.encoding, jpeg_quality=args.jpeg_quality,
             short_side=args.short_side, videos_per_shard=args.videos_per_shard,
             workers=args.workers, allow_truncated=args.allow_truncated,
             progress=not args.no_progress,
@@ -48,3 +53,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"index: {result.out_dir / 'index.csv'}")
     print(f"skipped list: {result.out_dir / 'skipped.csv'}")
     return 0 if result.n_videos else 1
+
+
+def _manifest(args: argparse.Namespace):
+    """The manifest CSV path, or for a folder the manifest of its class-folder tree."""
+    from pathlib import Path
+
+    if not Path(args.manifest).is_dir():
+        return args.manifest
+    from kvlrp.data.layouts import build_manifest
+    from kvlrp.data.manifest import manifest_from_table
+
+    result = build_manifest("class-folders", args.manifest, group_regex=args.group_regex)
+    for note in result.notes:
+        print(f"{args.manifest} read as class folders: {note}")
+    return manifest_from_table(result.table, base_dir=Path(args.manifest))

@@ -1,4 +1,5 @@
-"""Dataset manifests: a CSV of ``path,label`` with optional ``split`` and ``video_id``."""
+"""Dataset manifests: a CSV of ``path,label`` with optional ``split``, ``video_id`` and ``group``
+(videos of one group, e.g. UCF101's ``gXX`` or segments of one source, never straddle splits)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ class Manifest:
     Attributes
     ----------
     table
-        One row per video: absolute ``path``, ``label`` (str), ``split``, ``video_id`` (unique).
+        One row per video: absolute ``path``, ``label`` (str), ``split``, ``video_id`` (unique),
+        ``group`` (empty: the video is its own group).
     classes
         Sorted distinct labels; a label's index in it is its class index.
     source
@@ -106,9 +108,20 @@ def manifest_from_table(
             raise ManifestError(
                 f"{where} uses unknown split name(s) {bad}; allowed: {', '.join(SPLITS)}"
             )
+    table["group"] = (table["group"].astype(str).str.strip() if "group" in table.columns
+                      else "")
+    if "split" not in table.columns or (table["split"].astype(str).str.strip() == "").all():
+        if (table["group"] != "").any():
+            from kvlrp.data.layouts.common import group_splits
+
+            table["split"] = group_splits(
+                table["label"].tolist(), table["group"].tolist(), table["path"].tolist(),
+                {"val": VAL_FRACTION, "test": TEST_FRACTION})
+        else:
+            table["split"] = stratified_splits(table["label"].tolist(), table["path"].tolist())
     else:
-        table["split"] = stratified_splits(table["label"].tolist(), table["path"].tolist())
-    table = table[["path", "label", "split", "video_id"]].reset_index(drop=True)
+        _check_groups(table, where)
+    table = table[["path", "label", "split", "video_id", "group"]].reset_index(drop=True)
     return Manifest(table=table, classes=sorted(table["label"].unique()), source=source)
 
 
@@ -135,6 +148,18 @@ def stratified_splits(
         for rank, index in enumerate(order):
             splits[index] = "val" if rank < n_val else "test" if rank < n_val + n_test else "train"
     return splits
+
+
+def _check_groups(table: pd.DataFrame, where: str) -> None:
+    """Refuse a manifest whose given splits cut a group."""
+    grouped = table[table["group"] != ""]
+    straddling = grouped.groupby("group")["split"].nunique()
+    cut = straddling[straddling > 1].index.tolist()
+    if cut:
+        raise ManifestError(
+            f"{where}: group(s) {cut[:5]} have videos in several splits; a group's videos "
+            "must share one split (or leave 'split' empty to assign them by group)"
+        )
 
 
 def _rows(indices: list[int]) -> str:
