@@ -17,7 +17,7 @@ from analyzers.composites import Composite, layer_map_composite
 from analyzers.errors import UnsupportedLayerError
 from analyzers.graph import build_graph
 from analyzers.ops import SUPPORTED_LAYERS, supported_layer_names
-from analyzers.registry import create_analyzer, list_analyzers
+from analyzers.registry import analyzer_options, create_analyzer, list_analyzers
 from analyzers.rules import (
     AlphaBetaRule,
     BoundedRule,
@@ -34,5 +34,6 @@ __all__ = [
     "AlphaBetaRule", "Analyzer", "BatchNormFolder", "BoundedRule", "Canonizer", "Composite",
     "EpsilonRule", "FlatRule", "GradientRule", "Rule", "SUPPORTED_LAYERS",
     "UnsupportedLayerError", "WSquareRule", "ZPlusRule", "ZRule", "build_graph",
-    "create_analyzer", "layer_map_composite", "list_analyzers", "supported_layer_names",
+    "analyzer_options", "create_analyzer",
+    "layer_map_composite", "list_analyzers", "supported_layer_names",
 ]

@@ -1,4 +1,5 @@
-"""The :class:`Analyzer` base class: input checks, neuron selection, compiled execution."""
+"""The :class:`Analyzer` base class: input checks, neuron selection (iNNvestigate's
+``neuron_selection_mode``), compiled execution, and saving / loading of the settings."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ import tensorflow as tf
 
 from analyzers.graph import Graph, build_graph
 
-NeuronSelection = str | int | np.ndarray
+NeuronSelection = str | int | np.ndarray | None
+
+#: iNNvestigate's ``neuron_selection_mode`` values.
+NEURON_SELECTION_MODES = ("max_activation", "index", "all")
+_ALL = -2  # index code: explain the sum of all outputs
 
 
 class Analyzer:
@@ -28,18 +33,52 @@ class Analyzer:
     #: Name as accepted by :func:`analyzers.create_analyzer`.
     name = "analyzer"
 
-    def __init__(self, model: Any, graph: Graph | None = None) -> None:
+    #: ``"max_activation"``, ``"index"`` or ``"all"`` (see :meth:`analyze`).
+    neuron_selection_mode = "max_activation"
+
+    def __init__(self, model: Any, graph: Graph | None = None, *, needs_graph: bool = True
+                 ) -> None:
         self.model = model
-        self.graph = graph if graph is not None else build_graph(model)
-        out_shape = model.outputs[0].shape
-        if len(out_shape) != 2:
-            raise ValueError(f"analyzers explain models whose output is [batch, n_outputs]; "
-                             f"'{model.name}' outputs shape {tuple(out_shape)}")
+        self.graph = graph if (graph is not None or not needs_graph) else build_graph(model)
+        self.input_shape, self.n_outputs = _io_shapes(model, self.graph)
+        #: ``(name, options)`` given to :func:`analyzers.create_analyzer` (for :meth:`save`).
+        self.settings: tuple[str, dict[str, Any]] | None = None
         self._compiled = tf.function(self._explain, reduce_retracing=True)
 
+    # -- saving ----------------------------------------------------------------------
+    def save(self) -> tuple[str, dict[str, Any]]:
+        """The analyzer's settings as ``(name, state)`` for :meth:`Analyzer.load`, like
+        iNNvestigate's ``save()`` (ours gives the registry name, not a class name; the
+        state holds the options, ``neuron_selection_mode`` and the model itself)."""
+        from analyzers import saving
+
+        return saving.save(self)
+
+    def save_npz(self, fname: Any) -> None:
+        """Write the settings (and the model's JSON and weights) to ``fname`` (npz,
+        no pickle), for :meth:`Analyzer.load_npz`."""
+        from analyzers import saving
+
+        saving.save_npz(self, fname)
+
+    @staticmethod
+    def load(class_name: str, state: dict[str, Any], model: Any = None) -> Analyzer:
+        """Rebuild an analyzer from :meth:`save`'s ``(name, state)``, on ``model`` if given
+        (else on the model held in ``state``)."""
+        from analyzers import saving
+
+        return saving.load(class_name, state, model)
+
+    @staticmethod
+    def load_npz(fname: Any, model: Any = None) -> Analyzer:
+        """Rebuild an analyzer from a :meth:`save_npz` file, on ``model`` if given (else on
+        the model rebuilt from the stored JSON and weights)."""
+        from analyzers import saving
+
+        return saving.load_npz(fname, model)
+
     # -- public --------------------------------------------------------------------
-    def analyze(self, x: Any, neuron_selection: NeuronSelection = "max_activation"
-                ) -> np.ndarray:
+    def analyze(self, x: Any, neuron_selection: NeuronSelection = None) -> np.ndarray:
         """Relevance (or attribution) of every input value, shape of ``x``.
 
         Parameters
@@ -47,8 +86,11 @@ class Analyzer:
         x
             Input batch ``[batch, *model_input_shape]`` (array-like, finite).
         neuron_selection
-            ``"max_activation"`` (each sample's top logit), an int (that output for every
-            sample), or an int array of shape ``[batch]`` (one output per sample).
+            With ``neuron_selection_mode="max_activation"`` (default): ``None`` or
+            ``"max_activation"`` (each sample's top logit), or, beyond iNNvestigate, an int
+            (that output for every sample) or an int array ``[batch]`` (one per sample).
+            With ``"index"``: required, an int or int array ``[batch]``. With ``"all"``:
+            must be ``None`` (the sum of all outputs is explained).
         """
         x = self._check_input(x)
         index = self._check_selection(neuron_selection, x.shape[0])
@@ -64,10 +106,12 @@ class Analyzer:
 
     def _selected(self, logits: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
         """One-hot mask ``[batch, n_outputs]`` of the explained neuron per sample
-        (``index < 0`` means the sample's top logit)."""
+        (``index == -1``: the sample's top logit; ``-2``: all outputs, a mask of ones)."""
         top = tf.argmax(logits, axis=-1, output_type=tf.int32)
         chosen = tf.where(index < 0, top, index)
-        return tf.one_hot(chosen, depth=tf.shape(logits)[-1], dtype=logits.dtype)
+        mask = tf.one_hot(chosen, depth=tf.shape(logits)[-1], dtype=logits.dtype)
+        every = tf.equal(index, _ALL)[:, None]
+        return tf.where(every, tf.ones_like(mask), mask)
 
     def _check_input(self, x: Any) -> np.ndarray:
         try:
@@ -75,7 +119,7 @@ class Analyzer:
         except (TypeError, ValueError) as err:
             raise ValueError(f"x must be a numeric array, got {type(x).__name__}: {err}") \
                 from err
-        expected = self.graph.input_shape  # (None, ...)
+        expected = self.input_shape  # (None, ...)
         shown = "(batch, " + ", ".join("any" if d is None else str(d)
                                        for d in expected[1:]) + ")"
         if arr.ndim != len(expected):
@@ -97,15 +141,27 @@ class Analyzer:
         return arr
 
     def _check_selection(self, selection: NeuronSelection, batch: int) -> np.ndarray:
-        n = self.graph.n_outputs
-        if isinstance(selection, str):
-            if selection != "max_activation":
+        n = self.n_outputs
+        mode = self.neuron_selection_mode
+        if mode not in NEURON_SELECTION_MODES:
+            raise ValueError(f"neuron_selection_mode must be one of "
+                             f"{', '.join(map(repr, NEURON_SELECTION_MODES))}; got {mode!r}")
+        if mode == "all":
+            if selection is not None:
+                raise ValueError(f"neuron_selection_mode 'all' explains the sum of all outputs "
+                                 f"and takes no neuron_selection; got {selection!r}")
+            return np.full((batch,), _ALL, dtype=np.int32)
+        if selection is None or (isinstance(selection, str) and mode == "max_activation"):
+            if mode == "index":
+                raise ValueError("neuron_selection_mode 'index' needs neuron_selection=<int or "
+                                 "int array of shape [batch]> in analyze()")
+            if selection not in (None, "max_activation"):
                 raise ValueError(f"neuron_selection must be 'max_activation', an int or an "
                                  f"int array of shape [batch]; got {selection!r}")
             return np.full((batch,), -1, dtype=np.int32)
-        if isinstance(selection, (bool, np.bool_)):
-            raise ValueError(f"neuron_selection must be 'max_activation', an int or an int "
-                             f"array of shape [batch]; got {selection!r}")
+        if isinstance(selection, (str, bool, np.bool_)):
+            raise ValueError(f"neuron_selection must be an int or an int array of shape "
+                             f"[batch]; got {selection!r}")
         arr = np.asarray(selection)
         if not np.issubdtype(arr.dtype, np.integer):
             raise ValueError(f"neuron_selection must be 'max_activation', an int or an int "
@@ -120,3 +176,17 @@ class Analyzer:
             raise ValueError(f"neuron_selection {bad} is out of range: the model has {n} "
                              f"outputs (valid indices 0..{n - 1})")
         return arr.astype(np.int32)
+
+
+def _io_shapes(model: Any, graph: Graph | None) -> tuple[tuple[Any, ...], int]:
+    """``(input shape, number of outputs)`` of a single-input model with output
+    ``[batch, n_outputs]``."""
+    if graph is not None:
+        shape, n = graph.input_shape, graph.n_outputs
+    else:
+        shape, n = tuple(model.inputs[0].shape), model.outputs[0].shape[-1]
+    out_shape = model.outputs[0].shape
+    if len(out_shape) != 2:
+        raise ValueError(f"analyzers explain models whose output is [batch, n_outputs]; "
+                         f"'{model.name}' outputs shape {tuple(out_shape)}")
+    return tuple(shape), int(n)

@@ -1,6 +1,8 @@
-"""Gradient-based analyzers: gradient, input times gradient, SmoothGrad, integrated
-gradients. All differentiate the selected logit (softmax stripped) with respect to the
-input, in one compiled function."""
+"""Gradient-based analyzers: gradient (and iNNvestigate's ``gradient.baseline``), input
+times gradient, SmoothGrad, integrated gradients, plus the ``input`` and ``random``
+baselines. All differentiate the selected logit (softmax stripped) with respect to the
+input, in one compiled function, on any differentiable single-input Keras model (see
+:mod:`analyzers.logits`): no layer needs a relevance rule."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from analyzers.analyzer import Analyzer
+from analyzers.logits import check_model, logit_function
 
 
 class Gradient(Analyzer):
@@ -27,13 +30,14 @@ class Gradient(Analyzer):
         if postprocess not in (None, "abs", "square"):
             raise ValueError(f"postprocess must be None, 'abs' or 'square', got {postprocess!r}")
         self.postprocess = postprocess
-        super().__init__(model)
+        self._forward, graph = logit_function(model)
+        super().__init__(model, graph, needs_graph=False)
 
     def _gradient(self, x: tf.Tensor, index: tf.Tensor, select_at: tf.Tensor | None = None
                   ) -> tf.Tensor:
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(x)
-            logits = self.graph.forward(x)
+            logits = self._forward(x)
         mask = self._selected(logits if select_at is None else select_at, index)
         return tape.gradient(logits, x, output_gradients=mask)
 
@@ -88,7 +92,7 @@ class SmoothGrad(Gradient):
         super().__init__(model, postprocess=postprocess)
 
     def _explain(self, x, index):
-        clean_logits = self.graph.forward(x)
+        clean_logits = self._forward(x)
         total = tf.zeros_like(x)
         for _ in tf.range(self.augment_by_n):
             noisy = x + self._rng.normal(tf.shape(x), stddev=self.noise_scale)
@@ -120,9 +124,56 @@ class IntegratedGradients(Gradient):
 
     def _explain(self, x, index):
         x0 = tf.broadcast_to(tf.constant(self.reference_inputs), tf.shape(x))
-        clean_logits = self.graph.forward(x)
+        clean_logits = self._forward(x)
         total = tf.zeros_like(x)
         for k in tf.range(1, self.steps + 1):
             alpha = tf.cast(k, x.dtype) / float(self.steps)
             total += self._gradient(x0 + alpha * (x - x0), index, select_at=clean_logits)
         return self._post((x - x0) * total / float(self.steps))
+
+
+class BaselineGradient(Gradient):
+    """iNNvestigate's ``gradient.baseline``: the gradient by the framework's automatic
+    differentiation. Ours computes every gradient that way, so this equals ``gradient``."""
+
+    name = "gradient.baseline"
+
+
+class InputAnalyzer(Analyzer):
+    """iNNvestigate's ``input``: the input itself (a baseline for comparisons)."""
+
+    name = "input"
+
+    def __init__(self, model: Any) -> None:
+        check_model(model)
+        super().__init__(model, None, needs_graph=False)
+
+    def _explain(self, x, index):
+        return tf.identity(x)
+
+
+class RandomAnalyzer(Analyzer):
+    """iNNvestigate's ``random``: the input plus Gaussian noise ``N(0, stddev^2)``.
+
+    Parameters
+    ----------
+    stddev
+        Standard deviation of the noise (1, as iNNvestigate).
+    seed
+        Seed of the noise (``None``: different noise on every call; iNNvestigate has no
+        seed).
+    """
+
+    name = "random"
+
+    def __init__(self, model: Any, stddev: float = 1.0, seed: int | None = None) -> None:
+        if not stddev >= 0:
+            raise ValueError(f"stddev must be >= 0, got {stddev}")
+        self.stddev = float(stddev)
+        self._rng = tf.random.Generator.from_seed(seed) if seed is not None else \
+            tf.random.Generator.from_non_deterministic_state()
+        check_model(model)
+        super().__init__(model, None, needs_graph=False)
+
+    def _explain(self, x, index):
+        return x + self._rng.normal(tf.shape(x), stddev=self.stddev)
