@@ -9,7 +9,6 @@ with iNNvestigate on a mathematically equivalent model where it is right).
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from innvestigate_zoo import reference, spec
 from innvestigate_zoo.reference import explain
 
