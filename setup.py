@@ -1,14 +1,25 @@
 """Packaging for kvlrp: the video workflow (``kvlrp``) and its attribution engine."""
 
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 
+
+def read_version() -> str:
+    """The version, written once: ``__version__`` in ``kvlrp/__init__.py``."""
+    text = (HERE / "kvlrp" / "__init__.py").read_text(encoding="utf-8")
+    match = re.search(r'^__version__ = "([^"]+)"$', text, flags=re.MULTILINE)
+    if match is None:
+        raise RuntimeError("kvlrp/__init__.py must define __version__ = \"X.Y.Z\"")
+    return match.group(1)
+
+
 setup(
     name="kvlrp",
-    version="0.1.0",
+    version=read_version(),
     description=(
         "Explain 3D-convolutional Keras video classifiers with deep Taylor / LRP: "
         "frame-position relevance, the border effect, and test-time step-size tuning."
@@ -19,6 +30,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["analyzers", "analyzers.*", "kvlrp", "kvlrp.*"]),
     include_package_data=True,
+    package_data={"analyzers": ["py.typed"], "kvlrp": ["py.typed"]},
     install_requires=[
         "tensorflow>=2.16",
         "keras>=3.0",

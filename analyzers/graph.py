@@ -16,6 +16,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from analyzers.compat import is_functional, nodes_by_depth
 from analyzers.errors import UnsupportedLayerError
 from analyzers.ops import LayerOp, make_ops, supported_layer_names
 from analyzers.ops.activations import GATES
@@ -71,10 +72,6 @@ class Graph:
         return out
 
 
-def _is_functional(model: Any) -> bool:
-    return hasattr(model, "_nodes_by_depth") and hasattr(model, "inputs")
-
-
 class _Flattener:
     def __init__(self) -> None:
         self.steps: list[Step] = []
@@ -105,7 +102,7 @@ class _Flattener:
             for layer in model.layers:
                 current = self.emit(layer, current)
             return current
-        if not _is_functional(model):
+        if not is_functional(model):
             raise UnsupportedLayerError(
                 model.name, type(model).__name__, supported_layer_names(),
                 "subclassed models cannot be traced; build it with the functional API",
@@ -115,9 +112,9 @@ class _Flattener:
             raise ValueError(f"model '{model.name}' expects {len(inputs)} inputs, "
                              f"got {len(input_ids)}")
         mapping = {id(t): i for t, i in zip(inputs, input_ids)}
-        nodes_by_depth = model._nodes_by_depth
-        for depth in sorted(nodes_by_depth, reverse=True):
-            for node in nodes_by_depth[depth]:
+        by_depth = nodes_by_depth(model)
+        for depth in sorted(by_depth, reverse=True):
+            for node in by_depth[depth]:
                 if not node.operation or node.is_input:
                     continue
                 in_ids = [mapping[id(t)] for t in node.input_tensors]

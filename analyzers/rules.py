@@ -40,7 +40,7 @@ def _grads(z: Tensor | list, wrt: list[Tensor], tape: tf.GradientTape,
     return tape.gradient(z, wrt, output_gradients=seeds, unconnected_gradients=_ZERO)
 
 
-def _signed_kernel(op: LayerOp, sign: int, kernel: Tensor | None = None) -> Tensor | None:
+def _signed_kernel(op: LayerOp, sign: int, kernel: Tensor | None = None) -> Tensor:
     k = op.kernel if kernel is None else kernel
     return tf.nn.relu(k) if sign > 0 else tf.minimum(k, 0.0)
 

@@ -4,6 +4,7 @@ BatchNormalization that could not be folded."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import tensorflow as tf
@@ -54,8 +55,9 @@ class KernelOp(LayerOp):
         self.activation_name, self.activation = resolve_activation(act)
         self.kernel_attr = kernel_attr
         self.bias_attr = bias_attr if getattr(layer, "use_bias", False) else None
-        self.kernel_override: Any = None
-        self.bias_override: Any = None
+        #: Callables that give the kernel / bias instead of the layer's (BatchNorm folding).
+        self.kernel_override: Callable[[], Tensor] | None = None
+        self.bias_override: Callable[[], Tensor] | None = None
 
 
     @property

@@ -18,6 +18,7 @@ import pandas as pd
 
 from kvlrp.analysis.profiles import FRAME_COLUMNS
 from kvlrp.analysis.shares import clip_shares, frame_relevance
+from kvlrp.analysis.values import as_str
 
 TARGETS = ("predicted", "label")
 #: Columns of ``frame_relevance_prior.csv``.
@@ -71,9 +72,6 @@ def reinitialised_clone(model: Any, seed: int) -> Any:
             f"or pass prior_seeds=0"
         ) from err
 
-
-def _as_str(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 @dataclass
@@ -132,7 +130,7 @@ def explain_frames(
     for batch in batches:
         clips = np.asarray(batch["clip"], dtype=np.float32)
         labels = np.asarray(batch["label"]).astype(np.int64)
-        vids = [_as_str(v) for v in np.asarray(batch["video_id"]).tolist()]
+        vids = [as_str(v) for v in np.asarray(batch["video_id"]).tolist()]
         starts = np.asarray(batch["clip_start"]).astype(np.int64)
         clip_idx = []
         for v in vids:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kvlrp.analysis.values import as_str
 from kvlrp.atomic import write_csv, write_json
 
 #: ``make_clips(frames, step) -> {"clip": [n, L, H, W, C], "clip_start": [n], "is_short": [n]}``
@@ -146,7 +147,7 @@ def _run_videos(model, videos, make_clips, pending, control_seed, checkpoint_eve
                 batch_size, on_video, progress) -> None:
     done_sets = {id(st): set(st.done) for st in pending}
     for n_seen, video in enumerate(videos, start=1):
-        vid = _as_str(video["video_id"])
+        vid = as_str(video["video_id"])
         todo = [st for st in pending if vid not in done_sets[id(st)]]
         label = int(np.asarray(video["label"]))
         for st in todo:
@@ -177,8 +178,3 @@ def _run_videos(model, videos, make_clips, pending, control_seed, checkpoint_eve
             for st in pending:
                 st.flush()
 
-
-def _as_str(v: Any) -> str:
-    v = v.numpy() if hasattr(v, "numpy") else v
-    v = v.item() if isinstance(v, np.ndarray) else v
-    return v.decode() if isinstance(v, bytes) else str(v)

@@ -20,6 +20,7 @@ import keras
 import pandas as pd
 import tensorflow as tf
 
+from kvlrp.compat import disable_op_determinism, op_determinism_enabled
 from kvlrp.models import ARCHITECTURES, ModelInfo, build_model, save_model
 from kvlrp.training.checks import TrainingSetupError, check_shards
 from kvlrp.training.evaluation import evaluate_clips, make_predict
@@ -256,19 +257,17 @@ def op_determinism(enabled: bool) -> Iterator[None]:
     """Run the block with TensorFlow op determinism on (if ``enabled``), then restore it.
 
     ``tf.config.experimental.enable_op_determinism`` is process-wide and TensorFlow exports
-    no switch back, so the previous state is restored through ``tensorflow.python`` where it
-    exists (TF >= 2.12); otherwise determinism stays on after training.
+    no switch back, so the previous state is restored through :mod:`kvlrp.compat` where TF
+    allows it (TF >= 2.12); otherwise determinism stays on after training.
     """
-    from tensorflow.python.framework import config as tf_config
-
-    previous = getattr(tf_config, "is_op_determinism_enabled", lambda: True)()
+    previous = op_determinism_enabled()
     if enabled:
         tf.config.experimental.enable_op_determinism()
     try:
         yield
     finally:
-        if enabled and not previous and hasattr(tf_config, "disable_op_determinism"):
-            tf_config.disable_op_determinism()
+        if enabled and not previous:
+            disable_op_determinism()
 
 
 def _shard_by_data() -> tf.data.Options:

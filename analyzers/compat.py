@@ -1,0 +1,23 @@
+"""The private Keras internals ``analyzers`` relies on, in one place.
+
+Keras 3 exports no public way to walk a functional model's graph in execution order; the
+functional model keeps it in ``_nodes_by_depth``. Every use goes through this module, and
+``tests/test_compat.py`` checks the assumptions on the installed Keras.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def is_functional(model: Any) -> bool:
+    """Whether ``model`` is a functional Keras model (a traced graph of layer calls)."""
+    return hasattr(model, "_nodes_by_depth") and hasattr(model, "inputs")
+
+
+def nodes_by_depth(model: Any) -> dict[int, list[Any]]:
+    """Depth -> the model's graph nodes (depth 0 produces the outputs).
+
+    Each node has ``operation`` (the layer), ``is_input``, ``input_tensors`` and ``outputs``.
+    """
+    return model._nodes_by_depth

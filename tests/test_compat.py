@@ -1,0 +1,61 @@
+"""The private Keras / TensorFlow internals the packages use, checked on the installed versions.
+
+If one of these fails after a Keras or TensorFlow upgrade, the fix belongs in
+``analyzers/compat.py`` or ``kvlrp/compat.py`` only.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from analyzers.compat import is_functional, nodes_by_depth
+from kvlrp.compat import disable_op_determinism, op_determinism_enabled
+
+
+def _branching_model() -> keras.Model:
+    inputs = keras.Input((4,))
+    a = keras.layers.Dense(3, name="a")(inputs)
+    b = keras.layers.Dense(3, name="b")(inputs)
+    out = keras.layers.Add(name="add")([a, b])
+    return keras.Model(inputs, out)
+
+
+def test_functional_models_expose_nodes_by_depth_with_the_fields_used():
+    model = _branching_model()
+    assert is_functional(model)
+    by_depth = nodes_by_depth(model)
+    assert min(by_depth) == 0
+    assert [n.operation.name for n in by_depth[0]] == ["add"]
+    layer_nodes = [n for d in by_depth for n in by_depth[d] if n.operation and not n.is_input]
+    assert sorted(n.operation.name for n in layer_nodes) == ["a", "add", "b"]
+    for node in layer_nodes:
+        assert len(node.outputs) == 1
+        assert all(hasattr(t, "shape") for t in node.input_tensors)
+    add_node = by_depth[0][0]
+    assert len(add_node.input_tensors) == 2
+
+
+def test_subclassed_models_are_not_taken_for_functional_ones():
+    class Sub(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.dense(x)
+
+    assert not is_functional(Sub())
+
+
+def test_op_determinism_can_be_queried_and_switched_back_off():
+    before = op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    try:
+        assert op_determinism_enabled()
+        tf.constant(np.ones(3))  # still usable
+    finally:
+        if not before:
+            assert disable_op_determinism()
+    assert op_determinism_enabled() == before
