@@ -1,6 +1,8 @@
 """The ``kvlrp`` console script: one sub-command per module in :mod:`kvlrp.commands`.
 
-Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
+Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``;
+it raises :class:`kvlrp.commands.errors.CommandError` for bad input, which :func:`main` prints as
+one line on stderr with exit status 2. A command module that fails to import is an error.
 Command modules import TensorFlow lazily (inside ``run``) so that ``kvlrp --help`` stays fast.
 """
 
@@ -8,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Sequence
+
+from kvlrp.commands.errors import CommandError
 
 #: Sub-command name -> module under ``kvlrp.commands``, in the order ``--help`` lists them.
 COMMANDS: dict[str, str] = {
@@ -34,24 +39,47 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, module_name in COMMANDS.items():
-        try:
-            module = importlib.import_module(f"kvlrp.commands.{module_name}")
-        except ModuleNotFoundError as err:  # a command not built yet
-            if err.name != f"kvlrp.commands.{module_name}":
-                raise
-            continue
+        module = importlib.import_module(f"kvlrp.commands.{module_name}")
         cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(cmd)
         cmd.set_defaults(_run=module.run)
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the message."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def show_library_messages() -> None:
+    """Show what ``kvlrp`` and ``analyzers`` log (INFO and up) on stderr, one line each.
+
+    Library code reports through :mod:`logging`; only the command line decides where it goes.
+    Loggers the application has given handlers of its own are left alone.
+    """
+    for name in ("kvlrp", "analyzers"):
+        logger = logging.getLogger(name)
+        if logger.handlers:
+            continue
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("kvlrp: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kvlrp`` console script."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    show_library_messages()
     try:
         return int(args._run(args) or 0)
+    except CommandError as err:  # bad input: one line saying what is wrong, no traceback
+        print(f"kvlrp {args.command}: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("kvlrp: interrupted", file=sys.stderr)
         return 130

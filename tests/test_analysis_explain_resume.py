@@ -5,6 +5,7 @@ with other settings or other model weights are not reused."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -81,14 +82,17 @@ def test_interrupted_explain_resumes_to_the_same_tables(small_model, synthetic_s
 
 
 def test_other_settings_or_weights_are_recomputed(small_model, synthetic_shards, uninterrupted,
-                                                  tmp_path, monkeypatch, capsys):
+                                                  tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="kvlrp")
     model, info = small_model
     shutil.copytree(uninterrupted, tmp_path, dirs_exist_ok=True)
     calls = _counting(monkeypatch)
     run_explain(model, info, synthetic_shards, tmp_path, **{**KWARGS, "flip_fill": "zero"})
     assert calls == STEPS
-    out = capsys.readouterr().out
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("kvlrp")]
+    out = "\n".join(messages) + "\n"
     assert out.count("\n") == 1 and "changed: flip_fill" in out and "step(s) 1, 3" in out
+    caplog.clear()
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["flip_fill"] == "zero"
 
@@ -99,6 +103,7 @@ def test_other_settings_or_weights_are_recomputed(small_model, synthetic_shards,
         run_explain(model, info, synthetic_shards, tmp_path, steps=[1],
                     **{k: v for k, v in KWARGS.items() if k != "steps"}, flip_fill="zero")
         assert calls == [1]
-        assert "changed: model" in capsys.readouterr().out
+        assert any("changed: model" in r.getMessage() for r in caplog.records
+                   if r.name.startswith("kvlrp"))
     finally:
         model.set_weights(weights)

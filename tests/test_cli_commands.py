@@ -42,7 +42,7 @@ def test_documented_options(name, option, capsys):
 
 def test_report_on_empty_folder_says_what_is_missing(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # errors go to stderr (they went to stdout before)
     assert "no explain or strides results" in out and "summary.json" in out
 
 

@@ -4,6 +4,7 @@ resumable step by step."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from kvlrp.analysis.profiles import summarize_profiles
 from kvlrp.analysis.resume import read_state, read_table, run_settings, write_table
 from kvlrp.analysis.shares import frame_relevance
 from kvlrp.atomic import write_csv, write_json
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_ANALYZER = "deep_taylor.bounded"
 #: Prior seeds start here, away from training seeds (a prior re-initialised with the training
@@ -148,11 +151,11 @@ def run_explain(
         changed.update(diff)
     pending = [s for s in dict.fromkeys(steps) if s not in states]
     if changed:
-        print(f"kvlrp explain: partial results in {partial} were written with other settings "
-              f"or model weights (changed: {', '.join(sorted(changed))}); recomputing step(s) "
-              f"{', '.join(map(str, pending))}")
+        logger.warning("partial results in %s were written with other settings or model "
+                       "weights (changed: %s); recomputing step(s) %s", partial,
+                       ", ".join(sorted(changed)), ", ".join(map(str, pending)))
     if states and progress:
-        print(f"kvlrp explain: reusing step(s) {', '.join(map(str, states))} from {partial}")
+        logger.info("reusing step(s) %s from %s", ", ".join(map(str, states)), partial)
     if pending:
         main = obj if obj is not None else factory(model)
         priors = {s: factory(reinitialised_clone(model, s)) for s in prior_seed_list}

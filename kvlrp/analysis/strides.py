@@ -11,6 +11,7 @@ videos of incomplete ones, and ends with the same table as an uninterrupted run.
 from __future__ import annotations
 
 import json
+import logging
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -21,6 +22,8 @@ import pandas as pd
 
 from kvlrp.analysis.values import as_str
 from kvlrp.atomic import write_csv, write_json
+
+logger = logging.getLogger(__name__)
 
 #: ``make_clips(frames, step) -> {"clip": [n, L, H, W, C], "clip_start": [n], "is_short": [n]}``
 ClipMaker = Callable[[Any, int], Mapping[str, Any]]
@@ -55,8 +58,8 @@ class _KeyState:
         if self.meta.exists() and self.csv.exists():
             state = json.loads(self.meta.read_text())
             if state.get("settings") != settings:
-                print(f"kvlrp: {self.meta} was written with other settings; recomputing "
-                      f"step {step} ({control})")
+                logger.warning("%s was written with other settings; recomputing step %s (%s)",
+                               self.meta, step, control)
                 return
             done = set(state["videos_done"])
             table = pd.read_csv(self.csv, dtype={"video_id": str})

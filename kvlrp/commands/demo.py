@@ -8,6 +8,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from kvlrp.commands.options import positive_int
+
 HELP = "end-to-end demo on synthetic videos: train, explain, stride table, report"
 
 
@@ -54,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="folder for everything the demo writes")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes (about 3 minutes; for tests and tox)")
-    parser.add_argument("--epochs", type=int, default=None, help="override training epochs")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help="override training epochs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 

@@ -4,22 +4,11 @@ heatmaps of a trained model over evaluation clips."""
 from __future__ import annotations
 
 import argparse
-import sys
+
+from kvlrp.commands.errors import bad_input_is_a_command_error
+from kvlrp.commands.options import count_or_all, non_negative_int, positive_int
 
 HELP = "relevance per frame position (border effect, prior, flipping, heatmaps) of a model"
-
-
-def clips_arg(value: str) -> int | str:
-    """``--clips-per-video``: a positive int or ``all``."""
-    if value == "all":
-        return value
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive int or 'all', got {value!r}")
-    return n
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,22 +21,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--analyzer", default="deep_taylor.bounded",
                         help="analyzers name (default deep_taylor.bounded, bounds from the "
                              "model's input normalisation)")
-    parser.add_argument("--steps", type=int, nargs="+", default=None,
+    parser.add_argument("--steps", type=positive_int, nargs="+", default=None,
                         help="step sizes to explain at (default: the training step)")
     parser.add_argument("--split", default="test", help="split to explain (default test)")
-    parser.add_argument("--clips-per-video", type=clips_arg, default=4,
+    parser.add_argument("--clips-per-video", type=count_or_all, default=4,
                         help="evaluation clips per video (int or 'all', default 4)")
-    parser.add_argument("--prior-seeds", type=int, default=3,
+    parser.add_argument("--prior-seeds", type=non_negative_int, default=3,
                         help="re-initialised copies for the position prior (0: none)")
     parser.add_argument("--target", default="predicted", choices=["predicted", "label"],
                         help="explain the predicted class (default) or the true label")
-    parser.add_argument("--heatmaps", type=int, default=3, help="heatmap clips per step")
-    parser.add_argument("--flip-videos", type=int, default=24,
+    parser.add_argument("--heatmaps", type=non_negative_int, default=3,
+                        help="heatmap clips per step")
+    parser.add_argument("--flip-videos", type=non_negative_int, default=24,
                         help="videos (one clip each) for frame flipping and heatmaps")
     parser.add_argument("--flip-fill", default="mean", choices=["mean", "zero"],
                         help="frame flipping: replace a frame by the clip's mean frame "
                              "(default) or by 0 (mid-grey under symmetric normalisation)")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--seed", type=int, default=0, help="bootstrap and prior seed")
     parser.add_argument("--allow-unsafe", action="store_true",
                         help="load models with Lambda layers (runs code stored in the file)")
@@ -59,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from kvlrp.analysis.explain_run import run_explain
     from kvlrp.models import load_model
 
-    try:
+    with bad_input_is_a_command_error():
         model, info = load_model(args.model, allow_unsafe=args.allow_unsafe)
         summary = run_explain(
             model, info, args.data, args.out, analyzer=args.analyzer, steps=args.steps,
@@ -69,9 +59,6 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, seed=args.seed,
             progress=not args.no_progress,
         )
-    except (ValueError, FileNotFoundError) as err:  # bad input: say what, no traceback
-        print(f"kvlrp explain: {err}", file=sys.stderr)
-        return 2
     print_explain_summary(summary, args.out)
     return 0
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from kvlrp.commands.errors import bad_input_is_a_command_error
+from kvlrp.commands.options import fraction, positive_int
 
 HELP = "write a manifest CSV from a dataset folder (class-folders, ucf101, hmdb51, kinetics, " \
        "mmaction)"
@@ -17,15 +19,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("root", help="the dataset folder")
     parser.add_argument("--out", required=True, help="manifest CSV to write (skipped.csv goes "
                                                      "beside it)")
-    parser.add_argument("--split", type=int, default=1,
+    parser.add_argument("--split", type=positive_int, default=1,
                         help="official split number for ucf101 / hmdb51 (1-3, default 1)")
     parser.add_argument("--group-regex", default=None,
                         help="group key from each file name (first regex group), e.g. "
                              "'_g(\\d+)_' or '^(.*)_seg\\d+'; videos of a group share a split")
-    parser.add_argument("--val-fraction", type=float, default=0.2,
+    parser.add_argument("--val-fraction", type=fraction, default=0.2,
                         help="share of each class for val (carved from train where the layout "
                              "has no val; 0: none; default 0.2)")
-    parser.add_argument("--test-fraction", type=float, default=0.2,
+    parser.add_argument("--test-fraction", type=fraction, default=0.2,
                         help="share of each class for test where the layout has no splits")
     parser.add_argument("--annotations", nargs="+", default=None,
                         help="kinetics: annotation CSV(s) (default: *.csv in ROOT)")
@@ -67,15 +69,12 @@ def run(args: argparse.Namespace) -> int:
     """Build and write the manifest; print counts per split and where it went."""
     from kvlrp.data.layouts import build_manifest, write_manifest
 
-    try:
+    with bad_input_is_a_command_error():
         result = build_manifest(args.layout, args.root, group_regex=args.group_regex,
                                 val_fraction=args.val_fraction,
                                 test_fraction=args.test_fraction, seed=args.seed,
                                 **layout_options(args))
         manifest, skipped = write_manifest(result, args.out)
-    except ValueError as err:
-        print(f"kvlrp manifest: {err}", file=sys.stderr)
-        return 2
     table = result.table
     counts = table["split"].value_counts()
     per_split = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("train", "val", "test"))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from kvlrp.commands.errors import BAD_INPUT, bad_input_is_a_command_error
+from kvlrp.commands.options import non_negative_int, positive_int
 
 HELP = "decode every video of a manifest once into TFRecord shards"
 
@@ -18,11 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="shard folder")
     parser.add_argument("--encoding", choices=["jpeg", "raw"], default="jpeg",
                         help="frame storage: jpeg (small) or raw (lossless, fast to read)")
-    parser.add_argument("--jpeg-quality", type=int, default=95)
-    parser.add_argument("--short-side", type=int, default=None,
+    parser.add_argument("--jpeg-quality", type=positive_int, default=95)
+    parser.add_argument("--short-side", type=positive_int, default=None,
                         help="resize frames so the shorter side has this many pixels")
-    parser.add_argument("--videos-per-shard", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2, help="decoding processes")
+    parser.add_argument("--videos-per-shard", type=positive_int, default=32)
+    parser.add_argument("--workers", type=non_negative_int, default=2,
+                        help="decoding processes (0: decode in this process)")
     parser.add_argument("--allow-truncated", action="store_true",
                         help="keep the decodable part of truncated videos instead of skipping")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -33,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from kvlrp.data.manifest import ManifestError
     from kvlrp.data.shards import prepare_shards
 
-    try:
+    with bad_input_is_a_command_error((ManifestError, *BAD_INPUT)):
         manifest = _manifest(args)
         result = prepare_shards(
             manifest, args.out, encoding=args.encoding, jpeg_quality=args.jpeg_quality,
@@ -41,9 +44,6 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers, allow_truncated=args.allow_truncated,
             progress=not args.no_progress,
         )
-    except (ManifestError, ValueError) as err:
-        print(f"kvlrp prepare: {err}", file=sys.stderr)
-        return 2
     reused = f" ({result.n_reused_shards} shard(s) reused from an earlier run)" \
         if result.n_reused_shards else ""
     print(f"{result.n_videos} videos in shards{reused}; {len(result.skipped)} skipped")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from kvlrp.commands.errors import bad_input_is_a_command_error
+
 HELP = "plots (PNG) and report.md from explain/strides results in a folder"
 
 
@@ -17,11 +19,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp report``."""
     from kvlrp.analysis.report import build_report
 
-    try:
+    with bad_input_is_a_command_error():
         path = build_report(args.dir)
-    except FileNotFoundError as err:
-        print(f"kvlrp report: {err}")
-        return 2
     print(f"report: {path}")
     print(f"plots: {path.parent / 'plots'}")
     return 0

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from kvlrp.commands.explain import clips_arg
+from kvlrp.commands.errors import bad_input_is_a_command_error
+from kvlrp.commands.options import count_or_all, positive_int
 
 HELP = "clip and video accuracy per step size (test-time tuning, resumable)"
 
@@ -15,17 +15,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model folder (model.keras + kvlrp.json)")
     parser.add_argument("--data", required=True, help="shard folder written by `kvlrp prepare`")
     parser.add_argument("--out", required=True, help="folder for the outputs (and partial/)")
-    parser.add_argument("--steps", type=int, nargs="+", default=[1, 2, 3, 4, 6, 8],
+    parser.add_argument("--steps", type=positive_int, nargs="+", default=[1, 2, 3, 4, 6, 8],
                         help="step sizes (default 1 2 3 4 6 8)")
     parser.add_argument("--split", default="test", help="split to evaluate (default test)")
-    parser.add_argument("--clips-per-video", type=clips_arg, default=4,
+    parser.add_argument("--clips-per-video", type=count_or_all, default=4,
                         help="evaluation clips per video (int or 'all', default 4)")
     parser.add_argument("--select-on", default=None,
                         help="split the step is chosen on (default: val when the shards have "
                              "one, else --split, which marks the gain as optimistic)")
     parser.add_argument("--no-control", action="store_true",
                         help="skip the frame-shuffled control row")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--seed", type=int, default=0, help="bootstrap and shuffle seed")
     parser.add_argument("--allow-unsafe", action="store_true",
                         help="load models with Lambda layers (runs code stored in the file)")
@@ -37,9 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from kvlrp.analysis.strides_run import run_strides
     from kvlrp.models import load_model
 
-    if min(args.steps) < 1:
-        raise SystemExit(f"kvlrp strides: --steps must be positive ints, got {args.steps}")
-    try:
+    with bad_input_is_a_command_error():
         model, info = load_model(args.model, allow_unsafe=args.allow_unsafe)
         summary = run_strides(
             model, info, args.data, args.out, steps=args.steps, split=args.split,
@@ -47,9 +45,6 @@ def run(args: argparse.Namespace) -> int:
             control_seed=args.seed, batch_size=args.batch_size, seed=args.seed,
             progress=not args.no_progress, select_on=args.select_on,
         )
-    except (ValueError, FileNotFoundError) as err:  # bad input: say what, no traceback
-        print(f"kvlrp strides: {err}", file=sys.stderr)
-        return 2
     print_strides_summary(summary, args.out)
     return 0
 

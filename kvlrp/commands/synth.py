@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from kvlrp.commands.options import positive_int
+
 HELP = "write the synthetic video dataset (classes differ only in slow temporal dynamics)"
 
 
@@ -11,10 +13,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``kvlrp synth``."""
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="everything follows from it")
-    parser.add_argument("--videos-per-class", type=int, default=24)
-    parser.add_argument("--size", type=int, default=64, help="frame height and width (even)")
-    parser.add_argument("--min-frames", type=int, default=64)
-    parser.add_argument("--max-frames", type=int, default=160)
+    parser.add_argument("--videos-per-class", type=positive_int, default=24)
+    parser.add_argument("--size", type=positive_int, default=64,
+                        help="frame height and width (even)")
+    parser.add_argument("--min-frames", type=positive_int, default=64)
+    parser.add_argument("--max-frames", type=positive_int, default=160)
     parser.add_argument("--format", default=".mp4", choices=[".mp4", ".mkv", ".avi", ".webm"],
                         help="container (codec: the first available encoder for it)")
 

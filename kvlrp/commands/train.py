@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+
+from kvlrp.commands.errors import bad_input_is_a_command_error
+from kvlrp.commands.options import count_or_all, positive_float, positive_int
 
 HELP = "train a video classifier on random clips from shards (resumes an interrupted run)"
 
@@ -21,23 +23,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="model folder to write (or resume)")
     parser.add_argument("--model", default="c3d_small", choices=MODELS,
                         help="architecture (default c3d_small; NAME_small variants train on a CPU)")
-    parser.add_argument("--clip-len", type=int, default=8, help="frames per clip (default 8)")
-    parser.add_argument("--step", type=int, default=1, help="stride between a clip's frames")
-    parser.add_argument("--size", type=int, default=56, help="square crop size in pixels")
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--batch-size", type=int, default=16, help="global batch size")
-    parser.add_argument("--steps-per-epoch", type=int, default=40,
+    parser.add_argument("--clip-len", type=positive_int, default=8,
+                        help="frames per clip (default 8)")
+    parser.add_argument("--step", type=positive_int, default=1,
+                        help="stride between a clip's frames")
+    parser.add_argument("--size", type=positive_int, default=56, help="square crop size in pixels")
+    parser.add_argument("--epochs", type=positive_int, default=40)
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="global batch size")
+    parser.add_argument("--steps-per-epoch", type=positive_int, default=40,
                         help="batches per epoch (default 40)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--normalization", default="symmetric", choices=["symmetric", "unit"])
     parser.add_argument("--short-policy", default="loop", choices=["loop", "repeat_last", "skip"])
-    parser.add_argument("--val-clips", default="4",
+    parser.add_argument("--val-clips", type=count_or_all, default=4,
                         help="evaluation clips per validation video (int or 'all')")
-    parser.add_argument("--widths", type=int, nargs="+", default=None,
+    parser.add_argument("--widths", type=positive_int, nargs="+", default=None,
                         help="c3d_small: filters per convolution block (default 16 32 64); "
                              "r3d_small, r2plus1d_small: 4 stage widths (default 8 16 32 64)")
-    parser.add_argument("--dense-units", type=int, default=None, help="hidden dense width")
+    parser.add_argument("--dense-units", type=positive_int, default=None, help="hidden dense width")
     parser.add_argument("--batch-norm", action="store_true", help="BatchNorm after convolutions")
     parser.add_argument("--temporal-padding", default=None, choices=["same", "valid"],
                         help="c3d_small: 'valid' avoids temporal zero padding")
@@ -66,19 +70,15 @@ def run(args: argparse.Namespace) -> int:
         model_kwargs["temporal_padding"] = args.temporal_padding
     if args.head is not None:
         model_kwargs["head"] = args.head
-    val_clips = args.val_clips if args.val_clips == "all" else int(args.val_clips)
-    try:
+    with bad_input_is_a_command_error((TrainingSetupError,)):
         result = train(
             args.data, args.out, model=args.model, clip_len=args.clip_len, step=args.step,
             size=args.size, epochs=args.epochs, batch_size=args.batch_size,
             steps_per_epoch=args.steps_per_epoch, seed=args.seed, strategy=args.strategy,
             progress=not args.no_progress, learning_rate=args.lr,
             normalization=args.normalization, short_policy=args.short_policy,
-            val_clips=val_clips, resume=not args.no_resume, **model_kwargs,
+            val_clips=args.val_clips, resume=not args.no_resume, **model_kwargs,
         )
-    except TrainingSetupError as err:  # bad data or settings: say what, no traceback
-        print(f"kvlrp train: {err}", file=sys.stderr)
-        return 2
     if result.initial_epoch:
         print(f"resumed after epoch {result.initial_epoch}")
     last = result.history.iloc[-1].to_dict() if len(result.history) else {}

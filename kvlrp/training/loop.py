@@ -12,10 +12,13 @@ holds the same model.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import keras
 import tensorflow as tf
+
+logger = logging.getLogger(__name__)
 
 
 def run_epochs(
@@ -64,7 +67,7 @@ def run_epochs(
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
         if verbose:
-            print(f"Epoch {epoch + 1}/{epochs}")
+            logger.info("Epoch %d/%d", epoch + 1, epochs)
         progbar = keras.utils.Progbar(steps_per_epoch, verbose=verbose)
         loss_sum = correct = count = 0.0
         for step in range(steps_per_epoch):

@@ -1,0 +1,61 @@
+"""Argument types for the command line: each refuses a bad value with a message saying what is
+right (argparse then prints ``kvlrp COMMAND: error: argument --x: ...`` and exits with 2)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _int(value: str) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def positive_int(value: str) -> int:
+    """An int >= 1."""
+    n = _int(value)
+    if n is None or n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {value!r}")
+    return n
+
+
+def non_negative_int(value: str) -> int:
+    """An int >= 0."""
+    n = _int(value)
+    if n is None or n < 0:
+        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {value!r}")
+    return n
+
+
+def count_or_all(value: str) -> int | str:
+    """A positive int or the word ``all`` (clips per video)."""
+    if value == "all":
+        return value
+    n = _int(value)
+    if n is None or n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int or 'all', got {value!r}")
+    return n
+
+
+def positive_float(value: str) -> float:
+    """A finite float > 0."""
+    try:
+        x = float(value)
+    except ValueError:
+        x = float("nan")
+    if not 0 < x < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
+    return x
+
+
+def fraction(value: str) -> float:
+    """A float in [0, 1)."""
+    try:
+        x = float(value)
+    except ValueError:
+        x = float("nan")
+    if not 0 <= x < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {value!r}")
+    return x
