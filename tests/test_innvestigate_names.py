@@ -135,6 +135,30 @@ def test_z_plus_fast_on_a_signed_input_in_closed_form():
                                atol=1e-6)
 
 
+def test_deconvnet_and_guided_backprop_follow_other_activations_by_their_derivative():
+    """Without a ReLU both are the gradient (a tanh layer is passed by tanh', not skipped);
+    with one, guided backprop is the gradient with the backward signal rectified there."""
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(5, activation="tanh")(inputs)
+    gated = keras.layers.Dense(4, activation="relu")(hidden)
+    model_tanh = keras.Model(inputs, keras.layers.Dense(3)(hidden))
+    model_both = keras.Model(inputs, keras.layers.Dense(3)(gated))
+    x = np.random.default_rng(1).normal(size=(4, 6)).astype(np.float32)
+    gradient = analyzers.create_analyzer("gradient", model_tanh).analyze(x)
+    for name in ("deconvnet", "guided_backprop"):
+        np.testing.assert_allclose(analyzers.create_analyzer(name, model_tanh).analyze(x),
+                                   gradient, atol=1e-6)
+    d1, d2, d3 = (layer for layer in model_both.layers if isinstance(layer, keras.layers.Dense))
+    a1 = np.tanh(x @ d1.kernel.numpy() + d1.bias.numpy())
+    z2 = a1 @ d2.kernel.numpy() + d2.bias.numpy()
+    top = np.argmax(np.maximum(z2, 0) @ d3.kernel.numpy() + d3.bias.numpy(), axis=1)
+    s = d3.kernel.numpy()[:, top].T                              # d logit / d relu output
+    s = np.maximum(s, 0) * (z2 > 0)                              # guided backprop's ReLU
+    expected = ((s @ d2.kernel.numpy().T) * (1 - a1 ** 2)) @ d1.kernel.numpy().T
+    got = analyzers.create_analyzer("guided_backprop", model_both).analyze(x)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
 # --------------------------------------------------------------------------- any model
 
 
