@@ -64,8 +64,8 @@ class InputTimesGradient(Gradient):
 class SmoothGrad(Gradient):
     """Mean gradient over ``augment_by_n`` noisy copies ``x + N(0, noise_scale^2)``.
 
-    The explained neuron is chosen on the clean input (iNNvestigate chooses the top logit of
-    each noisy copy when ``neuron_selection="max_activation"``).
+    The explained neuron is chosen on the clean input, as in iNNvestigate. Unlike there,
+    ``noise_scale`` is used (iNNvestigate 2.1.2 stores it but always adds noise of std 1).
 
     Parameters
     ----------

@@ -2,8 +2,8 @@
 
 Both walk the model's layer graph backwards (:func:`analyzers.graph.build_graph`, so they
 accept the layers the relevance engine supports), passing the signal through each layer's
-vector-Jacobian product, except at a ReLU (a layer with ``activation="relu"``, an
-``Activation("relu")`` or a ``ReLU`` layer):
+vector-Jacobian product (through any other activation by its derivative), except at a ReLU
+(a layer with ``activation="relu"``, an ``Activation("relu")`` or a ``ReLU`` layer):
 
 * deconvnet (Zeiler & Fergus 2014): the backward signal is rectified, ``relu(s)``, instead of
   being masked by the forward activation;
@@ -51,8 +51,14 @@ class _ReluBackward(Analyzer):
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(xs)
                 z = step.op.preactivation(xs)
-            if step.op.activation is tf.nn.relu:
+            activation = step.op.activation
+            if activation is tf.nn.relu:
                 s = self._relu_backward(z, s)
+            elif activation is not None:  # any other activation: its derivative, as the gradient
+                with tf.GradientTape(watch_accessed_variables=False) as inner:
+                    inner.watch(z)
+                    y = activation(z)
+                s = inner.gradient(y, z, output_gradients=s, unconnected_gradients=_ZERO)
             grads = tape.gradient(z, xs, output_gradients=s, unconnected_gradients=_ZERO)
             for i, g in zip(step.inputs, grads):
                 signal[i] = signal[i] + g if i in signal else g

@@ -14,8 +14,16 @@ Each ``references/<model>.npz`` holds
 - ``x``: the inputs ``[n, *input_shape]``; ``logits``: the model's pre-softmax outputs,
 - ``selection/<sel>``: the explained output index per sample (``max``: the top logit;
   ``min``: the lowest logit, stored for the plain models only),
-- ``relevance/<analyzer>/<sel>``: iNNvestigate's analysis (``neuron_selection_mode="index"``),
-- ``error/<analyzer>/<sel>``: ``"<ExceptionType>: <message>"`` where the analyzer raised,
+- ``relevance/<analyzer>/<sel>``: iNNvestigate's analysis (``neuron_selection_mode="index"``)
+  for ``spec.ANALYZERS``, and for ``spec.EXTENDED_ANALYZERS`` on ``spec.EXTENDED_MODELS``,
+- ``mode/<mode>/<analyzer>``: the analysis with ``neuron_selection_mode`` ``"max_activation"``
+  or ``"all"`` (``spec.MODE_MODELS`` x ``spec.MODE_ANALYZERS``),
+- ``error/<analyzer>/<sel>`` (``error/mode/<mode>/<analyzer>``): ``"<ExceptionType>:
+  <message>"`` where the analyzer raised,
+
+``smoothgrad`` and ``random`` draw their noise from ``spec.make_noise`` (iNNvestigate's
+``AddGaussianNoise`` layer and ``add_gaussian_noise`` are patched here), so their output is
+reproducible and can be compared with ours given the same noise.
 - ``meta/<name>``: library versions (informative, not compared).
 
 Numbers are compared with ``max|new - stored| <= rtol * max|stored|`` per array (``rtol`` 1e-5);
@@ -76,24 +84,57 @@ def reference_arrays(name: str) -> dict[str, np.ndarray]:
     selections = {"max": np.argmax(logits, axis=1).astype(np.int64)}
     if name in MIN_SELECTION_MODELS:
         selections["min"] = np.argmin(logits, axis=1).astype(np.int64)
+    _fix_noise(tf, spec.make_noise(model_spec))
+    names = spec.ANALYZERS + (spec.EXTENDED_ANALYZERS if name in spec.EXTENDED_MODELS else ())
     for sel, index in selections.items():
         arrays[f"selection/{sel}"] = index
-        for analyzer_name in spec.ANALYZERS:
-            kwargs = dict(spec.ANALYZER_KWARGS.get(analyzer_name, {}))
-            try:
-                analyzer = innvestigate.create_analyzer(
-                    analyzer_name, explained, neuron_selection_mode="index", **kwargs
-                )
-                result = analyzer.analyze(x, neuron_selection=index)
-                arrays[f"relevance/{analyzer_name}/{sel}"] = np.asarray(result, np.float32)
-            except Exception as error:  # noqa: BLE001 - the failure itself is the reference
-                arrays[f"error/{analyzer_name}/{sel}"] = np.array(
-                    f"{type(error).__name__}: {error}"
-                )
+        for analyzer_name in names:
+            _run(innvestigate, arrays, f"{analyzer_name}/{sel}", analyzer_name, explained, x,
+                 "index", index)
+    if name in spec.MODE_MODELS:
+        for mode in spec.MODES:
+            for analyzer_name in spec.MODE_ANALYZERS:
+                _run(innvestigate, arrays, f"mode/{mode}/{analyzer_name}", analyzer_name,
+                     explained, x, mode, None)
     arrays["meta/tensorflow"] = np.array(tf.__version__)
     arrays["meta/innvestigate"] = np.array(_innvestigate_version())
     arrays["meta/numpy"] = np.array(np.__version__)
     return arrays
+
+
+def _run(innvestigate, arrays, key, analyzer_name, model, x, mode, index) -> None:
+    """Store iNNvestigate's analysis under ``relevance/<key>`` (``mode/...`` keys as they are),
+    or its error under ``error/<key>``."""
+    kwargs = dict(spec.ANALYZER_KWARGS.get(analyzer_name, {}))
+    target = key if key.startswith("mode/") else f"relevance/{key}"
+    try:
+        analyzer = innvestigate.create_analyzer(analyzer_name, model,
+                                                neuron_selection_mode=mode, **kwargs)
+        extra = {} if index is None else {"neuron_selection": index}
+        arrays[target] = np.asarray(analyzer.analyze(x, **extra), np.float32)
+    except Exception as error:  # noqa: BLE001 - the failure itself is the reference
+        arrays[f"error/{key}"] = np.array(f"{type(error).__name__}: {error}")
+
+
+def _fix_noise(tf, noise: np.ndarray) -> None:
+    """Make iNNvestigate's Gaussian noise the fixed ``noise`` ``[batch, n, *input]``.
+
+    ``smoothgrad`` adds ``AddGaussianNoise()`` (built with its default ``stddev=1``: its
+    ``noise_scale`` argument is stored but never used) to the input repeated to
+    ``[batch, n, ...]``; ``random`` calls ``add_gaussian_noise(X, stddev=stddev)``.
+    """
+    import innvestigate.backend as ibackend
+    import innvestigate.layers as ilayers
+
+    def layer_call(self, inputs, *args, **kwargs):
+        table = tf.constant(noise[:, : inputs.shape[1]])
+        return inputs + self.mean + self.stddev * table
+
+    def add_gaussian_noise(X, mean=0.0, stddev=1.0):
+        return X + mean + stddev * tf.constant(noise[:, 0])
+
+    ilayers.AddGaussianNoise.call = layer_call
+    ibackend.add_gaussian_noise = add_gaussian_noise
 
 
 def _innvestigate_version() -> str:

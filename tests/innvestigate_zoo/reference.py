@@ -79,13 +79,53 @@ def stored_cases(names=None) -> list[tuple[str, str, str]]:
     return cases
 
 
+class TableNoise:
+    """Stands in for an analyzer's ``tf.random.Generator``: draw ``k`` of every call returns
+    ``stddev * table[k % n]`` (``table`` ``[n, batch, *input]``), in a compiled loop too.
+
+    ``smoothgrad`` draws one ``normal(shape(x))`` per noisy copy and ``random`` one per call;
+    fed :func:`spec.make_noise` (the noise given to iNNvestigate by ``generate.py``), both
+    libraries see the same noisy inputs, and everything else they do can be compared exactly.
+    """
+
+    def __init__(self, noise: np.ndarray) -> None:
+        import tensorflow as tf
+
+        self._tf = tf
+        self.table = tf.constant(np.swapaxes(noise, 0, 1))  # [n, batch, ...]
+        self.count = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def normal(self, shape: Any, stddev: float = 1.0, **_: Any) -> Any:
+        k = self.count.assign_add(1) - 1
+        draw = self._tf.gather(self.table, k % self.table.shape[0])
+        return stddev * self._tf.reshape(draw, shape)
+
+
+def with_fixed_noise(analyzer: Any, name: str) -> Any:
+    """``analyzer`` drawing :func:`spec.make_noise` of zoo model ``name`` (if it draws noise)."""
+    if not hasattr(analyzer, "_rng"):
+        return analyzer
+    noise = spec.make_noise(name)
+    copies = getattr(analyzer, "augment_by_n", 1)  # random: one draw, iNNvestigate's copy 0
+    if copies > spec.N_NOISE:
+        raise ValueError(f"the zoo's fixed noise has {spec.N_NOISE} copies, not {copies}")
+    analyzer._rng = TableNoise(noise[:, :copies])
+    return analyzer
+
+
+def create(name: str, analyzer_name: str, **options: Any) -> Any:
+    """Our analyzer for zoo model ``name`` with the zoo's options and fixed noise."""
+    import analyzers
+
+    kwargs = {**spec.ANALYZER_KWARGS.get(analyzer_name, {}), **options}
+    return with_fixed_noise(analyzers.create_analyzer(analyzer_name, model(name), **kwargs),
+                            name)
+
+
 @functools.cache
 def ours(name: str, analyzer_name: str) -> Any:
     """Our analyzer (``analyzers`` package) for zoo model ``name`` (cached: one trace each)."""
-    import analyzers
-
-    kwargs = spec.ANALYZER_KWARGS.get(analyzer_name, {})
-    return analyzers.create_analyzer(analyzer_name, model(name), **kwargs)
+    return create(name, analyzer_name)
 
 
 def explain(name: str, analyzer_name: str, selection: str = "max") -> np.ndarray:

@@ -29,10 +29,55 @@ ANALYZERS: tuple[str, ...] = (
     "deep_taylor.bounded",
 )
 
+#: The other iNNvestigate 2.1.2 names, stored for :data:`EXTENDED_MODELS` only (small files,
+#: fast tests). ``lrp`` (a rule or composite of your own) has no common argument form.
+EXTENDED_ANALYZERS: tuple[str, ...] = (
+    "input",
+    "random",
+    "gradient.baseline",
+    "input_t_gradient",
+    "smoothgrad",
+    "integrated_gradients",
+    "deconvnet",
+    "guided_backprop",
+    "lrp.z_plus_fast",
+    "lrp.w_square",
+    "lrp.flat",
+    "lrp.alpha_beta",
+    "lrp.alpha_1_beta_0",
+    "lrp.alpha_1_beta_0_IB",
+    "lrp.alpha_2_beta_1_IB",
+    "lrp.sequential_preset_a",
+    "lrp.sequential_preset_b",
+    "lrp.sequential_preset_a_flat",
+    "lrp.sequential_preset_b_flat",
+    "lrp.sequential_preset_b_flat_until_idx",
+)
+
+#: Models that get :data:`EXTENDED_ANALYZERS` too.
+EXTENDED_MODELS: tuple[str, ...] = ("plain_bias", "plain_nobias", "residual_add", "dense_probe",
+                                    "smooth_act")
+
+#: ``neuron_selection_mode`` values stored besides ``"index"`` (as ``mode/<mode>/<analyzer>``)
+#: for :data:`MODE_MODELS` and :data:`MODE_ANALYZERS`.
+MODES: tuple[str, ...] = ("max_activation", "all")
+MODE_MODELS: tuple[str, ...] = ("plain_bias",)
+MODE_ANALYZERS: tuple[str, ...] = ("gradient", "input_t_gradient", "smoothgrad",
+                                   "integrated_gradients", "guided_backprop", "lrp.z",
+                                   "lrp.epsilon", "lrp.alpha_1_beta_0", "deep_taylor")
+
 #: Keyword arguments given to both libraries' ``create_analyzer`` per analyzer.
 ANALYZER_KWARGS: Mapping[str, Mapping[str, Any]] = {
     "deep_taylor.bounded": {"low": -1.0, "high": 1.0},
+    # the noise itself is fixed (make_noise), on both sides; see generate.py / reference.py
+    "smoothgrad": {"augment_by_n": 4},
+    "integrated_gradients": {"steps": 8, "reference_inputs": -0.25},
+    "lrp.alpha_beta": {"alpha": 3.0, "beta": 2.0},
+    "lrp.sequential_preset_b_flat_until_idx": {"until_layer_idx": 2},
 }
+
+#: Copies of noise per sample drawn by :func:`make_noise` (smoothgrad's ``augment_by_n``).
+N_NOISE = 4
 
 #: Inputs are drawn uniformly from this range (the bounds of ``deep_taylor.bounded``).
 INPUT_RANGE: tuple[float, float] = (-1.0, 1.0)
@@ -223,6 +268,16 @@ _ZOO_LIST: tuple[ModelSpec, ...] = (
         _dense("logits", 5, bias=False),
     ), "time_distributed with TimeDistributed(Conv2D 3x3) written as Conv3D (1,3,3)",
               seed=109, bias_free=True, derived_from="time_distributed"),
+    ModelSpec("smooth_act", CLIP, (
+        _conv("conv1", 4, act="softplus"),
+        _pool("pool1", (2, 2, 2)),
+        _conv("conv2", 4, act="relu"),
+        _pool("pool2", (1, 2, 2)),
+        _flat(),
+        _dense("fc1", 8, act="sigmoid"),
+        _dense("logits", 5),
+    ), "softplus and (non-gate) sigmoid activations: no LRP rule in ours, any gradient works",
+              seed=114),
     ModelSpec("dense_probe", PROBE, (
         _flat(),
         _dense("logits", 5, bias=True),
@@ -436,6 +491,19 @@ def make_inputs(spec: str | ModelSpec, n: int | None = None, seed: int | None = 
     rng = np.random.default_rng([spec.seed if seed is None else seed, 10_000])
     low, high = INPUT_RANGE
     return rng.uniform(low, high, (n,) + spec.input_shape).astype(np.float32)
+
+
+def make_noise(spec: str | ModelSpec, n_copies: int = N_NOISE) -> np.ndarray:
+    """Deterministic standard-normal float32 noise ``[n_samples, n_copies, *input_shape]``.
+
+    Replaces the random draws of ``smoothgrad`` (copy ``k`` of sample ``b`` is
+    ``x[b] + noise[b, k]``) and ``random`` (``x + stddev * noise[:, 0]``) in both libraries, so
+    that what they do with the noise can be compared exactly.
+    """
+    spec = get_spec(spec)
+    rng = np.random.default_rng([spec.seed, 20_000])
+    shape = (spec.n_samples, n_copies) + spec.input_shape
+    return rng.standard_normal(shape).astype(np.float32)
 
 
 def flatten_weights(weights: Mapping[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
