@@ -1,7 +1,9 @@
 """The ``kvlrp`` console script: one sub-command per module in :mod:`kvlrp.commands`.
 
 Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
-Command modules import TensorFlow lazily (inside ``run``) so that ``kvlrp --help`` stays fast.
+Command modules import TensorFlow lazily (inside ``run``) so that ``kvlrp --help`` stays fast
+and so that :func:`kvlrp.tfsetup.prefer_onednn` can choose TensorFlow's CPU kernels before
+TensorFlow loads.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+
+from kvlrp.tfsetup import prefer_onednn
 
 #: Sub-command name -> module under ``kvlrp.commands``, in the order ``--help`` lists them.
 COMMANDS: dict[str, str] = {
@@ -22,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "explain": "explain",
     "strides": "strides",
     "report": "report",
+    "info": "info",
 }
 
 
@@ -50,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kvlrp`` console script."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    message = prefer_onednn()  # before any command imports TensorFlow
+    if message:
+        print(message, file=sys.stderr)
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
