@@ -78,7 +78,8 @@ class Analyzer:
         return saving.load_npz(fname, model)
 
     # -- public --------------------------------------------------------------------
-    def analyze(self, x: Any, neuron_selection: NeuronSelection = None) -> np.ndarray:
+    def analyze(self, x: Any, neuron_selection: NeuronSelection = None,
+                batch_size: int | None = None) -> np.ndarray:
         """Relevance (or attribution) of every input value, shape of ``x``.
 
         Parameters
@@ -91,11 +92,31 @@ class Analyzer:
             (that output for every sample) or an int array ``[batch]`` (one per sample).
             With ``"index"``: required, an int or int array ``[batch]``. With ``"all"``:
             must be ``None`` (the sum of all outputs is explained).
+        batch_size
+            Explain at most this many samples at a time (``None``: all at once). Each chunk
+            is computed independently and written into the result, so the working memory is
+            that of one chunk whatever the size of ``x``; the result equals the unbatched
+            one up to float rounding (each sample's relevance depends only on that sample;
+            analyzers that draw noise, ``smoothgrad`` and ``random``, draw it per chunk).
         """
+        if batch_size is not None and (isinstance(batch_size, (bool, np.bool_))
+                                       or not isinstance(batch_size, (int, np.integer))
+                                       or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
         x = self._check_input(x)
         index = self._check_selection(neuron_selection, x.shape[0])
-        result = self._compiled(tf.convert_to_tensor(x), tf.convert_to_tensor(index))
-        return result.numpy()
+        n = x.shape[0]
+        if batch_size is None or batch_size >= n:
+            return self._compiled(tf.convert_to_tensor(x), tf.convert_to_tensor(index)).numpy()
+        out: np.ndarray | None = None
+        for start in range(0, n, int(batch_size)):
+            stop = min(start + int(batch_size), n)
+            chunk = self._compiled(tf.convert_to_tensor(x[start:stop]),
+                                   tf.convert_to_tensor(index[start:stop])).numpy()
+            if out is None:
+                out = np.empty((n, *chunk.shape[1:]), dtype=chunk.dtype)
+            out[start:stop] = chunk
+        return out
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, model={self.model.name!r})"

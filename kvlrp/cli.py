@@ -3,7 +3,9 @@
 Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``;
 it raises :class:`kvlrp.commands.errors.CommandError` for bad input, which :func:`main` prints as
 one line on stderr with exit status 2. A command module that fails to import is an error.
-Command modules import TensorFlow lazily (inside ``run``) so that ``kvlrp --help`` stays fast.
+Command modules import TensorFlow lazily (inside ``run``) so that ``kvlrp --help`` stays fast
+and so that :func:`kvlrp.tfsetup.prefer_onednn` can choose TensorFlow's CPU kernels before
+TensorFlow loads.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from kvlrp.commands.errors import CommandError
+from kvlrp.tfsetup import prefer_onednn
 
 #: Sub-command name -> module under ``kvlrp.commands``, in the order ``--help`` lists them.
 COMMANDS: dict[str, str] = {
@@ -27,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "explain": "explain",
     "strides": "strides",
     "report": "report",
+    "info": "info",
 }
 
 
@@ -75,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     show_library_messages()
+    message = prefer_onednn()  # before any command imports TensorFlow
+    if message:
+        print(message, file=sys.stderr)
     try:
         return int(args._run(args) or 0)
     except CommandError as err:  # bad input: one line saying what is wrong, no traceback
