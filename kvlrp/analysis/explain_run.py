@@ -116,7 +116,7 @@ def run_explain(
     out = Path(out_dir)
     partial = out / "partial"
     steps = [int(s) for s in (steps or [info.step])]
-    bounds = tuple(float(b) for b in NORMALIZATION_BOUNDS[info.normalization])
+    bounds = NORMALIZATION_BOUNDS[info.normalization]  # floats, or one value per channel
     name, factory, obj = _resolve_analyzer(analyzer, bounds)
     if prior_seeds and factory is None:
         prior_note = "not computed (an analyzer object cannot be rebuilt for new weights)"

@@ -18,8 +18,11 @@ _LABEL_HEIGHT = 14
 
 
 def to_display(clip: np.ndarray, bounds: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
-    """Map a normalised clip ``[L, H, W, C]`` back to uint8 RGB ``[L, H, W, 3]``."""
-    low, high = bounds
+    """Map a normalised clip ``[L, H, W, C]`` back to uint8 RGB ``[L, H, W, 3]``.
+
+    ``bounds``: the normalisation's ``(low, high)``, scalars or one value per channel.
+    """
+    low, high = (np.asarray(b, dtype=np.float64) for b in bounds)
     x = (np.asarray(clip, dtype=np.float64) - low) / (high - low)
     x = np.clip(x, 0.0, 1.0)
     if x.shape[-1] == 1:

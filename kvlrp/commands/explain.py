@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kvlrp.commands.model_args import add_model_arguments
+
 HELP = "relevance per frame position (border effect, prior, flipping, heatmaps) of a model"
 
 
@@ -24,7 +26,7 @@ def clips_arg(value: str) -> int | str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``kvlrp explain`` options to ``parser``."""
-    parser.add_argument("--model", required=True, help="model folder (model.keras + kvlrp.json)")
+    add_model_arguments(parser)
     parser.add_argument("--data", required=True, help="shard folder written by `kvlrp prepare`")
     parser.add_argument("--out", required=True,
                         help="folder for the CSV/JSON/PNG/GIF outputs (and partial/, from "
@@ -49,18 +51,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default) or by 0 (mid-grey under symmetric normalisation)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0, help="bootstrap and prior seed")
-    parser.add_argument("--allow-unsafe", action="store_true",
-                        help="load models with Lambda layers (runs code stored in the file)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp explain``."""
     from kvlrp.analysis.explain_run import run_explain
-    from kvlrp.models import load_model
+    from kvlrp.commands.model_args import load_from_args
 
     try:
-        model, info = load_model(args.model, allow_unsafe=args.allow_unsafe)
+        model, info = load_from_args(args)
         summary = run_explain(
             model, info, args.data, args.out, analyzer=args.analyzer, steps=args.steps,
             split=args.split, clips_per_video=args.clips_per_video,

@@ -6,13 +6,14 @@ import argparse
 import sys
 
 from kvlrp.commands.explain import clips_arg
+from kvlrp.commands.model_args import add_model_arguments
 
 HELP = "clip and video accuracy per step size (test-time tuning, resumable)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``kvlrp strides`` options to ``parser``."""
-    parser.add_argument("--model", required=True, help="model folder (model.keras + kvlrp.json)")
+    add_model_arguments(parser)
     parser.add_argument("--data", required=True, help="shard folder written by `kvlrp prepare`")
     parser.add_argument("--out", required=True, help="folder for the outputs (and partial/)")
     parser.add_argument("--steps", type=int, nargs="+", default=[1, 2, 3, 4, 6, 8],
@@ -27,20 +28,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the frame-shuffled control row")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0, help="bootstrap and shuffle seed")
-    parser.add_argument("--allow-unsafe", action="store_true",
-                        help="load models with Lambda layers (runs code stored in the file)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp strides``."""
     from kvlrp.analysis.strides_run import run_strides
-    from kvlrp.models import load_model
+    from kvlrp.commands.model_args import load_from_args
 
     if min(args.steps) < 1:
         raise SystemExit(f"kvlrp strides: --steps must be positive ints, got {args.steps}")
     try:
-        model, info = load_model(args.model, allow_unsafe=args.allow_unsafe)
+        model, info = load_from_args(args)
         summary = run_strides(
             model, info, args.data, args.out, steps=args.steps, split=args.split,
             clips_per_video=args.clips_per_video, control=not args.no_control,

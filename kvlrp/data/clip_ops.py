@@ -3,25 +3,25 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from kvlrp.data.clip_sampling import SHORT_POLICIES
+from kvlrp.data.normalization import NORMALIZATION_BOUNDS, get_normalization
 
-#: Value range of each normalisation: uint8 0..255 maps linearly onto it.
-NORMALIZATION_BOUNDS: dict[str, tuple[float, float]] = {
-    "symmetric": (-1.0, 1.0),
-    "unit": (0.0, 1.0),
-}
+__all__ = ["NORMALIZATION_BOUNDS", "centre_crop", "eval_starts", "fit_short_side",
+           "frame_indices", "normalize", "random_crop_flip", "random_start"]
 
 
 def normalize(frames: tf.Tensor, name: str) -> tf.Tensor:
-    """Map pixel values 0..255 (uint8 or float) linearly onto ``NORMALIZATION_BOUNDS[name]``."""
-    if name not in NORMALIZATION_BOUNDS:
-        raise ValueError(
-            f"unknown normalization {name!r}; choose one of {sorted(NORMALIZATION_BOUNDS)}"
-        )
-    low, high = NORMALIZATION_BOUNDS[name]
-    return tf.cast(frames, tf.float32) * ((high - low) / 255.0) + low
+    """Map pixel values 0..255 (uint8 or float) ``[..., 3]`` to normalisation ``name``:
+    ``(p - mean) / std`` per channel (see :mod:`kvlrp.data.normalization`)."""
+    norm = get_normalization(name)
+    scale, offset = norm.scale, norm.offset
+    if np.all(scale == scale[0]) and np.all(offset == offset[0]):  # one scalar per op
+        return tf.cast(frames, tf.float32) * float(scale[0]) + float(offset[0])
+    return (tf.cast(frames, tf.float32) * tf.constant(scale, tf.float32)
+            + tf.constant(offset, tf.float32))
 
 
 def frame_indices(
