@@ -16,8 +16,8 @@ from kvlrp.analysis.bootstrap import N_BOOT, bootstrap_indices, percentile_inter
 
 #: Columns of ``stride_accuracy.csv``. ``control`` is ``none`` or ``shuffled``.
 STRIDE_COLUMNS = [
-    "step", "control", "span_frames", "n_videos", "n_clips", "clip_accuracy", "video_accuracy",
-    "ci_low", "ci_high", "mean_confidence", "n_short_clips",
+    "step", "control", "span_frames", "n_videos", "n_clips", "clips_per_video", "clip_accuracy",
+    "video_accuracy", "ci_low", "ci_high", "mean_confidence", "n_short_clips",
 ]
 _GROUP = ["step", "control"]
 
@@ -62,7 +62,8 @@ def stride_table(
     """One row per (step, control): clip and video accuracy, bootstrap interval of the video
     accuracy (resampling videos), mean video confidence and the number of short clips.
 
-    ``span_frames = step * (clip_len - 1) + 1``.
+    ``span_frames = step * (clip_len - 1) + 1``; ``clips_per_video`` is the number of clips
+    (x crops) each video was scored on, ``"4"``, or ``"2-4"`` where videos differ.
     """
     probs = prob_columns(clip_df)
     clip_correct = clip_df[probs].to_numpy().argmax(axis=1) == clip_df["label_index"].to_numpy()
@@ -78,6 +79,7 @@ def stride_table(
             "step": int(step), "control": control,
             "span_frames": int(step) * (clip_len - 1) + 1,
             "n_videos": len(vids), "n_clips": int(in_group.sum()),
+            "clips_per_video": _per_video(vids["n_clips"]),
             "clip_accuracy": float(clips.loc[in_group, "_correct"].mean()),
             "video_accuracy": float(correct.mean()), "ci_low": low, "ci_high": high,
             "mean_confidence": float(vids["confidence"].mean()),
@@ -87,6 +89,12 @@ def stride_table(
     order = table["control"].ne("none")  # ordinary rows first, then controls
     return table.assign(_o=order).sort_values(["_o", "step"]).drop(columns="_o").reset_index(
         drop=True)
+
+
+def _per_video(counts: pd.Series) -> str:
+    """Clips per video of one row: ``"4"`` when every video has 4, else ``"2-4"``."""
+    low, high = int(counts.min()), int(counts.max())
+    return str(low) if low == high else f"{low}-{high}"
 
 
 def best_step(table: pd.DataFrame, train_step: int | None = None) -> dict:

@@ -78,6 +78,7 @@ def run_explain(
     n_boot: int = 1000,
     seed: int = 0,
     progress: bool = True,
+    crops: int = 1,
 ) -> dict:
     """Explain a model's evaluation clips at one or more steps and write the reports.
 
@@ -104,6 +105,9 @@ def run_explain(
         ``predicted`` or ``label``: which class each clip's explanation is for.
     flip_videos
         Videos (one clip each, classes round-robin) used for frame flipping and heatmaps.
+    crops
+        1 (centre crop) or 3 (three crops along the longer side; each crop is a clip of its
+        own in the tables, ``clip_index`` counting clips x crops per video).
 
     Returns
     -------
@@ -138,7 +142,7 @@ def run_explain(
                 "classes": list(info.classes), "analyzer": name, "target": target,
                 "prior_seeds": prior_seed_list, "flip_videos": flip_videos,
                 "flip_fill": flip_fill, "n_heatmaps": n_heatmaps, "batch_size": batch_size,
-                "seed": seed}
+                "seed": seed, "crops": crops}
     states: dict[int, dict] = {}
     changed: set[str] = set()
     for step in dict.fromkeys(steps):
@@ -163,7 +167,7 @@ def run_explain(
                 priors=priors, keep=keep, name=name, split=split,
                 clips_per_video=clips_per_video, batch_size=batch_size, target=target,
                 n_heatmaps=n_heatmaps, bounds=bounds, flip_fill=flip_fill, seed=seed,
-                progress=progress)
+                progress=progress, crops=crops)
     # The final tables are always assembled from partial/, so a resumed run and an
     # uninterrupted one start the summary from the same values.
     parts = {key: [] for key in _TABLES}
@@ -201,7 +205,8 @@ def run_explain(
     summary.update({
         "kind": "explain", "analyzer": name, "target": target, "split": split,
         "steps": steps, "train_step": info.step, "clip_len": info.clip_len,
-        "clips_per_video": clips_per_video, "prior": prior_note, "prior_seeds": prior_seeds,
+        "clips_per_video": clips_per_video, "crops": crops, "prior": prior_note,
+        "prior_seeds": prior_seeds,
         "n_excluded": int((excl["model"] == "trained").sum()),
         "n_excluded_prior": int((excl["model"] != "trained").sum()),
         "border": borders[borders["class"] == "all"].to_dict("records"),
@@ -239,13 +244,13 @@ def _saved_step(partial: Path, step: int, settings: dict, out: Path) -> tuple[di
 
 def _explain_step(model, info, shard_dir, out: Path, step: int, settings: dict, *, main,
                   priors, keep, name, split, clips_per_video, batch_size, target, n_heatmaps,
-                  bounds, flip_fill, seed, progress) -> dict:
+                  bounds, flip_fill, seed, progress, crops=1) -> dict:
     """Frame relevance, prior profiles, frame flipping and heatmaps at one step, written to
     ``partial/`` (tables first, then the state file that marks the step complete)."""
     from kvlrp.data.pipeline import eval_dataset
 
     partial = out / "partial"
-    spec = info.clip_spec(step=step)
+    spec = info.clip_spec(step=step, crops=crops)
     data = eval_dataset(shard_dir, spec, split=split, n_clips=clips_per_video,
                         batch_size=batch_size)
     batches = (_numpy(b) for b in _progress(data, progress, f"explain step {step}"))

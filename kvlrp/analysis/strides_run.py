@@ -33,6 +33,8 @@ def run_strides(
     progress: bool = True,
     on_video: Callable[[int, str], None] | None = None,
     select_on: str | None = None,
+    crops: int = 1,
+    equal_counts: bool = False,
 ) -> dict:
     """Accuracy per step without retraining, plus the frame-shuffled control.
 
@@ -47,6 +49,12 @@ def run_strides(
     the keys of :data:`kvlrp.analysis.selection.SELECTION_KEYS`. ``stride_accuracy.csv`` gains
     the paired difference of every row to the training step
     (:data:`kvlrp.analysis.selection.PAIRED_COLUMNS`).
+
+    ``crops``: 1 (centre crop) or 3 (three crops along the longer side per clip); a video's
+    probabilities are averaged over its clips x crops. ``equal_counts``: keep repeated clip
+    starts, so that every video is scored on ``clips_per_video`` clips at every step
+    (otherwise short videos give fewer distinct clips at large steps); the table's
+    ``clips_per_video`` column says what each step used.
 
     Returns
     -------
@@ -74,7 +82,8 @@ def run_strides(
     specs: dict[int, Any] = {}
 
     def make_clips(frames, step):
-        spec = specs.setdefault(step, info.clip_spec(step=step))
+        spec = specs.setdefault(step, info.clip_spec(step=step, crops=crops,
+                                                     distinct_starts=not equal_counts))
         return {k: v.numpy() for k, v in eval_clips(frames, spec, clips_per_video).items()}
 
     def predict(on_split: str, partial: Path, with_control: bool, hook):
@@ -89,7 +98,8 @@ def run_strides(
                 model, video_dataset(shard_dir, on_split), make_clips, steps,
                 control_step=info.step if with_control else None, control_seed=control_seed,
                 partial_dir=partial,
-                settings=run_settings(model, info, shard_dir, on_split, clips_per_video),
+                settings={**run_settings(model, info, shard_dir, on_split, clips_per_video),
+                          "crops": crops, "equal_counts": equal_counts},
                 batch_size=batch_size, on_video=hook, progress=bar)
         finally:
             if bar is not None:
@@ -119,7 +129,8 @@ def run_strides(
     shuffled = table[table["control"] == "shuffled"]
     summary = {
         "kind": "strides", "split": split, "steps": steps, "train_step": info.step,
-        "clip_len": info.clip_len, "clips_per_video": clips_per_video, "best": best,
+        "clip_len": info.clip_len, "clips_per_video": clips_per_video, "crops": crops,
+        "equal_counts": equal_counts, "best": best,
         "tie_rule": TIE_RULE, "classes": info.classes, **selection,
         "shuffled_control": shuffled.to_dict("records")[0] if len(shuffled) else None,
         "table": table.to_dict("records"), "files": {k: str(v) for k, v in files.items()},

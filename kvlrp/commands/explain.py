@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", help="split to explain (default test)")
     parser.add_argument("--clips-per-video", type=clips_arg, default=4,
                         help="evaluation clips per video (int or 'all', default 4)")
+    parser.add_argument("--crops", type=int, default=1, choices=[1, 3],
+                        help="spatial crops per clip: 1 (centre, default) or 3 (start, centre "
+                             "and end of the longer side); each crop is explained as a clip")
     parser.add_argument("--prior-seeds", type=int, default=3,
                         help="re-initialised copies for the position prior (0: none)")
     parser.add_argument("--target", default="predicted", choices=["predicted", "label"],
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             prior_seeds=args.prior_seeds, target=args.target, n_heatmaps=args.heatmaps,
             flip_videos=args.flip_videos, flip_fill=args.flip_fill,
             batch_size=args.batch_size, seed=args.seed,
-            progress=not args.no_progress,
+            progress=not args.no_progress, crops=args.crops,
         )
     except (ValueError, FileNotFoundError) as err:  # bad input: say what, no traceback
         print(f"kvlrp explain: {err}", file=sys.stderr)

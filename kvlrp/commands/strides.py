@@ -21,6 +21,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", help="split to evaluate (default test)")
     parser.add_argument("--clips-per-video", type=clips_arg, default=4,
                         help="evaluation clips per video (int or 'all', default 4)")
+    parser.add_argument("--crops", type=int, default=1, choices=[1, 3],
+                        help="spatial crops per clip: 1 (centre, default) or 3 (start, centre "
+                             "and end of the longer side, as MMAction2's ThreeCrop); "
+                             "probabilities are averaged over clips x crops per video")
+    parser.add_argument("--distinct-clips", action="store_true",
+                        help="drop repeated clip starts (short videos then give fewer clips at "
+                             "large steps); default: every video gets --clips-per-video clips "
+                             "at every step, repeating starts where it has fewer")
     parser.add_argument("--select-on", default=None,
                         help="split the step is chosen on (default: val when the shards have "
                              "one, else --split, which marks the gain as optimistic)")
@@ -44,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
             model, info, args.data, args.out, steps=args.steps, split=args.split,
             clips_per_video=args.clips_per_video, control=not args.no_control,
             control_seed=args.seed, batch_size=args.batch_size, seed=args.seed,
-            progress=not args.no_progress, select_on=args.select_on,
+            progress=not args.no_progress, select_on=args.select_on, crops=args.crops,
+            equal_counts=not args.distinct_clips,
         )
     except (ValueError, FileNotFoundError) as err:  # bad input: say what, no traceback
         print(f"kvlrp strides: {err}", file=sys.stderr)
@@ -58,8 +67,8 @@ def print_strides_summary(summary: dict, out: str) -> None:
     import pandas as pd
 
     table = pd.DataFrame(summary["table"])
-    cols = ["step", "control", "span_frames", "n_videos", "clip_accuracy", "video_accuracy",
-            "ci_low", "ci_high", "n_short_clips"]
+    cols = ["step", "control", "span_frames", "n_videos", "clips_per_video", "clip_accuracy",
+            "video_accuracy", "ci_low", "ci_high", "n_short_clips"]
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     best = summary["best"]
     gain = "n/a" if best["gain"] is None else f"{best['gain']:+.3f}"
