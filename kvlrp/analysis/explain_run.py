@@ -24,6 +24,7 @@ from kvlrp.analysis.heatmaps import heatmap_gif, heatmap_strip
 from kvlrp.analysis.profiles import summarize_profiles
 from kvlrp.analysis.resume import read_state, read_table, run_settings, write_table
 from kvlrp.analysis.shares import frame_relevance
+from kvlrp.analysis.timing import clip_fps, span_seconds
 from kvlrp.atomic import write_csv, write_json
 
 DEFAULT_ANALYZER = "deep_taylor.bounded"
@@ -202,10 +203,14 @@ def run_explain(
         files["frame_flipping_clips"] = write_csv(pd.concat(flip_clips, ignore_index=True),
                                                   out / "frame_flipping_clips.csv")
     flip = pd.concat(flip_curves, ignore_index=True) if flip_curves else pd.DataFrame()
+    fps, fps_note = clip_fps(shard_dir, split)
+    spans = [{"step": s, "span_frames": s * (info.clip_len - 1) + 1,
+              "span_seconds": span_seconds(s * (info.clip_len - 1) + 1, fps)} for s in steps]
     summary.update({
         "kind": "explain", "analyzer": name, "target": target, "split": split,
         "steps": steps, "train_step": info.step, "clip_len": info.clip_len,
-        "clips_per_video": clips_per_video, "crops": crops, "prior": prior_note,
+        "clips_per_video": clips_per_video, "crops": crops, "fps": fps, "fps_note": fps_note,
+        "spans": spans, "prior": prior_note,
         "prior_seeds": prior_seeds,
         "n_excluded": int((excl["model"] == "trained").sum()),
         "n_excluded_prior": int((excl["model"] != "trained").sum()),

@@ -11,6 +11,7 @@ from kvlrp.analysis.accuracy import best_step, stride_table, video_predictions
 from kvlrp.analysis.resume import run_settings
 from kvlrp.analysis.selection import add_paired_columns, select_and_report
 from kvlrp.analysis.strides import stride_predictions
+from kvlrp.analysis.timing import clip_fps
 from kvlrp.atomic import write_csv, write_json
 
 TIE_RULE = ("highest video accuracy; among ties the training step if tied, else the smallest "
@@ -105,9 +106,10 @@ def run_strides(
             if bar is not None:
                 bar.close()
 
+    fps, fps_note = clip_fps(shard_dir, split)
     clips = predict(split, out / "partial", control, on_video)
     videos = video_predictions(clips)
-    table = stride_table(clips, info.clip_len, n_boot=n_boot, seed=seed)
+    table = stride_table(clips, info.clip_len, n_boot=n_boot, seed=seed, fps=fps)
     best = best_step(table, train_step=info.step)
     table = add_paired_columns(table, videos, info.step, n_boot=n_boot, seed=seed)
     files = {
@@ -119,7 +121,8 @@ def run_strides(
     if select_on != split:
         sel_clips = predict(select_on, out / "partial" / select_on, False, None)
         selection_videos = video_predictions(sel_clips)
-        sel_table = stride_table(sel_clips, info.clip_len, n_boot=n_boot, seed=seed)
+        sel_table = stride_table(sel_clips, info.clip_len, n_boot=n_boot, seed=seed,
+                                 fps=clip_fps(shard_dir, select_on)[0])
         files[f"stride_accuracy_{select_on}"] = write_csv(
             sel_table, out / f"stride_accuracy_{select_on}.csv")
         files[f"video_predictions_{select_on}"] = write_csv(
@@ -130,7 +133,7 @@ def run_strides(
     summary = {
         "kind": "strides", "split": split, "steps": steps, "train_step": info.step,
         "clip_len": info.clip_len, "clips_per_video": clips_per_video, "crops": crops,
-        "equal_counts": equal_counts, "best": best,
+        "equal_counts": equal_counts, "fps": fps, "fps_note": fps_note, "best": best,
         "tie_rule": TIE_RULE, "classes": info.classes, **selection,
         "shuffled_control": shuffled.to_dict("records")[0] if len(shuffled) else None,
         "table": table.to_dict("records"), "files": {k: str(v) for k, v in files.items()},

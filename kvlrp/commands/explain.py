@@ -83,6 +83,10 @@ def print_explain_summary(summary: dict, out: str) -> None:
     """Print border scores and where the outputs went."""
     print(f"explained {summary['n_clips']} clips with {summary['analyzer']} "
           f"({summary['n_excluded']} excluded: zero total relevance)")
+    spans = ", ".join(f"step {s['step']}: {s['span_frames']} frames"
+                      + ("" if s["span_seconds"] != s["span_seconds"]
+                         else f" = {s['span_seconds']:.2f} s") for s in summary["spans"])
+    print(f"clip spans: {spans} ({summary['fps_note']})")
     for b in summary["border"]:
         print(f"  step {b['step']}: border score {b['border_score']:.3f} "
               f"[{b['border_ci_low']:.3f}, {b['border_ci_high']:.3f}], relative "

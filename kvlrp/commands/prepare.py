@@ -21,6 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jpeg-quality", type=int, default=95)
     parser.add_argument("--short-side", type=int, default=None,
                         help="resize frames so the shorter side has this many pixels")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="resample every video to this frame rate at decode (frames "
+                             "dropped or repeated), so one step spans the same time in every "
+                             "video; index.csv keeps each file's own rate")
     parser.add_argument("--videos-per-shard", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="decoding processes")
     parser.add_argument("--allow-truncated", action="store_true",
@@ -39,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
             manifest, args.out, encoding=args.encoding, jpeg_quality=args.jpeg_quality,
             short_side=args.short_side, videos_per_shard=args.videos_per_shard,
             workers=args.workers, allow_truncated=args.allow_truncated,
-            progress=not args.no_progress,
+            progress=not args.no_progress, fps=args.fps,
         )
     except (ManifestError, ValueError) as err:
         print(f"kvlrp prepare: {err}", file=sys.stderr)

@@ -67,9 +67,10 @@ def print_strides_summary(summary: dict, out: str) -> None:
     import pandas as pd
 
     table = pd.DataFrame(summary["table"])
-    cols = ["step", "control", "span_frames", "n_videos", "clips_per_video", "clip_accuracy",
-            "video_accuracy", "ci_low", "ci_high", "n_short_clips"]
+    cols = ["step", "control", "span_frames", "span_seconds", "n_videos", "clips_per_video",
+            "clip_accuracy", "video_accuracy", "ci_low", "ci_high", "n_short_clips"]
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"(span_seconds: {summary['fps_note']})")
     best = summary["best"]
     gain = "n/a" if best["gain"] is None else f"{best['gain']:+.3f}"
     print(f"best step {best['best_step']} (video accuracy {best['best_video_accuracy']:.3f}; "
