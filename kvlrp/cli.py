@@ -25,6 +25,12 @@ COMMANDS: dict[str, str] = {
 }
 
 
+#: Commands that import TensorFlow (quietly, see :mod:`kvlrp.runtime`); those in
+#: :data:`DEVICE_COMMANDS` also print the device line.
+TF_COMMANDS = {"demo", "prepare", "train", "explain", "strides"}
+DEVICE_COMMANDS = {"demo", "train", "explain", "strides"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every available sub-command."""
     parser = argparse.ArgumentParser(
@@ -51,6 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     try:
+        if args.command in TF_COMMANDS:
+            from kvlrp.runtime import start_tensorflow
+
+            device = start_tensorflow()
+            if args.command in DEVICE_COMMANDS:
+                print(device, flush=True)
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
         print("kvlrp: interrupted", file=sys.stderr)

@@ -285,7 +285,8 @@ def _progress(iterable, enabled: bool, desc: str):
         return iterable
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc=desc, unit="batch")
+    # disable=None: no bar when stderr is not a terminal (a log file gets no per-batch lines)
+    return tqdm(iterable, desc=desc, unit="batch", disable=None)
 
 
 def _flipping(model, kept: list[dict], name: str, step: int, fill: str, seed: int):

@@ -93,7 +93,8 @@ def run_strides(
             from tqdm.auto import tqdm
 
             bar = tqdm(total=int((index["split"] == on_split).sum()),
-                       desc=f"strides {steps} ({on_split})", unit="video")
+                       desc=f"strides {steps} ({on_split})", unit="video",
+                       disable=None)  # None: no bar unless stderr is a terminal
         try:
             return stride_predictions(
                 model, video_dataset(shard_dir, on_split), make_clips, steps,
