@@ -20,7 +20,7 @@ from kvlrp.analysis.explain import (
     reinitialised_clone,
 )
 from kvlrp.analysis.flipping import frame_flipping_table, random_scores
-from kvlrp.analysis.heatmaps import heatmap_gif, heatmap_strip
+from kvlrp.analysis.heatmaps import heatmap_gif, heatmap_strip, safe_stem
 from kvlrp.analysis.profiles import summarize_profiles
 from kvlrp.analysis.resume import read_state, read_table, run_settings, write_table
 from kvlrp.analysis.shares import frame_relevance
@@ -320,7 +320,7 @@ def _round_robin(items: list[dict], key: str) -> list[dict]:
 def _heatmaps(kept: list[dict], folder: Path, n: int, bounds, classes) -> list[Path]:
     files = []
     for k in _round_robin(kept, "label")[:n]:
-        stem = f"step{k['step']}_{k['video_id']}_clip{k['clip_index']}"
+        stem = f"step{k['step']}_{safe_stem(k['video_id'])}_clip{k['clip_index']}"
         title = (f"{k['video_id']} step {k['step']}: label {k['label']}, predicted "
                  f"{k['predicted']}, explained {classes[k['target']]}")
         files.append(heatmap_strip(k["clip"], k["relevance"], folder / f"{stem}.png",
