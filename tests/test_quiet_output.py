@@ -34,22 +34,22 @@ def test_analyzers_of_one_class_do_not_warn_about_retracing(caplog):
     assert [a._compiled.experimental_get_tracing_count() for a in made] == [1] * 5
 
 
-def test_explain_prints_its_own_output_and_one_device_line(synthetic_shards, tmp_path):
+def test_a_command_prints_its_own_output_and_one_device_line(synthetic_shards, tmp_path):
+    """In a fresh process (TensorFlow's start-up notes come at import, below Python)."""
     from tests.test_models_wrap import own_model
 
     own_model().save(tmp_path / "my.keras")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env.update(PYTHONPATH=str(REPO), MPLBACKEND="Agg")
     proc = subprocess.run(
-        [sys.executable, "-m", "kvlrp", "explain", "--model", str(tmp_path / "my.keras"),
+        [sys.executable, "-m", "kvlrp", "strides", "--model", str(tmp_path / "my.keras"),
          "--normalization", "unit", "--data", str(synthetic_shards), "--out",
-         str(tmp_path / "x"), "--clips-per-video", "1", "--prior-seeds", "4", "--heatmaps", "1",
-         "--flip-videos", "2"],
+         str(tmp_path / "s"), "--clips-per-video", "1", "--steps", "1", "--no-control"],
         capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("device: ") and sum(x.startswith("device:") for x in lines) == 1
-    assert "explained" in proc.stdout
+    assert "best step" in proc.stdout
     for word in NOISE:
         assert word not in proc.stderr and word not in proc.stdout, (word, proc.stderr)
     assert proc.stderr.strip() == ""  # no progress bar either: stderr is not a terminal
