@@ -46,14 +46,16 @@ def split_classes(values: list[str] | None) -> list[str] | None:
 
 
 def load_from_args(args: argparse.Namespace):
-    """The ``(model, info)`` the options name, checked against ``args.data`` before any work.
+    """The ``(model, info)`` the options name, checked against ``args.data`` before any work
+    (a model with more classes than the shards, or the same in another order, scores the
+    shards' classes; see :func:`kvlrp.models.wrap.match_shard_classes`).
 
     Raises
     ------
     ValueError, FileNotFoundError
         Bad or contradictory options, with one-line messages.
     """
-    from kvlrp.models.wrap import check_against_shards, load_any_model
+    from kvlrp.models.wrap import load_any_model, match_shard_classes
 
     for flag in ("clip_len", "size", "train_step"):
         value = getattr(args, flag)
@@ -63,5 +65,7 @@ def load_from_args(args: argparse.Namespace):
         args.model, classes=split_classes(args.classes), classes_file=args.classes_file,
         normalization=args.normalization, clip_len=args.clip_len, size=args.size,
         step=args.train_step, shard_dir=args.data, allow_unsafe=args.allow_unsafe)
-    check_against_shards(info, args.data)
+    model, info, note = match_shard_classes(model, info, args.data)
+    if note:
+        print(f"kvlrp: {note}")
     return model, info

@@ -24,7 +24,7 @@ from kvlrp.models.info import ModelInfo
 from kvlrp.models.saving import INFO_FILENAME, ModelLoadError, load_keras_file, load_model
 
 __all__ = ["ModelMismatchError", "check_against_shards", "input_geometry", "load_any_model",
-           "read_classes_file", "wrap_model"]
+           "match_shard_classes", "read_classes_file", "select_outputs", "wrap_model"]
 
 
 class ModelMismatchError(ValueError):
@@ -269,3 +269,87 @@ def check_against_shards(info: ModelInfo, shard_dir: str | os.PathLike,
 
 def _few(names: list[str], n: int = 6) -> str:
     return ", ".join(names[:n]) + (f" (+{len(names) - n} more)" if len(names) > n else "")
+
+
+def select_outputs(model: Any, model_classes: list[str], classes: list[str]) -> Any:
+    """A model scoring only ``classes`` (a subset of ``model_classes``, in any order).
+
+    The original's logits (its last layer without its softmax) feed a fixed, bias-free
+    ``Dense`` whose 0/1 kernel picks the wanted outputs in the wanted order (a linear layer
+    every analyzer handles; its initializer is that kernel, so a re-initialised copy for the
+    position prior selects the same outputs); a softmax over the selection follows when the
+    original ended in one, i.e. probabilities renormalised over ``classes``.
+
+    Raises
+    ------
+    ModelMismatchError
+        A class not among ``model_classes``, or a model whose logits cannot be reached.
+    """
+    import keras
+    import numpy as np
+
+    missing = [c for c in classes if c not in model_classes]
+    if missing:
+        raise ModelMismatchError(f"classes {_few(missing)} are not among the model's outputs")
+    kernel = np.zeros((len(model_classes), len(classes)), dtype=np.float32)
+    for j, name in enumerate(classes):
+        kernel[model_classes.index(name), j] = 1.0
+    logits, softmax = _logits(model)
+    select = keras.layers.Dense(len(classes), use_bias=False, trainable=False,
+                                kernel_initializer=keras.initializers.Constant(kernel),
+                                name="kvlrp_select_classes")
+    out = select(logits)
+    if softmax:
+        out = keras.layers.Activation("softmax", name="kvlrp_select_softmax")(out)
+    wrapped = keras.Model(model.inputs[0], out, name=f"{model.name}_selected")
+    select.set_weights([kernel])
+    return wrapped
+
+
+def _logits(model: Any) -> tuple[Any, bool]:
+    """``(logits tensor, whether the model ends in a softmax)`` of a functional model."""
+    import keras
+
+    last = model.layers[-1]
+    activation = getattr(last, "activation", None)
+    is_softmax = isinstance(last, keras.layers.Softmax) or (
+        isinstance(last, keras.layers.Activation)
+        and getattr(activation, "__name__", "") == "softmax")
+    if is_softmax:
+        return last.input, True
+    if getattr(activation, "__name__", "") == "softmax":  # Dense(..., activation="softmax")
+        config = {**last.get_config(), "activation": "linear", "name": f"{last.name}_logits"}
+        head = type(last).from_config(config)
+        logits = head(last.input)
+        head.set_weights(last.get_weights())
+        return logits, True
+    return model.outputs[0], False
+
+
+def match_shard_classes(model: Any, info: ModelInfo, shard_dir: str | os.PathLike
+                        ) -> tuple[Any, ModelInfo, str | None]:
+    """Make a model's outputs line up with a shard folder's classes.
+
+    Equal lists: the model as it is. The shards' classes a subset of the model's (or the same
+    in another order): :func:`select_outputs` scores exactly the shards' classes, in their
+    order, and a note says so. Otherwise :func:`check_against_shards`'s error.
+
+    Returns
+    -------
+    (model, info, note or None)
+    """
+    import dataclasses
+
+    from kvlrp.data.shards import read_classes
+
+    data = [str(c) for c in read_classes(shard_dir)]
+    model_classes = list(info.classes)
+    if model_classes == data or any(c not in model_classes for c in data):
+        check_against_shards(info, shard_dir)  # equal: passes; a class missing: its error
+        return model, info, None
+    wrapped = select_outputs(model, model_classes, data)
+    new_info = dataclasses.replace(info, classes=data, extra={
+        **info.extra, "selected_from": model_classes})
+    note = (f"scoring {len(data)} of the model's {len(model_classes)} outputs, those of the "
+            f"shards' classes, in the shards' order (probabilities renormalised over them)")
+    return wrapped, new_info, note
