@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -43,7 +44,11 @@ class Analyzer:
         self.input_shape, self.n_outputs = _io_shapes(model, self.graph)
         #: ``(name, options)`` given to :func:`analyzers.create_analyzer` (for :meth:`save`).
         self.settings: tuple[str, dict[str, Any]] | None = None
-        self._compiled = tf.function(self._explain, reduce_retracing=True)
+        # A partial, not the bound method: tf.function counts traces per code object, so
+        # every instance of one class would share a counter, and building a few analyzers
+        # (one per model) would warn "triggered tf.function retracing" although each traces
+        # once; a partial is counted on its own.
+        self._compiled = tf.function(functools.partial(self._explain), reduce_retracing=True)
 
     # -- saving ----------------------------------------------------------------------
     def save(self) -> tuple[str, dict[str, Any]]:

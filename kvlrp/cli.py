@@ -34,6 +34,12 @@ COMMANDS: dict[str, str] = {
 }
 
 
+#: Commands that import TensorFlow (quietly, see :mod:`kvlrp.runtime`); those in
+#: :data:`DEVICE_COMMANDS` also print the device line.
+TF_COMMANDS = {"demo", "prepare", "train", "explain", "strides"}
+DEVICE_COMMANDS = {"demo", "train", "explain", "strides"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every available sub-command."""
     parser = argparse.ArgumentParser(
@@ -83,6 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if message:
         print(message, file=sys.stderr)
     try:
+        if args.command in TF_COMMANDS:
+            from kvlrp.runtime import start_tensorflow
+
+            device = start_tensorflow()
+            if args.command in DEVICE_COMMANDS:
+                print(device, flush=True)
         return int(args._run(args) or 0)
     except CommandError as err:  # bad input: one line saying what is wrong, no traceback
         print(f"kvlrp {args.command}: {err}", file=sys.stderr)

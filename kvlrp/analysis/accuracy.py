@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 
 from kvlrp.analysis.bootstrap import N_BOOT, bootstrap_indices, percentile_interval
+from kvlrp.analysis.timing import span_seconds
 
 #: Columns of ``stride_accuracy.csv``. ``control`` is ``none`` or ``shuffled``.
 STRIDE_COLUMNS = [
-    "step", "control", "span_frames", "n_videos", "n_clips", "clip_accuracy", "video_accuracy",
-    "ci_low", "ci_high", "mean_confidence", "n_short_clips",
+    "step", "control", "span_frames", "span_seconds", "n_videos", "n_clips", "clips_per_video",
+    "clip_accuracy", "video_accuracy", "ci_low", "ci_high", "mean_confidence", "n_short_clips",
 ]
 _GROUP = ["step", "control"]
 
@@ -58,11 +59,14 @@ def stride_table(
     n_boot: int = N_BOOT,
     seed: int = 0,
     level: float = 0.95,
+    fps: float | None = None,
 ) -> pd.DataFrame:
     """One row per (step, control): clip and video accuracy, bootstrap interval of the video
     accuracy (resampling videos), mean video confidence and the number of short clips.
 
-    ``span_frames = step * (clip_len - 1) + 1``.
+    ``span_frames = step * (clip_len - 1) + 1``; ``span_seconds`` is that at ``fps`` (NaN
+    when ``fps`` is None: rates differ or are unknown); ``clips_per_video`` is the number of clips
+    (x crops) each video was scored on, ``"4"``, or ``"2-4"`` where videos differ.
     """
     probs = prob_columns(clip_df)
     clip_correct = clip_df[probs].to_numpy().argmax(axis=1) == clip_df["label_index"].to_numpy()
@@ -77,7 +81,9 @@ def stride_table(
         rows.append({
             "step": int(step), "control": control,
             "span_frames": int(step) * (clip_len - 1) + 1,
+            "span_seconds": span_seconds(int(step) * (clip_len - 1) + 1, fps),
             "n_videos": len(vids), "n_clips": int(in_group.sum()),
+            "clips_per_video": _per_video(vids["n_clips"]),
             "clip_accuracy": float(clips.loc[in_group, "_correct"].mean()),
             "video_accuracy": float(correct.mean()), "ci_low": low, "ci_high": high,
             "mean_confidence": float(vids["confidence"].mean()),
@@ -87,6 +93,12 @@ def stride_table(
     order = table["control"].ne("none")  # ordinary rows first, then controls
     return table.assign(_o=order).sort_values(["_o", "step"]).drop(columns="_o").reset_index(
         drop=True)
+
+
+def _per_video(counts: pd.Series) -> str:
+    """Clips per video of one row: ``"4"`` when every video has 4, else ``"2-4"``."""
+    low, high = int(counts.min()), int(counts.max())
+    return str(low) if low == high else f"{low}-{high}"
 
 
 def best_step(table: pd.DataFrame, train_step: int | None = None) -> dict:

@@ -21,10 +21,11 @@ from kvlrp.analysis.explain import (
     reinitialised_clone,
 )
 from kvlrp.analysis.flipping import frame_flipping_table, random_scores
-from kvlrp.analysis.heatmaps import heatmap_gif, heatmap_strip
+from kvlrp.analysis.heatmaps import heatmap_gif, heatmap_strip, safe_stem
 from kvlrp.analysis.profiles import summarize_profiles
 from kvlrp.analysis.resume import read_state, read_table, run_settings, write_table
 from kvlrp.analysis.shares import frame_relevance
+from kvlrp.analysis.timing import clip_fps, span_seconds
 from kvlrp.atomic import write_csv, write_json
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ def run_explain(
     n_boot: int = 1000,
     seed: int = 0,
     progress: bool = True,
+    crops: int = 1,
 ) -> dict:
     """Explain a model's evaluation clips at one or more steps and write the reports.
 
@@ -107,6 +109,9 @@ def run_explain(
         ``predicted`` or ``label``: which class each clip's explanation is for.
     flip_videos
         Videos (one clip each, classes round-robin) used for frame flipping and heatmaps.
+    crops
+        1 (centre crop) or 3 (three crops along the longer side; each crop is a clip of its
+        own in the tables, ``clip_index`` counting clips x crops per video).
 
     Returns
     -------
@@ -119,7 +124,7 @@ def run_explain(
     out = Path(out_dir)
     partial = out / "partial"
     steps = [int(s) for s in (steps or [info.step])]
-    bounds = tuple(float(b) for b in NORMALIZATION_BOUNDS[info.normalization])
+    bounds = NORMALIZATION_BOUNDS[info.normalization]  # floats, or one value per channel
     name, factory, obj = _resolve_analyzer(analyzer, bounds)
     if prior_seeds and factory is None:
         prior_note = "not computed (an analyzer object cannot be rebuilt for new weights)"
@@ -141,7 +146,7 @@ def run_explain(
                 "classes": list(info.classes), "analyzer": name, "target": target,
                 "prior_seeds": prior_seed_list, "flip_videos": flip_videos,
                 "flip_fill": flip_fill, "n_heatmaps": n_heatmaps, "batch_size": batch_size,
-                "seed": seed}
+                "seed": seed, "crops": crops}
     states: dict[int, dict] = {}
     changed: set[str] = set()
     for step in dict.fromkeys(steps):
@@ -166,7 +171,7 @@ def run_explain(
                 priors=priors, keep=keep, name=name, split=split,
                 clips_per_video=clips_per_video, batch_size=batch_size, target=target,
                 n_heatmaps=n_heatmaps, bounds=bounds, flip_fill=flip_fill, seed=seed,
-                progress=progress)
+                progress=progress, crops=crops)
     # The final tables are always assembled from partial/, so a resumed run and an
     # uninterrupted one start the summary from the same values.
     parts = {key: [] for key in _TABLES}
@@ -201,10 +206,15 @@ def run_explain(
         files["frame_flipping_clips"] = write_csv(pd.concat(flip_clips, ignore_index=True),
                                                   out / "frame_flipping_clips.csv")
     flip = pd.concat(flip_curves, ignore_index=True) if flip_curves else pd.DataFrame()
+    fps, fps_note = clip_fps(shard_dir, split)
+    spans = [{"step": s, "span_frames": s * (info.clip_len - 1) + 1,
+              "span_seconds": span_seconds(s * (info.clip_len - 1) + 1, fps)} for s in steps]
     summary.update({
         "kind": "explain", "analyzer": name, "target": target, "split": split,
         "steps": steps, "train_step": info.step, "clip_len": info.clip_len,
-        "clips_per_video": clips_per_video, "prior": prior_note, "prior_seeds": prior_seeds,
+        "clips_per_video": clips_per_video, "crops": crops, "fps": fps, "fps_note": fps_note,
+        "spans": spans, "prior": prior_note,
+        "prior_seeds": prior_seeds,
         "n_excluded": int((excl["model"] == "trained").sum()),
         "n_excluded_prior": int((excl["model"] != "trained").sum()),
         "border": borders[borders["class"] == "all"].to_dict("records"),
@@ -242,13 +252,13 @@ def _saved_step(partial: Path, step: int, settings: dict, out: Path) -> tuple[di
 
 def _explain_step(model, info, shard_dir, out: Path, step: int, settings: dict, *, main,
                   priors, keep, name, split, clips_per_video, batch_size, target, n_heatmaps,
-                  bounds, flip_fill, seed, progress) -> dict:
+                  bounds, flip_fill, seed, progress, crops=1) -> dict:
     """Frame relevance, prior profiles, frame flipping and heatmaps at one step, written to
     ``partial/`` (tables first, then the state file that marks the step complete)."""
     from kvlrp.data.pipeline import eval_dataset
 
     partial = out / "partial"
-    spec = info.clip_spec(step=step)
+    spec = info.clip_spec(step=step, crops=crops)
     data = eval_dataset(shard_dir, spec, split=split, n_clips=clips_per_video,
                         batch_size=batch_size)
     batches = (_numpy(b) for b in _progress(data, progress, f"explain step {step}"))
@@ -278,7 +288,8 @@ def _progress(iterable, enabled: bool, desc: str):
         return iterable
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc=desc, unit="batch")
+    # disable=None: no bar when stderr is not a terminal (a log file gets no per-batch lines)
+    return tqdm(iterable, desc=desc, unit="batch", disable=None)
 
 
 def _flipping(model, kept: list[dict], name: str, step: int, fill: str, seed: int):
@@ -312,7 +323,7 @@ def _round_robin(items: list[dict], key: str) -> list[dict]:
 def _heatmaps(kept: list[dict], folder: Path, n: int, bounds, classes) -> list[Path]:
     files = []
     for k in _round_robin(kept, "label")[:n]:
-        stem = f"step{k['step']}_{k['video_id']}_clip{k['clip_index']}"
+        stem = f"step{k['step']}_{safe_stem(k['video_id'])}_clip{k['clip_index']}"
         title = (f"{k['video_id']} step {k['step']}: label {k['label']}, predicted "
                  f"{k['predicted']}, explained {classes[k['target']]}")
         files.append(heatmap_strip(k["clip"], k["relevance"], folder / f"{stem}.png",

@@ -3,28 +3,65 @@
 Relevance is summed over colour channels and drawn with a diverging colour map (red positive,
 blue negative) that is symmetric around zero and shares one scale across the clip's frames
 (saturating at the 99th percentile of |relevance|), so frames can be compared. The overlay's
-opacity grows with |relevance|, so the frame stays visible where relevance is small.
+opacity grows with |relevance|, so the frame stays visible where relevance is small. The PNG
+carries a colour bar with that scale and a line saying what red, blue and the per-frame ``%``
+mean; text is drawn at a size legible at 100 % zoom.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+import textwrap
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 _GAP = 2
-_LABEL_HEIGHT = 14
+_FONT_SIZE = 14
+_LABEL_HEIGHT = _FONT_SIZE + 6
+#: What the colours and the per-frame numbers mean (printed under every strip).
+LEGEND = ("red: relevance for the explained class, blue: against it; "
+          "'t=k  N%': frame k holds N% of the clip's relevance")
+
+
+def _font(size: int = _FONT_SIZE) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)  # scalable (Pillow >= 10.1 with FreeType)
+    except (TypeError, ImportError, OSError):  # pragma: no cover - old Pillow
+        return ImageFont.load_default()
+
+
+def safe_stem(text: str, max_len: int = 80) -> str:
+    """A flat, portable file-name part for ``text`` (a video id may hold slashes, spaces,
+    ``..``): runs of other characters become ``_``; a short hash of the original keeps two
+    ids that clean to the same text apart."""
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._") or "video"
+    digest = hashlib.sha1(str(text).encode("utf-8")).hexdigest()[:6]
+    if clean == str(text) and len(clean) <= max_len:
+        return clean
+    return f"{clean[:max_len]}-{digest}"
 
 
 def to_display(clip: np.ndarray, bounds: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
-    """Map a normalised clip ``[L, H, W, C]`` back to uint8 RGB ``[L, H, W, 3]``."""
-    low, high = bounds
+    """Map a normalised clip ``[L, H, W, C]`` back to uint8 RGB ``[L, H, W, 3]``.
+
+    ``bounds``: the normalisation's ``(low, high)``, scalars or one value per channel.
+    """
+    low, high = (np.asarray(b, dtype=np.float64) for b in bounds)
     x = (np.asarray(clip, dtype=np.float64) - low) / (high - low)
     x = np.clip(x, 0.0, 1.0)
     if x.shape[-1] == 1:
         x = np.repeat(x, 3, axis=-1)
     return (x[..., :3] * 255).round().astype(np.uint8)
+
+
+def colour_scale(relevance: np.ndarray, percentile: float = 99.0) -> float:
+    """The overlay's saturation value ``v`` (colours span ``[-v, v]``)."""
+    rel = np.asarray(relevance, dtype=np.float64).sum(axis=-1)
+    vmax = np.percentile(np.abs(rel), percentile)
+    return float(vmax if vmax > 0 else np.abs(rel).max())
 
 
 def overlay(frames_rgb: np.ndarray, relevance: np.ndarray, cmap: str = "bwr",
@@ -38,8 +75,7 @@ def overlay(frames_rgb: np.ndarray, relevance: np.ndarray, cmap: str = "bwr",
     from matplotlib import colormaps
 
     rel = np.asarray(relevance, dtype=np.float64).sum(axis=-1)
-    vmax = np.percentile(np.abs(rel), percentile)
-    vmax = vmax if vmax > 0 else np.abs(rel).max()
+    vmax = colour_scale(relevance, percentile)
     scaled = np.clip(rel / vmax, -1.0, 1.0) if vmax > 0 else np.zeros_like(rel)
     colours = colormaps[cmap]((scaled + 1.0) / 2.0)[..., :3]
     alpha = np.sqrt(np.abs(scaled))[..., None] * 0.85
@@ -54,6 +90,24 @@ def _upscale(img: np.ndarray, min_size: int) -> Image.Image:
     return pil.resize((img.shape[1] * factor, img.shape[0] * factor), Image.NEAREST)
 
 
+def _colour_bar(width: int, vmax: float, font, cmap: str = "bwr") -> Image.Image:
+    """A horizontal colour bar ``[-vmax, vmax]`` with three labels, ``width`` pixels wide."""
+    from matplotlib import colormaps
+
+    bar_h = 12
+    ramp = colormaps[cmap](np.linspace(0.0, 1.0, width))[:, :3]
+    ramp = (np.repeat(ramp[None], bar_h, axis=0) * 255).round().astype(np.uint8)
+    img = Image.new("RGB", (width, bar_h + _LABEL_HEIGHT), "white")
+    img.paste(Image.fromarray(ramp), (0, 0))
+    draw = ImageDraw.Draw(img)
+    for frac, text in ((0.0, f"-{vmax:.2g} (against)"), (0.5, "0"),
+                       (1.0, f"+{vmax:.2g} (for)")):
+        w = draw.textlength(text, font=font)
+        x = min(max(0, frac * width - w / 2), width - w)
+        draw.text((x, bar_h + 2), text, fill="black", font=font)
+    return img
+
+
 def heatmap_strip(
     clip: np.ndarray,
     relevance: np.ndarray,
@@ -64,25 +118,39 @@ def heatmap_strip(
     min_size: int = 96,
 ) -> Path:
     """Write a PNG: top row the frames, bottom row the relevance overlay, one column per frame;
-    each column is labelled with its position and (if given) its relevance share."""
+    each column is labelled with its position and (if given) its relevance share; below, a
+    colour bar of the overlay's scale (relevance summed over channels, per voxel) and
+    :data:`LEGEND`."""
+    font = _font()
     frames = to_display(clip, bounds)
     over = overlay(frames, relevance)
     tiles_top = [_upscale(f, min_size) for f in frames]
     tiles_bottom = [_upscale(f, min_size) for f in over]
     w, h = tiles_top[0].size
     length = len(tiles_top)
-    title_h = _LABEL_HEIGHT if title else 0
-    canvas = Image.new("RGB", (length * (w + _GAP) - _GAP,
-                               title_h + _LABEL_HEIGHT + 2 * h + _GAP), "white")
+    width = max(length * (w + _GAP) - _GAP, 360)
+    chars = max(20, int(width / (0.55 * _FONT_SIZE)))
+    title_lines = textwrap.wrap(title, chars) if title else []
+    legend_lines = textwrap.wrap(LEGEND, chars)
+    title_h = _LABEL_HEIGHT * len(title_lines)
+    bar = _colour_bar(min(width, 480), colour_scale(relevance), font)
+    body_h = _LABEL_HEIGHT + 2 * h + _GAP
+    canvas = Image.new("RGB", (width, title_h + body_h + _GAP + bar.size[1]
+                               + _LABEL_HEIGHT * len(legend_lines)), "white")
     draw = ImageDraw.Draw(canvas)
-    if title:
-        draw.text((2, 1), title, fill="black")
+    for k, line in enumerate(title_lines):
+        draw.text((2, 2 + k * _LABEL_HEIGHT), line, fill="black", font=font)
     for t, (top, bottom) in enumerate(zip(tiles_top, tiles_bottom)):
         x = t * (w + _GAP)
         label = f"t={t}" + ("" if shares is None else f" {100 * shares[t]:.0f}%")
-        draw.text((x + 2, title_h + 1), label, fill="black")
+        draw.text((x + 2, title_h + 2), label, fill="black", font=font)
         canvas.paste(top, (x, title_h + _LABEL_HEIGHT))
         canvas.paste(bottom, (x, title_h + _LABEL_HEIGHT + h + _GAP))
+    y = title_h + body_h + _GAP
+    canvas.paste(bar, (0, y))
+    y += bar.size[1]
+    for k, line in enumerate(legend_lines):
+        draw.text((2, y + k * _LABEL_HEIGHT), line, fill="black", font=font)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)
@@ -99,6 +167,7 @@ def heatmap_gif(
     frame_ms: int = 300,
 ) -> Path:
     """Write an animated GIF: each frame shows the video frame beside its relevance overlay."""
+    font = _font()
     frames = to_display(clip, bounds)
     over = overlay(frames, relevance)
     images = []
@@ -109,7 +178,7 @@ def heatmap_gif(
         img.paste(left, (0, _LABEL_HEIGHT))
         img.paste(right, (w + _GAP, _LABEL_HEIGHT))
         label = f"frame {t}" + ("" if shares is None else f"  share {100 * shares[t]:.0f}%")
-        ImageDraw.Draw(img).text((2, 1), label, fill="black")
+        ImageDraw.Draw(img).text((2, 2), label, fill="black", font=font)
         images.append(img)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -83,15 +83,25 @@ def plot_strides(table: pd.DataFrame, path: str | Path, best: dict | None = None
 
 
 def plot_flipping(curves: pd.DataFrame, path: str | Path) -> Path:
-    """Mean probability of the explained class while frames are replaced, per ordering."""
+    """Mean probability of the explained class while frames are replaced, per ordering.
+
+    The y axis is the whole probability range [0, 1], so that curves a few thousandths apart
+    look as close as they are; the title states the spread of the curves (max - min over
+    all points and orderings) and the largest AUC difference.
+    """
     plt = _pyplot()
     steps = sorted(curves["step"].unique())
-    fig, axes = plt.subplots(1, len(steps), figsize=(4.2 * len(steps), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(steps), figsize=(4.8 * len(steps), 4.0), squeeze=False)
     for ax, step in zip(axes[0], steps):
-        for method, d in curves[curves["step"] == step].groupby("method", sort=False):
+        at_step = curves[curves["step"] == step]
+        for method, d in at_step.groupby("method", sort=False):
             ax.plot(d["fraction_flipped"], d["mean_score"], "o-", ms=3,
                     label=f"{method} (AUC {d['auc'].iloc[0]:.3f})")
-        ax.set_title(f"frame flipping, step {step}", fontsize=9)
+        spread = float(at_step["mean_score"].max() - at_step["mean_score"].min())
+        aucs = at_step.groupby("method")["auc"].first()
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"frame flipping, step {step}\ncurves span {spread:.3f} in probability; "
+                     f"AUCs differ by up to {float(aucs.max() - aucs.min()):.3f}", fontsize=9)
         ax.set_xlabel("fraction of frames replaced (most relevant first)")
         ax.set_ylabel("probability of explained class")
         ax.legend(fontsize=7)

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 #: ``make_clips(frames, step) -> {"clip": [n, L, H, W, C], "clip_start": [n], "is_short": [n]}``
 ClipMaker = Callable[[Any, int], Mapping[str, Any]]
 CLIP_COLUMNS = ["step", "control", "video_id", "label_index", "clip_index", "clip_start",
-                "is_short"]
+                "crop", "is_short"]
 
 
 def shuffle_permutation(length: int, video_id: str, clip_index: int, seed: int = 0) -> np.ndarray:
@@ -116,7 +116,8 @@ def stride_predictions(
     Returns
     -------
     DataFrame
-        ``step, control, video_id, label_index, clip_index, clip_start, is_short, prob_<k>``,
+        ``step, control, video_id, label_index, clip_index, clip_start, crop, is_short,
+        prob_<k>``,
         sorted by ``control, step, video_id, clip_index``.
     """
     keys = [(int(s), "none") for s in dict.fromkeys(int(s) for s in steps)]
@@ -164,10 +165,11 @@ def _run_videos(model, videos, make_clips, pending, control_seed, checkpoint_eve
             probs = np.concatenate(probs) if probs else np.zeros((0, 0))
             starts = np.asarray(clips["clip_start"]).reshape(-1)
             short = np.asarray(clips["is_short"]).reshape(-1)
+            crop = np.asarray(clips.get("crop", np.zeros_like(starts))).reshape(-1)
             for i, p in enumerate(probs):
                 row = {"step": st.step, "control": st.control, "video_id": vid,
                        "label_index": label, "clip_index": i, "clip_start": int(starts[i]),
-                       "is_short": bool(short[i])}
+                       "crop": int(crop[i]), "is_short": bool(short[i])}
                 row.update({f"prob_{k}": float(v) for k, v in enumerate(p)})
                 st.rows.append(row)
             st.done.append(vid)

@@ -11,6 +11,7 @@ from kvlrp.analysis.accuracy import best_step, stride_table, video_predictions
 from kvlrp.analysis.resume import run_settings
 from kvlrp.analysis.selection import add_paired_columns, select_and_report
 from kvlrp.analysis.strides import stride_predictions
+from kvlrp.analysis.timing import clip_fps
 from kvlrp.atomic import write_csv, write_json
 
 TIE_RULE = ("highest video accuracy; among ties the training step if tied, else the smallest "
@@ -33,6 +34,8 @@ def run_strides(
     progress: bool = True,
     on_video: Callable[[int, str], None] | None = None,
     select_on: str | None = None,
+    crops: int = 1,
+    equal_counts: bool = False,
 ) -> dict:
     """Accuracy per step without retraining, plus the frame-shuffled control.
 
@@ -47,6 +50,12 @@ def run_strides(
     the keys of :data:`kvlrp.analysis.selection.SELECTION_KEYS`. ``stride_accuracy.csv`` gains
     the paired difference of every row to the training step
     (:data:`kvlrp.analysis.selection.PAIRED_COLUMNS`).
+
+    ``crops``: 1 (centre crop) or 3 (three crops along the longer side per clip); a video's
+    probabilities are averaged over its clips x crops. ``equal_counts``: keep repeated clip
+    starts, so that every video is scored on ``clips_per_video`` clips at every step
+    (otherwise short videos give fewer distinct clips at large steps); the table's
+    ``clips_per_video`` column says what each step used.
 
     Returns
     -------
@@ -74,7 +83,8 @@ def run_strides(
     specs: dict[int, Any] = {}
 
     def make_clips(frames, step):
-        spec = specs.setdefault(step, info.clip_spec(step=step))
+        spec = specs.setdefault(step, info.clip_spec(step=step, crops=crops,
+                                                     distinct_starts=not equal_counts))
         return {k: v.numpy() for k, v in eval_clips(frames, spec, clips_per_video).items()}
 
     def predict(on_split: str, partial: Path, with_control: bool, hook):
@@ -83,21 +93,24 @@ def run_strides(
             from tqdm.auto import tqdm
 
             bar = tqdm(total=int((index["split"] == on_split).sum()),
-                       desc=f"strides {steps} ({on_split})", unit="video")
+                       desc=f"strides {steps} ({on_split})", unit="video",
+                       disable=None)  # None: no bar unless stderr is a terminal
         try:
             return stride_predictions(
                 model, video_dataset(shard_dir, on_split), make_clips, steps,
                 control_step=info.step if with_control else None, control_seed=control_seed,
                 partial_dir=partial,
-                settings=run_settings(model, info, shard_dir, on_split, clips_per_video),
+                settings={**run_settings(model, info, shard_dir, on_split, clips_per_video),
+                          "crops": crops, "equal_counts": equal_counts},
                 batch_size=batch_size, on_video=hook, progress=bar)
         finally:
             if bar is not None:
                 bar.close()
 
+    fps, fps_note = clip_fps(shard_dir, split)
     clips = predict(split, out / "partial", control, on_video)
     videos = video_predictions(clips)
-    table = stride_table(clips, info.clip_len, n_boot=n_boot, seed=seed)
+    table = stride_table(clips, info.clip_len, n_boot=n_boot, seed=seed, fps=fps)
     best = best_step(table, train_step=info.step)
     table = add_paired_columns(table, videos, info.step, n_boot=n_boot, seed=seed)
     files = {
@@ -109,7 +122,8 @@ def run_strides(
     if select_on != split:
         sel_clips = predict(select_on, out / "partial" / select_on, False, None)
         selection_videos = video_predictions(sel_clips)
-        sel_table = stride_table(sel_clips, info.clip_len, n_boot=n_boot, seed=seed)
+        sel_table = stride_table(sel_clips, info.clip_len, n_boot=n_boot, seed=seed,
+                                 fps=clip_fps(shard_dir, select_on)[0])
         files[f"stride_accuracy_{select_on}"] = write_csv(
             sel_table, out / f"stride_accuracy_{select_on}.csv")
         files[f"video_predictions_{select_on}"] = write_csv(
@@ -119,7 +133,8 @@ def run_strides(
     shuffled = table[table["control"] == "shuffled"]
     summary = {
         "kind": "strides", "split": split, "steps": steps, "train_step": info.step,
-        "clip_len": info.clip_len, "clips_per_video": clips_per_video, "best": best,
+        "clip_len": info.clip_len, "clips_per_video": clips_per_video, "crops": crops,
+        "equal_counts": equal_counts, "fps": fps, "fps_note": fps_note, "best": best,
         "tie_rule": TIE_RULE, "classes": info.classes, **selection,
         "shuffled_control": shuffled.to_dict("records")[0] if len(shuffled) else None,
         "table": table.to_dict("records"), "files": {k: str(v) for k, v in files.items()},

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from kvlrp.commands.errors import bad_input_is_a_command_error
+from kvlrp.commands.model_args import add_model_arguments
 from kvlrp.commands.options import count_or_all, non_negative_int, positive_int
 
 HELP = "relevance per frame position (border effect, prior, flipping, heatmaps) of a model"
@@ -13,7 +14,7 @@ HELP = "relevance per frame position (border effect, prior, flipping, heatmaps) 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``kvlrp explain`` options to ``parser``."""
-    parser.add_argument("--model", required=True, help="model folder (model.keras + kvlrp.json)")
+    add_model_arguments(parser)
     parser.add_argument("--data", required=True, help="shard folder written by `kvlrp prepare`")
     parser.add_argument("--out", required=True,
                         help="folder for the CSV/JSON/PNG/GIF outputs (and partial/, from "
@@ -26,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", help="split to explain (default test)")
     parser.add_argument("--clips-per-video", type=count_or_all, default=4,
                         help="evaluation clips per video (int or 'all', default 4)")
+    parser.add_argument("--crops", type=int, default=1, choices=[1, 3],
+                        help="spatial crops per clip: 1 (centre, default) or 3 (start, centre "
+                             "and end of the longer side); each crop is explained as a clip")
     parser.add_argument("--prior-seeds", type=non_negative_int, default=3,
                         help="re-initialised copies for the position prior (0: none)")
     parser.add_argument("--target", default="predicted", choices=["predicted", "label"],
@@ -39,25 +43,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default) or by 0 (mid-grey under symmetric normalisation)")
     parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--seed", type=int, default=0, help="bootstrap and prior seed")
-    parser.add_argument("--allow-unsafe", action="store_true",
-                        help="load models with Lambda layers (runs code stored in the file)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp explain``."""
     from kvlrp.analysis.explain_run import run_explain
-    from kvlrp.models import load_model
+    from kvlrp.commands.model_args import load_from_args
 
     with bad_input_is_a_command_error():
-        model, info = load_model(args.model, allow_unsafe=args.allow_unsafe)
+        model, info = load_from_args(args)
         summary = run_explain(
             model, info, args.data, args.out, analyzer=args.analyzer, steps=args.steps,
             split=args.split, clips_per_video=args.clips_per_video,
             prior_seeds=args.prior_seeds, target=args.target, n_heatmaps=args.heatmaps,
             flip_videos=args.flip_videos, flip_fill=args.flip_fill,
             batch_size=args.batch_size, seed=args.seed,
-            progress=not args.no_progress,
+            progress=not args.no_progress, crops=args.crops,
         )
     print_explain_summary(summary, args.out)
     return 0
@@ -67,6 +69,10 @@ def print_explain_summary(summary: dict, out: str) -> None:
     """Print border scores and where the outputs went."""
     print(f"explained {summary['n_clips']} clips with {summary['analyzer']} "
           f"({summary['n_excluded']} excluded: zero total relevance)")
+    spans = ", ".join(f"step {s['step']}: {s['span_frames']} frames"
+                      + ("" if s["span_seconds"] != s["span_seconds"]
+                         else f" = {s['span_seconds']:.2f} s") for s in summary["spans"])
+    print(f"clip spans: {spans} ({summary['fps_note']})")
     for b in summary["border"]:
         print(f"  step {b['step']}: border score {b['border_score']:.3f} "
               f"[{b['border_ci_low']:.3f}, {b['border_ci_high']:.3f}], relative "

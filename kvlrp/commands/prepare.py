@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from kvlrp.commands.errors import BAD_INPUT, bad_input_is_a_command_error
-from kvlrp.commands.options import non_negative_int, positive_int
+from kvlrp.commands.options import non_negative_int, positive_float, positive_int
 
 HELP = "decode every video of a manifest once into TFRecord shards"
 
@@ -23,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jpeg-quality", type=positive_int, default=95)
     parser.add_argument("--short-side", type=positive_int, default=None,
                         help="resize frames so the shorter side has this many pixels")
+    parser.add_argument("--fps", type=positive_float, default=None,
+                        help="resample every video to this frame rate at decode (frames "
+                             "dropped or repeated), so one step spans the same time in every "
+                             "video; index.csv keeps each file's own rate")
     parser.add_argument("--videos-per-shard", type=positive_int, default=32)
     parser.add_argument("--workers", type=non_negative_int, default=2,
                         help="decoding processes (0: decode in this process)")
@@ -42,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
             manifest, args.out, encoding=args.encoding, jpeg_quality=args.jpeg_quality,
             short_side=args.short_side, videos_per_shard=args.videos_per_shard,
             workers=args.workers, allow_truncated=args.allow_truncated,
-            progress=not args.no_progress,
+            progress=not args.no_progress, fps=args.fps,
         )
     reused = f" ({result.n_reused_shards} shard(s) reused from an earlier run)" \
         if result.n_reused_shards else ""

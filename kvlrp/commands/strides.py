@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from kvlrp.commands.errors import bad_input_is_a_command_error
+from kvlrp.commands.model_args import add_model_arguments
 from kvlrp.commands.options import count_or_all, positive_int
 
 HELP = "clip and video accuracy per step size (test-time tuning, resumable)"
@@ -12,7 +13,7 @@ HELP = "clip and video accuracy per step size (test-time tuning, resumable)"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``kvlrp strides`` options to ``parser``."""
-    parser.add_argument("--model", required=True, help="model folder (model.keras + kvlrp.json)")
+    add_model_arguments(parser)
     parser.add_argument("--data", required=True, help="shard folder written by `kvlrp prepare`")
     parser.add_argument("--out", required=True, help="folder for the outputs (and partial/)")
     parser.add_argument("--steps", type=positive_int, nargs="+", default=[1, 2, 3, 4, 6, 8],
@@ -20,6 +21,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", help="split to evaluate (default test)")
     parser.add_argument("--clips-per-video", type=count_or_all, default=4,
                         help="evaluation clips per video (int or 'all', default 4)")
+    parser.add_argument("--crops", type=int, default=1, choices=[1, 3],
+                        help="spatial crops per clip: 1 (centre, default) or 3 (start, centre "
+                             "and end of the longer side, as MMAction2's ThreeCrop); "
+                             "probabilities are averaged over clips x crops per video")
+    parser.add_argument("--distinct-clips", action="store_true",
+                        help="drop repeated clip starts (short videos then give fewer clips at "
+                             "large steps); default: every video gets --clips-per-video clips "
+                             "at every step, repeating starts where it has fewer")
     parser.add_argument("--select-on", default=None,
                         help="split the step is chosen on (default: val when the shards have "
                              "one, else --split, which marks the gain as optimistic)")
@@ -27,23 +36,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the frame-shuffled control row")
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--seed", type=int, default=0, help="bootstrap and shuffle seed")
-    parser.add_argument("--allow-unsafe", action="store_true",
-                        help="load models with Lambda layers (runs code stored in the file)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp strides``."""
     from kvlrp.analysis.strides_run import run_strides
-    from kvlrp.models import load_model
+    from kvlrp.commands.model_args import load_from_args
 
     with bad_input_is_a_command_error():
-        model, info = load_model(args.model, allow_unsafe=args.allow_unsafe)
+        model, info = load_from_args(args)
         summary = run_strides(
             model, info, args.data, args.out, steps=args.steps, split=args.split,
             clips_per_video=args.clips_per_video, control=not args.no_control,
             control_seed=args.seed, batch_size=args.batch_size, seed=args.seed,
-            progress=not args.no_progress, select_on=args.select_on,
+            progress=not args.no_progress, select_on=args.select_on, crops=args.crops,
+            equal_counts=not args.distinct_clips,
         )
     print_strides_summary(summary, args.out)
     return 0
@@ -54,9 +62,10 @@ def print_strides_summary(summary: dict, out: str) -> None:
     import pandas as pd
 
     table = pd.DataFrame(summary["table"])
-    cols = ["step", "control", "span_frames", "n_videos", "clip_accuracy", "video_accuracy",
-            "ci_low", "ci_high", "n_short_clips"]
+    cols = ["step", "control", "span_frames", "span_seconds", "n_videos", "clips_per_video",
+            "clip_accuracy", "video_accuracy", "ci_low", "ci_high", "n_short_clips"]
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"(span_seconds: {summary['fps_note']})")
     best = summary["best"]
     gain = "n/a" if best["gain"] is None else f"{best['gain']:+.3f}"
     print(f"best step {best['best_step']} (video accuracy {best['best_video_accuracy']:.3f}; "

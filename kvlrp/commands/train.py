@@ -8,6 +8,7 @@ import json
 
 from kvlrp.commands.errors import bad_input_is_a_command_error
 from kvlrp.commands.options import count_or_all, positive_float, positive_int
+from kvlrp.data.normalization import NORMALIZATIONS
 
 HELP = "train a video classifier on random clips from shards (resumes an interrupted run)"
 
@@ -34,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="batches per epoch (default 40)")
     parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--normalization", default="symmetric", choices=["symmetric", "unit"])
+    parser.add_argument("--normalization", default="symmetric", choices=list(NORMALIZATIONS),
+                        help="input normalisation (default symmetric; see kvlrp explain "
+                             "--help for the list)")
     parser.add_argument("--short-policy", default="loop", choices=["loop", "repeat_last", "skip"])
     parser.add_argument("--val-clips", type=count_or_all, default=4,
                         help="evaluation clips per validation video (int or 'all')")

@@ -3,25 +3,25 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from kvlrp.data.clip_sampling import SHORT_POLICIES
+from kvlrp.data.normalization import NORMALIZATION_BOUNDS, get_normalization
 
-#: Value range of each normalisation: uint8 0..255 maps linearly onto it.
-NORMALIZATION_BOUNDS: dict[str, tuple[float, float]] = {
-    "symmetric": (-1.0, 1.0),
-    "unit": (0.0, 1.0),
-}
+__all__ = ["NORMALIZATION_BOUNDS", "centre_crop", "eval_starts", "fit_short_side",
+           "frame_indices", "normalize", "random_crop_flip", "random_start"]
 
 
 def normalize(frames: tf.Tensor, name: str) -> tf.Tensor:
-    """Map pixel values 0..255 (uint8 or float) linearly onto ``NORMALIZATION_BOUNDS[name]``."""
-    if name not in NORMALIZATION_BOUNDS:
-        raise ValueError(
-            f"unknown normalization {name!r}; choose one of {sorted(NORMALIZATION_BOUNDS)}"
-        )
-    low, high = NORMALIZATION_BOUNDS[name]
-    return tf.cast(frames, tf.float32) * ((high - low) / 255.0) + low
+    """Map pixel values 0..255 (uint8 or float) ``[..., 3]`` to normalisation ``name``:
+    ``(p - mean) / std`` per channel (see :mod:`kvlrp.data.normalization`)."""
+    norm = get_normalization(name)
+    scale, offset = norm.scale, norm.offset
+    if np.all(scale == scale[0]) and np.all(offset == offset[0]):  # one scalar per op
+        return tf.cast(frames, tf.float32) * float(scale[0]) + float(offset[0])
+    return (tf.cast(frames, tf.float32) * tf.constant(scale, tf.float32)
+            + tf.constant(offset, tf.float32))
 
 
 def frame_indices(
@@ -45,7 +45,8 @@ def frame_indices(
     return indices, is_short
 
 
-def eval_starts(n_frames: tf.Tensor, clip_len: int, step: int, n_clips: int | str) -> tf.Tensor:
+def eval_starts(n_frames: tf.Tensor, clip_len: int, step: int, n_clips: int | str,
+                distinct: bool = True) -> tf.Tensor:
     """Evaluation clip starts ``[N]`` (see :func:`kvlrp.data.clip_sampling.eval_starts`)."""
     width = step * (clip_len - 1) + 1
     last = tf.maximum(tf.cast(n_frames, tf.int32) - width, 0)
@@ -54,7 +55,7 @@ def eval_starts(n_frames: tf.Tensor, clip_len: int, step: int, n_clips: int | st
     if n_clips == 1:
         return tf.reshape(last // 2, [1])
     starts = (tf.range(n_clips, dtype=tf.int32) * last) // (n_clips - 1)
-    return tf.unique(starts).y
+    return tf.unique(starts).y if distinct else starts
 
 
 def random_start(n_frames: tf.Tensor, clip_len: int, step: int, seed: tf.Tensor) -> tf.Tensor:
@@ -94,6 +95,28 @@ def centre_crop(frames: tf.Tensor, size: int) -> tf.Tensor:
     top = (shape[-3] - size) // 2
     left = (shape[-2] - size) // 2
     return frames[..., top:top + size, left:left + size, :]
+
+
+def three_crops(frames: tf.Tensor, size: int) -> tf.Tensor:
+    """Three ``size`` x ``size`` windows of ``[N, L, H, W, C]`` frames along their longer side
+    (its start, centre and end; centred on the shorter side), as MMAction2's ``ThreeCrop`` and
+    PyTorchVideo's three-crop test: ``[N, 3, L, size, size, C]``.
+
+    Square frames count as wide; see :func:`kvlrp.data.clip_sampling.three_crop_offsets`.
+    """
+    shape = tf.shape(frames)
+    height, width = shape[-3], shape[-2]
+    wide = width >= height
+    long_side = tf.where(wide, width, height)
+    short_side = tf.where(wide, height, width)
+    across = (short_side - size) // 2
+    along = tf.stack([0, (long_side - size) // 2, long_side - size])
+    crops = []
+    for k in range(3):
+        top = tf.where(wide, across, along[k])
+        left = tf.where(wide, along[k], across)
+        crops.append(frames[..., top:top + size, left:left + size, :])
+    return tf.stack(crops, axis=1)
 
 
 def random_crop_flip(frames: tf.Tensor, size: int, seed: tf.Tensor, flip: bool) -> tf.Tensor:

@@ -68,7 +68,8 @@ def valid_starts(n_frames: int, clip_len: int, step: int) -> range:
     return range(0, last + 1) if last >= 0 else range(0, 1)
 
 
-def eval_starts(n_frames: int, clip_len: int, step: int, n_clips: int | str = 4) -> list[int]:
+def eval_starts(n_frames: int, clip_len: int, step: int, n_clips: int | str = 4,
+                distinct: bool = True) -> list[int]:
     """Starts of the evaluation clips of one video.
 
     Parameters
@@ -80,7 +81,12 @@ def eval_starts(n_frames: int, clip_len: int, step: int, n_clips: int | str = 4)
     n_clips
         An int: that many starts evenly spaced from the first to the last valid start,
         ``floor(i * last / (n_clips - 1))`` (one clip: the centre ``last // 2``), duplicates
-        removed. ``"all"``: every non-overlapping clip, ``0, span, 2 * span, ...``.
+        removed unless ``distinct`` is False. ``"all"``: every non-overlapping clip,
+        ``0, span, 2 * span, ...``.
+    distinct
+        False: keep repeated starts, so that every video gives exactly ``n_clips`` clips at
+        every step (a video with fewer valid starts than clips repeats some of them; a video
+        shorter than the span gives ``n_clips`` short clips at 0).
 
     Returns
     -------
@@ -90,16 +96,17 @@ def eval_starts(n_frames: int, clip_len: int, step: int, n_clips: int | str = 4)
     _check_positive(n_frames=n_frames)
     width = span(clip_len, step)
     last = n_frames - width
+    if n_clips != "all" and (isinstance(n_clips, bool) or not isinstance(n_clips, numbers.Integral)
+                             or n_clips < 1):
+        raise ValueError(f"n_clips must be a positive int or 'all', got {n_clips!r}")
     if last < 0:
-        return [0]
+        return [0] if distinct or n_clips == "all" else [0] * n_clips
     if n_clips == "all":
         return list(range(0, last + 1, width))
-    if isinstance(n_clips, bool) or not isinstance(n_clips, numbers.Integral) or n_clips < 1:
-        raise ValueError(f"n_clips must be a positive int or 'all', got {n_clips!r}")
     if n_clips == 1:
         return [last // 2]
     starts = [(i * last) // (n_clips - 1) for i in range(n_clips)]
-    return sorted(set(starts))
+    return sorted(set(starts)) if distinct else starts
 
 
 def _check_positive(**values: int) -> None:
@@ -111,3 +118,17 @@ def _check_positive(**values: int) -> None:
 def _check_policy(policy: str) -> None:
     if policy not in SHORT_POLICIES:
         raise ValueError(f"unknown short-video policy {policy!r}; choose one of {SHORT_POLICIES}")
+
+
+def three_crop_offsets(height: int, width: int, size: int) -> list[tuple[int, int]]:
+    """``(top, left)`` of the three ``size`` x ``size`` test crops of an ``height`` x ``width``
+    frame: start, centre and end of the longer side, centred on the shorter one (a square
+    frame counts as wide; one exactly ``size`` on both sides gives the same crop three times)."""
+    _check_positive(height=height, width=width, size=size)
+    if size > min(height, width):
+        raise ValueError(f"crop size {size} exceeds the frame's shorter side "
+                         f"({height}x{width})")
+    long_side, short_side = (width, height) if width >= height else (height, width)
+    across = (short_side - size) // 2
+    along = [0, (long_side - size) // 2, long_side - size]
+    return [(across, a) if width >= height else (a, across) for a in along]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kvlrp.video import VideoReadError, read_video
+from kvlrp.video.resample import resample_indices
 
 #: Frame encodings a shard can hold.
 ENCODINGS = ("jpeg", "raw")
@@ -22,6 +23,7 @@ class DecodeTask:
     jpeg_quality: int = 95
     short_side: int | None = None
     allow_truncated: bool = False
+    fps: float | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class DecodedVideo:
     height: int = 0
     width: int = 0
     error: str | None = None
+    source_fps: float | None = None
+    source_frames: int = 0
 
 
 def decode_task(task: DecodeTask) -> DecodedVideo:
@@ -45,6 +49,12 @@ def decode_task(task: DecodeTask) -> DecodedVideo:
     except Exception as err:  # noqa: BLE001 - one bad file must not stop the run
         return DecodedVideo(task.path, error=f"{type(err).__name__}: {err}")
     frames = video.frames
+    source_frames = len(frames)
+    if task.fps is not None:
+        if not (video.fps > 0):  # NaN or 0: the container declares no rate
+            return DecodedVideo(task.path, error=f"no frame rate in the file (got {video.fps}); "
+                                                 "cannot resample to --fps")
+        frames = frames[resample_indices(source_frames, video.fps, task.fps)]
     if task.short_side is not None:
         frames = resize_short_side(frames, task.short_side)
     n_frames, height, width = frames.shape[:3]
@@ -52,7 +62,8 @@ def decode_task(task: DecodeTask) -> DecodedVideo:
         payload = [np.ascontiguousarray(frames).tobytes()]
     else:
         payload = [encode_jpeg(frame, task.jpeg_quality) for frame in frames]
-    return DecodedVideo(task.path, payload, n_frames, height, width)
+    return DecodedVideo(task.path, payload, n_frames, height, width,
+                        source_fps=float(video.fps), source_frames=source_frames)
 
 
 def resize_short_side(frames: np.ndarray, short_side: int) -> np.ndarray:

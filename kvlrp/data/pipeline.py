@@ -51,6 +51,12 @@ class ClipSpec:
         ``"symmetric"`` ([-1, 1]) or ``"unit"`` ([0, 1]).
     short_policy
         ``"loop"``, ``"repeat_last"`` or ``"skip"`` for clips running past a video's end.
+    crops
+        Evaluation crops per clip: 1 (centre) or 3 (start, centre and end of the frame's
+        longer side, see :func:`kvlrp.data.clip_ops.three_crops`). Training ignores it.
+    distinct_starts
+        Evaluation: drop repeated clip starts (True, fewer clips from short videos at large
+        steps) or keep them (False: every video gives ``n_clips`` clips at every step).
     """
 
     clip_len: int = 8
@@ -58,6 +64,8 @@ class ClipSpec:
     size: int = 56
     normalization: str = "symmetric"
     short_policy: str = "loop"
+    crops: int = 1
+    distinct_starts: bool = True
 
     def __post_init__(self) -> None:
         for name in ("clip_len", "step", "size"):
@@ -74,6 +82,9 @@ class ClipSpec:
             raise ValueError(
                 f"unknown short_policy {self.short_policy!r}; choose one of {SHORT_POLICIES}"
             )
+        if self.crops not in (1, 3):
+            raise ValueError(f"ClipSpec.crops must be 1 (centre) or 3 (three crops along the "
+                             f"longer side), got {self.crops!r}")
 
     @property
     def span(self) -> int:
@@ -171,14 +182,15 @@ def eval_dataset(
     """Evaluation clips of every video of ``split``, in index order, once (not repeating).
 
     Each video gives ``n_clips`` clips evenly spaced over it (``"all"``: every
-    non-overlapping clip; see :func:`kvlrp.data.clip_sampling.eval_starts`), centre-cropped.
+    non-overlapping clip; see :func:`kvlrp.data.clip_sampling.eval_starts`), centre-cropped
+    (``spec.crops == 3``: three crops per clip, clip by clip, crop 0, 1, 2).
     Under ``short_policy="skip"`` videos shorter than a clip give none (see :func:`clip_counts`).
 
     Returns
     -------
     tf.data.Dataset
         Dicts of ``clip`` float32 ``[B, L, S, S, 3]``, ``label`` int32, ``video_id`` string,
-        ``clip_start`` int32 and ``is_short`` bool, each ``[B]``.
+        ``clip_start`` int32, ``crop`` int32 and ``is_short`` bool, each ``[B]``.
     """
     _check_n_clips(n_clips)
     _, files, encoding = _split_files(shard_dir, split)
@@ -241,8 +253,9 @@ def eval_clips(
     Returns
     -------
     dict
-        ``clip`` float32 ``[N, L, S, S, 3]``, ``clip_start`` int32 ``[N]``, ``is_short`` bool
-        ``[N]`` (+ ``label``, ``video_id`` ``[N]`` if given).
+        ``clip`` float32 ``[N, L, S, S, 3]``, ``clip_start`` int32 ``[N]``, ``crop`` int32
+        ``[N]``, ``is_short`` bool ``[N]`` (+ ``label``, ``video_id`` ``[N]`` if given);
+        ``N`` counts clips x crops.
     """
     _check_n_clips(n_clips)
     frames = tf.convert_to_tensor(frames)
@@ -263,9 +276,9 @@ def clip_counts(
     Returns
     -------
     dict
-        ``n_videos``, ``n_clips`` (clips produced), ``n_short_clips`` (produced clips that
-        loop/repeat), ``n_skipped_videos`` (videos without any clip under ``skip``),
-        ``n_skipped_clips``.
+        ``n_videos``, ``n_clips`` (clips produced, crops counted), ``n_short_clips``
+        (produced clips that loop/repeat), ``n_skipped_videos`` (videos without any clip
+        under ``skip``), ``n_skipped_clips``.
     """
     index = read_index(shard_dir)
     if split is not None:
@@ -273,9 +286,10 @@ def clip_counts(
     counts = dict(n_videos=len(index), n_clips=0, n_short_clips=0, n_skipped_videos=0,
                   n_skipped_clips=0)
     for n_frames in index["n_frames"]:
-        starts = clip_sampling.eval_starts(int(n_frames), spec.clip_len, spec.step, n_clips)
+        starts = clip_sampling.eval_starts(int(n_frames), spec.clip_len, spec.step, n_clips,
+                                           distinct=spec.distinct_starts)
         short = [clip_sampling.is_short(int(n_frames), s, spec.clip_len, spec.step)
-                 for s in starts]
+                 for s in starts for _ in range(spec.crops)]
         if spec.short_policy == "skip":
             counts["n_skipped_clips"] += sum(short)
             counts["n_clips"] += len(short) - sum(short)
@@ -341,19 +355,30 @@ def _decode_clip_frames(example: dict, indices: tf.Tensor, clip_len: int,
 
 
 def _eval_starts(n_frames: tf.Tensor, spec: ClipSpec, n_clips: int | str) -> tf.Tensor:
-    starts = clip_ops.eval_starts(n_frames, spec.clip_len, spec.step, n_clips)
+    starts = clip_ops.eval_starts(n_frames, spec.clip_len, spec.step, n_clips,
+                                  distinct=spec.distinct_starts)
     if spec.short_policy == "skip":
         starts = tf.boolean_mask(starts, starts + spec.span <= tf.cast(n_frames, tf.int32))
     return starts
 
 
 def _package(clips_uint8, starts, is_short, spec: ClipSpec, label, video_id) -> dict:
-    """Centre-crop and normalise ``[N, L, H, W, 3]`` clips; attach per-clip metadata."""
+    """Crop (centre, or three crops per clip) and normalise ``[N, L, H, W, 3]`` clips; attach
+    per-clip metadata."""
     clips = clip_ops.fit_short_side(tf.cast(clips_uint8, tf.float32), spec.size)
-    clips = normalize(clip_ops.centre_crop(clips, spec.size), spec.normalization)
+    starts = tf.cast(starts, tf.int32)
+    if spec.crops == 3:
+        crops = clip_ops.three_crops(clips, spec.size)  # [N, 3, L, S, S, 3]
+        clips = tf.reshape(crops, tf.concat([[-1], tf.shape(crops)[2:]], 0))
+        starts, is_short = tf.repeat(starts, 3), tf.repeat(is_short, 3)
+        crop = tf.tile(tf.range(3, dtype=tf.int32), tf.shape(starts)[:1] // 3)
+    else:
+        clips = clip_ops.centre_crop(clips, spec.size)
+        crop = tf.zeros_like(starts)
+    clips = normalize(clips, spec.normalization)
     clips = tf.ensure_shape(clips, [None, spec.clip_len, spec.size, spec.size, 3])
     n = tf.shape(starts)[0]
-    out = {"clip": clips, "clip_start": tf.cast(starts, tf.int32), "is_short": is_short}
+    out = {"clip": clips, "clip_start": starts, "crop": crop, "is_short": is_short}
     if label is not None:
         out["label"] = tf.fill([n], tf.cast(label, tf.int32))
     if video_id is not None:

@@ -1,7 +1,9 @@
 """Decode every video of a manifest once into TFRecord shards (one example per video).
 
 A shard folder holds ``<split>-<k>.tfrecord`` files, ``classes.json``, ``index.csv``
-(``video_id, label, label_index, split, n_frames, height, width, shard, path``), ``skipped.csv``
+(``video_id, label, label_index, split, n_frames, height, width, shard, path, fps,
+source_frames``: ``fps`` and ``source_frames`` are the file's own rate and frame count, also
+when ``fps=`` resampled it to ``n_frames``), ``skipped.csv``
 (``path, reason``), ``dataset.json`` (the options it was built with) and ``progress.json``
 (finished shards, so a re-run skips them).
 """
@@ -25,7 +27,7 @@ from kvlrp.data.manifest import Manifest, read_manifest
 SHARD_FORMAT = 1
 
 INDEX_COLUMNS = ["video_id", "label", "label_index", "split", "n_frames", "height", "width",
-                 "shard", "path"]
+                 "shard", "path", "fps", "source_frames"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class ShardOptions:
     allow_truncated: bool = False
     videos_per_shard: int = 32
     format: int = SHARD_FORMAT
+    fps: float | None = None
 
 
 def prepare_shards(
@@ -72,6 +75,7 @@ def prepare_shards(
     workers: int = 2,
     allow_truncated: bool = False,
     progress: bool = True,
+    fps: float | None = None,
 ) -> PrepareResult:
     """Decode each video of ``manifest`` once and write TFRecord shards into ``out_dir``.
 
@@ -97,6 +101,10 @@ def prepare_shards(
         Keep the decodable part of truncated files instead of skipping them.
     progress
         Show a tqdm progress bar.
+    fps
+        Resample every video to this frame rate at decode (frames dropped or repeated, see
+        :mod:`kvlrp.video.resample`), so that one step spans the same time in every video;
+        ``None``: keep each file's frames. ``index.csv`` keeps each file's own rate.
 
     Returns
     -------
@@ -113,9 +121,15 @@ def prepare_shards(
         raise ValueError(f"short_side must be a positive int or None, got {short_side}")
     if videos_per_shard < 1:
         raise ValueError(f"videos_per_shard must be >= 1, got {videos_per_shard}")
+    if fps is not None:
+        from kvlrp.video.resample import as_fraction
+
+        as_fraction(fps)  # a clear error for 0, negative or NaN rates
+        fps = float(fps)
     if not isinstance(manifest, Manifest):
         manifest = read_manifest(manifest)
-    options = ShardOptions(encoding, jpeg_quality, short_side, allow_truncated, videos_per_shard)
+    options = ShardOptions(encoding, jpeg_quality, short_side, allow_truncated, videos_per_shard,
+                           fps=fps)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     state = _load_state(out_dir, options, manifest.classes)
@@ -130,7 +144,7 @@ def prepare_shards(
     table = manifest.table.set_index("video_id", drop=False)
     pending = [(name, ids) for name, ids in plan.items() if name not in done]
     tasks = [DecodeTask(table.loc[vid, "path"], encoding, jpeg_quality, short_side,
-                        allow_truncated) for _, ids in pending for vid in ids]
+                        allow_truncated, fps) for _, ids in pending for vid in ids]
     bar = _progress_bar(len(tasks), progress)
     results = _decode_all(tasks, workers)
     try:
@@ -166,7 +180,8 @@ def _write_pending(tf, pending, results, table, manifest, encoding, out_dir, sta
             label_index = manifest.label_index(row["label"])
             examples.append(_example(tf, row, label_index, decoded, encoding))
             rows.append([vid, row["label"], label_index, row["split"], decoded.n_frames,
-                         decoded.height, decoded.width, name, row["path"]])
+                         decoded.height, decoded.width, name, row["path"], decoded.source_fps,
+                         decoded.source_frames])
         _write_shard(tf, out_dir / name, examples)
         state["shards"][name] = {"video_ids": ids, "rows": rows, "skipped": skipped,
                                  "file": name if examples else None}

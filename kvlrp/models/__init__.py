@@ -9,6 +9,8 @@
 - :func:`build_model`: any of them by name (the names :data:`ARCHITECTURES` lists).
 - :class:`ModelInfo`, :func:`save_model`, :func:`load_model`: a model folder holds
   ``model.keras`` and ``kvlrp.json`` (classes and clip settings), loaded in Keras safe mode.
+- :func:`wrap_model`, :func:`load_any_model`: your own Keras video model with its classes and
+  input normalisation (see :mod:`kvlrp.models.wrap`).
 """
 
 from kvlrp.models.c3d import c3d, c3d_small
@@ -24,6 +26,13 @@ from kvlrp.models.saving import (
     load_model,
     save_model,
 )
+from kvlrp.models.wrap import (
+    ModelMismatchError,
+    check_against_shards,
+    load_any_model,
+    read_classes_file,
+    wrap_model,
+)
 from kvlrp.models.x3d import x3d, x3d_small
 
 __all__ = [
@@ -32,18 +41,23 @@ __all__ = [
     "MODEL_FILENAME",
     "ModelInfo",
     "ModelLoadError",
+    "ModelMismatchError",
     "UnsafeModelError",
     "build_model",
+    "check_against_shards",
     "c3d",
     "c3d_small",
     "i3d",
     "i3d_small",
+    "load_any_model",
     "load_model",
     "r2plus1d",
     "r2plus1d_small",
     "r3d",
     "r3d_small",
+    "read_classes_file",
     "save_model",
+    "wrap_model",
     "x3d",
     "x3d_small",
 ]

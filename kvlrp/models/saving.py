@@ -105,8 +105,33 @@ def load_model(
             f"{path} not found: a kvlrp model folder holds {MODEL_FILENAME} and {INFO_FILENAME}"
         )
     info = read_info(model_dir)
+    model = load_keras_file(path, allow_unsafe=allow_unsafe, compile=compile)
+    units = model.outputs[0].shape[-1]
+    if units != info.num_classes:
+        raise ModelLoadError(
+            f"{path} has {units} outputs but {INFO_FILENAME} lists {info.num_classes} classes"
+        )
+    return model, info
+
+
+def load_keras_file(path: str | os.PathLike, allow_unsafe: bool = False,
+                    compile: bool = False) -> keras.Model:
+    """Load one ``.keras`` file in Keras safe mode, each failure a :class:`ModelLoadError`.
+
+    Parameters
+    ----------
+    path
+        The ``.keras`` file.
+    allow_unsafe
+        Allow layers that run arbitrary Python code on load (``Lambda``).
+    compile
+        Restore the training configuration too.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"model file {path} not found")
     try:
-        model = keras.saving.load_model(path, compile=compile, safe_mode=not allow_unsafe)
+        return keras.saving.load_model(path, compile=compile, safe_mode=not allow_unsafe)
     except ValueError as err:
         if not allow_unsafe and ("safe_mode" in str(err) or "arbitrary code" in str(err)):
             raise UnsafeModelError(
@@ -120,12 +145,6 @@ def load_model(
             f"could not load {path}: {err} (a custom layer must be registered with "
             "keras.saving.register_keras_serializable before loading)"
         ) from err
-    units = model.outputs[0].shape[-1]
-    if units != info.num_classes:
-        raise ModelLoadError(
-            f"{path} has {units} outputs but {INFO_FILENAME} lists {info.num_classes} classes"
-        )
-    return model, info
 
 
 def _model_dir(model_dir: str | os.PathLike) -> Path:
