@@ -24,6 +24,7 @@ from kvlrp.analysis.heatmaps import heatmap_gif, heatmap_strip
 from kvlrp.analysis.profiles import summarize_profiles
 from kvlrp.analysis.resume import read_state, read_table, run_settings, write_table
 from kvlrp.analysis.shares import frame_relevance
+from kvlrp.analysis.temporal import DEFAULT_SIGMA
 from kvlrp.atomic import write_csv, write_json
 
 DEFAULT_ANALYZER = "deep_taylor.bounded"
@@ -78,6 +79,7 @@ def run_explain(
     n_boot: int = 1000,
     seed: int = 0,
     progress: bool = True,
+    temporal_sigma: float | None = DEFAULT_SIGMA,
 ) -> dict:
     """Explain a model's evaluation clips at one or more steps and write the reports.
 
@@ -104,6 +106,9 @@ def run_explain(
         ``predicted`` or ``label``: which class each clip's explanation is for.
     flip_videos
         Videos (one clip each, classes round-robin) used for frame flipping and heatmaps.
+    temporal_sigma
+        Selective relevance threshold (:mod:`kvlrp.analysis.temporal`) for the ``temporal_*``
+        columns and the heatmaps' temporal row; None: not computed.
 
     Returns
     -------
@@ -138,7 +143,7 @@ def run_explain(
                 "classes": list(info.classes), "analyzer": name, "target": target,
                 "prior_seeds": prior_seed_list, "flip_videos": flip_videos,
                 "flip_fill": flip_fill, "n_heatmaps": n_heatmaps, "batch_size": batch_size,
-                "seed": seed}
+                "seed": seed, "temporal_sigma": temporal_sigma}
     states: dict[int, dict] = {}
     changed: set[str] = set()
     for step in dict.fromkeys(steps):
@@ -163,7 +168,7 @@ def run_explain(
                 priors=priors, keep=keep, name=name, split=split,
                 clips_per_video=clips_per_video, batch_size=batch_size, target=target,
                 n_heatmaps=n_heatmaps, bounds=bounds, flip_fill=flip_fill, seed=seed,
-                progress=progress)
+                progress=progress, temporal_sigma=temporal_sigma)
     # The final tables are always assembled from partial/, so a resumed run and an
     # uninterrupted one start the summary from the same values.
     parts = {key: [] for key in _TABLES}
@@ -212,6 +217,11 @@ def run_explain(
             f"step {s}": g.groupby("method", sort=False)["auc"].first().to_dict()
             for s, g in flip.groupby("step")},
         "relative_share": "mean_share / prior_share, scaled to mean 1 over positions",
+        "temporal_sigma": temporal_sigma,
+        "temporal": ("selective relevance (Hiley et al. 2020): voxels whose |temporal Sobel "
+                     "derivative| of the relevance exceeds temporal_sigma standard deviations "
+                     "over the clip (time padded by repeating the border frame); "
+                     "temporal_share = share of a position's relevance that is temporal"),
         "files": {k: str(v) for k, v in files.items()},
         "heatmaps": [str(p) for p in heatmap_files],
     })
@@ -239,7 +249,7 @@ def _saved_step(partial: Path, step: int, settings: dict, out: Path) -> tuple[di
 
 def _explain_step(model, info, shard_dir, out: Path, step: int, settings: dict, *, main,
                   priors, keep, name, split, clips_per_video, batch_size, target, n_heatmaps,
-                  bounds, flip_fill, seed, progress) -> dict:
+                  bounds, flip_fill, seed, progress, temporal_sigma) -> dict:
     """Frame relevance, prior profiles, frame flipping and heatmaps at one step, written to
     ``partial/`` (tables first, then the state file that marks the step complete)."""
     from kvlrp.data.pipeline import eval_dataset
@@ -251,7 +261,7 @@ def _explain_step(model, info, shard_dir, out: Path, step: int, settings: dict, 
     batches = (_numpy(b) for b in _progress(data, progress, f"explain step {step}"))
     result = explain_frames(model, batches, main, step=step, class_names=info.classes,
                             analyzer_name=name, target=target, prior_analyzers=priors,
-                            keep=keep)
+                            keep=keep, temporal_sigma=temporal_sigma)
     tables = {"frame": result.frame, "prior": result.prior, "excluded": result.excluded}
     heatmaps: list[Path] = []
     if result.kept:
@@ -313,7 +323,8 @@ def _heatmaps(kept: list[dict], folder: Path, n: int, bounds, classes) -> list[P
         title = (f"{k['video_id']} step {k['step']}: label {k['label']}, predicted "
                  f"{k['predicted']}, explained {classes[k['target']]}")
         files.append(heatmap_strip(k["clip"], k["relevance"], folder / f"{stem}.png",
-                                   shares=k["shares"], title=title, bounds=bounds))
+                                   shares=k["shares"], title=title, bounds=bounds,
+                                   temporal=k.get("temporal")))
         files.append(heatmap_gif(k["clip"], k["relevance"], folder / f"{stem}.gif",
                                  shares=k["shares"], bounds=bounds))
     return files

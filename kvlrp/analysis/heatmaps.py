@@ -28,18 +28,20 @@ def to_display(clip: np.ndarray, bounds: tuple[float, float] = (-1.0, 1.0)) -> n
 
 
 def overlay(frames_rgb: np.ndarray, relevance: np.ndarray, cmap: str = "bwr",
-            percentile: float = 99.0) -> np.ndarray:
+            percentile: float = 99.0, scale_like: np.ndarray | None = None) -> np.ndarray:
     """Blend relevance ``[L, H, W, C]`` (summed over channels) onto grey frames ``[L, H, W, 3]``.
 
     The colour scale is symmetric, ``[-v, v]`` with ``v`` the ``percentile`` of ``|relevance|``
     over the whole clip (a few extreme voxels would otherwise wash out the rest); values
-    beyond it saturate. Returns uint8 ``[L, H, W, 3]``.
+    beyond it saturate. ``scale_like``: take the scale from that relevance instead (the
+    temporal part is drawn on the scale of the whole relevance). Returns uint8 ``[L, H, W, 3]``.
     """
     from matplotlib import colormaps
 
     rel = np.asarray(relevance, dtype=np.float64).sum(axis=-1)
-    vmax = np.percentile(np.abs(rel), percentile)
-    vmax = vmax if vmax > 0 else np.abs(rel).max()
+    ref = rel if scale_like is None else np.asarray(scale_like, np.float64).sum(axis=-1)
+    vmax = np.percentile(np.abs(ref), percentile)
+    vmax = vmax if vmax > 0 else np.abs(ref).max()
     scaled = np.clip(rel / vmax, -1.0, 1.0) if vmax > 0 else np.zeros_like(rel)
     colours = colormaps[cmap]((scaled + 1.0) / 2.0)[..., :3]
     alpha = np.sqrt(np.abs(scaled))[..., None] * 0.85
@@ -62,18 +64,26 @@ def heatmap_strip(
     title: str = "",
     bounds: tuple[float, float] = (-1.0, 1.0),
     min_size: int = 96,
+    temporal: np.ndarray | None = None,
 ) -> Path:
-    """Write a PNG: top row the frames, bottom row the relevance overlay, one column per frame;
-    each column is labelled with its position and (if given) its relevance share."""
+    """Write a PNG: top row the frames, second row the relevance overlay, one column per frame;
+    each column is labelled with its position and (if given) its relevance share. With
+    ``temporal`` (the temporal part of the relevance, selective relevance) a third row shows
+    it on the same colour scale as the second."""
     frames = to_display(clip, bounds)
     over = overlay(frames, relevance)
     tiles_top = [_upscale(f, min_size) for f in frames]
     tiles_bottom = [_upscale(f, min_size) for f in over]
+    tiles_temporal = ([] if temporal is None else
+                      [_upscale(f, min_size)
+                       for f in overlay(frames, temporal, scale_like=relevance)])
     w, h = tiles_top[0].size
     length = len(tiles_top)
     title_h = _LABEL_HEIGHT if title else 0
+    rows = 3 if tiles_temporal else 2
     canvas = Image.new("RGB", (length * (w + _GAP) - _GAP,
-                               title_h + _LABEL_HEIGHT + 2 * h + _GAP), "white")
+                               title_h + _LABEL_HEIGHT + rows * h + (rows - 1) * _GAP),
+                       "white")
     draw = ImageDraw.Draw(canvas)
     if title:
         draw.text((2, 1), title, fill="black")
@@ -83,6 +93,8 @@ def heatmap_strip(
         draw.text((x + 2, title_h + 1), label, fill="black")
         canvas.paste(top, (x, title_h + _LABEL_HEIGHT))
         canvas.paste(bottom, (x, title_h + _LABEL_HEIGHT + h + _GAP))
+        if tiles_temporal:
+            canvas.paste(tiles_temporal[t], (x, title_h + _LABEL_HEIGHT + 2 * (h + _GAP)))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)
