@@ -19,7 +19,7 @@ from kvlrp.analysis.explain import (
     explain_frames,
     reinitialised_clone,
 )
-from kvlrp.analysis.flipping import frame_flipping_table, random_scores
+from kvlrp.analysis.flipping import auc_table, frame_flipping_table, random_scores
 from kvlrp.analysis.heatmaps import heatmap_gif, heatmap_strip
 from kvlrp.analysis.profiles import summarize_profiles
 from kvlrp.analysis.resume import read_state, read_table, run_settings, write_table
@@ -197,12 +197,14 @@ def run_explain(
     changes = border_changes(frame, prior if len(prior) else None, ref_step, n_boot=n_boot,
                              seed=seed)
     files["border_changes"] = write_csv(changes, out / "border_changes.csv")
+    aucs = pd.DataFrame()
     if flip_curves:
         files["frame_flipping"] = write_csv(pd.concat(flip_curves, ignore_index=True),
                                             out / "frame_flipping.csv")
-        files["frame_flipping_clips"] = write_csv(pd.concat(flip_clips, ignore_index=True),
-                                                  out / "frame_flipping_clips.csv")
-    flip = pd.concat(flip_curves, ignore_index=True) if flip_curves else pd.DataFrame()
+        all_clips = pd.concat(flip_clips, ignore_index=True)
+        files["frame_flipping_clips"] = write_csv(all_clips, out / "frame_flipping_clips.csv")
+        aucs = auc_table(all_clips, n_boot=n_boot, seed=seed)
+        files["frame_flipping_auc"] = write_csv(aucs, out / "frame_flipping_auc.csv")
     summary.update({
         "kind": "explain", "analyzer": name, "target": target, "split": split,
         "steps": steps, "train_step": info.step, "clip_len": info.clip_len,
@@ -213,9 +215,13 @@ def run_explain(
         "border_by_class": borders[borders["class"] != "all"].to_dict("records"),
         "border_changes": changes.to_dict("records"),
         "flip_fill": flip_fill,
-        "flipping_auc": {} if flip.empty else {
-            f"step {s}": g.groupby("method", sort=False)["auc"].first().to_dict()
-            for s, g in flip.groupby("step")},
+        "flipping_auc": {} if aucs.empty else {
+            f"step {s}": {c: gc.set_index("method")["auc"].to_dict()
+                          for c, gc in g.groupby("curve")}
+            for s, g in aucs.groupby("step")},
+        "flipping_best": {} if aucs.empty else {
+            f"step {s} {c}": g.loc[g["rank"] == 1, "method"].tolist()
+            for (s, c), g in aucs.groupby(["step", "curve"])},
         "relative_share": "mean_share / prior_share, scaled to mean 1 over positions",
         "temporal_sigma": temporal_sigma,
         "temporal": ("selective relevance (Hiley et al. 2020): voxels whose |temporal Sobel "

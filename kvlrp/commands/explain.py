@@ -44,9 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heatmaps", type=int, default=3, help="heatmap clips per step")
     parser.add_argument("--flip-videos", type=int, default=24,
                         help="videos (one clip each) for frame flipping and heatmaps")
-    parser.add_argument("--flip-fill", default="mean", choices=["mean", "zero"],
+    parser.add_argument("--flip-fill", default="mean", choices=["mean", "zero", "freeze"],
                         help="frame flipping: replace a frame by the clip's mean frame "
-                             "(default) or by 0 (mid-grey under symmetric normalisation)")
+                             "(default), by 0 (mid-grey under symmetric normalisation) or by "
+                             "its predecessor (freeze: appearance kept, motion removed)")
+    parser.add_argument("--temporal-sigma", type=float, default=1.0,
+                        help="selective relevance: voxels whose temporal derivative of "
+                             "relevance exceeds this many standard deviations are temporal")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0, help="bootstrap and prior seed")
     parser.add_argument("--allow-unsafe", action="store_true",
@@ -66,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             split=args.split, clips_per_video=args.clips_per_video,
             prior_seeds=args.prior_seeds, target=args.target, n_heatmaps=args.heatmaps,
             flip_videos=args.flip_videos, flip_fill=args.flip_fill,
+            temporal_sigma=args.temporal_sigma,
             batch_size=args.batch_size, seed=args.seed,
             progress=not args.no_progress,
         )
