@@ -208,6 +208,9 @@ def build_report(root: str | Path) -> Path:
     for kind, run in runs.items():
         lines.append(f"- {kind}: `{_rel(run, root)}`")
     lines.append("")
+    from kvlrp.analysis.study_report import study_section
+
+    lines += study_section(root, plots)
     if "explain" in runs:
         lines += _explain_section(runs["explain"], root, plots)
     if "strides" in runs:
