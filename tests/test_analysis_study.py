@@ -95,3 +95,24 @@ def test_study_refuses_bad_seeds(synthetic_shards, tmp_path):
         run_study(synthetic_shards, tmp_path, seeds=[1, 1])
     with pytest.raises(ValueError, match="seed"):
         run_study(synthetic_shards, tmp_path, seeds=[1], train_kwargs={"seed": 3})
+
+
+def test_demo_study_resplits_for_a_larger_test_split(tmp_path):
+    import dataclasses
+
+    from kvlrp.commands.demo import QUICK_STUDY, _synth_and_prepare
+    from kvlrp.data.shards import read_index
+
+    config = dataclasses.replace(QUICK_STUDY, videos_per_class=6, min_frames=24, max_frames=30,
+                                 video_size=16, test_fraction=0.5)
+    shards = _synth_and_prepare(tmp_path, config, progress=False)
+    counts = read_index(shards).groupby(["label", "split"]).size().unstack()
+    assert (counts["test"] == 3).all() and (counts["val"] == 1).all()
+    assert (counts["train"] == 2).all()
+
+
+def test_demo_seeds_must_be_positive(tmp_path, capsys):
+    from kvlrp.cli import main
+
+    assert main(["demo", "--seeds", "0", "--out", str(tmp_path)]) == 2
+    assert "--seeds must be >= 1" in capsys.readouterr().err

@@ -57,6 +57,7 @@ def study_section(root: Path, plots: Path) -> list[str]:
     seeds_df = pd.read_csv(root / "study_seeds.csv")
     border_df = pd.read_csv(root / "study_border.csv")
     table = pd.read_csv(root / "study_summary.csv")
+    table["step"] = [("" if pd.isna(v) else str(int(v))) for v in table["step"]]
     png = plot_study(seeds_df, border_df, plots / "study.png")
     sign = summary["test_gain_sign"]
     rel = Path(os.path.relpath(png, root)).as_posix()
