@@ -55,8 +55,8 @@ QUICK = DemoConfig(videos_per_class=5, video_size=32, min_frames=40, max_frames=
 #: ``kvlrp demo --seeds N``: sizes for several training runs on this CPU (about 20 minutes for
 #: 3 seeds on 2 shared EPYC cores: see the README), with a test split of 200 videos.
 STUDY = DemoConfig(videos_per_class=100, video_size=40, min_frames=48, max_frames=96,
-                   clip_len=8, size=32, widths=(8, 16, 32), dense_units=64, epochs=12,
-                   steps_per_epoch=30, batch_size=16, explain_steps=(1, 4),
+                   clip_len=8, size=32, widths=(8, 16, 32), dense_units=64, epochs=25,
+                   steps_per_epoch=40, batch_size=16, explain_steps=(1, 4),
                    stride_steps=(1, 2, 3, 4, 6), explain_clips=1, stride_clips=2,
                    prior_seeds=2, flip_videos=24, test_fraction=0.5, flip_fill="freeze")
 QUICK_STUDY = DemoConfig(videos_per_class=5, video_size=32, min_frames=40, max_frames=64,
