@@ -10,7 +10,10 @@ settings continues where it stopped.
 Tables in ``out``:
 
 - ``study_seeds.csv``: one row per seed: the val-selected step and its paired test gain
-  (interval, McNemar p, videos gained/lost), the test accuracy at the training step.
+  (interval, McNemar p, videos gained/lost), the test accuracy at the training step, and
+  ``paired_ci_half_width``: half the width of the paired 95 % interval of the test accuracy
+  difference of the other steps to the training step (mean over those steps), the size of gain
+  the test set can tell from none.
 - ``study_border.csv``: one row per seed and explained step: border score, relative border
   score (intervals over clips), temporal fraction, and the paired change of the relative border
   score against the training step (interval over videos).
@@ -34,7 +37,7 @@ from kvlrp.atomic import write_csv, write_json
 SEED_COLUMNS = ["seed", "train_step", "selected_step", "selected_on", "reported_split",
                 "n_test_videos", "test_accuracy_train_step", "test_accuracy_selected_step",
                 "test_gain", "test_gain_ci_low", "test_gain_ci_high", "mcnemar_p", "n_gained",
-                "n_lost", "best_step_on_test"]
+                "n_lost", "best_step_on_test", "paired_ci_half_width"]
 BORDER_COLUMNS = ["seed", "step", "n_clips", "border_score", "border_ci_low", "border_ci_high",
                   "relative_border_score", "relative_border_ci_low", "relative_border_ci_high",
                   "temporal_fraction", "temporal_border_score", "relative_border_change",
@@ -96,6 +99,13 @@ def _seed_row(seed: int, strides: Mapping[str, Any]) -> dict:
     row["best_step_on_test"] = strides.get("best", {}).get("best_step")
     videos = pd.read_csv(strides["files"]["video_predictions"])
     row["n_test_videos"] = int(videos["video_id"].nunique())
+    table = pd.DataFrame(strides.get("table", []))
+    half = math.nan
+    if {"diff_ci_low", "diff_ci_high", "control"} <= set(table.columns):
+        other = table[(table["control"] == "none") & (table["step"] != row["train_step"])]
+        if len(other):
+            half = float(((other["diff_ci_high"] - other["diff_ci_low"]) / 2).mean())
+    row["paired_ci_half_width"] = half
     return row
 
 
@@ -193,7 +203,6 @@ def run_study(
         "study_summary": write_csv(summary_df, out / "study_summary.csv"),
     }
     gain = summary_df[summary_df["quantity"] == "test_gain"].iloc[0]
-    half_widths = (seeds_df["test_gain_ci_high"] - seeds_df["test_gain_ci_low"]) / 2
     summary = {
         "kind": "study", "seeds": seeds, "shards": str(shard_dir), "train": train_kwargs,
         "stride_steps": [int(s) for s in stride_steps],
@@ -203,9 +212,11 @@ def run_study(
         "test_gain_ci_high": gain["ci_high"],
         "test_gain_sign": {"positive": int(gain["n_above"]), "negative": int(gain["n_below"]),
                            "zero": len(seeds) - int(gain["n_above"]) - int(gain["n_below"])},
-        # Half the width of a seed's paired 95 % interval: a true gain about this large is
-        # what one seed's test set can tell from no gain.
-        "detectable_gain_per_seed": float(half_widths.mean()),
+        # Half the width of the paired 95 % interval of the test accuracy difference between
+        # another step and the training step (mean over the other steps and the seeds): a
+        # true gain about this large is what one seed's test set can tell from no gain.
+        "detectable_gain_per_seed": float(np.nanmean(seeds_df["paired_ci_half_width"]))
+        if seeds_df["paired_ci_half_width"].notna().any() else math.nan,
         "across_seed_interval": "95 % Student-t interval of the mean over seeds",
         "runs": runs, "files": {k: str(v) for k, v in files.items()},
     }

@@ -72,8 +72,9 @@ def study_section(root: Path, plots: Path) -> list[str]:
         f"[{summary['test_gain_ci_low']:+.3f}, {summary['test_gain_ci_high']:+.3f}]; "
         f"{sign['positive']} seed(s) positive, {sign['negative']} negative, {sign['zero']} "
         f"zero. One seed's test set tells a true gain of about "
-        f"{summary['detectable_gain_per_seed']:.3f} from none (half the width of its paired "
-        f"interval).", "",
+        f"{summary['detectable_gain_per_seed']:.3f} from none (half the width of the paired "
+        f"95 % interval of a step's accuracy difference to the training step, mean over the "
+        f"other steps and the seeds).", "",
         "Per seed:", "", markdown_table(seeds_df), "",
         "Border scores per seed and step:", "", markdown_table(border_df), "",
         "Summary over seeds:", "", markdown_table(table), "", f"![study]({rel})", "",
