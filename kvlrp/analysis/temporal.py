@@ -24,6 +24,8 @@ import numpy as np
 #: Default threshold in standard deviations of the clip's absolute temporal derivative.
 DEFAULT_SIGMA = 1.0
 PADDINGS = ("replicate", "zero")
+#: Relative rounding floor of the derivative (see :func:`temporal_mask`).
+RTOL = 1e-5
 
 
 def _as_batch(relevance: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -77,12 +79,19 @@ def temporal_mask(relevance: np.ndarray, sigma: float = DEFAULT_SIGMA,
     """Boolean ``[.., frames, H, W]``: voxels whose absolute temporal derivative exceeds
     ``sigma`` times its standard deviation over the clip (``ddof=1``, as torch's ``std`` in
     the reference; strictly greater; a clip whose derivative is
-    zero everywhere has no temporal voxel)."""
+    zero everywhere has no temporal voxel). Derivatives below ``RTOL`` times their largest
+    possible value count as zero (float rounding, not change in time)."""
     if not np.isfinite(sigma) or sigma < 0:
         raise ValueError(f"sigma must be a finite number >= 0; got {sigma}")
     deriv = temporal_derivative(relevance, temporal_padding)
     single = deriv.ndim == 3
     d = deriv[None] if single else deriv
+    r, _ = _as_batch(relevance)
+    # Rounding floor: a derivative below RTOL x its largest possible value (16 x the largest
+    # |relevance| summed over channels, on each side) is float noise (e.g. two equal frames
+    # computed by different kernels), not a change in time.
+    floor = RTOL * 16.0 * np.abs(r.sum(axis=-1)).reshape(len(r), -1).max(axis=1)
+    d = np.where(d > floor[:, None, None, None], d, 0.0)
     flat = d.reshape(len(d), -1)
     std = flat.std(axis=1, ddof=1) if flat.shape[1] > 1 else np.zeros(len(d))
     mask = (d > sigma * std[:, None, None, None]) & (d > 0)
