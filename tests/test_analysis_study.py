@@ -42,6 +42,7 @@ def test_summarize_seeds_counts_signs():
     assert list(change["step"]) == [4] and change.iloc[0]["n_below"] == 3
 
 
+@pytest.mark.slow
 def test_study_two_seeds_end_to_end(synthetic_shards, tmp_path, capsys):
     from kvlrp.cli import main
 

@@ -134,3 +134,48 @@ def test_static_clip_through_a_model_gives_zero_temporal_columns():
     by = borders.set_index("class")
     assert by.loc["0", "temporal_fraction"] == 0.0
     assert by.loc["1", "temporal_fraction"] != 0.0
+
+
+def test_heatmap_strip_gets_a_temporal_row(tmp_path):
+    from PIL import Image
+
+    from kvlrp.analysis.heatmaps import heatmap_strip
+
+    rng = np.random.default_rng(4)
+    clip = rng.uniform(-1, 1, (4, 8, 8, 3)).astype(np.float32)
+    rel = rng.random((4, 8, 8, 3))
+    two = Image.open(heatmap_strip(clip, rel, tmp_path / "a.png"))
+    three = Image.open(heatmap_strip(clip, rel, tmp_path / "b.png",
+                                     temporal=temporal_relevance(rel)))
+    assert three.size[0] == two.size[0] and three.size[1] > two.size[1]
+    # a temporal part of zero leaves the third row grey (no colour where nothing is temporal)
+    blank = np.asarray(Image.open(heatmap_strip(clip, rel, tmp_path / "c.png",
+                                                temporal=np.zeros_like(rel))))
+    row3 = blank[-(three.size[1] - two.size[1]) + 2:, :90]
+    assert np.abs(row3[..., 0].astype(int) - row3[..., 2].astype(int)).max() <= 1
+
+
+def test_report_lines_for_temporal_and_flipping(tmp_path):
+    import pandas as pd
+
+    from kvlrp.analysis.report import _flipping_verdict, _temporal_lines
+
+    table = pd.DataFrame({"step": [1] * 3, "class": ["all"] * 3, "position": [0, 1, 2],
+                          "temporal_share": [0.2, 0.5, 0.2], "temporal_ci_low": [0.1, 0.4, 0.1],
+                          "temporal_ci_high": [0.3, 0.6, 0.3]})
+    borders = pd.DataFrame({"step": [1], "class": ["all"], "n_clips": [5],
+                            "temporal_fraction": [0.3], "temporal_border_score": [0.4],
+                            "temporal_border_ci_low": [0.3], "temporal_border_ci_high": [0.5],
+                            "border_score": [0.8]})
+    lines = _temporal_lines(table, borders, {"temporal_sigma": 1.0}, tmp_path, tmp_path)
+    assert "## Temporal vs spatial relevance" in lines
+    assert (tmp_path / "temporal_relevance.png").exists()
+    aucs = pd.DataFrame({"step": [1, 1, 1, 1], "curve": ["deletion", "deletion", "insertion",
+                                                          "insertion"],
+                         "method": ["dt", "random", "dt", "random"], "rank": [1, 2, 2, 1],
+                         "diff_vs_random": [-0.1, np.nan, -0.05, np.nan],
+                         "diff_vs_random_ci_low": [-0.2, np.nan, -0.1, np.nan],
+                         "diff_vs_random_ci_high": [-0.01, np.nan, 0.0, np.nan]})
+    verdict = "\n".join(_flipping_verdict(aucs))
+    assert "deletion: `dt` ranks frames best" in verdict and "an established difference" in verdict
+    assert "insertion: no ordering beats a random order" in verdict
