@@ -115,8 +115,9 @@ def _explain_section(run: Path, root: Path, plots: Path) -> list[str]:
         out += _flipping_verdict(aucs) + [f"![frame flipping]({_rel(png, root)})", ""]
     heatmaps = sorted((run / "heatmaps").glob("*.png"))
     if heatmaps:
-        out += ["## Heatmaps", "", "Top: frames; bottom: relevance (red positive, blue "
-                "negative, one symmetric scale per clip). Animated versions: `.gif` beside "
+        out += ["## Heatmaps", "", "Top: frames; middle: relevance (red positive, blue "
+                "negative, one symmetric scale per clip); bottom (when computed): its temporal "
+                "part (selective relevance), on the same scale. Animated versions: `.gif` beside "
                 "each.", ""]
         out += [f"![{p.stem}]({_rel(p, root)})" for p in heatmaps[:6]] + [""]
     return out
