@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "train": "train",
     "explain": "explain",
     "strides": "strides",
+    "study": "study",
     "report": "report",
     "info": "info",
 }

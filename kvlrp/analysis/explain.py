@@ -18,6 +18,7 @@ import pandas as pd
 
 from kvlrp.analysis.profiles import FRAME_COLUMNS
 from kvlrp.analysis.shares import clip_shares, frame_relevance
+from kvlrp.analysis.temporal import DEFAULT_SIGMA, temporal_relevance
 from kvlrp.analysis.values import as_str
 
 TARGETS = ("predicted", "label")
@@ -96,6 +97,7 @@ def explain_frames(
     target: str = "predicted",
     prior_analyzers: Mapping[int, Analyzer] | None = None,
     keep: int | Callable[[str, int], bool] = 0,
+    temporal_sigma: float | None = DEFAULT_SIGMA,
 ) -> FrameRelevance:
     """Explain every clip and sum relevance per frame position.
 
@@ -119,6 +121,10 @@ def explain_frames(
     keep
         Clips to keep with their relevance (for heatmaps and frame flipping): the first ``keep``
         clips, or those for which ``keep(video_id, clip_index)`` is True.
+    temporal_sigma
+        Threshold of selective relevance (:mod:`kvlrp.analysis.temporal`): the frame table's
+        ``temporal_relevance`` / ``temporal_share`` columns hold each position's temporal
+        relevance and that over the clip's total; None: not computed (NaN).
     """
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}; got {target!r}")
@@ -147,6 +153,14 @@ def explain_frames(
             )
         fr = frame_relevance(relevance)
         shares, valid = clip_shares(fr)
+        if temporal_sigma is None:
+            temporal = None
+            tfr = np.full_like(fr, np.nan)
+        else:
+            temporal = temporal_relevance(relevance, temporal_sigma)
+            tfr = frame_relevance(temporal)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tshares = tfr / fr.sum(axis=1, keepdims=True)
         length = clips.shape[1]
         for i in range(len(clips)):
             if not valid[i]:
@@ -157,12 +171,14 @@ def explain_frames(
                 "predicted": _class(predicted[i], class_names), "clip_index": clip_idx[i],
                 "clip_start": int(starts[i]), "step": step, "position": np.arange(length),
                 "relevance": fr[i], "share": shares[i], "analyzer": name,
+                "temporal_relevance": tfr[i], "temporal_share": tshares[i],
             }))
             if keep(vids[i], clip_idx[i]) if callable(keep) else len(kept) < keep:
                 kept.append({"clip": clips[i], "relevance": relevance[i], "shares": shares[i],
                              "target": int(explained[i]), "video_id": vids[i],
                              "clip_index": clip_idx[i], "label": _class(labels[i], class_names),
-                             "predicted": _class(predicted[i], class_names), "step": step})
+                             "predicted": _class(predicted[i], class_names), "step": step,
+                             "temporal": None if temporal is None else temporal[i]})
         for seed, prior_analyzer in prior_analyzers.items():
             pfr = frame_relevance(prior_analyzer.analyze(clips, neuron_selection="max_activation"))
             pshares, pvalid = clip_shares(pfr)

@@ -20,11 +20,12 @@ from kvlrp.analysis.explain import (
     explain_frames,
     reinitialised_clone,
 )
-from kvlrp.analysis.flipping import frame_flipping_table, random_scores
+from kvlrp.analysis.flipping import auc_table, frame_flipping_table, random_scores
 from kvlrp.analysis.heatmaps import heatmap_gif, heatmap_strip, safe_stem
 from kvlrp.analysis.profiles import summarize_profiles
 from kvlrp.analysis.resume import read_state, read_table, run_settings, write_table
 from kvlrp.analysis.shares import frame_relevance
+from kvlrp.analysis.temporal import DEFAULT_SIGMA
 from kvlrp.analysis.timing import clip_fps, span_seconds
 from kvlrp.atomic import write_csv, write_json
 
@@ -83,6 +84,7 @@ def run_explain(
     seed: int = 0,
     progress: bool = True,
     crops: int = 1,
+    temporal_sigma: float | None = DEFAULT_SIGMA,
 ) -> dict:
     """Explain a model's evaluation clips at one or more steps and write the reports.
 
@@ -112,6 +114,9 @@ def run_explain(
     crops
         1 (centre crop) or 3 (three crops along the longer side; each crop is a clip of its
         own in the tables, ``clip_index`` counting clips x crops per video).
+    temporal_sigma
+        Selective relevance threshold (:mod:`kvlrp.analysis.temporal`) for the ``temporal_*``
+        columns and the heatmaps' temporal row; None: not computed.
 
     Returns
     -------
@@ -146,7 +151,7 @@ def run_explain(
                 "classes": list(info.classes), "analyzer": name, "target": target,
                 "prior_seeds": prior_seed_list, "flip_videos": flip_videos,
                 "flip_fill": flip_fill, "n_heatmaps": n_heatmaps, "batch_size": batch_size,
-                "seed": seed, "crops": crops}
+                "seed": seed, "crops": crops, "temporal_sigma": temporal_sigma}
     states: dict[int, dict] = {}
     changed: set[str] = set()
     for step in dict.fromkeys(steps):
@@ -171,7 +176,7 @@ def run_explain(
                 priors=priors, keep=keep, name=name, split=split,
                 clips_per_video=clips_per_video, batch_size=batch_size, target=target,
                 n_heatmaps=n_heatmaps, bounds=bounds, flip_fill=flip_fill, seed=seed,
-                progress=progress, crops=crops)
+                progress=progress, crops=crops, temporal_sigma=temporal_sigma)
     # The final tables are always assembled from partial/, so a resumed run and an
     # uninterrupted one start the summary from the same values.
     parts = {key: [] for key in _TABLES}
@@ -200,12 +205,14 @@ def run_explain(
     changes = border_changes(frame, prior if len(prior) else None, ref_step, n_boot=n_boot,
                              seed=seed)
     files["border_changes"] = write_csv(changes, out / "border_changes.csv")
+    aucs = pd.DataFrame()
     if flip_curves:
         files["frame_flipping"] = write_csv(pd.concat(flip_curves, ignore_index=True),
                                             out / "frame_flipping.csv")
-        files["frame_flipping_clips"] = write_csv(pd.concat(flip_clips, ignore_index=True),
-                                                  out / "frame_flipping_clips.csv")
-    flip = pd.concat(flip_curves, ignore_index=True) if flip_curves else pd.DataFrame()
+        all_clips = pd.concat(flip_clips, ignore_index=True)
+        files["frame_flipping_clips"] = write_csv(all_clips, out / "frame_flipping_clips.csv")
+        aucs = auc_table(all_clips, n_boot=n_boot, seed=seed)
+        files["frame_flipping_auc"] = write_csv(aucs, out / "frame_flipping_auc.csv")
     fps, fps_note = clip_fps(shard_dir, split)
     spans = [{"step": s, "span_frames": s * (info.clip_len - 1) + 1,
               "span_seconds": span_seconds(s * (info.clip_len - 1) + 1, fps)} for s in steps]
@@ -221,10 +228,19 @@ def run_explain(
         "border_by_class": borders[borders["class"] != "all"].to_dict("records"),
         "border_changes": changes.to_dict("records"),
         "flip_fill": flip_fill,
-        "flipping_auc": {} if flip.empty else {
-            f"step {s}": g.groupby("method", sort=False)["auc"].first().to_dict()
-            for s, g in flip.groupby("step")},
+        "flipping_auc": {} if aucs.empty else {
+            f"step {s}": {c: gc.set_index("method")["auc"].to_dict()
+                          for c, gc in g.groupby("curve")}
+            for s, g in aucs.groupby("step")},
+        "flipping_best": {} if aucs.empty else {
+            f"step {s} {c}": g.loc[g["rank"] == 1, "method"].tolist()
+            for (s, c), g in aucs.groupby(["step", "curve"])},
         "relative_share": "mean_share / prior_share, scaled to mean 1 over positions",
+        "temporal_sigma": temporal_sigma,
+        "temporal": ("selective relevance (Hiley et al. 2020): voxels whose |temporal Sobel "
+                     "derivative| of the relevance exceeds temporal_sigma standard deviations "
+                     "over the clip (time padded by repeating the border frame); "
+                     "temporal_share = share of a position's relevance that is temporal"),
         "files": {k: str(v) for k, v in files.items()},
         "heatmaps": [str(p) for p in heatmap_files],
     })
@@ -252,7 +268,8 @@ def _saved_step(partial: Path, step: int, settings: dict, out: Path) -> tuple[di
 
 def _explain_step(model, info, shard_dir, out: Path, step: int, settings: dict, *, main,
                   priors, keep, name, split, clips_per_video, batch_size, target, n_heatmaps,
-                  bounds, flip_fill, seed, progress, crops=1) -> dict:
+                  bounds, flip_fill, seed, progress, crops=1,
+                  temporal_sigma=DEFAULT_SIGMA) -> dict:
     """Frame relevance, prior profiles, frame flipping and heatmaps at one step, written to
     ``partial/`` (tables first, then the state file that marks the step complete)."""
     from kvlrp.data.pipeline import eval_dataset
@@ -264,7 +281,7 @@ def _explain_step(model, info, shard_dir, out: Path, step: int, settings: dict, 
     batches = (_numpy(b) for b in _progress(data, progress, f"explain step {step}"))
     result = explain_frames(model, batches, main, step=step, class_names=info.classes,
                             analyzer_name=name, target=target, prior_analyzers=priors,
-                            keep=keep)
+                            keep=keep, temporal_sigma=temporal_sigma)
     tables = {"frame": result.frame, "prior": result.prior, "excluded": result.excluded}
     heatmaps: list[Path] = []
     if result.kept:
@@ -327,7 +344,8 @@ def _heatmaps(kept: list[dict], folder: Path, n: int, bounds, classes) -> list[P
         title = (f"{k['video_id']} step {k['step']}: label {k['label']}, predicted "
                  f"{k['predicted']}, explained {classes[k['target']]}")
         files.append(heatmap_strip(k["clip"], k["relevance"], folder / f"{stem}.png",
-                                   shares=k["shares"], title=title, bounds=bounds))
+                                   shares=k["shares"], title=title, bounds=bounds,
+                                   temporal=k.get("temporal")))
         files.append(heatmap_gif(k["clip"], k["relevance"], folder / f"{stem}.gif",
                                  shares=k["shares"], bounds=bounds))
     return files

@@ -65,17 +65,19 @@ def colour_scale(relevance: np.ndarray, percentile: float = 99.0) -> float:
 
 
 def overlay(frames_rgb: np.ndarray, relevance: np.ndarray, cmap: str = "bwr",
-            percentile: float = 99.0) -> np.ndarray:
+            percentile: float = 99.0, scale_like: np.ndarray | None = None) -> np.ndarray:
     """Blend relevance ``[L, H, W, C]`` (summed over channels) onto grey frames ``[L, H, W, 3]``.
 
     The colour scale is symmetric, ``[-v, v]`` with ``v`` the ``percentile`` of ``|relevance|``
     over the whole clip (a few extreme voxels would otherwise wash out the rest); values
-    beyond it saturate. Returns uint8 ``[L, H, W, 3]``.
+    beyond it saturate. ``scale_like``: take the scale from that relevance instead (the
+    temporal part is drawn on the scale of the whole relevance). Returns uint8 ``[L, H, W, 3]``.
     """
     from matplotlib import colormaps
 
     rel = np.asarray(relevance, dtype=np.float64).sum(axis=-1)
-    vmax = colour_scale(relevance, percentile)
+    ref = relevance if scale_like is None else scale_like
+    vmax = colour_scale(ref, percentile)
     scaled = np.clip(rel / vmax, -1.0, 1.0) if vmax > 0 else np.zeros_like(rel)
     colours = colormaps[cmap]((scaled + 1.0) / 2.0)[..., :3]
     alpha = np.sqrt(np.abs(scaled))[..., None] * 0.85
@@ -116,16 +118,21 @@ def heatmap_strip(
     title: str = "",
     bounds: tuple[float, float] = (-1.0, 1.0),
     min_size: int = 96,
+    temporal: np.ndarray | None = None,
 ) -> Path:
-    """Write a PNG: top row the frames, bottom row the relevance overlay, one column per frame;
-    each column is labelled with its position and (if given) its relevance share; below, a
-    colour bar of the overlay's scale (relevance summed over channels, per voxel) and
-    :data:`LEGEND`."""
+    """Write a PNG: top row the frames, second row the relevance overlay, one column per frame;
+    each column is labelled with its position and (if given) its relevance share. With
+    ``temporal`` (the temporal part of the relevance, selective relevance) a third row shows
+    it on the same colour scale as the second. Below, a colour bar of the overlay scale
+    (relevance summed over channels, per voxel) and :data:`LEGEND`."""
     font = _font()
     frames = to_display(clip, bounds)
     over = overlay(frames, relevance)
     tiles_top = [_upscale(f, min_size) for f in frames]
     tiles_bottom = [_upscale(f, min_size) for f in over]
+    tiles_temporal = ([] if temporal is None else
+                      [_upscale(f, min_size)
+                       for f in overlay(frames, temporal, scale_like=relevance)])
     w, h = tiles_top[0].size
     length = len(tiles_top)
     width = max(length * (w + _GAP) - _GAP, 360)
@@ -134,7 +141,8 @@ def heatmap_strip(
     legend_lines = textwrap.wrap(LEGEND, chars)
     title_h = _LABEL_HEIGHT * len(title_lines)
     bar = _colour_bar(min(width, 480), colour_scale(relevance), font)
-    body_h = _LABEL_HEIGHT + 2 * h + _GAP
+    rows = 3 if tiles_temporal else 2
+    body_h = _LABEL_HEIGHT + rows * h + (rows - 1) * _GAP
     canvas = Image.new("RGB", (width, title_h + body_h + _GAP + bar.size[1]
                                + _LABEL_HEIGHT * len(legend_lines)), "white")
     draw = ImageDraw.Draw(canvas)
@@ -146,6 +154,8 @@ def heatmap_strip(
         draw.text((x + 2, title_h + 2), label, fill="black", font=font)
         canvas.paste(top, (x, title_h + _LABEL_HEIGHT))
         canvas.paste(bottom, (x, title_h + _LABEL_HEIGHT + h + _GAP))
+        if tiles_temporal:
+            canvas.paste(tiles_temporal[t], (x, title_h + _LABEL_HEIGHT + 2 * (h + _GAP)))
     y = title_h + body_h + _GAP
     canvas.paste(bar, (0, y))
     y += bar.size[1]

@@ -58,6 +58,32 @@ def plot_profiles(summary: pd.DataFrame, borders: pd.DataFrame, path: str | Path
     return _save(fig, path)
 
 
+def plot_temporal(summary: pd.DataFrame, path: str | Path) -> Path:
+    """Share of each position's relevance that is temporal (selective relevance), all clips
+    with its 95 % interval and each class, one panel per step."""
+    plt = _pyplot()
+    steps = sorted(summary["step"].unique())
+    fig, axes = plt.subplots(1, len(steps), figsize=(3.8 * len(steps), 3.6), squeeze=False,
+                             sharey="row")
+    for ax, step in zip(axes[0], steps):
+        d = summary[summary["step"] == step]
+        for k, (cls, g) in enumerate(d.groupby(d["class"].astype(str), sort=False)):
+            g = g.sort_values("position")
+            if cls == "all":
+                ax.plot(g["position"], g["temporal_share"], "o-", color="k", label="all")
+                ax.fill_between(g["position"], g["temporal_ci_low"], g["temporal_ci_high"],
+                                color="k", alpha=0.15)
+            else:
+                ax.plot(g["position"], g["temporal_share"], ".--", lw=0.9, color=f"C{k}",
+                        label=cls)
+        ax.set_title(f"temporal share, step {step}", fontsize=9)
+        ax.set_xlabel("frame position")
+    axes[0, 0].set_ylabel("temporal relevance / relevance")
+    axes[0, -1].legend(fontsize=6, loc="best")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_strides(table: pd.DataFrame, path: str | Path, best: dict | None = None) -> Path:
     """Video accuracy (95 % interval) and clip accuracy per step; the shuffled control."""
     plt = _pyplot()
@@ -83,28 +109,36 @@ def plot_strides(table: pd.DataFrame, path: str | Path, best: dict | None = None
 
 
 def plot_flipping(curves: pd.DataFrame, path: str | Path) -> Path:
-    """Mean probability of the explained class while frames are replaced, per ordering.
+    """Mean probability of the explained class while frames are removed (deletion) or
+    restored (insertion), per ordering: one panel per step and curve.
 
     The y axis is the whole probability range [0, 1], so that curves a few thousandths apart
-    look as close as they are; the title states the spread of the curves (max - min over
+    look as close as they are; each title states the spread of the curves (max - min over
     all points and orderings) and the largest AUC difference.
     """
     plt = _pyplot()
+    if "curve" not in curves.columns:
+        curves = curves.assign(curve="deletion")
     steps = sorted(curves["step"].unique())
-    fig, axes = plt.subplots(1, len(steps), figsize=(4.8 * len(steps), 4.0), squeeze=False)
-    for ax, step in zip(axes[0], steps):
-        at_step = curves[curves["step"] == step]
-        for method, d in at_step.groupby("method", sort=False):
-            ax.plot(d["fraction_flipped"], d["mean_score"], "o-", ms=3,
-                    label=f"{method} (AUC {d['auc'].iloc[0]:.3f})")
-        spread = float(at_step["mean_score"].max() - at_step["mean_score"].min())
-        aucs = at_step.groupby("method")["auc"].first()
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_title(f"frame flipping, step {step}\ncurves span {spread:.3f} in probability; "
-                     f"AUCs differ by up to {float(aucs.max() - aucs.min()):.3f}", fontsize=9)
-        ax.set_xlabel("fraction of frames replaced (most relevant first)")
-        ax.set_ylabel("probability of explained class")
-        ax.legend(fontsize=7)
+    kinds = [c for c in ("deletion", "insertion") if c in set(curves["curve"])]
+    fig, axes = plt.subplots(len(kinds), len(steps), figsize=(4.8 * len(steps),
+                                                              4.0 * len(kinds)), squeeze=False)
+    for row, kind in zip(axes, kinds):
+        for ax, step in zip(row, steps):
+            sel = curves[(curves["step"] == step) & (curves["curve"] == kind)]
+            for method, d in sel.groupby("method", sort=False):
+                ax.plot(d["fraction_flipped"], d["mean_score"], "o-", ms=3,
+                        label=f"{method} (AUC {d['auc'].iloc[0]:.3f})")
+            spread = float(sel["mean_score"].max() - sel["mean_score"].min())
+            aucs = sel.groupby("method")["auc"].first()
+            verb = "removed" if kind == "deletion" else "restored"
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_title(f"{kind}, step {step}\ncurves span {spread:.3f} in probability; "
+                         f"AUCs differ by up to {float(aucs.max() - aucs.min()):.3f}",
+                         fontsize=9)
+            ax.set_xlabel(f"fraction of frames {verb} (most relevant first)")
+            ax.set_ylabel("probability of explained class")
+            ax.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, path)
 

@@ -5,6 +5,14 @@ Normalisation of the relative profile: ``ratio[t] = mean_share[t] / prior_share[
 ``relative_share = ratio / mean(ratio)``, so a profile identical to the architecture's prior is
 1.0 at every position and a value of 1.2 means "20 % more than the prior gives this position".
 Border scores are scale-invariant, so the normalisation does not change them.
+
+Temporal columns (selective relevance, :mod:`kvlrp.analysis.temporal`), from the frame table's
+``temporal_share`` (a clip's temporal relevance at a position over the clip's total relevance):
+``temporal_clip_share`` is its mean over clips; ``temporal_share = temporal_clip_share /
+mean_share``, the share of the relevance at that position that is temporal, with a bootstrap
+interval (``temporal_ci_low/high``) over clips; ``temporal_fraction`` (border table) is the
+share of all relevance that is temporal, and ``temporal_border_score`` the border score of the
+temporal part's own profile.
 """
 
 from __future__ import annotations
@@ -20,18 +28,20 @@ from kvlrp.analysis.shares import border_score
 #: Columns of ``frame_relevance.csv`` (one row per clip and frame position).
 FRAME_COLUMNS = [
     "video_id", "label", "predicted", "clip_index", "clip_start", "step", "position",
-    "relevance", "share", "analyzer",
+    "relevance", "share", "analyzer", "temporal_relevance", "temporal_share",
 ]
 #: Columns of ``frame_relevance_summary.csv``; ``class`` is ``all`` or a true label.
 SUMMARY_COLUMNS = [
     "step", "class", "position", "mean_share", "std_share", "ci_low", "ci_high", "n_clips",
-    "prior_share", "relative_share",
+    "prior_share", "relative_share", "temporal_clip_share", "temporal_share",
+    "temporal_ci_low", "temporal_ci_high",
 ]
 #: Columns of ``border_scores.csv`` (one row per step and class).
 BORDER_COLUMNS = [
     "step", "class", "n_clips", "border_score", "border_ci_low", "border_ci_high",
     "prior_border_score", "relative_border_score", "relative_border_ci_low",
-    "relative_border_ci_high",
+    "relative_border_ci_high", "temporal_fraction", "temporal_border_score",
+    "temporal_border_ci_low", "temporal_border_ci_high",
 ]
 _CLIP_KEY = ["step", "video_id", "clip_index"]
 
@@ -66,9 +76,15 @@ def relative_profile(mean_share: np.ndarray, prior_share: np.ndarray) -> np.ndar
         return ratio / np.mean(ratio, axis=-1, keepdims=True)
 
 
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(a, dtype=np.float64) / np.asarray(b, dtype=np.float64)
+
+
 def summarize_group(
     shares: np.ndarray,
     prior: np.ndarray | None = None,
+    temporal: np.ndarray | None = None,
     n_boot: int = N_BOOT,
     seed: int = 0,
     level: float = 0.95,
@@ -82,6 +98,9 @@ def summarize_group(
     prior
         ``[clips, frames]`` prior profile of the same clips (NaN rows: no valid prior seed), or
         None.
+    temporal
+        ``[clips, frames]`` temporal relevance over each clip's total relevance (the frame
+        table's ``temporal_share``), or None (temporal columns NaN).
     n_boot, seed, level
         Bootstrap over clips (the same resamples serve every statistic; the prior is resampled
         jointly with the trained profile since both come from the same clips).
@@ -109,6 +128,7 @@ def summarize_group(
     })
     border = {"n_clips": n, "border_score": border_score(mean),
               "border_ci_low": b_low, "border_ci_high": b_high}
+    _temporal_columns(table, border, temporal, mean, boot_means, idx, level)
     if prior is None or not np.isfinite(prior).any():
         table["prior_share"] = np.nan
         table["relative_share"] = np.nan
@@ -126,6 +146,32 @@ def summarize_group(
                   relative_border_score=border_score(relative),
                   relative_border_ci_low=r_low, relative_border_ci_high=r_high)
     return table, border
+
+
+def _temporal_columns(table: pd.DataFrame, border: dict, temporal: np.ndarray | None,
+                      mean: np.ndarray, boot_means: np.ndarray, idx: np.ndarray,
+                      level: float) -> None:
+    """Add the ``temporal_*`` columns/keys in place (NaN without a temporal matrix)."""
+    keys = ("temporal_fraction", "temporal_border_score", "temporal_border_ci_low",
+            "temporal_border_ci_high")
+    if temporal is None or not np.isfinite(temporal).any():
+        for col in ("temporal_clip_share", "temporal_share", "temporal_ci_low",
+                    "temporal_ci_high"):
+            table[col] = np.nan
+        border.update(dict.fromkeys(keys, np.nan))
+        return
+    temporal = np.asarray(temporal, dtype=np.float64)
+    t_mean = temporal.mean(axis=0)
+    boot_t = temporal[idx].mean(axis=1)  # [n_boot, frames], the same resamples
+    t_low, t_high = percentile_interval(_ratio(boot_t, boot_means), level)
+    table["temporal_clip_share"] = t_mean
+    table["temporal_share"] = _ratio(t_mean, mean)
+    table["temporal_ci_low"] = t_low
+    table["temporal_ci_high"] = t_high
+    tb_low, tb_high = percentile_interval(border_score(boot_t), level)
+    border.update(temporal_fraction=float(t_mean.sum()),
+                  temporal_border_score=border_score(t_mean),
+                  temporal_border_ci_low=tb_low, temporal_border_ci_high=tb_high)
 
 
 def summarize_profiles(
@@ -151,6 +197,11 @@ def summarize_profiles(
     if frame_df.empty:
         raise ValueError("no clip with non-zero relevance to summarise (frame table is empty)")
     shares = share_matrix(frame_df)
+    temporal = None
+    if "temporal_share" in frame_df.columns and frame_df["temporal_share"].notna().any():
+        temporal = frame_df.pivot_table(index=_CLIP_KEY, columns="position",
+                                        values="temporal_share", aggfunc="first")
+        temporal = temporal.reindex(shares.index)
     prior = None
     if prior_df is not None and not prior_df.empty:
         prior = prior_matrix(prior_df).reindex(shares.index)
@@ -167,6 +218,7 @@ def summarize_profiles(
             table, border = summarize_group(
                 shares.to_numpy()[mask],
                 None if prior is None else prior.to_numpy()[mask],
+                None if temporal is None else temporal.to_numpy()[mask],
                 n_boot=n_boot, seed=seed, level=level,
             )
             table.insert(0, "class", name)

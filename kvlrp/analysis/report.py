@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kvlrp.analysis.plots import plot_flipping, plot_profiles, plot_strides
+from kvlrp.analysis.plots import plot_flipping, plot_profiles, plot_strides, plot_temporal
 from kvlrp.atomic import atomic_write
 
-_FILLS = {"mean": "the clip's mean frame", "zero": "zeros (mid-grey)"}
+_FILLS = {"mean": "the clip's mean frame", "zero": "zeros (mid-grey)",
+          "freeze": "its predecessor (freeze: appearance kept, motion removed)"}
 
 
 def find_runs(root: str | Path) -> dict[str, Path]:
@@ -91,26 +92,74 @@ def _explain_section(run: Path, root: Path, plots: Path) -> list[str]:
                                                             values="relative_share")
     rel.columns = [f"relative, step {s}" for s in rel.columns]
     out += [markdown_table(pd.concat([wide, rel], axis=1).reset_index()), ""]
+    out += _temporal_lines(table, borders, summary, root, plots)
     flip = run / "frame_flipping.csv"
     if flip.exists():
         curves = pd.read_csv(flip)
-        aucs = curves.groupby(["step", "method"], sort=False)["auc"].first().reset_index()
+        auc_file = run / "frame_flipping_auc.csv"
+        if auc_file.exists():
+            aucs = pd.read_csv(auc_file)
+        else:
+            aucs = curves.groupby(["step", "method"], sort=False)["auc"].first().reset_index()
         png = plot_flipping(curves, plots / "frame_flipping.png")
         out += ["## Faithfulness: frame flipping", "",
                 f"Frames replaced by {_FILLS[summary.get('flip_fill', 'mean')]}, in "
                 "order of frame relevance (most relevant first) or at random; the curve is the "
-                "model's probability of the explained class. Lower area (AUC) = the ordering "
-                "found the frames the model relies on. Orderings: the analyzer's frame "
-                "relevance, `gradient_abs` (summed absolute input gradient per frame), "
-                "`random` (seeded).", "", markdown_table(aucs, digits=4), "",
-                f"![frame flipping]({_rel(png, root)})", ""]
+                "model's probability of the explained class. Deletion removes frames (lower "
+                "area = the ordering found the frames the model relies on); insertion starts "
+                "from a clip with every frame replaced and restores them (higher area = "
+                "better). Orderings: the analyzer's frame relevance, `gradient_abs` (summed "
+                "absolute input gradient per frame), `random` (seeded). Intervals: 95 % "
+                "bootstrap over clips; `diff_vs_*` pair each clip's area with the same clip's "
+                "area under the other ordering.", "", markdown_table(aucs, digits=4), ""]
+        out += _flipping_verdict(aucs) + [f"![frame flipping]({_rel(png, root)})", ""]
     heatmaps = sorted((run / "heatmaps").glob("*.png"))
     if heatmaps:
-        out += ["## Heatmaps", "", "Top: frames; bottom: relevance (red positive, blue "
-                "negative, one symmetric scale per clip). Animated versions: `.gif` beside "
+        out += ["## Heatmaps", "", "Top: frames; middle: relevance (red positive, blue "
+                "negative, one symmetric scale per clip); bottom (when computed): its temporal "
+                "part (selective relevance), on the same scale. Animated versions: `.gif` beside "
                 "each.", ""]
         out += [f"![{p.stem}]({_rel(p, root)})" for p in heatmaps[:6]] + [""]
     return out
+
+
+def _temporal_lines(table: pd.DataFrame, borders: pd.DataFrame, summary: dict, root: Path,
+                    plots: Path) -> list[str]:
+    """Temporal vs spatial relevance per step and class (selective relevance)."""
+    if "temporal_share" not in table.columns or not table["temporal_share"].notna().any():
+        return []
+    png = plot_temporal(table, plots / "temporal_relevance.png")
+    cols = ["step", "class", "n_clips", "temporal_fraction", "temporal_border_score",
+            "temporal_border_ci_low", "temporal_border_ci_high", "border_score"]
+    return ["## Temporal vs spatial relevance", "",
+            f"Selective relevance (Hiley et al. 2020), sigma = {summary.get('temporal_sigma')}: "
+            "relevance at voxels where the relevance map changes fast in time (|temporal "
+            "Sobel derivative| above sigma standard deviations of the clip) is temporal, the "
+            "rest spatial. `temporal_fraction`: the share of all relevance that is temporal; "
+            "`temporal_border_score`: the border score of the temporal part alone (95 % "
+            "bootstrap over clips).", "", markdown_table(borders[cols]), "",
+            f"![temporal relevance]({_rel(png, root)})", ""]
+
+
+def _flipping_verdict(aucs: pd.DataFrame) -> list[str]:
+    """One sentence per step and curve: which ordering ranks frames best, and whether its
+    paired difference to random excludes 0."""
+    if "rank" not in aucs.columns:
+        return []
+    lines = []
+    for (step, kind), g in aucs.groupby(["step", "curve"]):
+        best = g.sort_values("rank").iloc[0]
+        if best["method"] == "random":
+            verdict = "no ordering beats a random order"
+        else:
+            low, high = best["diff_vs_random_ci_low"], best["diff_vs_random_ci_high"]
+            sure = (high < 0) if kind == "deletion" else (low > 0)
+            verdict = (f"`{best['method']}` ranks frames best; against random its paired "
+                       f"difference is {best['diff_vs_random']:+.4f} [{low:+.4f}, "
+                       f"{high:+.4f}], " + ("an established difference" if sure else
+                                            "an interval that includes no difference"))
+        lines.append(f"- step {step}, {kind}: {verdict}.")
+    return lines + [""]
 
 
 def _strides_section(run: Path, root: Path, plots: Path) -> list[str]:
@@ -160,6 +209,9 @@ def build_report(root: str | Path) -> Path:
     for kind, run in runs.items():
         lines.append(f"- {kind}: `{_rel(run, root)}`")
     lines.append("")
+    from kvlrp.analysis.study_report import study_section
+
+    lines += study_section(root, plots)
     if "explain" in runs:
         lines += _explain_section(runs["explain"], root, plots)
     if "strides" in runs:

@@ -4,6 +4,7 @@ strides -> report, end to end on a CPU."""
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,6 +38,10 @@ class DemoConfig:
     seed: int = 0
     train_step: int = 1
     extra: dict = field(default_factory=dict)
+    #: Test share of each class's videos (None: the manifest default, 20 %); the study demo
+    #: uses a larger test split so that a paired test can see a gain of a few points.
+    test_fraction: float | None = None
+    flip_fill: str = "mean"
 
 
 FULL = DemoConfig(videos_per_class=60, video_size=64, min_frames=64, max_frames=160,
@@ -49,6 +54,18 @@ QUICK = DemoConfig(videos_per_class=5, video_size=32, min_frames=40, max_frames=
                    steps_per_epoch=None, batch_size=8, explain_steps=(1, 4),
                    stride_steps=(1, 2, 4), explain_clips=2, stride_clips=2, prior_seeds=2,
                    flip_videos=6)
+#: ``kvlrp demo --seeds N``: sizes for several training runs on this CPU (about 20 minutes for
+#: 3 seeds on 2 shared EPYC cores: see the README), with a test split of 200 videos.
+STUDY = DemoConfig(videos_per_class=100, video_size=40, min_frames=48, max_frames=96,
+                   clip_len=8, size=32, widths=(8, 16, 32), dense_units=64, epochs=25,
+                   steps_per_epoch=40, batch_size=16, explain_steps=(1, 4),
+                   stride_steps=(1, 2, 3, 4, 6), explain_clips=1, stride_clips=2,
+                   prior_seeds=2, flip_videos=24, test_fraction=0.5, flip_fill="freeze")
+QUICK_STUDY = DemoConfig(videos_per_class=5, video_size=32, min_frames=40, max_frames=64,
+                         clip_len=8, size=28, widths=(8, 16, 16), dense_units=32, epochs=2,
+                         steps_per_epoch=4, batch_size=8, explain_steps=(1, 4),
+                         stride_steps=(1, 2, 4), explain_clips=1, stride_clips=2,
+                         prior_seeds=1, flip_videos=4, flip_fill="freeze")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +76,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="override training epochs")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=None, metavar="N",
+                        help="train N models (seeds --seed .. --seed+N-1) through `kvlrp "
+                             "study` and report the per-seed and across-seed tables (sizes "
+                             "for about 20 minutes with 3 seeds; --quick: tiny)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -66,13 +87,91 @@ def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp demo``."""
     import dataclasses
 
-    config = QUICK if args.quick else FULL
+    if args.seeds is not None:
+        if args.seeds < 1:
+            print(f"kvlrp demo: --seeds must be >= 1; got {args.seeds}", file=sys.stderr)
+            return 2
+        config = QUICK_STUDY if args.quick else STUDY
+    else:
+        config = QUICK if args.quick else FULL
     overrides = {"seed": args.seed}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     config = dataclasses.replace(config, **overrides)
-    run_demo(Path(args.out), config, progress=not args.no_progress)
+    if args.seeds is not None:
+        seeds = list(range(args.seed, args.seed + args.seeds))
+        run_demo_study(Path(args.out), config, seeds, progress=not args.no_progress)
+    else:
+        run_demo(Path(args.out), config, progress=not args.no_progress)
     return 0
+
+
+def _synth_and_prepare(out: Path, config: DemoConfig, progress: bool) -> Path:
+    """Synthetic videos (re-split with ``config.test_fraction`` if set) decoded into shards;
+    returns the shard folder."""
+    from kvlrp.data.shards import prepare_shards
+    from kvlrp.data.synth import write_synthetic_dataset
+
+    manifest = write_synthetic_dataset(
+        out / "data", videos_per_class=config.videos_per_class, seed=config.seed,
+        size=config.video_size, min_frames=config.min_frames, max_frames=config.max_frames,
+        progress=progress)
+    if config.test_fraction is not None:
+        import pandas as pd
+
+        from kvlrp.atomic import write_csv
+        from kvlrp.data.manifest import VAL_FRACTION, stratified_splits
+
+        table = pd.read_csv(manifest)
+        val = min(VAL_FRACTION, (1.0 - config.test_fraction) / 3)
+        table["split"] = stratified_splits(table["label"].tolist(), table["path"].tolist(),
+                                           seed=config.seed, val_fraction=val,
+                                           test_fraction=config.test_fraction)
+        write_csv(table, manifest)
+    prepared = prepare_shards(manifest, out / "shards", progress=progress)
+    print(f"      {prepared.n_videos} videos, {len(prepared.skipped)} skipped")
+    return out / "shards"
+
+
+def run_demo_study(out: Path, config: DemoConfig, seeds: list[int],
+                   progress: bool = True) -> dict:
+    """``kvlrp demo --seeds N``: synthetic data -> shards -> :func:`kvlrp.analysis.study.
+    run_study` over ``seeds`` -> report. Returns the study summary."""
+    from kvlrp.analysis.report import build_report
+    from kvlrp.analysis.study import run_study
+    from kvlrp.atomic import write_json
+    from kvlrp.commands.study import print_study_summary
+
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    write_json({"config": asdict(config), "seeds": seeds}, out / "demo.json")
+    print(f"[1/3] synthetic dataset ({config.videos_per_class} videos per class) and shards",
+          flush=True)
+    shards = _synth_and_prepare(out, config, progress)
+    t_data = time.perf_counter() - start
+    print(f"[2/3] study over seeds {seeds} -> {out / 'study'}", flush=True)
+    summary = run_study(
+        shards, out / "study", seeds=seeds,
+        train_kwargs={"model": "c3d_small", "clip_len": config.clip_len,
+                      "step": config.train_step, "size": config.size,
+                      "epochs": config.epochs, "steps_per_epoch": config.steps_per_epoch,
+                      "batch_size": config.batch_size, "widths": config.widths,
+                      "dense_units": config.dense_units},
+        explain_steps=config.explain_steps, stride_steps=config.stride_steps,
+        explain_kwargs={"clips_per_video": config.explain_clips,
+                        "prior_seeds": config.prior_seeds, "flip_videos": config.flip_videos,
+                        "flip_fill": config.flip_fill},
+        strides_kwargs={"clips_per_video": config.stride_clips}, progress=progress)
+    t_study = time.perf_counter() - start - t_data
+    print(f"[3/3] report -> {out / 'study' / 'report.md'}", flush=True)
+    report = build_report(out / "study")
+    timings = {"data": round(t_data, 1), "study": round(t_study, 1),
+               "total": round(time.perf_counter() - start, 1)}
+    write_json({"config": asdict(config), "seeds": seeds, "timings_s": timings,
+                "report": str(report)}, out / "demo.json")
+    print_study_summary(summary)
+    print(f"report: {report}\ntimings: {timings} (s)")
+    return summary
 
 
 def run_demo(out: Path, config: DemoConfig, progress: bool = True) -> dict[str, Path]:

@@ -7,7 +7,7 @@ import argparse
 
 from kvlrp.commands.errors import bad_input_is_a_command_error
 from kvlrp.commands.model_args import add_model_arguments
-from kvlrp.commands.options import count_or_all, non_negative_int, positive_int
+from kvlrp.commands.options import count_or_all, non_negative_int, positive_float, positive_int
 
 HELP = "relevance per frame position (border effect, prior, flipping, heatmaps) of a model"
 
@@ -38,9 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="heatmap clips per step")
     parser.add_argument("--flip-videos", type=non_negative_int, default=24,
                         help="videos (one clip each) for frame flipping and heatmaps")
-    parser.add_argument("--flip-fill", default="mean", choices=["mean", "zero"],
+    parser.add_argument("--flip-fill", default="mean", choices=["mean", "zero", "freeze"],
                         help="frame flipping: replace a frame by the clip's mean frame "
-                             "(default) or by 0 (mid-grey under symmetric normalisation)")
+                             "(default), by 0 (mid-grey under symmetric normalisation) or by "
+                             "its predecessor (freeze: appearance kept, motion removed)")
+    parser.add_argument("--temporal-sigma", type=positive_float, default=1.0,
+                        help="selective relevance: voxels whose temporal derivative of "
+                             "relevance exceeds this many standard deviations are temporal")
     parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--seed", type=int, default=0, help="bootstrap and prior seed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -58,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
             split=args.split, clips_per_video=args.clips_per_video,
             prior_seeds=args.prior_seeds, target=args.target, n_heatmaps=args.heatmaps,
             flip_videos=args.flip_videos, flip_fill=args.flip_fill,
+            temporal_sigma=args.temporal_sigma,
             batch_size=args.batch_size, seed=args.seed,
             progress=not args.no_progress, crops=args.crops,
         )

@@ -1,0 +1,224 @@
+"""``run_study``: several training runs (seeds) on the same shards, each explained and evaluated
+per step, and the findings summarised across seeds.
+
+Per seed ``s`` the folder ``out/seed<s>`` holds ``model/`` (trained with seed ``s``),
+``explain/`` (:func:`kvlrp.analysis.explain_run.run_explain`) and ``strides/``
+(:func:`kvlrp.analysis.strides_run.run_strides`, the step chosen on ``val`` and reported on
+``test`` with paired tests). Every stage resumes, so an interrupted study re-run with the same
+settings continues where it stopped.
+
+Tables in ``out``:
+
+- ``study_seeds.csv``: one row per seed: the val-selected step and its paired test gain
+  (interval, McNemar p, videos gained/lost), the test accuracy at the training step, and
+  ``paired_ci_half_width``: half the width of the paired 95 % interval of the test accuracy
+  difference of the other steps to the training step (mean over those steps), the size of gain
+  the test set can tell from none.
+- ``study_border.csv``: one row per seed and explained step: border score, relative border
+  score (intervals over clips), temporal fraction, and the paired change of the relative border
+  score against the training step (interval over videos).
+- ``study_summary.csv``: one row per quantity: across-seed mean, standard deviation, a 95 %
+  t-interval over seeds, and how many seeds are above / below the null value (1 for border
+  scores, 0 for gains and changes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kvlrp.atomic import write_csv, write_json
+
+SEED_COLUMNS = ["seed", "train_step", "selected_step", "selected_on", "reported_split",
+                "n_test_videos", "test_accuracy_train_step", "test_accuracy_selected_step",
+                "test_gain", "test_gain_ci_low", "test_gain_ci_high", "mcnemar_p", "n_gained",
+                "n_lost", "best_step_on_test", "paired_ci_half_width"]
+BORDER_COLUMNS = ["seed", "step", "n_clips", "border_score", "border_ci_low", "border_ci_high",
+                  "relative_border_score", "relative_border_ci_low", "relative_border_ci_high",
+                  "temporal_fraction", "temporal_border_score", "relative_border_change",
+                  "relative_border_change_ci_low", "relative_border_change_ci_high"]
+SUMMARY_COLUMNS = ["quantity", "step", "null_value", "n_seeds", "mean", "std", "ci_low",
+                   "ci_high", "n_above", "n_below", "per_seed"]
+#: Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom.
+_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+         2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+
+
+def t_interval(values: Sequence[float]) -> tuple[float, float, float, float]:
+    """``(mean, std, low, high)``: the 95 % Student-t interval of the mean over seeds (NaN
+    bounds for fewer than 2 finite values; df > 30 uses 1.96)."""
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
+    if len(v) == 0:
+        return math.nan, math.nan, math.nan, math.nan
+    mean = float(v.mean())
+    if len(v) < 2:
+        return mean, math.nan, math.nan, math.nan
+    std = float(v.std(ddof=1))
+    t = _T975[len(v) - 2] if len(v) - 1 <= len(_T975) else 1.96
+    half = t * std / math.sqrt(len(v))
+    return mean, std, mean - half, mean + half
+
+
+def summarize_seeds(seeds_df: pd.DataFrame, border_df: pd.DataFrame) -> pd.DataFrame:
+    """``study_summary.csv`` from the per-seed tables."""
+    rows = []
+
+    def add(quantity: str, step, null: float, values: pd.Series) -> None:
+        vals = [float(x) for x in values]
+        mean, std, low, high = t_interval(vals)
+        finite = [x for x in vals if np.isfinite(x)]
+        rows.append({"quantity": quantity, "step": step, "null_value": null,
+                     "n_seeds": len(finite), "mean": mean, "std": std, "ci_low": low,
+                     "ci_high": high, "n_above": sum(x > null for x in finite),
+                     "n_below": sum(x < null for x in finite),
+                     "per_seed": " ".join(f"{x:.4g}" for x in vals)})
+
+    add("test_gain", np.nan, 0.0, seeds_df["test_gain"])
+    add("test_accuracy_train_step", np.nan, math.nan, seeds_df["test_accuracy_train_step"])
+    add("test_accuracy_selected_step", np.nan, math.nan,
+        seeds_df["test_accuracy_selected_step"])
+    for step, g in border_df.groupby("step"):
+        add("border_score", step, 1.0, g["border_score"])
+        add("relative_border_score", step, 1.0, g["relative_border_score"])
+        add("temporal_fraction", step, math.nan, g["temporal_fraction"])
+        if g["relative_border_change"].notna().any():
+            add("relative_border_change", step, 0.0, g["relative_border_change"])
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def _seed_row(seed: int, strides: Mapping[str, Any]) -> dict:
+    row = {k: strides.get(k) for k in SEED_COLUMNS}
+    row["seed"] = seed
+    row["train_step"] = strides.get("train_step")
+    row["best_step_on_test"] = strides.get("best", {}).get("best_step")
+    videos = pd.read_csv(strides["files"]["video_predictions"])
+    row["n_test_videos"] = int(videos["video_id"].nunique())
+    table = pd.DataFrame(strides.get("table", []))
+    half = math.nan
+    if {"diff_ci_low", "diff_ci_high", "control"} <= set(table.columns):
+        other = table[(table["control"] == "none") & (table["step"] != row["train_step"])]
+        if len(other):
+            half = float(((other["diff_ci_high"] - other["diff_ci_low"]) / 2).mean())
+    row["paired_ci_half_width"] = half
+    return row
+
+
+def _border_rows(seed: int, explain_dir: Path) -> list[dict]:
+    borders = pd.read_csv(explain_dir / "border_scores.csv")
+    borders = borders[borders["class"].astype(str) == "all"]
+    changes_file = explain_dir / "border_changes.csv"
+    changes = pd.read_csv(changes_file) if changes_file.exists() else pd.DataFrame()
+    rows = []
+    for b in borders.to_dict("records"):
+        row = {k: b.get(k, math.nan) for k in BORDER_COLUMNS}
+        row["seed"] = seed
+        c = changes[changes["step"] == b["step"]] if len(changes) else changes
+        rel = {"relative_border_change": math.nan, "relative_border_change_ci_low": math.nan,
+               "relative_border_change_ci_high": math.nan}
+        if len(c):
+            c = c.iloc[0]
+            for key in rel:
+                source = key if key in c else key.replace("relative_", "", 1)
+                rel[key] = c.get(source, math.nan)
+        row.update(rel)
+        rows.append(row)
+    return rows
+
+
+def run_study(
+    shard_dir: str | Path,
+    out_dir: str | Path,
+    seeds: Sequence[int] = (0, 1, 2),
+    train_kwargs: Mapping[str, Any] | None = None,
+    explain_steps: Sequence[int] | None = None,
+    stride_steps: Sequence[int] = (1, 2, 3, 4, 6, 8),
+    explain_kwargs: Mapping[str, Any] | None = None,
+    strides_kwargs: Mapping[str, Any] | None = None,
+    n_boot: int = 1000,
+    progress: bool = True,
+) -> dict:
+    """Train, explain and evaluate one model per seed; write the per-seed and across-seed
+    tables (see the module docstring) and ``summary.json`` (``kind: study``).
+
+    Parameters
+    ----------
+    shard_dir
+        Shard folder (with ``train``, ``val`` and ``test`` splits for the honest protocol;
+        without ``val`` the strides summaries say the choice was made on ``test``).
+    seeds
+        Training seeds; each also seeds that run's bootstrap, prior and flipping.
+    train_kwargs
+        Passed to :func:`kvlrp.training.train` (``model``, ``clip_len``, ``step``, ``size``,
+        ``epochs``, ...), except ``seed``.
+    explain_steps
+        Steps explained (default: the training step and the largest stride step).
+    explain_kwargs, strides_kwargs
+        Passed to ``run_explain`` / ``run_strides`` (``clips_per_video``, ``prior_seeds``,
+        ``flip_videos``, ``flip_fill``, ...).
+
+    Returns
+    -------
+    dict
+        The content of ``summary.json``.
+    """
+    from kvlrp.analysis.explain_run import run_explain
+    from kvlrp.analysis.strides_run import run_strides
+    from kvlrp.models import load_model
+    from kvlrp.training import train
+
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct ints, at least one; got {seeds}")
+    out = Path(out_dir)
+    train_kwargs = dict(train_kwargs or {})
+    if "seed" in train_kwargs:
+        raise ValueError("train_kwargs must not hold 'seed': the study sets it per run")
+    seed_rows, border_rows, runs = [], [], {}
+    for i, seed in enumerate(seeds):
+        folder = out / f"seed{seed}"
+        print(f"kvlrp study: seed {seed} ({i + 1}/{len(seeds)}) -> {folder}", flush=True)
+        train(shard_dir, folder / "model", seed=seed, progress=progress, **train_kwargs)
+        model, info = load_model(folder / "model")
+        steps = list(explain_steps or dict.fromkeys([info.step, max(stride_steps)]))
+        run_explain(model, info, shard_dir, folder / "explain", steps=steps, seed=seed,
+                    n_boot=n_boot, progress=progress, **dict(explain_kwargs or {}))
+        strides = run_strides(model, info, shard_dir, folder / "strides", steps=stride_steps,
+                              seed=seed, n_boot=n_boot, progress=progress,
+                              **dict(strides_kwargs or {}))
+        seed_rows.append(_seed_row(seed, strides))
+        border_rows += _border_rows(seed, folder / "explain")
+        runs[seed] = str(folder)
+    seeds_df = pd.DataFrame(seed_rows, columns=SEED_COLUMNS)
+    border_df = pd.DataFrame(border_rows, columns=BORDER_COLUMNS)
+    summary_df = summarize_seeds(seeds_df, border_df)
+    files = {
+        "study_seeds": write_csv(seeds_df, out / "study_seeds.csv"),
+        "study_border": write_csv(border_df, out / "study_border.csv"),
+        "study_summary": write_csv(summary_df, out / "study_summary.csv"),
+    }
+    gain = summary_df[summary_df["quantity"] == "test_gain"].iloc[0]
+    summary = {
+        "kind": "study", "seeds": seeds, "shards": str(shard_dir), "train": train_kwargs,
+        "stride_steps": [int(s) for s in stride_steps],
+        "n_test_videos": int(seeds_df["n_test_videos"].max()),
+        "selected_on": sorted(set(seeds_df["selected_on"].astype(str))),
+        "test_gain_mean": gain["mean"], "test_gain_ci_low": gain["ci_low"],
+        "test_gain_ci_high": gain["ci_high"],
+        "test_gain_sign": {"positive": int(gain["n_above"]), "negative": int(gain["n_below"]),
+                           "zero": len(seeds) - int(gain["n_above"]) - int(gain["n_below"])},
+        # Half the width of the paired 95 % interval of the test accuracy difference between
+        # another step and the training step (mean over the other steps and the seeds): a
+        # true gain about this large is what one seed's test set can tell from no gain.
+        "detectable_gain_per_seed": float(np.nanmean(seeds_df["paired_ci_half_width"]))
+        if seeds_df["paired_ci_half_width"].notna().any() else math.nan,
+        "across_seed_interval": "95 % Student-t interval of the mean over seeds",
+        "runs": runs, "files": {k: str(v) for k, v in files.items()},
+    }
+    write_json(summary, out / "summary.json")
+    return summary
