@@ -4,8 +4,9 @@ per step (chosen on val, reported on test), and the findings across seeds."""
 from __future__ import annotations
 
 import argparse
-import sys
 
+from kvlrp.commands.errors import bad_input_is_a_command_error
+from kvlrp.commands.options import count_or_all, non_negative_int, positive_int
 from kvlrp.commands.train import MODELS
 
 HELP = "several training seeds: train, explain, strides per seed; per-seed and across-seed tables"
@@ -18,30 +19,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="training seeds (default 0 1 2)")
     parser.add_argument("--model", default="c3d_small", choices=MODELS)
-    parser.add_argument("--clip-len", type=int, default=8)
-    parser.add_argument("--step", type=int, default=1, help="training step")
-    parser.add_argument("--size", type=int, default=56)
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--steps-per-epoch", type=int, default=40)
-    parser.add_argument("--widths", type=int, nargs="+", default=None)
-    parser.add_argument("--dense-units", type=int, default=None)
-    parser.add_argument("--explain-steps", type=int, nargs="+", default=None,
+    parser.add_argument("--clip-len", type=positive_int, default=8)
+    parser.add_argument("--step", type=positive_int, default=1, help="training step")
+    parser.add_argument("--size", type=positive_int, default=56)
+    parser.add_argument("--epochs", type=positive_int, default=40)
+    parser.add_argument("--batch-size", type=positive_int, default=16)
+    parser.add_argument("--steps-per-epoch", type=positive_int, default=40)
+    parser.add_argument("--widths", type=positive_int, nargs="+", default=None)
+    parser.add_argument("--dense-units", type=positive_int, default=None)
+    parser.add_argument("--explain-steps", type=positive_int, nargs="+", default=None,
                         help="steps explained (default: the training step and the largest of "
                              "--steps)")
-    parser.add_argument("--steps", type=int, nargs="+", default=[1, 2, 3, 4, 6, 8],
+    parser.add_argument("--steps", type=positive_int, nargs="+", default=[1, 2, 3, 4, 6, 8],
                         help="steps of the accuracy table")
-    parser.add_argument("--explain-clips", default="2", help="clips per video for explain")
-    parser.add_argument("--stride-clips", default="4", help="clips per video for strides")
-    parser.add_argument("--prior-seeds", type=int, default=3)
-    parser.add_argument("--flip-videos", type=int, default=24)
+    parser.add_argument("--explain-clips", type=count_or_all, default=2,
+                        help="clips per video for explain")
+    parser.add_argument("--stride-clips", type=count_or_all, default=4,
+                        help="clips per video for strides")
+    parser.add_argument("--prior-seeds", type=non_negative_int, default=3)
+    parser.add_argument("--flip-videos", type=positive_int, default=24)
     parser.add_argument("--flip-fill", default="freeze", choices=["mean", "zero", "freeze"])
-    parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--n-boot", type=positive_int, default=1000)
     parser.add_argument("--no-progress", action="store_true")
-
-
-def _clips(value: str) -> int | str:
-    return value if value == "all" else int(value)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,18 +56,15 @@ def run(args: argparse.Namespace) -> int:
     train_kwargs = {"model": args.model, "clip_len": args.clip_len, "step": args.step,
                     "size": args.size, "epochs": args.epochs, "batch_size": args.batch_size,
                     "steps_per_epoch": args.steps_per_epoch, **model_kwargs}
-    try:
+    with bad_input_is_a_command_error():
         summary = run_study(
             args.data, args.out, seeds=args.seeds, train_kwargs=train_kwargs,
             explain_steps=args.explain_steps, stride_steps=args.steps,
-            explain_kwargs={"clips_per_video": _clips(args.explain_clips),
+            explain_kwargs={"clips_per_video": args.explain_clips,
                             "prior_seeds": args.prior_seeds, "flip_videos": args.flip_videos,
                             "flip_fill": args.flip_fill},
-            strides_kwargs={"clips_per_video": _clips(args.stride_clips)},
+            strides_kwargs={"clips_per_video": args.stride_clips},
             n_boot=args.n_boot, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"kvlrp study: {err}", file=sys.stderr)
-        return 2
     report = build_report(args.out)
     print_study_summary(summary)
     print(f"report: {report}")
