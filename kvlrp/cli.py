@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "explain": "explain",
     "strides": "strides",
     "report": "report",
+    "merge": "merge",
 }
 
 

@@ -86,6 +86,7 @@ def stride_predictions(
     batch_size: int = 32,
     on_video: Callable[[int, str], None] | None = None,
     progress: Any = None,
+    allow_empty: bool = False,
 ) -> pd.DataFrame:
     """Softmax probabilities of every evaluation clip at every step (and the shuffled control).
 
@@ -108,6 +109,9 @@ def stride_predictions(
         partial files written with other settings are recomputed.
     on_video
         Called with ``(videos_seen, video_id)`` after each video (progress hooks, tests).
+    allow_empty
+        Return an empty table (columns :data:`CLIP_COLUMNS`) instead of raising when no clip
+        was produced (a worker whose part of the videos is empty).
 
     Returns
     -------
@@ -135,6 +139,8 @@ def stride_predictions(
             st.flush()
         raise
     table = pd.DataFrame([r for st in states for r in st.rows])
+    if table.empty and allow_empty:
+        return pd.DataFrame(columns=CLIP_COLUMNS)
     if table.empty:
         raise ValueError("no evaluation clip was produced (is the split empty?)")
     table["video_id"] = table["video_id"].astype(str)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kvlrp.commands.scaleout import add_scale_arguments, print_worker_summary, scale_kwargs
+
 HELP = "relevance per frame position (border effect, prior, flipping, heatmaps) of a model"
 
 
@@ -52,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-unsafe", action="store_true",
                         help="load models with Lambda layers (runs code stored in the file)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_scale_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,11 +70,14 @@ def run(args: argparse.Namespace) -> int:
             prior_seeds=args.prior_seeds, target=args.target, n_heatmaps=args.heatmaps,
             flip_videos=args.flip_videos, flip_fill=args.flip_fill,
             batch_size=args.batch_size, seed=args.seed,
-            progress=not args.no_progress,
+            progress=not args.no_progress, **scale_kwargs(args),
         )
     except (ValueError, FileNotFoundError) as err:  # bad input: say what, no traceback
         print(f"kvlrp explain: {err}", file=sys.stderr)
         return 2
+    if summary["kind"] == "explain-worker":
+        print_worker_summary("explain", summary)
+        return 0
     print_explain_summary(summary, args.out)
     return 0
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from kvlrp.commands.explain import clips_arg
+from kvlrp.commands.scaleout import add_scale_arguments, print_worker_summary, scale_kwargs
 
 HELP = "clip and video accuracy per step size (test-time tuning, resumable)"
 
@@ -30,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-unsafe", action="store_true",
                         help="load models with Lambda layers (runs code stored in the file)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_scale_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,11 +47,14 @@ def run(args: argparse.Namespace) -> int:
             model, info, args.data, args.out, steps=args.steps, split=args.split,
             clips_per_video=args.clips_per_video, control=not args.no_control,
             control_seed=args.seed, batch_size=args.batch_size, seed=args.seed,
-            progress=not args.no_progress, select_on=args.select_on,
+            progress=not args.no_progress, **scale_kwargs(args), select_on=args.select_on,
         )
     except (ValueError, FileNotFoundError) as err:  # bad input: say what, no traceback
         print(f"kvlrp strides: {err}", file=sys.stderr)
         return 2
+    if summary["kind"] == "strides-worker":
+        print_worker_summary("strides", summary)
+        return 0
     print_strides_summary(summary, args.out)
     return 0
 
