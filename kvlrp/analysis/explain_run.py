@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kvlrp import fs
 from kvlrp.analysis.border_change import border_changes
 from kvlrp.analysis.explain import (
     Analyzer,
@@ -138,7 +139,7 @@ def run_explain(
     from kvlrp.data.pipeline import NORMALIZATION_BOUNDS
     from kvlrp.data.shards import read_index
 
-    out = Path(out_dir)
+    out = fs.path(out_dir)  # local, or any tf.io.gfile URL
     partial = out / "partial"
     steps = [int(s) for s in (steps or [info.step])]
     bounds = tuple(float(b) for b in NORMALIZATION_BOUNDS[info.normalization])

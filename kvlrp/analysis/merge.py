@@ -4,12 +4,12 @@ several workers (``--num-workers N --worker-index I``), the same as one run on o
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from kvlrp import fs
 from kvlrp.analysis.partition import WORKER_FILE
 from kvlrp.atomic import atomic_write
 
@@ -21,12 +21,12 @@ def read_workers(dirs: Sequence[str | Path]) -> list[dict]:
         raise ValueError("give the folders of the workers to merge")
     records = []
     for d in dirs:
-        path = Path(d) / WORKER_FILE
+        path = fs.path(d) / WORKER_FILE
         if not path.is_file():
             raise FileNotFoundError(
                 f"{path} not found: {d} is not the output folder of a worker run (run "
                 f"`kvlrp explain` or `kvlrp strides` with --num-workers N --worker-index I)")
-        records.append({**json.loads(path.read_text()), "dir": Path(d)})
+        records.append({**json.loads(path.read_text()), "dir": fs.path(d)})
     first = records[0]
     for r in records[1:]:
         for key in ("kind", "num_workers"):
@@ -57,7 +57,7 @@ def merge_runs(dirs: Sequence[str | Path], out_dir: str | Path) -> dict:
         The content of the merged ``summary.json``.
     """
     records = read_workers(dirs)
-    out = Path(out_dir)
+    out = fs.path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if records[0]["kind"] == "explain":
         return _merge_explain(records, out)
@@ -76,7 +76,7 @@ def _merge_explain(records: list[dict], out: Path) -> dict:
             for name in state["heatmaps"]:
                 src = r["dir"] / "heatmaps" / name
                 atomic_write(out / "heatmaps" / name,
-                             lambda tmp, src=src: shutil.copyfile(src, tmp))
+                             lambda tmp, src=src: tmp.write_bytes(src.read_bytes()))
         sources.append((r["dir"] / "partial", states))
     return write_explain_reports(out, sources, records[0]["context"])
 
@@ -110,7 +110,7 @@ def _strides_clips(partials: list[Path], keys: list[tuple[int, str]]) -> pd.Data
                 raise ValueError(f"{meta}: that worker has not finished step {step} "
                                  f"({control}); re-run it (it resumes) before merging")
             if state["videos_done"]:
-                parts.append(pd.read_csv(partial / f"{control}_step{step}.csv",
+                parts.append(fs.read_csv(partial / f"{control}_step{step}.csv",
                                          dtype={"video_id": str}, float_precision="round_trip"))
     table = pd.concat(parts, ignore_index=True)
     table["video_id"] = table["video_id"].astype(str)

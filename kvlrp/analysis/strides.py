@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kvlrp import fs
 from kvlrp.atomic import write_csv, write_json
 
 #: ``make_clips(frames, step) -> {"clip": [n, L, H, W, C], "clip_start": [n], "is_short": [n]}``
@@ -58,7 +59,7 @@ class _KeyState:
                       f"step {step} ({control})")
                 return
             done = set(state["videos_done"])
-            table = pd.read_csv(self.csv, dtype={"video_id": str})
+            table = fs.read_csv(self.csv, dtype={"video_id": str})
             self.rows = table[table["video_id"].isin(done)].to_dict("records")
             self.done = list(state["videos_done"])
             self.complete = bool(state["complete"])
@@ -122,7 +123,7 @@ def stride_predictions(
     keys = [(int(s), "none") for s in dict.fromkeys(int(s) for s in steps)]
     if control_step is not None:
         keys.append((int(control_step), "shuffled"))
-    pdir = None if partial_dir is None else Path(partial_dir)
+    pdir = None if partial_dir is None else fs.path(partial_dir)
     if pdir is not None:
         pdir.mkdir(parents=True, exist_ok=True)
     states = [_KeyState(pdir, s, c, {**(settings or {}), "step": s, "control": c,

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from kvlrp import fs
 from kvlrp.analysis.accuracy import best_step, stride_table, video_predictions
 from kvlrp.analysis.devices import SplitModel
 from kvlrp.analysis.partition import Worker, assign_videos, write_worker_file
@@ -65,7 +66,7 @@ def run_strides(
     from kvlrp.data.pipeline import eval_clips, video_dataset
     from kvlrp.data.shards import read_index
 
-    out = Path(out_dir)
+    out = fs.path(out_dir)  # local, or any tf.io.gfile URL
     steps = [int(s) for s in steps]
     if not steps or min(steps) < 1:
         raise ValueError(f"steps must be positive ints; got {steps}")

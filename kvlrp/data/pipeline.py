@@ -13,10 +13,10 @@ import os
 import random
 from collections.abc import Collection
 from dataclasses import dataclass
-from pathlib import Path
 
 import tensorflow as tf
 
+from kvlrp import fs
 from kvlrp.data import clip_ops, clip_sampling
 from kvlrp.data.clip_ops import NORMALIZATION_BOUNDS, normalize
 from kvlrp.data.clip_sampling import SHORT_POLICIES
@@ -376,7 +376,7 @@ def _package(clips_uint8, starts, is_short, spec: ClipSpec, label, video_id) -> 
 
 def _split_files(shard_dir, split: str | None) -> tuple:
     """Index rows, shard files and frame encoding of ``split`` (``None``: all)."""
-    shard_dir = Path(shard_dir)
+    shard_dir = fs.path(shard_dir)  # local, or any tf.io.gfile URL
     info = read_dataset_info(shard_dir)
     index = read_index(shard_dir)
     if split is not None:
@@ -387,7 +387,7 @@ def _split_files(shard_dir, split: str | None) -> tuple:
                 f"no videos of split '{split}' in {shard_dir} (splits present: {present})"
             )
     files = [str(shard_dir / name) for name in dict.fromkeys(index["shard"])]
-    missing = [f for f in files if not Path(f).is_file()]
+    missing = [f for f in files if not fs.path(f).is_file()]
     if missing:
         raise FileNotFoundError(f"shard file(s) listed in index.csv are missing: {missing[:3]}")
     return index, files, info["encoding"]
@@ -403,7 +403,7 @@ def _only_videos(index, files: list[str], videos: Collection[str] | None):
         raise ValueError(f"video ids not in this split of the shard index: {unknown[:3]}")
     shards = set(index.loc[index["video_id"].astype(str).isin(wanted), "shard"])
     # No video at all: read one file and keep nothing (an empty file list has no dtype).
-    files = [f for f in files if Path(f).name in shards] or files[:1]
+    files = [f for f in files if fs.path(f).name in shards] or files[:1]
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(wanted or [""], tf.string),
                                             tf.ones([max(1, len(wanted))], tf.int32)),
