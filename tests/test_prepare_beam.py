@@ -47,7 +47,7 @@ def test_beam_prepare_matches_the_local_path(manifest_with_a_bad_video, tmp_path
                            workers=0, progress=False)
     code = kvlrp_main(["prepare", str(manifest_with_a_bad_video), "--out",
                        str(tmp_path / "beam"), "--videos-per-shard", "3", "--runner", "beam",
-                       "--beam-options", "--runner=DirectRunner --direct_num_workers=1"])
+                       "--beam-options=--runner=DirectRunner --direct_num_workers=1"])
     assert code == 0, capsys.readouterr().err
     assert "1 skipped" in capsys.readouterr().out
     pd.testing.assert_frame_equal(read_index(tmp_path / "beam"), read_index(tmp_path / "local"))

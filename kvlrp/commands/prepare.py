@@ -30,9 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="local: decoding processes on this machine (default); beam: an "
                              "Apache Beam pipeline (pip install 'kvlrp[beam]')")
     parser.add_argument("--beam-options", default="",
-                        help="Beam pipeline options in one string, e.g. \"--runner=DirectRunner "
-                             "--direct_num_workers=2\" or \"--runner=DataflowRunner "
-                             "--project=P --region=R --temp_location=gs://B/tmp\"")
+                        help="Beam pipeline options in one string, given with '=' (it starts "
+                             "with --): --beam-options=\"--runner=DirectRunner "
+                             "--direct_num_workers=2\" or --beam-options=\"--runner="
+                             "DataflowRunner --project=P --region=R --temp_location="
+                             "gs://B/tmp\"")
 
 
 def run(args: argparse.Namespace) -> int:
