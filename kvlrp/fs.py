@@ -9,9 +9,12 @@ TensorFlow's in-memory ``ram://`` all work wherever kvlrp takes a path: :func:`p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import re
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -143,6 +146,20 @@ class GPath:
 
     def glob(self, pattern: str):
         return (GPath(p) for p in sorted(_gfile().glob(str(self / pattern))))
+
+
+@contextlib.contextmanager
+def local_copy(p: str | os.PathLike | GPath) -> Iterator[Path]:
+    """A local file with the content of ``p`` (``p`` itself when local; for a URL a temporary
+    copy with the same name, removed afterwards), for libraries that need a local path."""
+    p = path(p)
+    if isinstance(p, Path):
+        yield p
+        return
+    with tempfile.TemporaryDirectory(prefix="kvlrp-copy-") as local:
+        copy = Path(local) / p.name
+        _gfile().copy(str(p), str(copy), overwrite=True)
+        yield copy
 
 
 def open_file(p: str | os.PathLike | GPath, mode: str = "rb") -> IO:

@@ -91,6 +91,19 @@ def test_prepare_explain_strides_report_on_ram(synthetic_manifest, synthetic_sha
     assert [p.name for p in (ram / "shards").glob("*.tfrecord")] == \
         sorted(p.name for p in Path(synthetic_shards).glob("*.tfrecord"))
 
+    from kvlrp.training.train import train
+
+    trained = train(str(ram / "shards"), str(ram / "trained"), epochs=2, steps_per_epoch=1,
+                    clip_len=4, size=16, batch_size=4, widths=(4, 8), dense_units=8,
+                    val_clips=1, progress=False)
+    assert len(trained.history) == 2
+    assert (ram / "trained" / "model.keras").is_file()
+    assert (ram / "trained" / "checkpoints" / "state.json").is_file()
+    again = train(str(ram / "shards"), str(ram / "trained"), epochs=3, steps_per_epoch=1,
+                  clip_len=4, size=16, batch_size=4, widths=(4, 8), dense_units=8,
+                  val_clips=1, progress=False)  # resumes from the checkpoint on ram://
+    assert again.initial_epoch == 2 and list(again.history["epoch"]) == [1, 2, 3]
+
     model, info = small_model
     save_model(model, ram / "model", info)
     model2, info2 = load_model(str(ram / "model"))

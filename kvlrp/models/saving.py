@@ -111,16 +111,8 @@ def load_model(
         )
     info = read_info(model_dir)
     try:
-        if fs.is_url(path):  # a local copy for Keras (one file, read once)
-            import tempfile
-
-            with tempfile.TemporaryDirectory(prefix="kvlrp-model-") as local:
-                local_path = Path(local) / MODEL_FILENAME
-                local_path.write_bytes(path.read_bytes())
-                model = keras.saving.load_model(local_path, compile=compile,
-                                                safe_mode=not allow_unsafe)
-        else:
-            model = keras.saving.load_model(path, compile=compile, safe_mode=not allow_unsafe)
+        with fs.local_copy(path) as local:  # Keras reads local files (a URL is copied)
+            model = keras.saving.load_model(local, compile=compile, safe_mode=not allow_unsafe)
     except ValueError as err:
         if not allow_unsafe and ("safe_mode" in str(err) or "arbitrary code" in str(err)):
             raise UnsafeModelError(
