@@ -90,3 +90,23 @@ def test_beam_prepare_without_apache_beam_says_how_to_install(monkeypatch, tmp_p
 
     with pytest.raises(ValueError, match=r"pip install 'kvlrp\[beam\]'"):
         prepare_shards_beam(manifest_with_a_bad_video, tmp_path / "x")
+
+
+def test_beam_prepare_writes_to_a_remote_filesystem(manifest_with_a_bad_video, tmp_path):
+    import uuid
+
+    from kvlrp import fs
+    from kvlrp.data.beam_prepare import prepare_shards_beam
+
+    table = pd.read_csv(manifest_with_a_bad_video, dtype=str)
+    small = table[table["split"].eq("test") | table["video_id"].eq("broken")]
+    small.to_csv(manifest_with_a_bad_video.parent / "small.csv", index=False)
+    out = fs.path(f"ram://beam-{uuid.uuid4().hex}/shards")  # in-process: the in-memory runner
+    result = prepare_shards_beam(manifest_with_a_bad_video.parent / "small.csv", out,
+                                 videos_per_shard=2, beam_args=["--runner=DirectRunner"])
+    assert result.n_videos == len(small) - 1 and len(result.skipped) == 1
+    local = prepare_shards(manifest_with_a_bad_video.parent / "small.csv", tmp_path / "local",
+                           videos_per_shard=2, workers=0, progress=False)
+    pd.testing.assert_frame_equal(read_index(out), read_index(local.out_dir))
+    assert sorted(p.name for p in out.glob("*.tfrecord")) == \
+        sorted(p.name for p in local.out_dir.glob("*.tfrecord"))
