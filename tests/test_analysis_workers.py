@@ -185,3 +185,27 @@ def test_mirrored_splits_batches_over_two_logical_cpus(synthetic_shards, tmp_pat
     assert len(res["used"]) == 2, res  # both devices computed a part of the batch
     assert res["pred"] < 1e-5 and res["rel"] < 1e-5 and res["prob"] < 1e-5
     assert res["same_rows"]
+
+
+def test_cli_workers_then_merge(small_model, synthetic_shards, tmp_path, capsys, monkeypatch):
+    from kvlrp.models import save_model
+
+    model, info = small_model
+    save_model(model, tmp_path / "model", info)
+    common = ["strides", "--model", str(tmp_path / "model"), "--data", str(synthetic_shards),
+              "--steps", "1", "2", "--clips-per-video", "1", "--no-control", "--no-progress",
+              "--select-on", "test"]
+    assert kvlrp_main([*common, "--out", str(tmp_path / "one")]) == 0
+    assert kvlrp_main([*common, "--out", str(tmp_path / "w0"), "--num-workers", "2",
+                       "--worker-index", "0"]) == 0
+    assert "worker 0 of 2" in capsys.readouterr().out
+    cfg = {"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(cfg))  # worker 1 from TF_CONFIG
+    assert kvlrp_main([*common, "--out", str(tmp_path / "w1")]) == 0
+    assert "worker 1 of 2" in capsys.readouterr().out
+    assert kvlrp_main(["merge", str(tmp_path / "w0"), str(tmp_path / "w1"), "--out",
+                       str(tmp_path / "merged")]) == 0
+    assert "best step" in capsys.readouterr().out
+    for name in ("stride_accuracy.csv", "video_predictions.csv", "clip_predictions.csv"):
+        assert (tmp_path / "one" / name).read_bytes() == \
+            (tmp_path / "merged" / name).read_bytes()
