@@ -84,7 +84,7 @@ def _summary(folder: Path) -> dict:
 def test_explain_on_two_workers_merges_to_the_single_run(small_model, synthetic_shards,
                                                          tmp_path):
     model, info = small_model
-    kw = dict(steps=[1, 2], split="test", clips_per_video=2, prior_seeds=1, n_heatmaps=1,
+    kw = dict(steps=[2, 1], split="test", clips_per_video=1, prior_seeds=1, n_heatmaps=1,
               flip_videos=2, n_boot=50, progress=False)
     run_explain(model, info, synthetic_shards, tmp_path / "single", **kw)
     done = []
@@ -209,3 +209,13 @@ def test_cli_workers_then_merge(small_model, synthetic_shards, tmp_path, capsys,
     for name in ("stride_accuracy.csv", "video_predictions.csv", "clip_predictions.csv"):
         assert (tmp_path / "one" / name).read_bytes() == \
             (tmp_path / "merged" / name).read_bytes()
+
+
+def test_a_worker_without_videos_writes_an_empty_part_and_resumes(small_model,
+                                                                  synthetic_shards, tmp_path):
+    model, info = small_model
+    kw = dict(steps=[1], split="test", clips_per_video=1, n_boot=10, progress=False,
+              control=False, select_on="test", worker=Worker(5, 4))  # 4 test videos
+    for _ in range(2):  # the second run resumes from the (empty) partial tables
+        out = run_strides(model, info, synthetic_shards, tmp_path / "w4", **kw)
+        assert out["kind"] == "strides-worker" and out["n_videos"] == 0

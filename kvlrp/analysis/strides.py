@@ -59,8 +59,9 @@ class _KeyState:
                       f"step {step} ({control})")
                 return
             done = set(state["videos_done"])
-            table = fs.read_csv(self.csv, dtype={"video_id": str})
-            self.rows = table[table["video_id"].isin(done)].to_dict("records")
+            if done:  # (a worker with no videos wrote an empty table)
+                table = fs.read_csv(self.csv, dtype={"video_id": str})
+                self.rows = table[table["video_id"].isin(done)].to_dict("records")
             self.done = list(state["videos_done"])
             self.complete = bool(state["complete"])
 
