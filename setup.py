@@ -43,6 +43,7 @@ setup(
     extras_require={
         "video": ["av>=11"],
         "tfio": ["tensorflow-io"],
+        "beam": ["apache-beam>=2.50"],
         "dev": ["pytest", "hypothesis", "ruff", "av>=11"],
     },
     entry_points={"console_scripts": ["kvlrp=kvlrp.cli:main"]},

@@ -1,4 +1,13 @@
-"""Atomic file writes: a report is either the old file or the complete new one, never half."""
+"""Atomic file writes: a report is either the old file or the complete new one, never half.
+
+Remote paths (any ``scheme://`` that ``tf.io.gfile`` understands, see :mod:`kvlrp.fs`): the
+content is written to a local temporary file, uploaded beside the destination under a
+temporary name, then renamed over it with ``tf.io.gfile.rename(overwrite=True)``. That rename
+is atomic where the filesystem's is (HDFS, ``ram://``, local); on object stores (``gs://``,
+``s3://``) a rename is a server-side copy, and a single object only ever becomes visible
+complete, so readers still see either the old or the whole new file. Concurrent writers to one
+object: the last one wins (no locking).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +34,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     Path
         The destination.
     """
+    from kvlrp.fs import is_url
+
+    if is_url(path):
+        return _atomic_write_url(path, write)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -39,6 +52,29 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         tmp_path.unlink(missing_ok=True)
         raise
     return path
+
+
+def _atomic_write_url(path: Any, write: Callable[[Path], None]) -> Any:
+    """:func:`atomic_write` for a ``tf.io.gfile`` URL; returns a :class:`kvlrp.fs.GPath`."""
+    import uuid
+
+    import tensorflow as tf
+
+    from kvlrp.fs import path as fs_path
+
+    dest = fs_path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    remote_tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex}.tmp"
+    with tempfile.TemporaryDirectory(prefix="kvlrp-upload-") as local:
+        local_tmp = Path(local) / dest.name
+        write(local_tmp)
+        try:
+            tf.io.gfile.copy(str(local_tmp), str(remote_tmp), overwrite=True)
+            tf.io.gfile.rename(str(remote_tmp), str(dest), overwrite=True)
+        except BaseException:
+            remote_tmp.unlink(missing_ok=True)
+            raise
+    return dest
 
 
 def _current_umask() -> int:

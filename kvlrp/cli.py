@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "study": "study",
     "report": "report",
     "info": "info",
+    "merge": "merge",
 }
 
 

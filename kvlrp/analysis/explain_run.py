@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kvlrp import fs
 from kvlrp.analysis.border_change import border_changes
 from kvlrp.analysis.explain import (
     Analyzer,
@@ -22,6 +23,13 @@ from kvlrp.analysis.explain import (
 )
 from kvlrp.analysis.flipping import auc_table, frame_flipping_table, random_scores
 from kvlrp.analysis.heatmaps import heatmap_gif, heatmap_strip, safe_stem
+from kvlrp.analysis.partition import (
+    Worker,
+    assign_videos,
+    sort_rows,
+    video_rank,
+    write_worker_file,
+)
 from kvlrp.analysis.profiles import summarize_profiles
 from kvlrp.analysis.resume import read_state, read_table, run_settings, write_table
 from kvlrp.analysis.shares import frame_relevance
@@ -37,6 +45,11 @@ DEFAULT_ANALYZER = "deep_taylor.bounded"
 PRIOR_SEED_OFFSET = 1000
 #: Per-step tables kept in ``partial/`` (``explain_step<step>_<key>.csv``).
 _TABLES = ("frame", "prior", "excluded", "flipping", "flipping_clips")
+#: Row order of the final tables (``video_id`` in shard index order; the same for one run and
+#: for the merged tables of several workers).
+_ROW_ORDER = {"frame": ("video_id", "clip_index", "position"),
+              "prior": ("seed", "video_id", "clip_index", "position"),
+              "excluded": ("model", "video_id", "clip_index")}
 
 
 def _resolve_analyzer(analyzer: str | Analyzer | AnalyzerFactory, bounds):
@@ -55,14 +68,19 @@ def _resolve_analyzer(analyzer: str | Analyzer | AnalyzerFactory, bounds):
 
 def _keep_predicate(index: pd.DataFrame, n_videos: int):
     """Keep clip 0 of up to ``n_videos`` videos, taken round-robin over the classes."""
+    chosen_set = set(_flip_video_ids(index, n_videos))
+    return lambda vid, clip_index: clip_index == 0 and vid in chosen_set
+
+
+def _flip_video_ids(index: pd.DataFrame, n_videos: int) -> list[str]:
+    """Up to ``n_videos`` video ids, taken round-robin over the classes."""
     by_class = [list(g["video_id"].astype(str)) for _, g in index.groupby("label", sort=True)]
     chosen: list[str] = []
     while len(chosen) < n_videos and any(by_class):
         for videos in by_class:
             if videos and len(chosen) < n_videos:
                 chosen.append(videos.pop(0))
-    chosen_set = set(chosen)
-    return lambda vid, clip_index: clip_index == 0 and vid in chosen_set
+    return chosen
 
 
 def run_explain(
@@ -85,6 +103,8 @@ def run_explain(
     progress: bool = True,
     crops: int = 1,
     temporal_sigma: float | None = DEFAULT_SIGMA,
+    worker: Worker | None = None,
+    devices: Sequence[str] | None = None,
 ) -> dict:
     """Explain a model's evaluation clips at one or more steps and write the reports.
 
@@ -117,6 +137,12 @@ def run_explain(
     temporal_sigma
         Selective relevance threshold (:mod:`kvlrp.analysis.temporal`) for the ``temporal_*``
         columns and the heatmaps' temporal row; None: not computed.
+    worker
+        One of several workers (:mod:`kvlrp.analysis.partition`): explain only its part of the
+        videos and write ``partial/`` plus ``worker.json`` (no final tables); ``kvlrp merge``
+        combines the workers' folders into the tables of one run.
+    devices
+        Split every batch over these devices (``--strategy mirrored``); None: one device.
 
     Returns
     -------
@@ -126,7 +152,7 @@ def run_explain(
     from kvlrp.data.pipeline import NORMALIZATION_BOUNDS
     from kvlrp.data.shards import read_index
 
-    out = Path(out_dir)
+    out = fs.path(out_dir)  # local, or any tf.io.gfile URL
     partial = out / "partial"
     steps = [int(s) for s in (steps or [info.step])]
     bounds = NORMALIZATION_BOUNDS[info.normalization]  # floats, or one value per channel
@@ -145,6 +171,10 @@ def run_explain(
     index = index[index["split"] == split]
     if index.empty:
         raise ValueError(f"no videos in split {split!r} of {shard_dir}")
+    worker = worker or Worker()
+    videos = None
+    if worker.is_split:
+        videos = assign_videos(index, worker, pinned=_flip_video_ids(index, flip_videos))
     # Everything a step's tables depend on (the bootstrap, n_boot, is redone from them anyway).
     # A custom analyzer is known here only by its name.
     settings = {**run_settings(model, info, shard_dir, split, clips_per_video),
@@ -152,6 +182,8 @@ def run_explain(
                 "prior_seeds": prior_seed_list, "flip_videos": flip_videos,
                 "flip_fill": flip_fill, "n_heatmaps": n_heatmaps, "batch_size": batch_size,
                 "seed": seed, "crops": crops, "temporal_sigma": temporal_sigma}
+    if worker.is_split:
+        settings["worker"] = [worker.num_workers, worker.index]
     states: dict[int, dict] = {}
     changed: set[str] = set()
     for step in dict.fromkeys(steps):
@@ -176,18 +208,52 @@ def run_explain(
                 priors=priors, keep=keep, name=name, split=split,
                 clips_per_video=clips_per_video, batch_size=batch_size, target=target,
                 n_heatmaps=n_heatmaps, bounds=bounds, flip_fill=flip_fill, seed=seed,
-                progress=progress, crops=crops, temporal_sigma=temporal_sigma)
+                progress=progress, crops=crops, temporal_sigma=temporal_sigma,
+                videos=videos, devices=devices)
+    fps, fps_note = clip_fps(shard_dir, split)
+    spans = [{"step": s, "span_frames": s * (info.clip_len - 1) + 1,
+              "span_seconds": span_seconds(s * (info.clip_len - 1) + 1, fps)} for s in steps]
+    context = {"analyzer": name, "target": target, "split": split, "steps": steps,
+               "train_step": info.step, "clip_len": info.clip_len,
+               "clips_per_video": clips_per_video, "crops": crops, "fps": fps,
+               "fps_note": fps_note, "spans": spans, "prior": prior_note,
+               "prior_seeds": prior_seeds, "flip_fill": flip_fill, "n_boot": n_boot,
+               "seed": seed, "temporal_sigma": temporal_sigma,
+               "video_order": index["video_id"].astype(str).tolist()}
+    if worker.is_split:
+        return write_worker_file(out, "explain", worker, settings, context, videos,
+                                 {str(s): states[s] for s in steps})
+    return write_explain_reports(out, [(partial, states)], context)
+
+
+def write_explain_reports(out: Path, sources: Sequence[tuple[Path, dict]],
+                          context: dict) -> dict:
+    """Assemble the final explain tables and ``summary.json`` from per-step partial tables.
+
+    ``sources``: ``(partial folder, {step: state})`` of one run, or of each worker of a split
+    run (:mod:`kvlrp.commands.merge`); rows are put in ``video_order`` (the shard index's
+    order), so both give the same tables. Heatmaps must already be in ``out/heatmaps``.
+    """
     # The final tables are always assembled from partial/, so a resumed run and an
     # uninterrupted one start the summary from the same values.
+    steps, n_boot, seed = context["steps"], context["n_boot"], context["seed"]
+    rank = video_rank(context["video_order"])
     parts = {key: [] for key in _TABLES}
     summary: dict[str, Any] = {"n_clips": 0}
     heatmap_files = []
     for step in steps:
-        state = states[step]
-        for key, columns in state["tables"].items():
-            parts[key].append(read_table(_table_path(partial, step, key), columns))
-        summary["n_clips"] += state["n_clips"]
-        heatmap_files += [out / "heatmaps" / f for f in state["heatmaps"]]
+        step_parts: dict[str, list] = {key: [] for key in _TABLES}
+        for partial, states in sources:
+            state = states[step]
+            for key, columns in state["tables"].items():
+                step_parts[key].append(read_table(_table_path(partial, step, key), columns))
+            summary["n_clips"] += state["n_clips"]
+            heatmap_files += [out / "heatmaps" / f for f in state["heatmaps"]]
+        for key, tables in step_parts.items():
+            if tables:
+                parts[key].append(sort_rows(pd.concat(tables, ignore_index=True), rank,
+                                            _ROW_ORDER[key]) if key in _ROW_ORDER
+                                  else pd.concat(tables, ignore_index=True))
     frame = pd.concat(parts["frame"], ignore_index=True)
     prior = pd.concat(parts["prior"], ignore_index=True)
     excl = pd.concat(parts["excluded"], ignore_index=True)
@@ -201,7 +267,8 @@ def run_explain(
         "frame_relevance_prior": write_csv(prior, out / "frame_relevance_prior.csv"),
         "excluded_clips": write_csv(excl, out / "excluded_clips.csv"),
     }
-    ref_step = info.step if info.step in steps else steps[0]
+    train_step = context["train_step"]
+    ref_step = train_step if train_step in steps else steps[0]
     changes = border_changes(frame, prior if len(prior) else None, ref_step, n_boot=n_boot,
                              seed=seed)
     files["border_changes"] = write_csv(changes, out / "border_changes.csv")
@@ -213,21 +280,19 @@ def run_explain(
         files["frame_flipping_clips"] = write_csv(all_clips, out / "frame_flipping_clips.csv")
         aucs = auc_table(all_clips, n_boot=n_boot, seed=seed)
         files["frame_flipping_auc"] = write_csv(aucs, out / "frame_flipping_auc.csv")
-    fps, fps_note = clip_fps(shard_dir, split)
-    spans = [{"step": s, "span_frames": s * (info.clip_len - 1) + 1,
-              "span_seconds": span_seconds(s * (info.clip_len - 1) + 1, fps)} for s in steps]
     summary.update({
-        "kind": "explain", "analyzer": name, "target": target, "split": split,
-        "steps": steps, "train_step": info.step, "clip_len": info.clip_len,
-        "clips_per_video": clips_per_video, "crops": crops, "fps": fps, "fps_note": fps_note,
-        "spans": spans, "prior": prior_note,
-        "prior_seeds": prior_seeds,
+        "kind": "explain", "analyzer": context["analyzer"], "target": context["target"],
+        "split": context["split"], "steps": steps, "train_step": train_step,
+        "clip_len": context["clip_len"], "clips_per_video": context["clips_per_video"],
+        "crops": context.get("crops", 1), "fps": context.get("fps"),
+        "fps_note": context.get("fps_note"), "spans": context.get("spans"),
+        "prior": context["prior"], "prior_seeds": context["prior_seeds"],
         "n_excluded": int((excl["model"] == "trained").sum()),
         "n_excluded_prior": int((excl["model"] != "trained").sum()),
         "border": borders[borders["class"] == "all"].to_dict("records"),
         "border_by_class": borders[borders["class"] != "all"].to_dict("records"),
         "border_changes": changes.to_dict("records"),
-        "flip_fill": flip_fill,
+        "flip_fill": context["flip_fill"],
         "flipping_auc": {} if aucs.empty else {
             f"step {s}": {c: gc.set_index("method")["auc"].to_dict()
                           for c, gc in g.groupby("curve")}
@@ -236,7 +301,7 @@ def run_explain(
             f"step {s} {c}": g.loc[g["rank"] == 1, "method"].tolist()
             for (s, c), g in aucs.groupby(["step", "curve"])},
         "relative_share": "mean_share / prior_share, scaled to mean 1 over positions",
-        "temporal_sigma": temporal_sigma,
+        "temporal_sigma": context.get("temporal_sigma"),
         "temporal": ("selective relevance (Hiley et al. 2020): voxels whose |temporal Sobel "
                      "derivative| of the relevance exceeds temporal_sigma standard deviations "
                      "over the clip (time padded by repeating the border frame); "
@@ -269,7 +334,7 @@ def _saved_step(partial: Path, step: int, settings: dict, out: Path) -> tuple[di
 def _explain_step(model, info, shard_dir, out: Path, step: int, settings: dict, *, main,
                   priors, keep, name, split, clips_per_video, batch_size, target, n_heatmaps,
                   bounds, flip_fill, seed, progress, crops=1,
-                  temporal_sigma=DEFAULT_SIGMA) -> dict:
+                  temporal_sigma=DEFAULT_SIGMA, videos=None, devices=None) -> dict:
     """Frame relevance, prior profiles, frame flipping and heatmaps at one step, written to
     ``partial/`` (tables first, then the state file that marks the step complete)."""
     from kvlrp.data.pipeline import eval_dataset
@@ -277,11 +342,20 @@ def _explain_step(model, info, shard_dir, out: Path, step: int, settings: dict, 
     partial = out / "partial"
     spec = info.clip_spec(step=step, crops=crops)
     data = eval_dataset(shard_dir, spec, split=split, n_clips=clips_per_video,
-                        batch_size=batch_size)
+                        batch_size=batch_size, videos=videos)
     batches = (_numpy(b) for b in _progress(data, progress, f"explain step {step}"))
-    result = explain_frames(model, batches, main, step=step, class_names=info.classes,
-                            analyzer_name=name, target=target, prior_analyzers=priors,
-                            keep=keep, temporal_sigma=temporal_sigma)
+    if devices:  # each batch split over the devices, results put back together
+        from kvlrp.analysis.devices import SplitAnalyzer, SplitModel
+
+        result = explain_frames(
+            SplitModel(model, devices), batches, SplitAnalyzer(main, devices), step=step,
+            class_names=info.classes, analyzer_name=name, target=target,
+            prior_analyzers={s: SplitAnalyzer(a, devices) for s, a in priors.items()},
+            keep=keep, temporal_sigma=temporal_sigma)
+    else:
+        result = explain_frames(model, batches, main, step=step, class_names=info.classes,
+                                analyzer_name=name, target=target, prior_analyzers=priors,
+                                keep=keep, temporal_sigma=temporal_sigma)
     tables = {"frame": result.frame, "prior": result.prior, "excluded": result.excluded}
     heatmaps: list[Path] = []
     if result.kept:

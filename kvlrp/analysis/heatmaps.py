@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from kvlrp.atomic import atomic_write
+
 _GAP = 2
 _FONT_SIZE = 14
 _LABEL_HEIGHT = _FONT_SIZE + 6
@@ -161,10 +163,7 @@ def heatmap_strip(
     y += bar.size[1]
     for k, line in enumerate(legend_lines):
         draw.text((2, y + k * _LABEL_HEIGHT), line, fill="black", font=font)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path)
-    return path
+    return atomic_write(path, lambda tmp: canvas.save(tmp, format="PNG"))
 
 
 def heatmap_gif(
@@ -190,7 +189,5 @@ def heatmap_gif(
         label = f"frame {t}" + ("" if shares is None else f"  share {100 * shares[t]:.0f}%")
         ImageDraw.Draw(img).text((2, 2), label, fill="black", font=font)
         images.append(img)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
-    return path
+    return atomic_write(path, lambda tmp: images[0].save(
+        tmp, format="GIF", save_all=True, append_images=images[1:], duration=frame_ms, loop=0))

@@ -144,8 +144,11 @@ def plot_flipping(curves: pd.DataFrame, path: str | Path) -> Path:
 
 
 def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
-    return path
+    """Save ``fig`` atomically (local or any tf.io.gfile URL, see :mod:`kvlrp.atomic`)."""
+    from kvlrp.atomic import atomic_write
+
+    fmt = str(path).rsplit(".", 1)[-1]
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format=fmt))
+    finally:
+        _pyplot().close(fig)

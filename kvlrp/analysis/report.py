@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kvlrp import fs
 from kvlrp.analysis.plots import plot_flipping, plot_profiles, plot_strides, plot_temporal
 from kvlrp.atomic import atomic_write
 
@@ -20,7 +21,7 @@ _FILLS = {"mean": "the clip's mean frame", "zero": "zeros (mid-grey)",
 def find_runs(root: str | Path) -> dict[str, Path]:
     """Folders holding an ``explain`` and a ``strides`` run (``summary.json`` with ``kind``),
     searched in ``root`` and up to two levels below it."""
-    root = Path(root)
+    root = fs.path(root)  # local, or any tf.io.gfile URL
     if not root.is_dir():
         raise FileNotFoundError(f"report folder {root} does not exist")
     runs: dict[str, Path] = {}
@@ -51,13 +52,13 @@ def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
 
 
 def _rel(path: Path, root: Path) -> str:
-    return Path(os.path.relpath(path, root)).as_posix()
+    return Path(os.path.relpath(str(path), str(root))).as_posix()
 
 
 def _explain_section(run: Path, root: Path, plots: Path) -> list[str]:
     summary = json.loads((run / "summary.json").read_text())
-    table = pd.read_csv(run / "frame_relevance_summary.csv")
-    borders = pd.read_csv(run / "border_scores.csv")
+    table = fs.read_csv(run / "frame_relevance_summary.csv")
+    borders = fs.read_csv(run / "border_scores.csv")
     out = ["## Where in the clip the model looks", ""]
     out.append(
         f"Analyzer `{summary['analyzer']}`, explaining the {summary['target']} class, "
@@ -79,10 +80,10 @@ def _explain_section(run: Path, root: Path, plots: Path) -> list[str]:
     out.append(markdown_table(b[["step", "n_clips", "B [95% CI]", "prior_border_score",
                                  "relative B [95% CI]"]]))
     changes = run / "border_changes.csv"
-    if changes.exists() and len(pd.read_csv(changes)):
+    if changes.exists() and len(fs.read_csv(changes)):
         out += ["", "Change of B against the reference step, paired over the same videos "
                 "(each video's clips averaged; 95 % bootstrap resampling videos jointly for "
-                "both steps):", "", markdown_table(pd.read_csv(changes))]
+                "both steps):", "", markdown_table(fs.read_csv(changes))]
     png = plot_profiles(table, borders, plots / "frame_relevance.png")
     out += ["", f"![frame relevance]({_rel(png, root)})", ""]
     wide = table[table["class"].astype(str) == "all"].pivot(index="position", columns="step",
@@ -95,10 +96,10 @@ def _explain_section(run: Path, root: Path, plots: Path) -> list[str]:
     out += _temporal_lines(table, borders, summary, root, plots)
     flip = run / "frame_flipping.csv"
     if flip.exists():
-        curves = pd.read_csv(flip)
+        curves = fs.read_csv(flip)
         auc_file = run / "frame_flipping_auc.csv"
         if auc_file.exists():
-            aucs = pd.read_csv(auc_file)
+            aucs = fs.read_csv(auc_file)
         else:
             aucs = curves.groupby(["step", "method"], sort=False)["auc"].first().reset_index()
         png = plot_flipping(curves, plots / "frame_flipping.png")
@@ -164,7 +165,7 @@ def _flipping_verdict(aucs: pd.DataFrame) -> list[str]:
 
 def _strides_section(run: Path, root: Path, plots: Path) -> list[str]:
     summary = json.loads((run / "summary.json").read_text())
-    table = pd.read_csv(run / "stride_accuracy.csv")
+    table = fs.read_csv(run / "stride_accuracy.csv")
     best = summary["best"]
     png = plot_strides(table, plots / "stride_accuracy.png", best)
     out = ["## Accuracy per step (no retraining)", ""]
@@ -202,7 +203,7 @@ def _selection_lines(summary: dict) -> list[str]:
 
 def build_report(root: str | Path) -> Path:
     """Write ``root/report.md`` and ``root/plots/*.png``; returns the report's path."""
-    root = Path(root)
+    root = fs.path(root)  # local, or any tf.io.gfile URL
     runs = find_runs(root)
     plots = root / "plots"
     lines = ["# kvlrp report", ""]

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kvlrp import fs
 from kvlrp.atomic import write_csv
 
 
@@ -27,7 +28,7 @@ def run_settings(model: Any, info: Any, shard_dir: str | Path, split: str,
                  clips_per_video: int | str) -> dict:
     """What every evaluation's partial results depend on: data, split, clip settings and the
     model's weights (callers add their own settings)."""
-    return {"shard_dir": str(Path(shard_dir).resolve()), "split": split,
+    return {"shard_dir": str(fs.path(shard_dir).resolve()), "split": split,
             "clips_per_video": clips_per_video, "clip_len": info.clip_len,
             "size": info.size, "normalization": info.normalization,
             "short_policy": info.short_policy, "model": model_fingerprint(model)}
@@ -67,7 +68,7 @@ def read_table(path: Path, columns: list[list[str]]) -> pd.DataFrame:
     values (floats parsed round-trip, text columns kept as text)."""
     dtypes = dict(columns)
     text = [c for c, t in dtypes.items() if t in ("object", "str", "string")]
-    df = pd.read_csv(path, dtype={c: str for c in text}, keep_default_na=False,
+    df = fs.read_csv(path, dtype={c: str for c in text}, keep_default_na=False,
                      na_values=[""], float_precision="round_trip")
     df = df[list(dtypes)]
     return df.astype({c: t for c, t in dtypes.items() if c not in text and str(df[c].dtype) != t})

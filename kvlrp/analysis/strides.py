@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kvlrp import fs
 from kvlrp.analysis.values import as_str
 from kvlrp.atomic import write_csv, write_json
 
@@ -62,8 +63,9 @@ class _KeyState:
                                self.meta, step, control)
                 return
             done = set(state["videos_done"])
-            table = pd.read_csv(self.csv, dtype={"video_id": str})
-            self.rows = table[table["video_id"].isin(done)].to_dict("records")
+            if done:  # (a worker with no videos wrote an empty table)
+                table = fs.read_csv(self.csv, dtype={"video_id": str})
+                self.rows = table[table["video_id"].isin(done)].to_dict("records")
             self.done = list(state["videos_done"])
             self.complete = bool(state["complete"])
 
@@ -90,6 +92,7 @@ def stride_predictions(
     batch_size: int = 32,
     on_video: Callable[[int, str], None] | None = None,
     progress: Any = None,
+    allow_empty: bool = False,
 ) -> pd.DataFrame:
     """Softmax probabilities of every evaluation clip at every step (and the shuffled control).
 
@@ -112,6 +115,9 @@ def stride_predictions(
         partial files written with other settings are recomputed.
     on_video
         Called with ``(videos_seen, video_id)`` after each video (progress hooks, tests).
+    allow_empty
+        Return an empty table (columns :data:`CLIP_COLUMNS`) instead of raising when no clip
+        was produced (a worker whose part of the videos is empty).
 
     Returns
     -------
@@ -123,7 +129,7 @@ def stride_predictions(
     keys = [(int(s), "none") for s in dict.fromkeys(int(s) for s in steps)]
     if control_step is not None:
         keys.append((int(control_step), "shuffled"))
-    pdir = None if partial_dir is None else Path(partial_dir)
+    pdir = None if partial_dir is None else fs.path(partial_dir)
     if pdir is not None:
         pdir.mkdir(parents=True, exist_ok=True)
     states = [_KeyState(pdir, s, c, {**(settings or {}), "step": s, "control": c,
@@ -140,6 +146,8 @@ def stride_predictions(
             st.flush()
         raise
     table = pd.DataFrame([r for st in states for r in st.rows])
+    if table.empty and allow_empty:
+        return pd.DataFrame(columns=CLIP_COLUMNS)
     if table.empty:
         raise ValueError("no evaluation clip was produced (is the split empty?)")
     table["video_id"] = table["video_id"].astype(str)

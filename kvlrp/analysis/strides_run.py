@@ -7,7 +7,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from kvlrp import fs
 from kvlrp.analysis.accuracy import best_step, stride_table, video_predictions
+from kvlrp.analysis.devices import SplitModel
+from kvlrp.analysis.partition import Worker, assign_videos, write_worker_file
 from kvlrp.analysis.resume import run_settings
 from kvlrp.analysis.selection import add_paired_columns, select_and_report
 from kvlrp.analysis.strides import stride_predictions
@@ -36,6 +39,8 @@ def run_strides(
     select_on: str | None = None,
     crops: int = 1,
     equal_counts: bool = False,
+    worker: Worker | None = None,
+    devices: Sequence[str] | None = None,
 ) -> dict:
     """Accuracy per step without retraining, plus the frame-shuffled control.
 
@@ -56,6 +61,10 @@ def run_strides(
     starts, so that every video is scored on ``clips_per_video`` clips at every step
     (otherwise short videos give fewer distinct clips at large steps); the table's
     ``clips_per_video`` column says what each step used.
+    ``worker``: one of several workers (:mod:`kvlrp.analysis.partition`): evaluate only its
+    part of the videos of each split, keep the clip rows in ``partial/`` and write
+    ``worker.json`` instead of the final tables (``kvlrp merge`` makes them). ``devices``: split
+    every batch over these devices (``--strategy mirrored``).
 
     Returns
     -------
@@ -65,7 +74,7 @@ def run_strides(
     from kvlrp.data.pipeline import eval_clips, video_dataset
     from kvlrp.data.shards import read_index
 
-    out = Path(out_dir)
+    out = fs.path(out_dir)  # local, or any tf.io.gfile URL
     steps = [int(s) for s in steps]
     if not steps or min(steps) < 1:
         raise ValueError(f"steps must be positive ints; got {steps}")
@@ -80,7 +89,9 @@ def run_strides(
     if select_on != split and not (index["split"] == select_on).any():
         raise ValueError(f"--select-on {select_on!r}: no videos in that split of {shard_dir}; "
                          f"splits there: {splits}")
+    worker = worker or Worker()
     specs: dict[int, Any] = {}
+    predictor = model if not devices else SplitModel(model, devices)
 
     def make_clips(frames, step):
         spec = specs.setdefault(step, info.clip_spec(step=step, crops=crops,
@@ -92,27 +103,58 @@ def run_strides(
         if progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=int((index["split"] == on_split).sum()),
-                       desc=f"strides {steps} ({on_split})", unit="video",
-                       disable=None)  # None: no bar unless stderr is a terminal
+            bar = tqdm(total=len(mine[on_split]), desc=f"strides {steps} ({on_split})",
+                       unit="video", disable=None)  # None: no bar unless stderr is a terminal
+        settings = {**run_settings(model, info, shard_dir, on_split, clips_per_video),
+                    "crops": crops, "equal_counts": equal_counts}
+        if worker.is_split:
+            settings["worker"] = [worker.num_workers, worker.index]
         try:
             return stride_predictions(
-                model, video_dataset(shard_dir, on_split), make_clips, steps,
-                control_step=info.step if with_control else None, control_seed=control_seed,
-                partial_dir=partial,
-                settings={**run_settings(model, info, shard_dir, on_split, clips_per_video),
-                          "crops": crops, "equal_counts": equal_counts},
-                batch_size=batch_size, on_video=hook, progress=bar)
+                predictor, video_dataset(shard_dir, on_split, videos=part[on_split]),
+                make_clips, steps, control_step=info.step if with_control else None,
+                control_seed=control_seed, partial_dir=partial, settings=settings,
+                batch_size=batch_size, on_video=hook, progress=bar,
+                allow_empty=worker.is_split)
         finally:
             if bar is not None:
                 bar.close()
 
     fps, fps_note = clip_fps(shard_dir, split)
+    order = {sp: index.loc[index["split"] == sp, "video_id"].astype(str).tolist()
+             for sp in dict.fromkeys([split, select_on])}
+    mine = {sp: assign_videos(index[index["split"] == sp], worker) for sp in order}
+    part = {sp: (mine[sp] if worker.is_split else None) for sp in order}
     clips = predict(split, out / "partial", control, on_video)
+    sel_clips = None
+    if select_on != split:
+        sel_clips = predict(select_on, out / "partial" / select_on, False, None)
+    context = {"split": split, "select_on": select_on, "steps": steps,
+               "train_step": info.step, "clip_len": info.clip_len, "classes": info.classes,
+               "clips_per_video": clips_per_video, "n_boot": n_boot, "seed": seed,
+               "control": control, "control_seed": control_seed, "video_order": order,
+               "crops": crops, "equal_counts": equal_counts, "fps": fps, "fps_note": fps_note,
+               "select_fps": clip_fps(shard_dir, select_on)[0]}
+    if worker.is_split:
+        return write_worker_file(out, "strides", worker, {"steps": steps, "control": control,
+                                 "control_seed": control_seed, "crops": crops,
+                                 "equal_counts": equal_counts, **run_settings(
+                                     model, info, shard_dir, split, clips_per_video)},
+                                 context, [v for sp in order for v in mine[sp]], {})
+    return write_strides_reports(out, clips, sel_clips, context)
+
+
+def write_strides_reports(out: Path, clips: Any, sel_clips: Any, context: dict) -> dict:
+    """The final strides tables and ``summary.json`` from the clip predictions of the
+    reported split (and of the selection split, if it is another one); used by one run and by
+    ``kvlrp merge`` alike."""
+    split, select_on, steps = context["split"], context["select_on"], context["steps"]
+    train_step, clip_len = context["train_step"], context["clip_len"]
+    n_boot, seed = context["n_boot"], context["seed"]
     videos = video_predictions(clips)
-    table = stride_table(clips, info.clip_len, n_boot=n_boot, seed=seed, fps=fps)
-    best = best_step(table, train_step=info.step)
-    table = add_paired_columns(table, videos, info.step, n_boot=n_boot, seed=seed)
+    table = stride_table(clips, clip_len, n_boot=n_boot, seed=seed, fps=context.get("fps"))
+    best = best_step(table, train_step=train_step)
+    table = add_paired_columns(table, videos, train_step, n_boot=n_boot, seed=seed)
     files = {
         "stride_accuracy": write_csv(table, out / "stride_accuracy.csv"),
         "clip_predictions": write_csv(clips, out / "clip_predictions.csv"),
@@ -120,22 +162,22 @@ def run_strides(
     }
     selection_videos = videos
     if select_on != split:
-        sel_clips = predict(select_on, out / "partial" / select_on, False, None)
         selection_videos = video_predictions(sel_clips)
-        sel_table = stride_table(sel_clips, info.clip_len, n_boot=n_boot, seed=seed,
-                                 fps=clip_fps(shard_dir, select_on)[0])
+        sel_table = stride_table(sel_clips, clip_len, n_boot=n_boot, seed=seed,
+                                 fps=context.get("select_fps"))
         files[f"stride_accuracy_{select_on}"] = write_csv(
             sel_table, out / f"stride_accuracy_{select_on}.csv")
         files[f"video_predictions_{select_on}"] = write_csv(
             selection_videos, out / f"video_predictions_{select_on}.csv")
-    selection = select_and_report(selection_videos, videos, info.step, select_on, split,
+    selection = select_and_report(selection_videos, videos, train_step, select_on, split,
                                   n_boot=n_boot, seed=seed)
     shuffled = table[table["control"] == "shuffled"]
     summary = {
-        "kind": "strides", "split": split, "steps": steps, "train_step": info.step,
-        "clip_len": info.clip_len, "clips_per_video": clips_per_video, "crops": crops,
-        "equal_counts": equal_counts, "fps": fps, "fps_note": fps_note, "best": best,
-        "tie_rule": TIE_RULE, "classes": info.classes, **selection,
+        "kind": "strides", "split": split, "steps": steps, "train_step": train_step,
+        "clip_len": clip_len, "clips_per_video": context["clips_per_video"],
+        "crops": context.get("crops", 1), "equal_counts": context.get("equal_counts", False),
+        "fps": context.get("fps"), "fps_note": context.get("fps_note"), "best": best,
+        "tie_rule": TIE_RULE, "classes": context["classes"], **selection,
         "shuffled_control": shuffled.to_dict("records")[0] if len(shuffled) else None,
         "table": table.to_dict("records"), "files": {k: str(v) for k, v in files.items()},
     }

@@ -8,6 +8,7 @@ import argparse
 from kvlrp.commands.errors import bad_input_is_a_command_error
 from kvlrp.commands.model_args import add_model_arguments
 from kvlrp.commands.options import count_or_all, non_negative_int, positive_float, positive_int
+from kvlrp.commands.scaleout import add_scale_arguments, print_worker_summary, scale_kwargs
 
 HELP = "relevance per frame position (border effect, prior, flipping, heatmaps) of a model"
 
@@ -48,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--seed", type=int, default=0, help="bootstrap and prior seed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_scale_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,8 +66,11 @@ def run(args: argparse.Namespace) -> int:
             flip_videos=args.flip_videos, flip_fill=args.flip_fill,
             temporal_sigma=args.temporal_sigma,
             batch_size=args.batch_size, seed=args.seed,
-            progress=not args.no_progress, crops=args.crops,
+            progress=not args.no_progress, crops=args.crops, **scale_kwargs(args),
         )
+    if summary["kind"] == "explain-worker":
+        print_worker_summary("explain", summary)
+        return 0
     print_explain_summary(summary, args.out)
     return 0
 

@@ -33,6 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-truncated", action="store_true",
                         help="keep the decodable part of truncated videos instead of skipping")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--runner", choices=["local", "beam"], default="local",
+                        help="local: decoding processes on this machine (default); beam: an "
+                             "Apache Beam pipeline (pip install 'kvlrp[beam]')")
+    parser.add_argument("--beam-options", default="",
+                        help="Beam pipeline options in one string, given with '=' (it starts "
+                             "with --): --beam-options=\"--runner=DirectRunner "
+                             "--direct_num_workers=2\" or --beam-options=\"--runner="
+                             "DataflowRunner --project=P --region=R --temp_location="
+                             "gs://B/tmp\"")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,12 +51,23 @@ def run(args: argparse.Namespace) -> int:
 
     with bad_input_is_a_command_error((ManifestError, *BAD_INPUT)):
         manifest = _manifest(args)
-        result = prepare_shards(
-            manifest, args.out, encoding=args.encoding, jpeg_quality=args.jpeg_quality,
-            short_side=args.short_side, videos_per_shard=args.videos_per_shard,
-            workers=args.workers, allow_truncated=args.allow_truncated,
-            progress=not args.no_progress, fps=args.fps,
-        )
+        if args.runner == "beam":
+            import shlex
+
+            from kvlrp.data.beam_prepare import prepare_shards_beam
+
+            result = prepare_shards_beam(
+                manifest, args.out, encoding=args.encoding, jpeg_quality=args.jpeg_quality,
+                short_side=args.short_side, videos_per_shard=args.videos_per_shard,
+                allow_truncated=args.allow_truncated, fps=args.fps,
+                beam_args=shlex.split(args.beam_options))
+        else:
+            result = prepare_shards(
+                manifest, args.out, encoding=args.encoding, jpeg_quality=args.jpeg_quality,
+                short_side=args.short_side, videos_per_shard=args.videos_per_shard,
+                workers=args.workers, allow_truncated=args.allow_truncated,
+                progress=not args.no_progress, fps=args.fps,
+            )
     reused = f" ({result.n_reused_shards} shard(s) reused from an earlier run)" \
         if result.n_reused_shards else ""
     print(f"{result.n_videos} videos in shards{reused}; {len(result.skipped)} skipped")
@@ -63,7 +83,9 @@ def _manifest(args: argparse.Namespace):
     """The manifest CSV path, or for a folder the manifest of its class-folder tree."""
     from pathlib import Path
 
-    if not Path(args.manifest).is_dir():
+    from kvlrp.fs import is_url
+
+    if is_url(args.manifest) or not Path(args.manifest).is_dir():
         return args.manifest
     from kvlrp.data.layouts import build_manifest
     from kvlrp.data.manifest import manifest_from_table

@@ -7,6 +7,7 @@ import argparse
 from kvlrp.commands.errors import bad_input_is_a_command_error
 from kvlrp.commands.model_args import add_model_arguments
 from kvlrp.commands.options import count_or_all, positive_int
+from kvlrp.commands.scaleout import add_scale_arguments, print_worker_summary, scale_kwargs
 
 HELP = "clip and video accuracy per step size (test-time tuning, resumable)"
 
@@ -37,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--seed", type=int, default=0, help="bootstrap and shuffle seed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_scale_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,8 +53,11 @@ def run(args: argparse.Namespace) -> int:
             clips_per_video=args.clips_per_video, control=not args.no_control,
             control_seed=args.seed, batch_size=args.batch_size, seed=args.seed,
             progress=not args.no_progress, select_on=args.select_on, crops=args.crops,
-            equal_counts=not args.distinct_clips,
+            equal_counts=not args.distinct_clips, **scale_kwargs(args),
         )
+    if summary["kind"] == "strides-worker":
+        print_worker_summary("strides", summary)
+        return 0
     print_strides_summary(summary, args.out)
     return 0
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kvlrp import fs
+
 #: Split names a manifest may use.
 SPLITS = ("train", "val", "test")
 
@@ -61,11 +63,11 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
     ManifestError
         Missing file or columns, empty labels or paths, unknown split names, duplicate ids.
     """
-    path = Path(path)
+    path = fs.path(path)  # a local path or any tf.io.gfile URL (gs://, s3://, ram://, ...)
     if not path.is_file():
         raise ManifestError(f"manifest not found: {path}")
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        table = fs.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise ManifestError(f"manifest {path} is not a readable CSV: {err}") from err
     return manifest_from_table(table, base_dir=path.parent, source=path)
@@ -91,9 +93,9 @@ def manifest_from_table(
         empty = table.index[table[column] == ""].tolist()
         if empty:
             raise ManifestError(f"{where} has empty '{column}' in data row(s) {_rows(empty)}")
-    base_dir = Path(base_dir)
+    base_dir = fs.path(base_dir)
     relative = table["path"].tolist()
-    table["path"] = [str((base_dir / p).resolve()) if not Path(p).is_absolute() else p
+    table["path"] = [str((base_dir / p).resolve()) if not fs.path(p).is_absolute() else p
                      for p in relative]
     if "video_id" not in table.columns or (table["video_id"].astype(str).str.strip() == "").all():
         table["video_id"] = [str(Path(p).with_suffix("")) for p in relative]

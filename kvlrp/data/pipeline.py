@@ -11,11 +11,12 @@ from __future__ import annotations
 import numbers
 import os
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
-from pathlib import Path
 
 import tensorflow as tf
 
+from kvlrp import fs
 from kvlrp.data import clip_ops, clip_sampling
 from kvlrp.data.clip_ops import NORMALIZATION_BOUNDS, normalize
 from kvlrp.data.clip_sampling import SHORT_POLICIES
@@ -178,8 +179,12 @@ def eval_dataset(
     split: str = "val",
     n_clips: int | str = 4,
     batch_size: int = 16,
+    videos: Collection[str] | None = None,
 ) -> tf.data.Dataset:
     """Evaluation clips of every video of ``split``, in index order, once (not repeating).
+
+    ``videos``: only these video ids (one worker's part, see :mod:`kvlrp.analysis.partition`);
+    shard files holding none of them are not read.
 
     Each video gives ``n_clips`` clips evenly spaced over it (``"all"``: every
     non-overlapping clip; see :func:`kvlrp.data.clip_sampling.eval_starts`), centre-cropped
@@ -193,7 +198,7 @@ def eval_dataset(
         ``clip_start`` int32, ``crop`` int32 and ``is_short`` bool, each ``[B]``.
     """
     _check_n_clips(n_clips)
-    _, files, encoding = _split_files(shard_dir, split)
+    index, files, encoding = _split_files(shard_dir, split)
 
     def _clips(example: dict) -> dict:
         starts = _eval_starts(example["n_frames"], spec, n_clips)
@@ -206,14 +211,19 @@ def eval_dataset(
         return _package(frames, starts, is_short, spec, example["label_index"],
                         example["video_id"])
 
+    _keep, files = _only_videos(index, files, videos)
     ds = tf.data.TFRecordDataset(files)
     ds = ds.map(_parse, num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = ds if videos is None else ds.filter(_keep)
     ds = ds.map(_clips, num_parallel_calls=AUTOTUNE, deterministic=True).unbatch()
     return ds.batch(batch_size).prefetch(AUTOTUNE)
 
 
-def video_dataset(shard_dir: str | os.PathLike, split: str | None = "val") -> tf.data.Dataset:
+def video_dataset(shard_dir: str | os.PathLike, split: str | None = "val",
+                  videos: Collection[str] | None = None) -> tf.data.Dataset:
     """One element per video of ``split`` (``None``: all splits), its frames decoded once.
+
+    ``videos``: only these video ids (as in :func:`eval_dataset`).
 
     Returns
     -------
@@ -221,14 +231,17 @@ def video_dataset(shard_dir: str | os.PathLike, split: str | None = "val") -> tf
         Dicts of ``frames`` uint8 ``[T, H, W, 3]``, ``label`` int32, ``video_id`` string,
         ``n_frames`` int32.
     """
-    _, files, encoding = _split_files(shard_dir, split)
+    index, files, encoding = _split_files(shard_dir, split)
+    _keep, files = _only_videos(index, files, videos)
 
     def _video(example: dict) -> dict:
         frames = _decode_frames(example, tf.range(example["n_frames"]), encoding)
         return {"frames": frames, "label": tf.cast(example["label_index"], tf.int32),
                 "video_id": example["video_id"], "n_frames": example["n_frames"]}
 
-    ds = tf.data.TFRecordDataset(files).map(_parse, num_parallel_calls=AUTOTUNE)
+    ds = tf.data.TFRecordDataset(files).map(_parse, num_parallel_calls=AUTOTUNE,
+                                            deterministic=True)
+    ds = ds if videos is None else ds.filter(_keep)
     return ds.map(_video, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(2)
 
 
@@ -388,7 +401,7 @@ def _package(clips_uint8, starts, is_short, spec: ClipSpec, label, video_id) -> 
 
 def _split_files(shard_dir, split: str | None) -> tuple:
     """Index rows, shard files and frame encoding of ``split`` (``None``: all)."""
-    shard_dir = Path(shard_dir)
+    shard_dir = fs.path(shard_dir)  # local, or any tf.io.gfile URL
     info = read_dataset_info(shard_dir)
     index = read_index(shard_dir)
     if split is not None:
@@ -399,10 +412,33 @@ def _split_files(shard_dir, split: str | None) -> tuple:
                 f"no videos of split '{split}' in {shard_dir} (splits present: {present})"
             )
     files = [str(shard_dir / name) for name in dict.fromkeys(index["shard"])]
-    missing = [f for f in files if not Path(f).is_file()]
+    missing = [f for f in files if not fs.path(f).is_file()]
     if missing:
         raise FileNotFoundError(f"shard file(s) listed in index.csv are missing: {missing[:3]}")
     return index, files, info["encoding"]
+
+
+def _only_videos(index, files: list[str], videos: Collection[str] | None):
+    """-> (predicate on parsed examples keeping ``videos``, the shard files holding them)."""
+    if videos is None:
+        return None, files
+    wanted = sorted({str(v) for v in videos})
+    unknown = sorted(set(wanted) - set(index["video_id"].astype(str)))
+    if unknown:
+        raise ValueError(f"video ids not in this split of the shard index: {unknown[:3]}")
+    shards = set(index.loc[index["video_id"].astype(str).isin(wanted), "shard"])
+    # No video at all: read one file and keep nothing (an empty file list has no dtype).
+    files = [f for f in files if fs.path(f).name in shards] or files[:1]
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(wanted or [""], tf.string),
+                                            tf.ones([max(1, len(wanted))], tf.int32)),
+        default_value=0)
+    empty = not wanted
+
+    def keep(example: dict) -> tf.Tensor:
+        return tf.logical_and(not empty, table.lookup(example["video_id"]) > 0)
+
+    return keep, files
 
 
 def _check_n_clips(n_clips: int | str) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from kvlrp import fs
 from kvlrp.atomic import write_csv, write_json
 from kvlrp.data.decode_worker import ENCODINGS, DecodedVideo, DecodeTask, decode_task
 from kvlrp.data.manifest import Manifest, read_manifest
@@ -130,7 +131,7 @@ def prepare_shards(
         manifest = read_manifest(manifest)
     options = ShardOptions(encoding, jpeg_quality, short_side, allow_truncated, videos_per_shard,
                            fps=fps)
-    out_dir = Path(out_dir)
+    out_dir = fs.path(out_dir)  # local, or any tf.io.gfile URL
     out_dir.mkdir(parents=True, exist_ok=True)
     state = _load_state(out_dir, options, manifest.classes)
     plan = _plan(manifest.table, videos_per_shard)
@@ -190,22 +191,22 @@ def _write_pending(tf, pending, results, table, manifest, encoding, out_dir, sta
 
 def read_index(shard_dir: str | os.PathLike) -> pd.DataFrame:
     """The ``index.csv`` of a shard folder (one row per video in the shards)."""
-    path = Path(shard_dir) / "index.csv"
+    path = fs.path(shard_dir) / "index.csv"
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} not found: {shard_dir} is not a shard folder (make one with `kvlrp prepare`)"
         )
-    return pd.read_csv(path, dtype={"video_id": str, "label": str, "split": str, "shard": str})
+    return fs.read_csv(path, dtype={"video_id": str, "label": str, "split": str, "shard": str})
 
 
 def read_classes(shard_dir: str | os.PathLike) -> list[str]:
     """Class names of a shard folder (index = class index)."""
-    return json.loads((Path(shard_dir) / "classes.json").read_text())
+    return json.loads((fs.path(shard_dir) / "classes.json").read_text())
 
 
 def read_dataset_info(shard_dir: str | os.PathLike) -> dict:
     """The options a shard folder was built with (``dataset.json``)."""
-    path = Path(shard_dir) / "dataset.json"
+    path = fs.path(shard_dir) / "dataset.json"
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} not found: {shard_dir} is not a shard folder (make one with `kvlrp prepare`)"
@@ -282,7 +283,10 @@ def _write_shard(tf, path: Path, examples: list[bytes]) -> None:
     with tf.io.TFRecordWriter(str(tmp)) as writer:
         for example in examples:
             writer.write(example)
-    os.replace(tmp, path)
+    if fs.is_url(path):
+        tf.io.gfile.rename(str(tmp), str(path), overwrite=True)
+    else:
+        os.replace(tmp, path)
 
 
 def _progress_bar(total: int, enabled: bool):

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import keras
 
-from kvlrp.atomic import write_json
+from kvlrp import fs
+from kvlrp.atomic import atomic_write, write_json
 from kvlrp.models.info import ModelInfo
 
 #: File names inside a model folder.
@@ -45,7 +46,7 @@ def save_model(model: keras.Model, model_dir: str | os.PathLike, info: ModelInfo
     Path
         ``model_dir``.
     """
-    model_dir = Path(model_dir)
+    model_dir = fs.path(model_dir)  # local, or any tf.io.gfile URL
     units = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
     if units is not None and units != info.num_classes:
         raise ValueError(
@@ -53,6 +54,10 @@ def save_model(model: keras.Model, model_dir: str | os.PathLike, info: ModelInfo
             f"{info.num_classes} classes {info.classes}"
         )
     model_dir.mkdir(parents=True, exist_ok=True)
+    if fs.is_url(model_dir):  # saved locally, then uploaded and renamed (kvlrp.atomic)
+        atomic_write(model_dir / MODEL_FILENAME, lambda tmp: model.save(tmp))
+        write_json(info.to_dict(), model_dir / INFO_FILENAME)
+        return model_dir
     tmp = model_dir / f".{MODEL_FILENAME}.{os.getpid()}.tmp.keras"
     try:
         model.save(tmp)
@@ -131,7 +136,9 @@ def load_keras_file(path: str | os.PathLike, allow_unsafe: bool = False,
     if not path.is_file():
         raise ModelLoadError(f"model file {path} not found")
     try:
-        return keras.saving.load_model(path, compile=compile, safe_mode=not allow_unsafe)
+        with fs.local_copy(path) as local:  # Keras reads local files (a URL is copied)
+            return keras.saving.load_model(local, compile=compile,
+                                           safe_mode=not allow_unsafe)
     except ValueError as err:
         if not allow_unsafe and ("safe_mode" in str(err) or "arbitrary code" in str(err)):
             raise UnsafeModelError(
@@ -148,5 +155,5 @@ def load_keras_file(path: str | os.PathLike, allow_unsafe: bool = False,
 
 
 def _model_dir(model_dir: str | os.PathLike) -> Path:
-    path = Path(model_dir)
+    path = fs.path(model_dir)
     return path.parent if path.suffix == ".keras" else path

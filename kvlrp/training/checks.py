@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
-import pandas as pd
+from kvlrp import fs
 
 
 class TrainingSetupError(ValueError):
@@ -48,7 +47,7 @@ def check_shards(
         Empty or missing shard folder, fewer than two training classes, a validation class
         absent from training, or a clip span longer than every training video.
     """
-    shard_dir = Path(shard_dir)
+    shard_dir = fs.path(shard_dir)  # local, or any tf.io.gfile URL
     index_path = shard_dir / "index.csv"
     if not shard_dir.is_dir():
         raise TrainingSetupError(f"shard folder {shard_dir} does not exist")
@@ -57,7 +56,7 @@ def check_shards(
             f"no shards in {shard_dir} (expected index.csv, classes.json and *.tfrecord files); "
             "create them with `kvlrp prepare MANIFEST --out DIR`"
         )
-    index = pd.read_csv(index_path)
+    index = fs.read_csv(index_path)
     classes = json.loads((shard_dir / "classes.json").read_text())
     train = index[index["split"] == "train"]
     val = index[index["split"] == val_split]

@@ -24,7 +24,8 @@ from typing import Any
 import keras
 import pandas as pd
 
-from kvlrp.atomic import write_csv, write_json
+from kvlrp import fs
+from kvlrp.atomic import atomic_write, write_csv, write_json
 
 HISTORY_FILENAME = "history.csv"
 CHECKPOINT_DIRNAME = "checkpoints"
@@ -36,7 +37,7 @@ class RunState:
     """Reads and writes the resume state of the run in ``out_dir``."""
 
     def __init__(self, out_dir: str | os.PathLike) -> None:
-        self.out_dir = Path(out_dir)
+        self.out_dir = fs.path(out_dir)  # local, or any tf.io.gfile URL
         self.checkpoint_dir = self.out_dir / CHECKPOINT_DIRNAME
         self.state_path = self.checkpoint_dir / STATE_FILENAME
         self.history_path = self.out_dir / HISTORY_FILENAME
@@ -56,7 +57,7 @@ class RunState:
         """History rows of epochs ``1..up_to_epoch`` (later rows belong to a lost epoch)."""
         if up_to_epoch <= 0 or not self.history_path.is_file():
             return []
-        table = pd.read_csv(self.history_path)
+        table = fs.read_csv(self.history_path)
         return table[table["epoch"] <= up_to_epoch].to_dict("records")
 
     def save_epoch(
@@ -87,6 +88,9 @@ class RunState:
 
 def _save_atomically(save: Callable[[Path], None], path: Path, suffix: str) -> None:
     """``save(tmp)`` beside ``path`` (Keras needs the right suffix), then rename over it."""
+    if fs.is_url(path):  # saved locally under the same name, uploaded, renamed
+        atomic_write(path, save)
+        return
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
     try:
         save(tmp)

@@ -20,6 +20,7 @@ import keras
 import pandas as pd
 import tensorflow as tf
 
+from kvlrp import fs
 from kvlrp.compat import disable_op_determinism, op_determinism_enabled
 from kvlrp.models import ARCHITECTURES, ModelInfo, build_model, save_model
 from kvlrp.training.checks import TrainingSetupError, check_shards
@@ -170,7 +171,8 @@ def train(
 
         with strategy.scope():
             if state is not None:
-                net = keras.saving.load_model(run_state.checkpoint_path(state), compile=True)
+                with fs.local_copy(run_state.checkpoint_path(state)) as checkpoint:
+                    net = keras.saving.load_model(checkpoint, compile=True)
             else:
                 net = _compiled_model(model, len(summary.classes), learning_rate, model_kwargs)
         initial_epoch = int(state["epoch"]) if state is not None else 0
@@ -205,7 +207,8 @@ def train(
         best = epoch_end.best
         restored = bool(restore_best and best and chief and run_state.best_weights_path.is_file())
         if restored:
-            net.load_weights(run_state.best_weights_path)
+            with fs.local_copy(run_state.best_weights_path) as weights:
+                net.load_weights(weights)
         info = ModelInfo(
             architecture=model, classes=summary.classes, clip_len=clip_len, step=step, size=size,
             normalization=normalization, short_policy=short_policy, seed=seed,
@@ -223,7 +226,7 @@ def train(
         )
         if chief:
             save_model(net, out_dir, info)
-        return TrainResult(net, info, history, Path(out_dir), initial_epoch)
+        return TrainResult(net, info, history, fs.path(out_dir), initial_epoch)
 
 
 def _compiled_model(

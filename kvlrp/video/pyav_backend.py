@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,8 @@ def is_short_of_declared(decoded: int, declared: int | None, exact: bool) -> boo
     return decoded < declared - slack
 
 
-def read_pyav(path: Path, strict: bool = True) -> tuple[np.ndarray, float, int | None]:
+def read_pyav(path: Path, strict: bool = True,
+              source: Any = None) -> tuple[np.ndarray, float, int | None]:
     """Decode every frame of the first video stream of ``path`` as RGB.
 
     Parameters
@@ -67,7 +69,7 @@ def read_pyav(path: Path, strict: bool = True) -> tuple[np.ndarray, float, int |
     from av.video.reformatter import VideoReformatter
 
     try:
-        container = av.open(str(path))
+        container = av.open(str(path) if source is None else source)
     except av.FFmpegError as err:
         reason = f"not a readable video container ({_ffmpeg_reason(err)})"
         raise VideoReadError(path, reason) from err

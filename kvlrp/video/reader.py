@@ -6,6 +6,8 @@ import os
 import stat
 from pathlib import Path
 
+from kvlrp.fs import is_url
+from kvlrp.fs import path as fs_path
 from kvlrp.video.errors import VideoReadError
 from kvlrp.video.frame_folder import read_frame_folder
 from kvlrp.video.video import Video
@@ -54,6 +56,8 @@ def read_video(
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown video backend {backend!r}; choose one of {BACKENDS}")
+    if is_url(path):  # gs://, s3://, hdfs://, ram://: decoded from a tf.io.gfile file object
+        return _read_url(fs_path(path), backend, strict)
     path = Path(path)
     if path.is_dir():
         return Video(read_frame_folder(path), float(folder_fps), str(path))
@@ -66,6 +70,35 @@ def read_video(
         from kvlrp.video.pyav_backend import read_pyav
 
         frames, fps, declared = read_pyav(path, strict=strict)
+    return Video(frames, fps, str(path), declared)
+
+
+def _read_url(path, backend: str, strict: bool) -> Video:
+    """:func:`read_video` of a ``tf.io.gfile`` URL: PyAV decodes from the open file object."""
+    import tensorflow as tf
+
+    if backend != "pyav":
+        raise ValueError(f"videos at URLs ({path}) are read with the pyav backend only")
+    try:
+        if path.is_dir():
+            raise VideoReadError(path, "a folder: frame folders must be on a local disk")
+        size = tf.io.gfile.stat(str(path)).length
+    except tf.errors.NotFoundError as err:
+        raise VideoReadError(path, "file not found") from err
+    except tf.errors.OpError as err:
+        raise VideoReadError(path, f"cannot access file: {err.message}") from err
+    if size == 0:
+        raise VideoReadError(path, "empty file (0 bytes)")
+    from kvlrp.video.pyav_backend import read_pyav
+
+    try:
+        with path.open("rb") as handle:
+            if looks_like_text(handle.read(512)):
+                raise VideoReadError(path, "not a video: it is a text file")
+            handle.seek(0)
+            frames, fps, declared = read_pyav(path, strict=strict, source=handle)
+    except tf.errors.OpError as err:
+        raise VideoReadError(path, f"file is not readable: {err.message}") from err
     return Video(frames, fps, str(path), declared)
 
 
