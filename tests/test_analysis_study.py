@@ -109,5 +109,8 @@ def test_demo_study_resplits_for_a_larger_test_split(tmp_path):
 def test_demo_seeds_must_be_positive(tmp_path, capsys):
     from kvlrp.cli import main
 
-    assert main(["demo", "--seeds", "0", "--out", str(tmp_path)]) == 2
-    assert "--seeds must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--seeds", "0", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--seeds" in err and "expected a positive int" in err

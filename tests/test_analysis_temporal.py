@@ -151,7 +151,11 @@ def test_heatmap_strip_gets_a_temporal_row(tmp_path):
     # a temporal part of zero leaves the third row grey (no colour where nothing is temporal)
     blank = np.asarray(Image.open(heatmap_strip(clip, rel, tmp_path / "c.png",
                                                 temporal=np.zeros_like(rel))))
-    row3 = blank[-(three.size[1] - two.size[1]) + 2:, :90]
+    from kvlrp.analysis.heatmaps import _GAP, _LABEL_HEIGHT
+
+    tile = 96  # 8 px frames upscaled to heatmap_strip's min_size
+    top = _LABEL_HEIGHT + 2 * (tile + _GAP)  # below the frames and the relevance row
+    row3 = blank[top + 2:top + tile, :90]
     assert np.abs(row3[..., 0].astype(int) - row3[..., 2].astype(int)).max() <= 1
 
 

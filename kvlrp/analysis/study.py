@@ -24,6 +24,7 @@ Tables in ``out``:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,6 +34,8 @@ import numpy as np
 import pandas as pd
 
 from kvlrp.atomic import write_csv, write_json
+
+logger = logging.getLogger(__name__)
 
 SEED_COLUMNS = ["seed", "train_step", "selected_step", "selected_on", "reported_split",
                 "n_test_videos", "test_accuracy_train_step", "test_accuracy_selected_step",
@@ -182,7 +185,7 @@ def run_study(
     seed_rows, border_rows, runs = [], [], {}
     for i, seed in enumerate(seeds):
         folder = out / f"seed{seed}"
-        print(f"kvlrp study: seed {seed} ({i + 1}/{len(seeds)}) -> {folder}", flush=True)
+        logger.info("study: seed %s (%d/%d) -> %s", seed, i + 1, len(seeds), folder)
         train(shard_dir, folder / "model", seed=seed, progress=progress, **train_kwargs)
         model, info = load_model(folder / "model")
         steps = list(explain_steps or dict.fromkeys([info.step, max(stride_steps)]))
