@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from kvlrp.analysis.border_change import border_changes
+from kvlrp.analysis.class_check import check_classes
 from kvlrp.analysis.explain import (
     Analyzer,
     AnalyzerFactory,
@@ -25,6 +26,7 @@ from kvlrp.analysis.profiles import summarize_profiles
 from kvlrp.analysis.resume import read_state, read_table, run_settings, write_table
 from kvlrp.analysis.shares import frame_relevance
 from kvlrp.atomic import write_csv, write_json
+from kvlrp.safe_paths import check_out_dir, check_positive, confined, safe_part
 
 DEFAULT_ANALYZER = "deep_taylor.bounded"
 #: Prior seeds start here, away from training seeds (a prior re-initialised with the training
@@ -113,9 +115,19 @@ def run_explain(
     from kvlrp.data.pipeline import NORMALIZATION_BOUNDS
     from kvlrp.data.shards import read_index
 
-    out = Path(out_dir)
+    out = check_out_dir(out_dir)
     partial = out / "partial"
     steps = [int(s) for s in (steps or [info.step])]
+    if min(steps) < 1:
+        raise ValueError(f"steps must be positive ints; got {steps}")
+    check_positive("batch_size", batch_size)
+    for name_, value in (("prior_seeds", prior_seeds), ("n_heatmaps", n_heatmaps),
+                         ("flip_videos", flip_videos)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name_} must be an int >= 0, got {value!r}")
+    if target not in ("predicted", "label"):
+        raise ValueError(f"target must be 'predicted' or 'label', got {target!r}")
+    check_classes(model, info, shard_dir)
     bounds = tuple(float(b) for b in NORMALIZATION_BOUNDS[info.normalization])
     name, factory, obj = _resolve_analyzer(analyzer, bounds)
     if prior_seeds and factory is None:
@@ -252,6 +264,9 @@ def _explain_step(model, info, shard_dir, out: Path, step: int, settings: dict, 
     result = explain_frames(model, batches, main, step=step, class_names=info.classes,
                             analyzer_name=name, target=target, prior_analyzers=priors,
                             keep=keep)
+    if not result.n_clips:  # never mark an empty step complete
+        raise ValueError(f"no evaluation clip at step {step} in split {split!r} of {shard_dir} "
+                         f"(is every video shorter than a clip under short_policy='skip'?)")
     tables = {"frame": result.frame, "prior": result.prior, "excluded": result.excluded}
     heatmaps: list[Path] = []
     if result.kept:
@@ -309,11 +324,12 @@ def _round_robin(items: list[dict], key: str) -> list[dict]:
 def _heatmaps(kept: list[dict], folder: Path, n: int, bounds, classes) -> list[Path]:
     files = []
     for k in _round_robin(kept, "label")[:n]:
-        stem = f"step{k['step']}_{k['video_id']}_clip{k['clip_index']}"
+        # video ids come from the data: one flat, safe name, confined to the heatmap folder
+        stem = f"step{k['step']}_{safe_part(k['video_id'])}_clip{k['clip_index']}"
         title = (f"{k['video_id']} step {k['step']}: label {k['label']}, predicted "
                  f"{k['predicted']}, explained {classes[k['target']]}")
-        files.append(heatmap_strip(k["clip"], k["relevance"], folder / f"{stem}.png",
+        files.append(heatmap_strip(k["clip"], k["relevance"], confined(folder, f"{stem}.png"),
                                    shares=k["shares"], title=title, bounds=bounds))
-        files.append(heatmap_gif(k["clip"], k["relevance"], folder / f"{stem}.gif",
+        files.append(heatmap_gif(k["clip"], k["relevance"], confined(folder, f"{stem}.gif"),
                                  shares=k["shares"], bounds=bounds))
     return files

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from kvlrp.atomic import atomic_write
+
 _GAP = 2
 _LABEL_HEIGHT = 14
 
@@ -83,10 +85,7 @@ def heatmap_strip(
         draw.text((x + 2, title_h + 1), label, fill="black")
         canvas.paste(top, (x, title_h + _LABEL_HEIGHT))
         canvas.paste(bottom, (x, title_h + _LABEL_HEIGHT + h + _GAP))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path)
-    return path
+    return atomic_write(path, lambda tmp: canvas.save(tmp, format="PNG"))
 
 
 def heatmap_gif(
@@ -111,7 +110,5 @@ def heatmap_gif(
         label = f"frame {t}" + ("" if shares is None else f"  share {100 * shares[t]:.0f}%")
         ImageDraw.Draw(img).text((2, 1), label, fill="black")
         images.append(img)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
-    return path
+    return atomic_write(path, lambda tmp: images[0].save(
+        tmp, format="GIF", save_all=True, append_images=images[1:], duration=frame_ms, loop=0))

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kvlrp.atomic import atomic_write
+
 
 def _pyplot():
     import matplotlib
@@ -101,7 +103,8 @@ def plot_flipping(curves: pd.DataFrame, path: str | Path) -> Path:
 
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
-    return path
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(
+            tmp, dpi=110, format=path.suffix.lstrip(".") or "png"))
+    finally:
+        _pyplot().close(fig)

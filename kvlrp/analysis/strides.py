@@ -52,19 +52,26 @@ class _KeyState:
         stem = f"{control}_step{step}"
         self.csv, self.meta = partial_dir / f"{stem}.csv", partial_dir / f"{stem}.json"
         if self.meta.exists() and self.csv.exists():
-            state = json.loads(self.meta.read_text())
+            try:
+                state = json.loads(self.meta.read_text())
+            except ValueError:
+                state = {}
             if state.get("settings") != settings:
                 print(f"kvlrp: {self.meta} was written with other settings; recomputing "
                       f"step {step} ({control})")
                 return
             done = set(state["videos_done"])
-            table = pd.read_csv(self.csv, dtype={"video_id": str})
+            try:
+                table = pd.read_csv(self.csv, dtype={"video_id": str})
+            except pd.errors.EmptyDataError:  # no clip yet (e.g. every video so far too short)
+                table = pd.DataFrame({"video_id": pd.Series(dtype=str)})
             self.rows = table[table["video_id"].isin(done)].to_dict("records")
             self.done = list(state["videos_done"])
-            self.complete = bool(state["complete"])
+            # a key without any clip row is never complete: it is recomputed, not reused
+            self.complete = bool(state["complete"]) and bool(self.rows)
 
     def flush(self, complete: bool = False) -> None:
-        self.complete = self.complete or complete
+        self.complete = (self.complete or complete) and bool(self.rows)
         if self.meta is None or not (self.dirty or complete):
             return
         write_csv(pd.DataFrame(self.rows), self.csv)  # rows first, then the list of videos
@@ -115,6 +122,8 @@ def stride_predictions(
         ``step, control, video_id, label_index, clip_index, clip_start, is_short, prob_<k>``,
         sorted by ``control, step, video_id, clip_index``.
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     keys = [(int(s), "none") for s in dict.fromkeys(int(s) for s in steps)]
     if control_step is not None:
         keys.append((int(control_step), "shuffled"))
@@ -136,7 +145,8 @@ def stride_predictions(
         raise
     table = pd.DataFrame([r for st in states for r in st.rows])
     if table.empty:
-        raise ValueError("no evaluation clip was produced (is the split empty?)")
+        raise ValueError("no evaluation clip was produced (is the split empty, or is every "
+                         "video shorter than a clip under short_policy='skip'?)")
     table["video_id"] = table["video_id"].astype(str)
     return table.sort_values(["control", "step", "video_id", "clip_index"]).reset_index(
         drop=True)

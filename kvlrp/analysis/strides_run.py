@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from kvlrp.analysis.accuracy import best_step, stride_table, video_predictions
+from kvlrp.analysis.class_check import check_classes
 from kvlrp.analysis.resume import run_settings
 from kvlrp.analysis.selection import add_paired_columns, select_and_report
 from kvlrp.analysis.strides import stride_predictions
 from kvlrp.atomic import write_csv, write_json
+from kvlrp.safe_paths import check_out_dir, check_positive
 
 TIE_RULE = ("highest video accuracy; among ties the training step if tied, else the smallest "
             "tied step")
@@ -56,10 +58,12 @@ def run_strides(
     from kvlrp.data.pipeline import eval_clips, video_dataset
     from kvlrp.data.shards import read_index
 
-    out = Path(out_dir)
+    out = check_out_dir(out_dir)
     steps = [int(s) for s in steps]
     if not steps or min(steps) < 1:
         raise ValueError(f"steps must be positive ints; got {steps}")
+    check_positive("batch_size", batch_size)
+    check_classes(model, info, shard_dir)
     index = read_index(shard_dir)
     n_videos = int((index["split"] == split).sum())
     if n_videos == 0:
@@ -89,7 +93,8 @@ def run_strides(
                 model, video_dataset(shard_dir, on_split), make_clips, steps,
                 control_step=info.step if with_control else None, control_seed=control_seed,
                 partial_dir=partial,
-                settings=run_settings(model, info, shard_dir, on_split, clips_per_video),
+                settings={**run_settings(model, info, shard_dir, on_split, clips_per_video),
+                          "batch_size": batch_size},
                 batch_size=batch_size, on_video=hook, progress=bar)
         finally:
             if bar is not None:

@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="decoding processes")
     parser.add_argument("--allow-truncated", action="store_true",
                         help="keep the decodable part of truncated videos instead of skipping")
+    parser.add_argument("--allow-outside-root", action="store_true",
+                        help="read files outside the manifest's folder (absolute paths, ../, "
+                             "symlinks out); by default they are skipped unread")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
             manifest, args.out, encoding=args.encoding, jpeg_quality=args.jpeg_quality,
             short_side=args.short_side, videos_per_shard=args.videos_per_shard,
             workers=args.workers, allow_truncated=args.allow_truncated,
-            progress=not args.no_progress,
+            progress=not args.no_progress, allow_outside_root=args.allow_outside_root,
         )
     except (ManifestError, ValueError) as err:
         print(f"kvlrp prepare: {err}", file=sys.stderr)

@@ -93,7 +93,8 @@ def manifest_from_table(
             raise ManifestError(f"{where} has empty '{column}' in data row(s) {_rows(empty)}")
     base_dir = Path(base_dir)
     relative = table["path"].tolist()
-    table["path"] = [str((base_dir / p).resolve()) if not Path(p).is_absolute() else p
+    # absolute but symlinks not followed (abspath): skipped.csv must not show their targets
+    table["path"] = [os.path.abspath(base_dir / p) if not Path(p).is_absolute() else p
                      for p in relative]
     if "video_id" not in table.columns or (table["video_id"].astype(str).str.strip() == "").all():
         table["video_id"] = [str(Path(p).with_suffix("")) for p in relative]

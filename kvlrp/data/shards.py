@@ -9,8 +9,8 @@ A shard folder holds ``<split>-<k>.tfrecord`` files, ``classes.json``, ``index.c
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,10 +19,20 @@ import pandas as pd
 
 from kvlrp.atomic import write_csv, write_json
 from kvlrp.data.decode_worker import ENCODINGS, DecodedVideo, DecodeTask, decode_task
+from kvlrp.data.leakage import check_leakage
 from kvlrp.data.manifest import Manifest, read_manifest
+from kvlrp.data.path_policy import outside_root_reason
+from kvlrp.data.robust_pool import ordered_map
+from kvlrp.folder_lock import folder_lock
+from kvlrp.safe_paths import check_out_dir
 
 #: Bumped when the example layout changes.
 SHARD_FORMAT = 1
+
+#: Upper bounds of the size options (a 2160-pixel short side is 4K video).
+MAX_SHORT_SIDE = 2160
+MAX_VIDEOS_PER_SHARD = 100_000
+MAX_WORKERS = 256
 
 INDEX_COLUMNS = ["video_id", "label", "label_index", "split", "n_frames", "height", "width",
                  "shard", "path"]
@@ -72,6 +82,7 @@ def prepare_shards(
     workers: int = 2,
     allow_truncated: bool = False,
     progress: bool = True,
+    allow_outside_root: bool = False,
 ) -> PrepareResult:
     """Decode each video of ``manifest`` once and write TFRecord shards into ``out_dir``.
 
@@ -97,6 +108,9 @@ def prepare_shards(
         Keep the decodable part of truncated files instead of skipping them.
     progress
         Show a tqdm progress bar.
+    allow_outside_root
+        Read files outside the manifest's folder (absolute paths, ``..``, symlinks leading
+        out); by default they are listed in ``skipped.csv`` unread.
 
     Returns
     -------
@@ -109,32 +123,57 @@ def prepare_shards(
         raise ValueError(f"unknown frame encoding {encoding!r}; choose one of {ENCODINGS}")
     if not 1 <= jpeg_quality <= 95:
         raise ValueError(f"jpeg_quality must be in 1..95, got {jpeg_quality}")
-    if short_side is not None and short_side < 1:
-        raise ValueError(f"short_side must be a positive int or None, got {short_side}")
-    if videos_per_shard < 1:
-        raise ValueError(f"videos_per_shard must be >= 1, got {videos_per_shard}")
+    if short_side is not None and not 1 <= short_side <= MAX_SHORT_SIDE:
+        raise ValueError(f"short_side must be in 1..{MAX_SHORT_SIDE} or None, got {short_side}")
+    if not 1 <= videos_per_shard <= MAX_VIDEOS_PER_SHARD:
+        raise ValueError(f"videos_per_shard must be in 1..{MAX_VIDEOS_PER_SHARD}, "
+                         f"got {videos_per_shard}")
+    if not 0 <= workers <= MAX_WORKERS:
+        raise ValueError(f"workers must be in 0..{MAX_WORKERS} (0 or 1: decode in this "
+                         f"process), got {workers}")
     if not isinstance(manifest, Manifest):
         manifest = read_manifest(manifest)
+    out_dir = check_out_dir(out_dir)
+    with folder_lock(out_dir, "kvlrp prepare"):
+        return _prepare_locked(tf, manifest, out_dir, encoding, jpeg_quality, short_side,
+                               videos_per_shard, workers, allow_truncated, progress,
+                               allow_outside_root)
+
+
+def _prepare_locked(tf, manifest, out_dir, encoding, jpeg_quality, short_side, videos_per_shard,
+                    workers, allow_truncated, progress, allow_outside_root) -> PrepareResult:
     options = ShardOptions(encoding, jpeg_quality, short_side, allow_truncated, videos_per_shard)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     state = _load_state(out_dir, options, manifest.classes)
     plan = _plan(manifest.table, videos_per_shard)
+    table = manifest.table.set_index("video_id", drop=False)
+    root = None if allow_outside_root or manifest.source is None else manifest.source.parent
+    refused_all = {vid: reason for vid, path in zip(table.index, table["path"])
+                   if root is not None and (reason := outside_root_reason(path, root))}
+    check_leakage(manifest.table[~manifest.table["video_id"].isin(refused_all)])
+    # a shard is reused only if its manifest rows (ids, labels, splits, paths) are unchanged
+    rows_of = {name: [[vid, *(str(table.loc[vid, c]) for c in ("label", "split", "path"))]
+                      for vid in ids] for name, ids in plan.items()}
     done = {name for name, ids in plan.items()
             if state["shards"].get(name, {}).get("video_ids") == ids
+            and state["shards"][name].get("manifest_rows") == rows_of[name]
+            and state["shards"][name].get("allow_outside_root", False) == allow_outside_root
             and (state["shards"][name]["file"] is None or (out_dir / name).is_file())}
     for name in sorted(set(state["shards"]) - set(plan)):  # shards of an older manifest
         state["shards"].pop(name)
         (out_dir / name).unlink(missing_ok=True)
     write_json(state, out_dir / "progress.json")
-    table = manifest.table.set_index("video_id", drop=False)
     pending = [(name, ids) for name, ids in plan.items() if name not in done]
+    refused = {vid: reason for _, ids in pending for vid in ids if vid in refused_all}
     tasks = [DecodeTask(table.loc[vid, "path"], encoding, jpeg_quality, short_side,
-                        allow_truncated) for _, ids in pending for vid in ids]
-    bar = _progress_bar(len(tasks), progress)
+                        allow_truncated) for _, ids in pending for vid in ids
+             if vid not in refused]
+    bar = _progress_bar(len(tasks) + len(refused), progress)
     results = _decode_all(tasks, workers)
     try:
-        _write_pending(tf, pending, results, table, manifest, encoding, out_dir, state, bar)
+        _write_pending(tf, pending, results, table, manifest, encoding, out_dir, state, bar,
+                       refused, rows_of, allow_outside_root)
     finally:
         results.close()  # stops the worker pool, also on errors and interrupts
         bar.close()
@@ -152,14 +191,18 @@ def prepare_shards(
     return PrepareResult(out_dir, len(index), skipped, n_reused_shards=len(done))
 
 
-def _write_pending(tf, pending, results, table, manifest, encoding, out_dir, state, bar):
+def _write_pending(tf, pending, results, table, manifest, encoding, out_dir, state, bar,
+                   refused, rows_of, allow_outside_root):
     """Write each pending shard once all its videos are decoded; record it in the state."""
     for name, ids in pending:
         rows, skipped, examples = [], [], []
         for vid in ids:
-            decoded = next(results)
             bar.update(1)
             row = table.loc[vid]
+            if vid in refused:  # never opened
+                skipped.append([row["path"], refused[vid]])
+                continue
+            decoded = next(results)
             if decoded.error is not None:
                 skipped.append([row["path"], decoded.error])
                 continue
@@ -169,7 +212,9 @@ def _write_pending(tf, pending, results, table, manifest, encoding, out_dir, sta
                          decoded.height, decoded.width, name, row["path"]])
         _write_shard(tf, out_dir / name, examples)
         state["shards"][name] = {"video_ids": ids, "rows": rows, "skipped": skipped,
-                                 "file": name if examples else None}
+                                 "file": name if examples else None,
+                                 "manifest_rows": rows_of[name],
+                                 "allow_outside_root": allow_outside_root}
         write_json(state, out_dir / "progress.json")
 
 
@@ -231,9 +276,14 @@ def _decode_all(tasks: list[DecodeTask], workers: int) -> Iterator[DecodedVideo]
     if workers <= 1 or len(tasks) <= 1:
         yield from map(decode_task, tasks)
         return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(min(workers, len(tasks))) as pool:
-        yield from pool.imap(decode_task, tasks, chunksize=1)
+    yield from ordered_map(decode_task, tasks, min(workers, len(tasks)), on_death=_died)
+
+
+def _died(task: DecodeTask) -> DecodedVideo:
+    """The result of a video whose decode worker was killed (e.g. out of memory)."""
+    return DecodedVideo(task.path, error="the decode worker died while decoding this video "
+                                         "(killed, e.g. out of memory; try a smaller "
+                                         "--short-side or fewer --workers)")
 
 
 def _example(tf, row: pd.Series, label_index: int, decoded: DecodedVideo, encoding: str):
@@ -263,11 +313,16 @@ def _write_shard(tf, path: Path, examples: list[bytes]) -> None:
     """Write ``examples`` to ``path`` through a temporary file (a shard is whole or absent)."""
     if not examples:
         return
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tf.io.TFRecordWriter(str(tmp)) as writer:
-        for example in examples:
-            writer.write(example)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with tf.io.TFRecordWriter(tmp) as writer:
+            for example in examples:
+                writer.write(example)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _progress_bar(total: int, enabled: bool):
