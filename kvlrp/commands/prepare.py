@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep the decodable part of truncated videos instead of skipping")
     parser.add_argument("--allow-outside-root", action="store_true",
                         help="read files outside the manifest's folder (absolute paths, ../, "
-                             "symlinks out); by default they are skipped unread")
+                             "symlinks out); by default such a manifest is refused")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

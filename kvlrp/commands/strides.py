@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from kvlrp.models import load_model
 
     if min(args.steps) < 1:
-        raise SystemExit(f"kvlrp strides: --steps must be positive ints, got {args.steps}")
+        print(f"kvlrp strides: steps must be positive ints; got {args.steps}", file=sys.stderr)
+        return 2
     try:
         model, info = load_model(args.model, allow_unsafe=args.allow_unsafe)
         summary = run_strides(

@@ -37,11 +37,15 @@ class Manifest:
         Sorted distinct labels; a label's index in it is its class index.
     source
         The CSV it was read from (``None`` if built in memory).
+    root
+        The folder its relative paths were resolved against (the CSV's folder; ``None``:
+        unknown, then ``source``'s folder is used).
     """
 
     table: pd.DataFrame
     classes: list[str]
     source: Path | None = None
+    root: Path | None = None
 
     def label_index(self, label: str) -> int:
         """Class index of ``label``."""
@@ -123,7 +127,8 @@ def manifest_from_table(
     else:
         _check_groups(table, where)
     table = table[["path", "label", "split", "video_id", "group"]].reset_index(drop=True)
-    return Manifest(table=table, classes=sorted(table["label"].unique()), source=source)
+    return Manifest(table=table, classes=sorted(table["label"].unique()), source=source,
+                    root=Path(os.path.abspath(base_dir)))
 
 
 def stratified_splits(

@@ -21,7 +21,7 @@ from kvlrp.atomic import write_csv, write_json
 from kvlrp.data.decode_worker import ENCODINGS, DecodedVideo, DecodeTask, decode_task
 from kvlrp.data.leakage import check_leakage
 from kvlrp.data.manifest import Manifest, read_manifest
-from kvlrp.data.path_policy import outside_root_reason
+from kvlrp.data.path_policy import check_inside_root
 from kvlrp.data.robust_pool import ordered_map
 from kvlrp.folder_lock import folder_lock
 from kvlrp.safe_paths import check_out_dir
@@ -110,7 +110,7 @@ def prepare_shards(
         Show a tqdm progress bar.
     allow_outside_root
         Read files outside the manifest's folder (absolute paths, ``..``, symlinks leading
-        out); by default they are listed in ``skipped.csv`` unread.
+        out); by default such a manifest is refused before anything is read or written.
 
     Returns
     -------
@@ -133,47 +133,42 @@ def prepare_shards(
                          f"process), got {workers}")
     if not isinstance(manifest, Manifest):
         manifest = read_manifest(manifest)
+    if not allow_outside_root:
+        check_inside_root(manifest)
+    check_leakage(manifest.table)
     out_dir = check_out_dir(out_dir)
     with folder_lock(out_dir, "kvlrp prepare"):
         return _prepare_locked(tf, manifest, out_dir, encoding, jpeg_quality, short_side,
-                               videos_per_shard, workers, allow_truncated, progress,
-                               allow_outside_root)
+                               videos_per_shard, workers, allow_truncated, progress)
 
 
 def _prepare_locked(tf, manifest, out_dir, encoding, jpeg_quality, short_side, videos_per_shard,
-                    workers, allow_truncated, progress, allow_outside_root) -> PrepareResult:
+                    workers, allow_truncated, progress) -> PrepareResult:
     options = ShardOptions(encoding, jpeg_quality, short_side, allow_truncated, videos_per_shard)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     state = _load_state(out_dir, options, manifest.classes)
     plan = _plan(manifest.table, videos_per_shard)
     table = manifest.table.set_index("video_id", drop=False)
-    root = None if allow_outside_root or manifest.source is None else manifest.source.parent
-    refused_all = {vid: reason for vid, path in zip(table.index, table["path"])
-                   if root is not None and (reason := outside_root_reason(path, root))}
-    check_leakage(manifest.table[~manifest.table["video_id"].isin(refused_all)])
     # a shard is reused only if its manifest rows (ids, labels, splits, paths) are unchanged
     rows_of = {name: [[vid, *(str(table.loc[vid, c]) for c in ("label", "split", "path"))]
                       for vid in ids] for name, ids in plan.items()}
     done = {name for name, ids in plan.items()
             if state["shards"].get(name, {}).get("video_ids") == ids
             and state["shards"][name].get("manifest_rows") == rows_of[name]
-            and state["shards"][name].get("allow_outside_root", False) == allow_outside_root
             and (state["shards"][name]["file"] is None or (out_dir / name).is_file())}
     for name in sorted(set(state["shards"]) - set(plan)):  # shards of an older manifest
         state["shards"].pop(name)
         (out_dir / name).unlink(missing_ok=True)
     write_json(state, out_dir / "progress.json")
     pending = [(name, ids) for name, ids in plan.items() if name not in done]
-    refused = {vid: reason for _, ids in pending for vid in ids if vid in refused_all}
     tasks = [DecodeTask(table.loc[vid, "path"], encoding, jpeg_quality, short_side,
-                        allow_truncated) for _, ids in pending for vid in ids
-             if vid not in refused]
-    bar = _progress_bar(len(tasks) + len(refused), progress)
+                        allow_truncated) for _, ids in pending for vid in ids]
+    bar = _progress_bar(len(tasks), progress)
     results = _decode_all(tasks, workers)
     try:
         _write_pending(tf, pending, results, table, manifest, encoding, out_dir, state, bar,
-                       refused, rows_of, allow_outside_root)
+                       rows_of)
     finally:
         results.close()  # stops the worker pool, also on errors and interrupts
         bar.close()
@@ -192,17 +187,14 @@ def _prepare_locked(tf, manifest, out_dir, encoding, jpeg_quality, short_side, v
 
 
 def _write_pending(tf, pending, results, table, manifest, encoding, out_dir, state, bar,
-                   refused, rows_of, allow_outside_root):
+                   rows_of):
     """Write each pending shard once all its videos are decoded; record it in the state."""
     for name, ids in pending:
         rows, skipped, examples = [], [], []
         for vid in ids:
+            decoded = next(results)
             bar.update(1)
             row = table.loc[vid]
-            if vid in refused:  # never opened
-                skipped.append([row["path"], refused[vid]])
-                continue
-            decoded = next(results)
             if decoded.error is not None:
                 skipped.append([row["path"], decoded.error])
                 continue
@@ -213,8 +205,7 @@ def _write_pending(tf, pending, results, table, manifest, encoding, out_dir, sta
         _write_shard(tf, out_dir / name, examples)
         state["shards"][name] = {"video_ids": ids, "rows": rows, "skipped": skipped,
                                  "file": name if examples else None,
-                                 "manifest_rows": rows_of[name],
-                                 "allow_outside_root": allow_outside_root}
+                                 "manifest_rows": rows_of[name]}
         write_json(state, out_dir / "progress.json")
 
 
