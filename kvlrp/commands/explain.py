@@ -72,6 +72,13 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as err:  # bad input: say what, no traceback
         print(f"kvlrp explain: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # a damaged shard file: one line, not TensorFlow's traceback
+        from kvlrp.data.shard_errors import corrupt_shards_message, is_data_loss
+
+        if not is_data_loss(err):
+            raise
+        print(f"kvlrp explain: {corrupt_shards_message(err, args.data)}", file=sys.stderr)
+        return 2
     print_explain_summary(summary, args.out)
     return 0
 

@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         path = build_report(args.dir)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ValueError) as err:  # nothing to report, or a corrupt file
         print(f"kvlrp report: {err}")
         return 2
     print(f"report: {path}")

@@ -66,7 +66,12 @@ def run(args: argparse.Namespace) -> int:
         model_kwargs["temporal_padding"] = args.temporal_padding
     if args.head is not None:
         model_kwargs["head"] = args.head
-    val_clips = args.val_clips if args.val_clips == "all" else int(args.val_clips)
+    try:
+        val_clips = args.val_clips if args.val_clips == "all" else int(args.val_clips)
+    except ValueError:
+        print(f"kvlrp train: --val-clips must be a positive int or 'all', got "
+              f"{args.val_clips!r}", file=sys.stderr)
+        return 2
     try:
         result = train(
             args.data, args.out, model=args.model, clip_len=args.clip_len, step=args.step,
@@ -78,6 +83,13 @@ def run(args: argparse.Namespace) -> int:
         )
     except TrainingSetupError as err:  # bad data or settings: say what, no traceback
         print(f"kvlrp train: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a damaged shard file: one line, not TensorFlow's traceback
+        from kvlrp.data.shard_errors import corrupt_shards_message, is_data_loss
+
+        if not is_data_loss(err):
+            raise
+        print(f"kvlrp train: {corrupt_shards_message(err, args.data)}", file=sys.stderr)
         return 2
     if result.initial_epoch:
         print(f"resumed after epoch {result.initial_epoch}")

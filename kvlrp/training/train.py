@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pandas as pd
 import tensorflow as tf
 
 from kvlrp.models import ARCHITECTURES, ModelInfo, build_model, save_model
+from kvlrp.safe_paths import check_out_dir
 from kvlrp.training.checks import TrainingSetupError, check_shards
 from kvlrp.training.evaluation import evaluate_clips, make_predict
 from kvlrp.training.loop import run_epochs
@@ -144,6 +146,11 @@ def train(
     from kvlrp.data.pipeline import ClipSpec, eval_dataset, train_dataset
 
     _check_arguments(epochs, batch_size, steps_per_epoch, learning_rate)
+    _check_clip_arguments(clip_len, step, size, val_clips)
+    try:
+        check_out_dir(out_dir)
+    except ValueError as err:
+        raise TrainingSetupError(str(err)) from None
     summary = check_shards(shard_dir, clip_len, step, val_split)
     spec = ClipSpec(
         clip_len=clip_len, step=step, size=size, normalization=normalization,
@@ -289,6 +296,25 @@ def _check_arguments(
         raise TrainingSetupError(f"steps_per_epoch must be >= 1 or None, got {steps_per_epoch}")
     if not learning_rate > 0:
         raise TrainingSetupError(f"learning_rate must be > 0, got {learning_rate}")
+
+
+#: Upper bounds of the clip settings (a 2160-pixel crop is a 4K frame).
+MAX_CLIP_LEN = 1024
+MAX_SIZE = 2160
+
+
+def _check_clip_arguments(clip_len: Any, step: Any, size: Any, val_clips: Any) -> None:
+    """One-line errors for clip settings that cannot work (before anything is computed)."""
+    for name, value, high in (("clip_len", clip_len, MAX_CLIP_LEN), ("step", step, None),
+                              ("size", size, MAX_SIZE)):
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < 1 or (
+                high is not None and value > high):
+            bound = f"in 1..{high}" if high else ">= 1"
+            raise TrainingSetupError(f"{name} must be an int {bound}, got {value!r}")
+    if val_clips != "all" and (isinstance(val_clips, bool)
+                               or not isinstance(val_clips, Integral)
+                               or val_clips < 1):
+        raise TrainingSetupError(f"val_clips must be a positive int or 'all', got {val_clips!r}")
 
 
 def _model_input_kwargs(
