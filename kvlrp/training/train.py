@@ -4,6 +4,7 @@ per-epoch checkpoints, ``history.csv``, resume after interruption and seeded rep
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import math
 import os
@@ -26,7 +27,7 @@ from kvlrp.safe_paths import check_out_dir
 from kvlrp.training.checks import TrainingSetupError, check_shards
 from kvlrp.training.evaluation import evaluate_clips, make_predict
 from kvlrp.training.loop import run_epochs
-from kvlrp.training.run_state import EpochEnd, RunState
+from kvlrp.training.run_state import EpochEnd, RunState, restore_rng_states
 from kvlrp.training.strategy import is_chief, resolve_strategy
 
 #: Settings that must match for a run to resume from an earlier run's checkpoint.
@@ -177,6 +178,7 @@ def train(
         with strategy.scope():
             if state is not None:
                 net = keras.saving.load_model(run_state.checkpoint_path(state), compile=True)
+                restore_rng_states(net, state.get("rng_states"))
             else:
                 net = _compiled_model(model, len(summary.classes), learning_rate, model_kwargs)
         initial_epoch = int(state["epoch"]) if state is not None else 0
@@ -198,9 +200,11 @@ def train(
             best=state.get("best") if state is not None else None,
         )
         if initial_epoch < epochs:
-            data_seed = None if seed is None else seed + initial_epoch
-            train_data = train_dataset(shard_dir, spec, batch_size, split="train", seed=data_seed)
-            train_data = train_data.with_options(_shard_by_data())
+            def train_data(epoch: int) -> tf.data.Dataset:
+                data = train_dataset(shard_dir, spec, batch_size, split="train",
+                                     seed=epoch_seed(seed, epoch))
+                return data.with_options(_shard_by_data())
+
             verbose = (1 if sys.stdout.isatty() else 2) if progress else 0
             run_epochs(
                 net, train_data, strategy, epochs=epochs, initial_epoch=initial_epoch,
@@ -230,6 +234,15 @@ def train(
         if chief:
             save_model(net, out_dir, info)
         return TrainResult(net, info, history, Path(out_dir), initial_epoch)
+
+
+def epoch_seed(seed: int | None, epoch: int) -> int | None:
+    """The data seed of epoch ``epoch`` (0-based) of a run seeded ``seed``: a function of the
+    two only, so a resumed run draws the same clips as an uninterrupted one."""
+    if seed is None:
+        return None
+    digest = hashlib.sha256(f"kvlrp-train-data:{int(seed)}:{int(epoch)}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 def _compiled_model(
