@@ -55,7 +55,9 @@ def run_strides(
     dict
         The content of ``summary.json``.
     """
-    from kvlrp.data.pipeline import eval_clips, video_dataset
+    import tensorflow as tf
+
+    from kvlrp.data.pipeline import example_clips, video_examples
     from kvlrp.data.shards import read_index
 
     out = check_out_dir(out_dir)
@@ -76,10 +78,17 @@ def run_strides(
         raise ValueError(f"--select-on {select_on!r}: no videos in that split of {shard_dir}; "
                          f"splits there: {splits}")
     specs: dict[int, Any] = {}
+    videos_of = {s: video_examples(shard_dir, s) for s in dict.fromkeys([split, select_on])}
+    encoding = videos_of[split][1]
 
-    def make_clips(frames, step):
-        spec = specs.setdefault(step, info.clip_spec(step=step))
-        return {k: v.numpy() for k, v in eval_clips(frames, spec, clips_per_video).items()}
+    def make_clips(example, step):
+        # decodes only the frames of this step's clips: memory follows the clips, not the video
+        if step not in specs:
+            spec = info.clip_spec(step=step)
+            specs[step] = tf.function(
+                lambda ex, spec=spec: example_clips(ex, spec, clips_per_video, encoding),
+                reduce_retracing=True)
+        return {k: v.numpy() for k, v in specs[step](example).items()}
 
     def predict(on_split: str, partial: Path, with_control: bool, hook):
         bar = None
@@ -90,7 +99,7 @@ def run_strides(
                        desc=f"strides {steps} ({on_split})", unit="video")
         try:
             return stride_predictions(
-                model, video_dataset(shard_dir, on_split), make_clips, steps,
+                model, videos_of[on_split][0], make_clips, steps,
                 control_step=info.step if with_control else None, control_seed=control_seed,
                 partial_dir=partial,
                 settings={**run_settings(model, info, shard_dir, on_split, clips_per_video),

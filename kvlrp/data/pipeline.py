@@ -184,20 +184,52 @@ def eval_dataset(
     _, files, encoding = _split_files(shard_dir, split)
 
     def _clips(example: dict) -> dict:
-        starts = _eval_starts(example["n_frames"], spec, n_clips)
-        indices, is_short = clip_ops.frame_indices(
-            example["n_frames"], starts, spec.clip_len, spec.step, spec.short_policy
-        )
-        frames = _decode_frames(example, tf.reshape(indices, [-1]), encoding)
-        shape = tf.shape(frames)
-        frames = tf.reshape(frames, tf.concat([tf.shape(indices), shape[1:]], 0))
-        return _package(frames, starts, is_short, spec, example["label_index"],
-                        example["video_id"])
+        return example_clips(example, spec, n_clips, encoding, label=example["label_index"],
+                             video_id=example["video_id"])
 
     ds = tf.data.TFRecordDataset(files)
     ds = ds.map(_parse, num_parallel_calls=AUTOTUNE, deterministic=True)
     ds = ds.map(_clips, num_parallel_calls=AUTOTUNE, deterministic=True).unbatch()
     return ds.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def example_clips(example: dict, spec: ClipSpec, n_clips: int | str, encoding: str,
+                  label: tf.Tensor | int | None = None,
+                  video_id: tf.Tensor | str | None = None) -> dict[str, tf.Tensor]:
+    """Evaluation clips of one parsed (still encoded) shard example, as :func:`eval_clips`
+    gives them from decoded frames, decoding only the frames the clips use (each once) and
+    cropping before the conversion to float: memory follows the clips, not the video length.
+    """
+    starts = _eval_starts(example["n_frames"], spec, n_clips)
+    indices, is_short = clip_ops.frame_indices(
+        example["n_frames"], starts, spec.clip_len, spec.step, spec.short_policy
+    )
+    needed, where = tf.unique(tf.reshape(indices, [-1]))
+    frames = tf.gather(_decode_frames(example, needed, encoding), where)
+    shape = tf.shape(frames)
+    frames = tf.reshape(frames, tf.concat([tf.shape(indices), shape[1:]], 0))
+    return _package(frames, starts, is_short, spec, label, video_id)
+
+
+def video_examples(shard_dir: str | os.PathLike,
+                   split: str | None = "val") -> tuple[tf.data.Dataset, str]:
+    """One element per video of ``split``, its frames still encoded (for :func:`example_clips`).
+
+    Returns
+    -------
+    tuple
+        ``(dataset, encoding)``: dicts of ``frames`` (the parsed example), ``label`` int32,
+        ``video_id`` string, ``n_frames`` int32; and the shards' frame encoding.
+    """
+    _, files, encoding = _split_files(shard_dir, split)
+
+    def _video(example: dict) -> dict:
+        return {"frames": example, "label": tf.cast(example["label_index"], tf.int32),
+                "video_id": example["video_id"], "n_frames": example["n_frames"]}
+
+    ds = tf.data.TFRecordDataset(files).map(_parse, num_parallel_calls=AUTOTUNE,
+                                            deterministic=True)
+    return ds.map(_video).prefetch(2), encoding
 
 
 def video_dataset(shard_dir: str | os.PathLike, split: str | None = "val") -> tf.data.Dataset:
@@ -349,8 +381,18 @@ def _eval_starts(n_frames: tf.Tensor, spec: ClipSpec, n_clips: int | str) -> tf.
 
 def _package(clips_uint8, starts, is_short, spec: ClipSpec, label, video_id) -> dict:
     """Centre-crop and normalise ``[N, L, H, W, 3]`` clips; attach per-clip metadata."""
-    clips = clip_ops.fit_short_side(tf.cast(clips_uint8, tf.float32), spec.size)
-    clips = normalize(clip_ops.centre_crop(clips, spec.size), spec.normalization)
+    shape = tf.shape(clips_uint8)
+
+    def _crop_then_float() -> tf.Tensor:  # no resize: crop first, convert only the crop
+        return tf.cast(clip_ops.centre_crop(clips_uint8, spec.size), tf.float32)
+
+    def _resize_then_crop() -> tf.Tensor:  # frames smaller than the crop: upscale first
+        resized = clip_ops.fit_short_side(tf.cast(clips_uint8, tf.float32), spec.size)
+        return clip_ops.centre_crop(resized, spec.size)
+
+    clips = tf.cond(tf.minimum(shape[-3], shape[-2]) < spec.size, _resize_then_crop,
+                    _crop_then_float)
+    clips = normalize(clips, spec.normalization)
     clips = tf.ensure_shape(clips, [None, spec.clip_len, spec.size, spec.size, 3])
     n = tf.shape(starts)[0]
     out = {"clip": clips, "clip_start": tf.cast(starts, tf.int32), "is_short": is_short}
