@@ -4,8 +4,9 @@ each step's clips use, cropped before the conversion to float (``video_examples`
 ``example_clips``, what strides does now).
 
 A 3000-frame 112x112 video is written and prepared once; each way is then measured in a fresh
-process (peak RSS grows only), for 4 clips per video and for every non-overlapping clip, at
-steps 1 2 4 8. The table is printed and written to ``benchmarks/results/strides_memory.md``.
+process (resident memory sampled every 2 ms), for 4 clips per video and for every
+non-overlapping clip, at steps 1 2 4 8. The table is printed and written to
+``benchmarks/results/strides_memory.md``.
 
     python benchmarks/bench_strides_memory.py            # 3000 frames
     python benchmarks/bench_strides_memory.py --quick    # 600 frames, smoke run
@@ -58,8 +59,6 @@ def make_shards(folder: Path, n_frames: int, size: int) -> Path:
 
 def measure(shards: str, way: str, n_clips: str) -> dict:
     """In this process: peak RSS growth (MB) while cutting the clips of every step."""
-    import resource
-
     import tensorflow as tf
 
     from kvlrp.data.pipeline import (
@@ -82,15 +81,47 @@ def measure(shards: str, way: str, n_clips: str) -> dict:
 
         def cut(video, spec):
             return example_clips(video["frames"], spec, clips, encoding)
+    sampler = _RssSampler()
     n = 0
-    if way != "none":  # "none": the same process without reading the video (the baseline)
+    with sampler:
         video = next(iter(ds))
         for spec in specs.values():
             out = cut(video, spec)
             n += int(tf.shape(out["clip"])[0])
             del out
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"way": way, "clips_per_video": n_clips, "n_clips": n, "peak_mb": peak}
+    return {"way": way, "clips_per_video": n_clips, "n_clips": n,
+            "peak_growth_mb": sampler.peak_growth_mb}
+
+
+class _RssSampler:
+    """Samples this process's resident memory every 2 ms inside the block; ``peak_growth_mb``
+    is the highest sample minus the value at entry."""
+
+    def __enter__(self):
+        import threading
+
+        self.start = self.peak = _rss_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.wait(0.002):
+            self.peak = max(self.peak, _rss_mb())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_mb())
+        self.peak_growth_mb = self.peak - self.start
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def main(argv=None) -> None:
@@ -112,22 +143,18 @@ def main(argv=None) -> None:
         shards = make_shards(Path(tmp), args.frames, args.size)
         rows = []
         for n_clips in ("4", "all"):
-            for way in ("none", "whole video", "needed frames"):
+            for way in ("whole video", "needed frames"):
                 proc = subprocess.run(
                     [sys.executable, __file__, "--_child", str(shards), way, n_clips],
                     capture_output=True, text=True, check=True, env=os.environ.copy())
                 rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    for row in rows:  # growth over the baseline process of the same setting
-        base = next(r for r in rows if r["way"] == "none"
-                    and r["clips_per_video"] == row["clips_per_video"])
-        row["peak_growth_mb"] = row["peak_mb"] - base["peak_mb"]
     onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)")
     lines = ["# Peak memory of strides' clips from one long video", "",
              f"Video: {args.frames} frames, {args.size}x{args.size}, JPEG shards; clips of 8 "
              f"frames cropped to 56x56, steps {' '.join(map(str, STEPS))}.",
              f"Machine: {cpu_model()}, {os.cpu_count()} CPUs; TF_ENABLE_ONEDNN_OPTS={onednn}.",
-             "Peak RSS of a fresh process cutting every step's clips, minus that of the same "
-             "process not reading the video (MB).", "",
+             "Resident memory (sampled every 2 ms) of a fresh process while it reads the video "
+             "and cuts every step's clips: highest value minus the value before (MB).", "",
              "| clips per video | clips | whole video decoded (MB) | needed frames only (MB) "
              "| ratio |", "|---|---|---|---|---|"]
     for n_clips in ("4", "all"):
