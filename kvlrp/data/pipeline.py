@@ -205,7 +205,12 @@ def example_clips(example: dict, spec: ClipSpec, n_clips: int | str, encoding: s
         example["n_frames"], starts, spec.clip_len, spec.step, spec.short_policy
     )
     needed, where = tf.unique(tf.reshape(indices, [-1]))
-    frames = tf.gather(_decode_frames(example, needed, encoding), where)
+    decoded = _decode_frames(example, needed, encoding)
+    short = tf.minimum(tf.shape(decoded)[1], tf.shape(decoded)[2])
+    # frames at least the crop size: crop each decoded frame once, before clips repeat them
+    decoded = tf.cond(short >= spec.size, lambda: clip_ops.centre_crop(decoded, spec.size),
+                      lambda: decoded)
+    frames = tf.gather(decoded, where)
     shape = tf.shape(frames)
     frames = tf.reshape(frames, tf.concat([tf.shape(indices), shape[1:]], 0))
     return _package(frames, starts, is_short, spec, label, video_id)
