@@ -162,6 +162,14 @@ def local_copy(p: str | os.PathLike | GPath) -> Iterator[Path]:
         yield copy
 
 
+def file_size(p: str | os.PathLike | GPath) -> int | None:
+    """Size in bytes of a local file or a URL (``None`` where there is no such file)."""
+    p = path(p)
+    if isinstance(p, Path):
+        return p.stat().st_size if p.is_file() else None
+    return _gfile().stat(str(p)).length if p.is_file() else None
+
+
 def open_file(p: str | os.PathLike | GPath, mode: str = "rb") -> IO:
     """Open a local file or a URL."""
     p = path(p)

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kvlrp import fs
 from kvlrp.analysis.border_change import border_changes
+from kvlrp.analysis.class_check import check_classes
 from kvlrp.analysis.explain import (
     Analyzer,
     AnalyzerFactory,
@@ -22,7 +22,7 @@ from kvlrp.analysis.explain import (
     reinitialised_clone,
 )
 from kvlrp.analysis.flipping import auc_table, frame_flipping_table, random_scores
-from kvlrp.analysis.heatmaps import heatmap_gif, heatmap_strip, safe_stem
+from kvlrp.analysis.heatmaps import heatmap_gif, heatmap_strip
 from kvlrp.analysis.partition import (
     Worker,
     assign_videos,
@@ -36,6 +36,7 @@ from kvlrp.analysis.shares import frame_relevance
 from kvlrp.analysis.temporal import DEFAULT_SIGMA
 from kvlrp.analysis.timing import clip_fps, span_seconds
 from kvlrp.atomic import write_csv, write_json
+from kvlrp.safe_paths import check_out_dir, check_positive, confined, safe_part
 
 logger = logging.getLogger(__name__)
 
@@ -152,9 +153,19 @@ def run_explain(
     from kvlrp.data.pipeline import NORMALIZATION_BOUNDS
     from kvlrp.data.shards import read_index
 
-    out = fs.path(out_dir)  # local, or any tf.io.gfile URL
+    out = check_out_dir(out_dir)  # local, or any tf.io.gfile URL
     partial = out / "partial"
     steps = [int(s) for s in (steps or [info.step])]
+    if min(steps) < 1:
+        raise ValueError(f"steps must be positive ints; got {steps}")
+    check_positive("batch_size", batch_size)
+    for name_, value in (("prior_seeds", prior_seeds), ("n_heatmaps", n_heatmaps),
+                         ("flip_videos", flip_videos)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name_} must be an int >= 0, got {value!r}")
+    if target not in ("predicted", "label"):
+        raise ValueError(f"target must be 'predicted' or 'label', got {target!r}")
+    check_classes(model, info, shard_dir)
     bounds = NORMALIZATION_BOUNDS[info.normalization]  # floats, or one value per channel
     name, factory, obj = _resolve_analyzer(analyzer, bounds)
     if prior_seeds and factory is None:
@@ -356,6 +367,9 @@ def _explain_step(model, info, shard_dir, out: Path, step: int, settings: dict, 
         result = explain_frames(model, batches, main, step=step, class_names=info.classes,
                                 analyzer_name=name, target=target, prior_analyzers=priors,
                                 keep=keep, temporal_sigma=temporal_sigma)
+    if not result.n_clips:  # never mark an empty step complete
+        raise ValueError(f"no evaluation clip at step {step} in split {split!r} of {shard_dir} "
+                         f"(is every video shorter than a clip under short_policy='skip'?)")
     tables = {"frame": result.frame, "prior": result.prior, "excluded": result.excluded}
     heatmaps: list[Path] = []
     if result.kept:
@@ -414,12 +428,13 @@ def _round_robin(items: list[dict], key: str) -> list[dict]:
 def _heatmaps(kept: list[dict], folder: Path, n: int, bounds, classes) -> list[Path]:
     files = []
     for k in _round_robin(kept, "label")[:n]:
-        stem = f"step{k['step']}_{safe_stem(k['video_id'])}_clip{k['clip_index']}"
+        # video ids come from the data: one flat, safe name, confined to the heatmap folder
+        stem = f"step{k['step']}_{safe_part(k['video_id'])}_clip{k['clip_index']}"
         title = (f"{k['video_id']} step {k['step']}: label {k['label']}, predicted "
                  f"{k['predicted']}, explained {classes[k['target']]}")
-        files.append(heatmap_strip(k["clip"], k["relevance"], folder / f"{stem}.png",
+        files.append(heatmap_strip(k["clip"], k["relevance"], confined(folder, f"{stem}.png"),
                                    shares=k["shares"], title=title, bounds=bounds,
                                    temporal=k.get("temporal")))
-        files.append(heatmap_gif(k["clip"], k["relevance"], folder / f"{stem}.gif",
+        files.append(heatmap_gif(k["clip"], k["relevance"], confined(folder, f"{stem}.gif"),
                                  shares=k["shares"], bounds=bounds))
     return files

@@ -10,8 +10,6 @@ mean; text is drawn at a size legible at 100 % zoom.
 
 from __future__ import annotations
 
-import hashlib
-import re
 import textwrap
 from pathlib import Path
 
@@ -33,17 +31,6 @@ def _font(size: int = _FONT_SIZE) -> ImageFont.ImageFont:
         return ImageFont.load_default(size=size)  # scalable (Pillow >= 10.1 with FreeType)
     except (TypeError, ImportError, OSError):  # pragma: no cover - old Pillow
         return ImageFont.load_default()
-
-
-def safe_stem(text: str, max_len: int = 80) -> str:
-    """A flat, portable file-name part for ``text`` (a video id may hold slashes, spaces,
-    ``..``): runs of other characters become ``_``; a short hash of the original keeps two
-    ids that clean to the same text apart."""
-    clean = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._") or "video"
-    digest = hashlib.sha1(str(text).encode("utf-8")).hexdigest()[:6]
-    if clean == str(text) and len(clean) <= max_len:
-        return clean
-    return f"{clean[:max_len]}-{digest}"
 
 
 def to_display(clip: np.ndarray, bounds: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:

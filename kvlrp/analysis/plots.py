@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kvlrp.atomic import atomic_write
+
 
 def _pyplot():
     import matplotlib
@@ -145,7 +147,6 @@ def plot_flipping(curves: pd.DataFrame, path: str | Path) -> Path:
 
 def _save(fig, path: str | Path) -> Path:
     """Save ``fig`` atomically (local or any tf.io.gfile URL, see :mod:`kvlrp.atomic`)."""
-    from kvlrp.atomic import atomic_write
 
     fmt = str(path).rsplit(".", 1)[-1]
     try:

@@ -27,7 +27,12 @@ def find_runs(root: str | Path) -> dict[str, Path]:
     runs: dict[str, Path] = {}
     for pattern in ("summary.json", "*/summary.json", "*/*/summary.json"):
         for p in sorted(root.glob(pattern)):
-            kind = json.loads(p.read_text()).get("kind")
+            try:
+                kind = json.loads(p.read_text()).get("kind")
+            except (ValueError, AttributeError, UnicodeDecodeError) as err:
+                raise ValueError(f"{p} is not a readable summary ({type(err).__name__}: "
+                                 f"{str(err).splitlines()[0] if str(err) else 'not an object'}"
+                                 "); re-run the command that wrote it") from None
             if kind in ("explain", "strides") and kind not in runs:
                 runs[kind] = p.parent
     if not runs:

@@ -24,11 +24,32 @@ def model_fingerprint(model: Any) -> str:
     return digest.hexdigest()
 
 
+def shard_fingerprint(shard_dir: str | Path, split: str) -> str:
+    """SHA-1 of what a split of a shard folder holds: its index rows (video ids, labels, label
+    indices, frame counts, frame sizes, shard names), the classes, the frame options of
+    ``dataset.json`` and the sizes of its shard files; not the folder's path."""
+    from kvlrp.data.shards import read_dataset_info, read_index
+
+    shard_dir = fs.path(shard_dir)  # local, or any tf.io.gfile URL
+    index = read_index(shard_dir)
+    rows = index[index["split"] == split].drop(columns=["path"], errors="ignore")
+    options = read_dataset_info(shard_dir)
+    files = {name: fs.file_size(shard_dir / name)
+             for name in dict.fromkeys(rows.get("shard", []))}
+    content = {"rows": rows.astype(str).values.tolist(), "columns": list(rows.columns),
+               "options": {k: options.get(k) for k in ("encoding", "jpeg_quality", "short_side",
+                                                       "allow_truncated", "format", "classes",
+                                                       "fps")},
+               "files": files}
+    return hashlib.sha1(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
 def run_settings(model: Any, info: Any, shard_dir: str | Path, split: str,
                  clips_per_video: int | str) -> dict:
-    """What every evaluation's partial results depend on: data, split, clip settings and the
-    model's weights (callers add their own settings)."""
-    return {"shard_dir": str(fs.path(shard_dir).resolve()), "split": split,
+    """What every evaluation's partial results depend on: the shard content of the split
+    (:func:`shard_fingerprint`, never the path alone), clip settings and the model's weights
+    (callers add their own settings, e.g. ``batch_size``)."""
+    return {"shards": shard_fingerprint(shard_dir, split), "split": split,
             "clips_per_video": clips_per_video, "clip_len": info.clip_len,
             "size": info.size, "normalization": info.normalization,
             "short_policy": info.short_policy, "model": model_fingerprint(model)}
@@ -68,7 +89,10 @@ def read_table(path: Path, columns: list[list[str]]) -> pd.DataFrame:
     values (floats parsed round-trip, text columns kept as text)."""
     dtypes = dict(columns)
     text = [c for c, t in dtypes.items() if t in ("object", "str", "string")]
-    df = fs.read_csv(path, dtype={c: str for c in text}, keep_default_na=False,
-                     na_values=[""], float_precision="round_trip")
+    try:
+        df = fs.read_csv(path, dtype={c: str for c in text}, keep_default_na=False,
+                         na_values=[""], float_precision="round_trip")
+    except pd.errors.EmptyDataError:  # an empty table (no rows, maybe no header)
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
     df = df[list(dtypes)]
     return df.astype({c: t for c, t in dtypes.items() if c not in text and str(df[c].dtype) != t})

@@ -57,20 +57,27 @@ class _KeyState:
         stem = f"{control}_step{step}"
         self.csv, self.meta = partial_dir / f"{stem}.csv", partial_dir / f"{stem}.json"
         if self.meta.exists() and self.csv.exists():
-            state = json.loads(self.meta.read_text())
+            try:
+                state = json.loads(self.meta.read_text())
+            except ValueError:
+                state = {}
             if state.get("settings") != settings:
                 logger.warning("%s was written with other settings; recomputing step %s (%s)",
                                self.meta, step, control)
                 return
             done = set(state["videos_done"])
             if done:  # (a worker with no videos wrote an empty table)
-                table = fs.read_csv(self.csv, dtype={"video_id": str})
+                try:
+                    table = fs.read_csv(self.csv, dtype={"video_id": str})
+                except pd.errors.EmptyDataError:  # no clip yet (e.g. every video too short)
+                    table = pd.DataFrame({"video_id": pd.Series(dtype=str)})
                 self.rows = table[table["video_id"].isin(done)].to_dict("records")
             self.done = list(state["videos_done"])
-            self.complete = bool(state["complete"])
+            # a key without any clip row is never complete: it is recomputed, not reused
+            self.complete = bool(state["complete"]) and bool(self.rows)
 
     def flush(self, complete: bool = False) -> None:
-        self.complete = self.complete or complete
+        self.complete = (self.complete or complete) and bool(self.rows)
         if self.meta is None or not (self.dirty or complete):
             return
         write_csv(pd.DataFrame(self.rows), self.csv)  # rows first, then the list of videos
@@ -126,6 +133,8 @@ def stride_predictions(
         prob_<k>``,
         sorted by ``control, step, video_id, clip_index``.
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     keys = [(int(s), "none") for s in dict.fromkeys(int(s) for s in steps)]
     if control_step is not None:
         keys.append((int(control_step), "shuffled"))
@@ -149,7 +158,8 @@ def stride_predictions(
     if table.empty and allow_empty:
         return pd.DataFrame(columns=CLIP_COLUMNS)
     if table.empty:
-        raise ValueError("no evaluation clip was produced (is the split empty?)")
+        raise ValueError("no evaluation clip was produced (is the split empty, or is every "
+                         "video shorter than a clip under short_policy='skip'?)")
     table["video_id"] = table["video_id"].astype(str)
     return table.sort_values(["control", "step", "video_id", "clip_index"]).reset_index(
         drop=True)

@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kvlrp import fs
 from kvlrp.analysis.accuracy import best_step, stride_table, video_predictions
+from kvlrp.analysis.class_check import check_classes
 from kvlrp.analysis.devices import SplitModel
 from kvlrp.analysis.partition import Worker, assign_videos, write_worker_file
 from kvlrp.analysis.resume import run_settings
@@ -16,6 +16,7 @@ from kvlrp.analysis.selection import add_paired_columns, select_and_report
 from kvlrp.analysis.strides import stride_predictions
 from kvlrp.analysis.timing import clip_fps
 from kvlrp.atomic import write_csv, write_json
+from kvlrp.safe_paths import check_out_dir, check_positive
 
 TIE_RULE = ("highest video accuracy; among ties the training step if tied, else the smallest "
             "tied step")
@@ -71,13 +72,17 @@ def run_strides(
     dict
         The content of ``summary.json``.
     """
-    from kvlrp.data.pipeline import eval_clips, video_dataset
+    import tensorflow as tf
+
+    from kvlrp.data.pipeline import example_clips, video_examples
     from kvlrp.data.shards import read_index
 
-    out = fs.path(out_dir)  # local, or any tf.io.gfile URL
+    out = check_out_dir(out_dir)  # local, or any tf.io.gfile URL
     steps = [int(s) for s in steps]
     if not steps or min(steps) < 1:
         raise ValueError(f"steps must be positive ints; got {steps}")
+    check_positive("batch_size", batch_size)
+    check_classes(model, info, shard_dir)
     index = read_index(shard_dir)
     n_videos = int((index["split"] == split).sum())
     if n_videos == 0:
@@ -92,11 +97,16 @@ def run_strides(
     worker = worker or Worker()
     specs: dict[int, Any] = {}
     predictor = model if not devices else SplitModel(model, devices)
+    encoding: list[str] = []  # the shards' frame encoding, set by predict()
 
-    def make_clips(frames, step):
-        spec = specs.setdefault(step, info.clip_spec(step=step, crops=crops,
-                                                     distinct_starts=not equal_counts))
-        return {k: v.numpy() for k, v in eval_clips(frames, spec, clips_per_video).items()}
+    def make_clips(example, step):
+        # decodes only the frames of this step's clips: memory follows the clips, not the video
+        if step not in specs:
+            spec = info.clip_spec(step=step, crops=crops, distinct_starts=not equal_counts)
+            specs[step] = tf.function(
+                lambda ex, spec=spec: example_clips(ex, spec, clips_per_video, encoding[0]),
+                reduce_retracing=True)
+        return {k: v.numpy() for k, v in specs[step](example).items()}
 
     def predict(on_split: str, partial: Path, with_control: bool, hook):
         bar = None
@@ -109,11 +119,13 @@ def run_strides(
                     "crops": crops, "equal_counts": equal_counts}
         if worker.is_split:
             settings["worker"] = [worker.num_workers, worker.index]
+        examples, enc = video_examples(shard_dir, on_split, videos=part[on_split])
+        encoding[:] = [enc]
         try:
             return stride_predictions(
-                predictor, video_dataset(shard_dir, on_split, videos=part[on_split]),
-                make_clips, steps, control_step=info.step if with_control else None,
-                control_seed=control_seed, partial_dir=partial, settings=settings,
+                predictor, examples, make_clips, steps,
+                control_step=info.step if with_control else None, control_seed=control_seed,
+                partial_dir=partial, settings={**settings, "batch_size": batch_size},
                 batch_size=batch_size, on_video=hook, progress=bar,
                 allow_empty=worker.is_split)
         finally:

@@ -20,10 +20,22 @@ class CommandError(Exception):
 
 @contextmanager
 def bad_input_is_a_command_error(
-    kinds: tuple[type[BaseException], ...] = BAD_INPUT,
+    kinds: tuple[type[BaseException], ...] = BAD_INPUT, shards: str | None = None,
 ) -> Iterator[None]:
-    """Re-raise ``kinds`` raised in the block as :class:`CommandError` (same message)."""
+    """Re-raise ``kinds`` raised in the block as :class:`CommandError` (same message).
+
+    With ``shards`` (the shard folder the block reads), TensorFlow's error for a damaged
+    TFRecord file becomes a :class:`CommandError` naming the file and how to rebuild it.
+    """
     try:
         yield
     except kinds as err:
         raise CommandError(" ".join(str(err).split()) or type(err).__name__) from err
+    except Exception as err:
+        if shards is None:
+            raise
+        from kvlrp.data.shard_errors import corrupt_shards_message, is_data_loss
+
+        if not is_data_loss(err):
+            raise
+        raise CommandError(corrupt_shards_message(err, shards)) from err

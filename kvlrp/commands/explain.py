@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from kvlrp.analysis.explain_run import run_explain
     from kvlrp.commands.model_args import load_from_args
 
-    with bad_input_is_a_command_error():
+    with bad_input_is_a_command_error(shards=args.data):
         model, info = load_from_args(args)
         summary = run_explain(
             model, info, args.data, args.out, analyzer=args.analyzer, steps=args.steps,

@@ -67,6 +67,8 @@ def layout_options(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Build and write the manifest; print counts per split and where it went."""
+    from pathlib import Path
+
     from kvlrp.data.layouts import build_manifest, write_manifest
 
     with bad_input_is_a_command_error():
@@ -85,4 +87,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {note}")
     print(f"manifest: {manifest}")
     print(f"skipped list: {skipped}")
+    if _outside(table["path"], Path(manifest).parent):
+        print(f"note: the manifest lies outside {args.root}, so `kvlrp prepare` reads its videos "
+              "only with --allow-outside-root (or write the manifest inside the dataset folder)")
     return 0
+
+
+def _outside(paths, folder) -> bool:
+    """Whether any of ``paths`` lies outside ``folder`` (as ``kvlrp prepare`` checks)."""
+    from kvlrp.data.path_policy import outside_root_reason
+
+    return any(outside_root_reason(p, folder) for p in paths)

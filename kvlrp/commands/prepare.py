@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="decoding processes (0: decode in this process)")
     parser.add_argument("--allow-truncated", action="store_true",
                         help="keep the decodable part of truncated videos instead of skipping")
+    parser.add_argument("--allow-outside-root", action="store_true",
+                        help="read files outside the manifest's folder (absolute paths, ../, "
+                             "symlinks out); by default such a manifest is refused")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--runner", choices=["local", "beam"], default="local",
                         help="local: decoding processes on this machine (default); beam: an "
@@ -60,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
                 manifest, args.out, encoding=args.encoding, jpeg_quality=args.jpeg_quality,
                 short_side=args.short_side, videos_per_shard=args.videos_per_shard,
                 allow_truncated=args.allow_truncated, fps=args.fps,
+                allow_outside_root=args.allow_outside_root,
                 beam_args=shlex.split(args.beam_options))
         else:
             result = prepare_shards(
@@ -67,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
                 short_side=args.short_side, videos_per_shard=args.videos_per_shard,
                 workers=args.workers, allow_truncated=args.allow_truncated,
                 progress=not args.no_progress, fps=args.fps,
+                allow_outside_root=args.allow_outside_root,
             )
     reused = f" ({result.n_reused_shards} shard(s) reused from an earlier run)" \
         if result.n_reused_shards else ""

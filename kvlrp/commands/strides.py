@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from kvlrp.analysis.strides_run import run_strides
     from kvlrp.commands.model_args import load_from_args
 
-    with bad_input_is_a_command_error():
+    with bad_input_is_a_command_error(shards=args.data):
         model, info = load_from_args(args)
         summary = run_strides(
             model, info, args.data, args.out, steps=args.steps, split=args.split,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from kvlrp.commands.options import positive_int
 
@@ -27,12 +28,18 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from kvlrp.data.synth import CLASSES, read_synth_info, write_synthetic_dataset
+    from kvlrp.safe_paths import check_out_dir
 
-    manifest = write_synthetic_dataset(
-        args.out, videos_per_class=args.videos_per_class, seed=args.seed, size=args.size,
-        min_frames=args.min_frames, max_frames=args.max_frames, suffix=args.format,
-        progress=True,
-    )
+    try:
+        check_out_dir(args.out)
+        manifest = write_synthetic_dataset(
+            args.out, videos_per_class=args.videos_per_class, seed=args.seed, size=args.size,
+            min_frames=args.min_frames, max_frames=args.max_frames, suffix=args.format,
+            progress=True,
+        )
+    except ValueError as err:  # bad arguments: say what, no traceback
+        print(f"kvlrp synth: {err}", file=sys.stderr)
+        return 2
     info = read_synth_info(manifest.parent)
     splits = pd.read_csv(manifest)["split"].value_counts().to_dict()
     codec = info["codec"] + (" (H.264)" if info["codec"] == "libx264" else "")

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         model_kwargs["temporal_padding"] = args.temporal_padding
     if args.head is not None:
         model_kwargs["head"] = args.head
-    with bad_input_is_a_command_error((TrainingSetupError,)):
+    with bad_input_is_a_command_error((TrainingSetupError,), shards=args.data):
         result = train(
             args.data, args.out, model=args.model, clip_len=args.clip_len, step=args.step,
             size=args.size, epochs=args.epochs, batch_size=args.batch_size,

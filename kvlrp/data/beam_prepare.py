@@ -26,7 +26,9 @@ import pandas as pd
 
 from kvlrp import fs
 from kvlrp.data.decode_worker import ENCODINGS, DecodeTask, decode_task
+from kvlrp.data.leakage import check_leakage
 from kvlrp.data.manifest import Manifest, read_manifest
+from kvlrp.data.path_policy import check_inside_root
 from kvlrp.data.shards import (
     INDEX_COLUMNS,
     PrepareResult,
@@ -123,12 +125,14 @@ def prepare_shards_beam(
     allow_truncated: bool = False,
     beam_args: Sequence[str] = (),
     fps: float | None = None,
+    allow_outside_root: bool = False,
 ) -> PrepareResult:
     """:func:`kvlrp.data.shards.prepare_shards` as an Apache Beam pipeline.
 
     Parameters
     ----------
-    manifest, out_dir, encoding, jpeg_quality, short_side, videos_per_shard, allow_truncated, fps
+    manifest, out_dir, encoding, jpeg_quality, short_side, videos_per_shard, allow_truncated, fps,
+    allow_outside_root
         As for :func:`~kvlrp.data.shards.prepare_shards` (``out_dir`` may be any
         ``tf.io.gfile`` URL).
     beam_args
@@ -153,6 +157,9 @@ def prepare_shards_beam(
         raise ValueError(f"videos_per_shard must be >= 1, got {videos_per_shard}")
     if not isinstance(manifest, Manifest):
         manifest = read_manifest(manifest)
+    if not allow_outside_root:
+        check_inside_root(manifest)
+    check_leakage(manifest.table)
     if fps is not None:
         from kvlrp.video.resample import as_fraction
 

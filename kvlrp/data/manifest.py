@@ -39,11 +39,15 @@ class Manifest:
         Sorted distinct labels; a label's index in it is its class index.
     source
         The CSV it was read from (``None`` if built in memory).
+    root
+        The folder its relative paths were resolved against (the CSV's folder; ``None``:
+        unknown, then ``source``'s folder is used).
     """
 
     table: pd.DataFrame
     classes: list[str]
     source: Path | None = None
+    root: Path | None = None
 
     def label_index(self, label: str) -> int:
         """Class index of ``label``."""
@@ -95,7 +99,9 @@ def manifest_from_table(
             raise ManifestError(f"{where} has empty '{column}' in data row(s) {_rows(empty)}")
     base_dir = fs.path(base_dir)
     relative = table["path"].tolist()
-    table["path"] = [str((base_dir / p).resolve()) if not fs.path(p).is_absolute() else p
+    # absolute but symlinks not followed (abspath): skipped.csv must not show their targets
+    table["path"] = [p if fs.is_url(p) or Path(p).is_absolute() else
+                     str(base_dir / p) if fs.is_url(base_dir) else os.path.abspath(base_dir / p)
                      for p in relative]
     if "video_id" not in table.columns or (table["video_id"].astype(str).str.strip() == "").all():
         table["video_id"] = [str(Path(p).with_suffix("")) for p in relative]
@@ -124,7 +130,8 @@ def manifest_from_table(
     else:
         _check_groups(table, where)
     table = table[["path", "label", "split", "video_id", "group"]].reset_index(drop=True)
-    return Manifest(table=table, classes=sorted(table["label"].unique()), source=source)
+    return Manifest(table=table, classes=sorted(table["label"].unique()), source=source,
+                    root=Path(os.path.abspath(base_dir)))
 
 
 def stratified_splits(

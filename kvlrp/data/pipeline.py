@@ -201,15 +201,8 @@ def eval_dataset(
     index, files, encoding = _split_files(shard_dir, split)
 
     def _clips(example: dict) -> dict:
-        starts = _eval_starts(example["n_frames"], spec, n_clips)
-        indices, is_short = clip_ops.frame_indices(
-            example["n_frames"], starts, spec.clip_len, spec.step, spec.short_policy
-        )
-        frames = _decode_frames(example, tf.reshape(indices, [-1]), encoding)
-        shape = tf.shape(frames)
-        frames = tf.reshape(frames, tf.concat([tf.shape(indices), shape[1:]], 0))
-        return _package(frames, starts, is_short, spec, example["label_index"],
-                        example["video_id"])
+        return example_clips(example, spec, n_clips, encoding, label=example["label_index"],
+                             video_id=example["video_id"])
 
     _keep, files = _only_videos(index, files, videos)
     ds = tf.data.TFRecordDataset(files)
@@ -217,6 +210,56 @@ def eval_dataset(
     ds = ds if videos is None else ds.filter(_keep)
     ds = ds.map(_clips, num_parallel_calls=AUTOTUNE, deterministic=True).unbatch()
     return ds.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def example_clips(example: dict, spec: ClipSpec, n_clips: int | str, encoding: str,
+                  label: tf.Tensor | int | None = None,
+                  video_id: tf.Tensor | str | None = None) -> dict[str, tf.Tensor]:
+    """Evaluation clips of one parsed (still encoded) shard example, as :func:`eval_clips`
+    gives them from decoded frames, decoding only the frames the clips use (each once) and
+    (for centre crops) cropping before the conversion to float: memory follows the clips, not
+    the video length.
+    """
+    starts = _eval_starts(example["n_frames"], spec, n_clips)
+    indices, is_short = clip_ops.frame_indices(
+        example["n_frames"], starts, spec.clip_len, spec.step, spec.short_policy
+    )
+    needed, where = tf.unique(tf.reshape(indices, [-1]))
+    decoded = _decode_frames(example, needed, encoding)
+    if spec.crops == 1:
+        short = tf.minimum(tf.shape(decoded)[1], tf.shape(decoded)[2])
+        # frames at least the crop size: crop each decoded frame once, before clips repeat them
+        decoded = tf.cond(short >= spec.size, lambda: clip_ops.centre_crop(decoded, spec.size),
+                          lambda: decoded)
+    frames = tf.gather(decoded, where)
+    shape = tf.shape(frames)
+    frames = tf.reshape(frames, tf.concat([tf.shape(indices), shape[1:]], 0))
+    return _package(frames, starts, is_short, spec, label, video_id)
+
+
+def video_examples(shard_dir: str | os.PathLike, split: str | None = "val",
+                   videos: Collection[str] | None = None) -> tuple[tf.data.Dataset, str]:
+    """One element per video of ``split``, its frames still encoded (for :func:`example_clips`).
+
+    ``videos``: only these video ids (as in :func:`eval_dataset`).
+
+    Returns
+    -------
+    tuple
+        ``(dataset, encoding)``: dicts of ``frames`` (the parsed example), ``label`` int32,
+        ``video_id`` string, ``n_frames`` int32; and the shards' frame encoding.
+    """
+    index, files, encoding = _split_files(shard_dir, split)
+    _keep, files = _only_videos(index, files, videos)
+
+    def _video(example: dict) -> dict:
+        return {"frames": example, "label": tf.cast(example["label_index"], tf.int32),
+                "video_id": example["video_id"], "n_frames": example["n_frames"]}
+
+    ds = tf.data.TFRecordDataset(files).map(_parse, num_parallel_calls=AUTOTUNE,
+                                            deterministic=True)
+    ds = ds if videos is None else ds.filter(_keep)
+    return ds.map(_video).prefetch(2), encoding
 
 
 def video_dataset(shard_dir: str | os.PathLike, split: str | None = "val",
@@ -377,16 +420,26 @@ def _eval_starts(n_frames: tf.Tensor, spec: ClipSpec, n_clips: int | str) -> tf.
 
 def _package(clips_uint8, starts, is_short, spec: ClipSpec, label, video_id) -> dict:
     """Crop (centre, or three crops per clip) and normalise ``[N, L, H, W, 3]`` clips; attach
-    per-clip metadata."""
-    clips = clip_ops.fit_short_side(tf.cast(clips_uint8, tf.float32), spec.size)
+    per-clip metadata. Centre crops are cut before the conversion to float."""
     starts = tf.cast(starts, tf.int32)
     if spec.crops == 3:
+        clips = clip_ops.fit_short_side(tf.cast(clips_uint8, tf.float32), spec.size)
         crops = clip_ops.three_crops(clips, spec.size)  # [N, 3, L, S, S, 3]
         clips = tf.reshape(crops, tf.concat([[-1], tf.shape(crops)[2:]], 0))
         starts, is_short = tf.repeat(starts, 3), tf.repeat(is_short, 3)
         crop = tf.tile(tf.range(3, dtype=tf.int32), tf.shape(starts)[:1] // 3)
     else:
-        clips = clip_ops.centre_crop(clips, spec.size)
+        shape = tf.shape(clips_uint8)
+
+        def _crop_then_float() -> tf.Tensor:  # no resize: crop first, convert only the crop
+            return tf.cast(clip_ops.centre_crop(clips_uint8, spec.size), tf.float32)
+
+        def _resize_then_crop() -> tf.Tensor:  # frames smaller than the crop: upscale first
+            resized = clip_ops.fit_short_side(tf.cast(clips_uint8, tf.float32), spec.size)
+            return clip_ops.centre_crop(resized, spec.size)
+
+        clips = tf.cond(tf.minimum(shape[-3], shape[-2]) < spec.size, _resize_then_crop,
+                        _crop_then_float)
         crop = tf.zeros_like(starts)
     clips = normalize(clips, spec.normalization)
     clips = tf.ensure_shape(clips, [None, spec.clip_len, spec.size, spec.size, 3])

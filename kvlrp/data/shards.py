@@ -11,8 +11,8 @@ when ``fps=`` resampled it to ``n_frames``), ``skipped.csv``
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,10 +22,20 @@ import pandas as pd
 from kvlrp import fs
 from kvlrp.atomic import write_csv, write_json
 from kvlrp.data.decode_worker import ENCODINGS, DecodedVideo, DecodeTask, decode_task
+from kvlrp.data.leakage import check_leakage
 from kvlrp.data.manifest import Manifest, read_manifest
+from kvlrp.data.path_policy import check_inside_root
+from kvlrp.data.robust_pool import ordered_map
+from kvlrp.folder_lock import folder_lock
+from kvlrp.safe_paths import check_out_dir
 
 #: Bumped when the example layout changes.
 SHARD_FORMAT = 1
+
+#: Upper bounds of the size options (a 2160-pixel short side is 4K video).
+MAX_SHORT_SIDE = 2160
+MAX_VIDEOS_PER_SHARD = 100_000
+MAX_WORKERS = 256
 
 INDEX_COLUMNS = ["video_id", "label", "label_index", "split", "n_frames", "height", "width",
                  "shard", "path", "fps", "source_frames"]
@@ -77,6 +87,7 @@ def prepare_shards(
     allow_truncated: bool = False,
     progress: bool = True,
     fps: float | None = None,
+    allow_outside_root: bool = False,
 ) -> PrepareResult:
     """Decode each video of ``manifest`` once and write TFRecord shards into ``out_dir``.
 
@@ -106,6 +117,9 @@ def prepare_shards(
         Resample every video to this frame rate at decode (frames dropped or repeated, see
         :mod:`kvlrp.video.resample`), so that one step spans the same time in every video;
         ``None``: keep each file's frames. ``index.csv`` keeps each file's own rate.
+    allow_outside_root
+        Read files outside the manifest's folder (absolute paths, ``..``, symlinks leading
+        out); by default such a manifest is refused before anything is read or written.
 
     Returns
     -------
@@ -118,10 +132,14 @@ def prepare_shards(
         raise ValueError(f"unknown frame encoding {encoding!r}; choose one of {ENCODINGS}")
     if not 1 <= jpeg_quality <= 95:
         raise ValueError(f"jpeg_quality must be in 1..95, got {jpeg_quality}")
-    if short_side is not None and short_side < 1:
-        raise ValueError(f"short_side must be a positive int or None, got {short_side}")
-    if videos_per_shard < 1:
-        raise ValueError(f"videos_per_shard must be >= 1, got {videos_per_shard}")
+    if short_side is not None and not 1 <= short_side <= MAX_SHORT_SIDE:
+        raise ValueError(f"short_side must be in 1..{MAX_SHORT_SIDE} or None, got {short_side}")
+    if not 1 <= videos_per_shard <= MAX_VIDEOS_PER_SHARD:
+        raise ValueError(f"videos_per_shard must be in 1..{MAX_VIDEOS_PER_SHARD}, "
+                         f"got {videos_per_shard}")
+    if not 0 <= workers <= MAX_WORKERS:
+        raise ValueError(f"workers must be in 0..{MAX_WORKERS} (0 or 1: decode in this "
+                         f"process), got {workers}")
     if fps is not None:
         from kvlrp.video.resample import as_fraction
 
@@ -129,27 +147,46 @@ def prepare_shards(
         fps = float(fps)
     if not isinstance(manifest, Manifest):
         manifest = read_manifest(manifest)
+    if not allow_outside_root:
+        check_inside_root(manifest)
+    check_leakage(manifest.table)
+    settings = (encoding, jpeg_quality, short_side, videos_per_shard, workers, allow_truncated,
+                progress, fps)
+    if fs.is_url(out_dir):  # no lock files on object stores: one writer per folder
+        return _prepare_locked(tf, manifest, fs.path(out_dir), *settings)
+    out_dir = check_out_dir(out_dir)
+    with folder_lock(out_dir, "kvlrp prepare"):
+        return _prepare_locked(tf, manifest, out_dir, *settings)
+
+
+def _prepare_locked(tf, manifest, out_dir, encoding, jpeg_quality, short_side, videos_per_shard,
+                    workers, allow_truncated, progress, fps) -> PrepareResult:
     options = ShardOptions(encoding, jpeg_quality, short_side, allow_truncated, videos_per_shard,
                            fps=fps)
     out_dir = fs.path(out_dir)  # local, or any tf.io.gfile URL
     out_dir.mkdir(parents=True, exist_ok=True)
     state = _load_state(out_dir, options, manifest.classes)
     plan = _plan(manifest.table, videos_per_shard)
+    table = manifest.table.set_index("video_id", drop=False)
+    # a shard is reused only if its manifest rows (ids, labels, splits, paths) are unchanged
+    rows_of = {name: [[vid, *(str(table.loc[vid, c]) for c in ("label", "split", "path"))]
+                      for vid in ids] for name, ids in plan.items()}
     done = {name for name, ids in plan.items()
             if state["shards"].get(name, {}).get("video_ids") == ids
+            and state["shards"][name].get("manifest_rows") == rows_of[name]
             and (state["shards"][name]["file"] is None or (out_dir / name).is_file())}
     for name in sorted(set(state["shards"]) - set(plan)):  # shards of an older manifest
         state["shards"].pop(name)
         (out_dir / name).unlink(missing_ok=True)
     write_json(state, out_dir / "progress.json")
-    table = manifest.table.set_index("video_id", drop=False)
     pending = [(name, ids) for name, ids in plan.items() if name not in done]
     tasks = [DecodeTask(table.loc[vid, "path"], encoding, jpeg_quality, short_side,
                         allow_truncated, fps) for _, ids in pending for vid in ids]
     bar = _progress_bar(len(tasks), progress)
     results = _decode_all(tasks, workers)
     try:
-        _write_pending(tf, pending, results, table, manifest, encoding, out_dir, state, bar)
+        _write_pending(tf, pending, results, table, manifest, encoding, out_dir, state, bar,
+                       rows_of)
     finally:
         results.close()  # stops the worker pool, also on errors and interrupts
         bar.close()
@@ -167,7 +204,8 @@ def prepare_shards(
     return PrepareResult(out_dir, len(index), skipped, n_reused_shards=len(done))
 
 
-def _write_pending(tf, pending, results, table, manifest, encoding, out_dir, state, bar):
+def _write_pending(tf, pending, results, table, manifest, encoding, out_dir, state, bar,
+                   rows_of):
     """Write each pending shard once all its videos are decoded; record it in the state."""
     for name, ids in pending:
         rows, skipped, examples = [], [], []
@@ -185,7 +223,8 @@ def _write_pending(tf, pending, results, table, manifest, encoding, out_dir, sta
                          decoded.source_frames])
         _write_shard(tf, out_dir / name, examples)
         state["shards"][name] = {"video_ids": ids, "rows": rows, "skipped": skipped,
-                                 "file": name if examples else None}
+                                 "file": name if examples else None,
+                                 "manifest_rows": rows_of[name]}
         write_json(state, out_dir / "progress.json")
 
 
@@ -247,9 +286,14 @@ def _decode_all(tasks: list[DecodeTask], workers: int) -> Iterator[DecodedVideo]
     if workers <= 1 or len(tasks) <= 1:
         yield from map(decode_task, tasks)
         return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(min(workers, len(tasks))) as pool:
-        yield from pool.imap(decode_task, tasks, chunksize=1)
+    yield from ordered_map(decode_task, tasks, min(workers, len(tasks)), on_death=_died)
+
+
+def _died(task: DecodeTask) -> DecodedVideo:
+    """The result of a video whose decode worker was killed (e.g. out of memory)."""
+    return DecodedVideo(task.path, error="the decode worker died while decoding this video "
+                                         "(killed, e.g. out of memory; try a smaller "
+                                         "--short-side or fewer --workers)")
 
 
 def _example(tf, row: pd.Series, label_index: int, decoded: DecodedVideo, encoding: str):
@@ -279,14 +323,23 @@ def _write_shard(tf, path: Path, examples: list[bytes]) -> None:
     """Write ``examples`` to ``path`` through a temporary file (a shard is whole or absent)."""
     if not examples:
         return
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tf.io.TFRecordWriter(str(tmp)) as writer:
-        for example in examples:
-            writer.write(example)
-    if fs.is_url(path):
+    if fs.is_url(path):  # remote: write beside it, then rename (see kvlrp.atomic)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with tf.io.TFRecordWriter(str(tmp)) as writer:
+            for example in examples:
+                writer.write(example)
         tf.io.gfile.rename(str(tmp), str(path), overwrite=True)
-    else:
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with tf.io.TFRecordWriter(tmp) as writer:
+            for example in examples:
+                writer.write(example)
         os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _progress_bar(total: int, enabled: bool):

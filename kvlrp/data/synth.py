@@ -96,6 +96,12 @@ def render_video(
     return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
 
 
+#: Upper bounds of the synthetic set's sizes (beyond them a typo fills the disk or memory).
+MAX_VIDEOS_PER_CLASS = 10_000
+MAX_SIZE = 1024
+MAX_FRAMES = 100_000
+
+
 def write_synthetic_dataset(
     out_dir: str | os.PathLike,
     videos_per_class: int = 24,
@@ -137,12 +143,15 @@ def write_synthetic_dataset(
     """
     from kvlrp.video.writer import available_codec, write_video
 
-    if videos_per_class < 1:
-        raise ValueError(f"videos_per_class must be >= 1, got {videos_per_class}")
-    if size < 8 or size % 2:
-        raise ValueError(f"size must be an even number >= 8 (H.264 needs even sizes), got {size}")
-    if not 1 <= min_frames <= max_frames:
-        raise ValueError(f"need 1 <= min_frames <= max_frames, got {min_frames}, {max_frames}")
+    if not 1 <= videos_per_class <= MAX_VIDEOS_PER_CLASS:
+        raise ValueError(f"videos_per_class must be in 1..{MAX_VIDEOS_PER_CLASS}, got "
+                         f"{videos_per_class}")
+    if not 8 <= size <= MAX_SIZE or size % 2:
+        raise ValueError(f"size must be an even number in 8..{MAX_SIZE} (H.264 needs even "
+                         f"sizes), got {size}")
+    if not 1 <= min_frames <= max_frames <= MAX_FRAMES:
+        raise ValueError(f"need 1 <= min_frames <= max_frames <= {MAX_FRAMES}, got "
+                         f"{min_frames}, {max_frames}")
     unknown = set(params) - set(SynthParams.__dataclass_fields__)
     if unknown:
         raise TypeError(f"unknown synthetic parameter(s) {sorted(unknown)}")

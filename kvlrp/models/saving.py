@@ -132,7 +132,7 @@ def load_keras_file(path: str | os.PathLike, allow_unsafe: bool = False,
     compile
         Restore the training configuration too.
     """
-    path = Path(path)
+    path = fs.path(path)  # local, or any tf.io.gfile URL
     if not path.is_file():
         raise ModelLoadError(f"model file {path} not found")
     try:

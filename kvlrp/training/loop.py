@@ -13,7 +13,7 @@ holds the same model.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import tensorflow as tf
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 def run_epochs(
     model: keras.Model,
-    dataset: tf.data.Dataset,
+    dataset: tf.data.Dataset | Callable[[int], tf.data.Dataset],
     strategy: tf.distribute.Strategy,
     *,
     epochs: int,
@@ -40,7 +40,9 @@ def run_epochs(
     model
         Softmax classifier created under ``strategy.scope()``, compiled with an optimizer.
     dataset
-        Repeating ``(clips, int labels)`` batches of ``global_batch_size``.
+        Repeating ``(clips, int labels)`` batches of ``global_batch_size``, or a function
+        ``epoch (0-based) -> dataset`` whose dataset is read from its start in that epoch (so
+        an epoch's batches do not depend on the epoch a run started at).
     strategy
         The distribution strategy the model was created under.
     epochs, initial_epoch, steps_per_epoch
@@ -56,7 +58,8 @@ def run_epochs(
     with strategy.scope():
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    per_epoch = callable(dataset) and not isinstance(dataset, tf.data.Dataset)
+    iterator = None if per_epoch else iter(strategy.experimental_distribute_dataset(dataset))
     train_step = _make_train_step(model, strategy, global_batch_size)
     sync_statistics = _make_statistics_sync(model, strategy)
     callback_list = keras.callbacks.CallbackList(
@@ -66,6 +69,8 @@ def run_epochs(
     callback_list.on_train_begin()
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
+        if per_epoch:
+            iterator = iter(strategy.experimental_distribute_dataset(dataset(epoch)))
         if verbose:
             logger.info("Epoch %d/%d", epoch + 1, epochs)
         progbar = keras.utils.Progbar(steps_per_epoch, verbose=verbose)

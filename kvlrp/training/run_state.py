@@ -10,6 +10,10 @@ Layout of ``out_dir``::
 
 Each epoch writes the checkpoint, then the history, then ``state.json``; a run interrupted
 at any point resumes from the epoch ``state.json`` names, with the history cut to match.
+A new best epoch's weights go to ``pending_best_epoch_NNNN.weights.h5`` first and replace
+``best.weights.h5`` only after ``state.json`` names that epoch as the best; on loading, a
+pending file is completed if ``state.json`` names its epoch and dropped otherwise (a lost
+epoch), so ``best.weights.h5`` always holds the best epoch ``state.json`` names.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ HISTORY_FILENAME = "history.csv"
 CHECKPOINT_DIRNAME = "checkpoints"
 STATE_FILENAME = "state.json"
 BEST_WEIGHTS_FILENAME = "best.weights.h5"
+PENDING_BEST_PREFIX = "pending_best_epoch_"
 
 
 class RunState:
@@ -45,9 +50,26 @@ class RunState:
 
     def load(self) -> dict[str, Any] | None:
         """The saved state (``epoch``, ``checkpoint``, ``settings``), or None for a fresh run."""
-        if not self.state_path.is_file():
-            return None
-        return json.loads(self.state_path.read_text())
+        state = json.loads(self.state_path.read_text()) if self.state_path.is_file() else None
+        self._settle_best(state)
+        return state
+
+    def _pending_best_path(self, epoch: int) -> Path:
+        return self.checkpoint_dir / f"{PENDING_BEST_PREFIX}{epoch:04d}.weights.h5"
+
+    def _settle_best(self, state: dict[str, Any] | None) -> None:
+        """Finish or drop best-weights files of an interrupted :meth:`save_epoch`."""
+        best = (state or {}).get("best") or {}
+        for pending in sorted(self.checkpoint_dir.glob(f"{PENDING_BEST_PREFIX}*.weights.h5")):
+            epoch = int(pending.name[len(PENDING_BEST_PREFIX):].split(".")[0])
+            if state is not None and best.get("epoch") == epoch == state.get("epoch"):
+                os.replace(pending, self.best_weights_path)  # state.json named it: complete
+            else:
+                pending.unlink(missing_ok=True)  # written for an epoch that was lost
+        if state is not None:  # checkpoints the state does not name: an older or a lost epoch
+            for old in self.checkpoint_dir.glob("epoch_*.keras"):
+                if old.name != state.get("checkpoint"):
+                    old.unlink(missing_ok=True)
 
     def checkpoint_path(self, state: dict[str, Any]) -> Path:
         """Path of the checkpoint a state names."""
@@ -71,19 +93,48 @@ class RunState:
         """Record finished epoch ``epoch`` (1-based): checkpoint, history, then state.
 
         ``best`` (``{"epoch", "val_loss"}``) names the best epoch so far; if it is this epoch,
-        its weights are saved as ``best.weights.h5`` first.
+        its weights are saved to a pending file first and become ``best.weights.h5`` once
+        ``state.json`` names the epoch (a kill at any point leaves a consistent folder).
         """
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        pending = None
         if best is not None and best["epoch"] == epoch:
-            _save_atomically(model.save_weights, self.best_weights_path, ".weights.h5")
+            pending = self._pending_best_path(epoch)
+            _save_atomically(model.save_weights, pending, ".weights.h5")
         name = f"epoch_{epoch:04d}.keras"
         _save_atomically(model.save, self.checkpoint_dir / name, ".keras")
         write_csv(pd.DataFrame(rows), self.history_path)
-        write_json({"epoch": epoch, "checkpoint": name, "best": best, "settings": settings},
-                   self.state_path)
+        write_json({"epoch": epoch, "checkpoint": name, "best": best, "settings": settings,
+                    "rng_states": rng_states(model)}, self.state_path)
+        if pending is not None:
+            os.replace(pending, self.best_weights_path)
         for old in self.checkpoint_dir.glob("epoch_*.keras"):
             if old.name != name:
                 old.unlink(missing_ok=True)
+
+
+def _seed_generator_states(model: keras.Model) -> list:
+    return [v for v in model.non_trainable_variables
+            if v.path.rsplit("/", 1)[-1] == "seed_generator_state"]
+
+
+def rng_states(model: keras.Model) -> list[list[int]]:
+    """The states of the model's random seed generators (dropout masks), in layer order.
+
+    Keras does not save them with the model, so a resumed run restores them from
+    ``state.json`` (:func:`restore_rng_states`) to draw the same masks as an uninterrupted run.
+    """
+    return [[int(x) for x in keras.ops.convert_to_numpy(v.value).ravel()]
+            for v in _seed_generator_states(model)]
+
+
+def restore_rng_states(model: keras.Model, states: list[list[int]] | None) -> None:
+    """Set the seed generators of ``model`` to ``states`` (from :func:`rng_states`)."""
+    variables = _seed_generator_states(model)
+    if not states or len(states) != len(variables):
+        return
+    for variable, value in zip(variables, states):
+        variable.assign(keras.ops.convert_to_tensor(value, dtype=variable.dtype))
 
 
 def _save_atomically(save: Callable[[Path], None], path: Path, suffix: str) -> None:

@@ -4,6 +4,7 @@ per-epoch checkpoints, ``history.csv``, resume after interruption and seeded rep
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import math
 import os
@@ -13,6 +14,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +25,11 @@ import tensorflow as tf
 from kvlrp import fs
 from kvlrp.compat import disable_op_determinism, op_determinism_enabled
 from kvlrp.models import ARCHITECTURES, ModelInfo, build_model, save_model
+from kvlrp.safe_paths import check_out_dir
 from kvlrp.training.checks import TrainingSetupError, check_shards
 from kvlrp.training.evaluation import evaluate_clips, make_predict
 from kvlrp.training.loop import run_epochs
-from kvlrp.training.run_state import EpochEnd, RunState
+from kvlrp.training.run_state import EpochEnd, RunState, restore_rng_states
 from kvlrp.training.strategy import is_chief, resolve_strategy
 
 #: Settings that must match for a run to resume from an earlier run's checkpoint.
@@ -146,6 +149,11 @@ def train(
     from kvlrp.data.pipeline import ClipSpec, eval_dataset, train_dataset
 
     _check_arguments(epochs, batch_size, steps_per_epoch, learning_rate)
+    _check_clip_arguments(clip_len, step, size, val_clips)
+    try:
+        check_out_dir(out_dir)
+    except ValueError as err:
+        raise TrainingSetupError(str(err)) from None
     summary = check_shards(shard_dir, clip_len, step, val_split)
     spec = ClipSpec(
         clip_len=clip_len, step=step, size=size, normalization=normalization,
@@ -173,6 +181,7 @@ def train(
             if state is not None:
                 with fs.local_copy(run_state.checkpoint_path(state)) as checkpoint:
                     net = keras.saving.load_model(checkpoint, compile=True)
+                restore_rng_states(net, state.get("rng_states"))
             else:
                 net = _compiled_model(model, len(summary.classes), learning_rate, model_kwargs)
         initial_epoch = int(state["epoch"]) if state is not None else 0
@@ -194,9 +203,11 @@ def train(
             best=state.get("best") if state is not None else None,
         )
         if initial_epoch < epochs:
-            data_seed = None if seed is None else seed + initial_epoch
-            train_data = train_dataset(shard_dir, spec, batch_size, split="train", seed=data_seed)
-            train_data = train_data.with_options(_shard_by_data())
+            def train_data(epoch: int) -> tf.data.Dataset:
+                data = train_dataset(shard_dir, spec, batch_size, split="train",
+                                     seed=epoch_seed(seed, epoch))
+                return data.with_options(_shard_by_data())
+
             verbose = (1 if sys.stdout.isatty() else 2) if progress else 0
             run_epochs(
                 net, train_data, strategy, epochs=epochs, initial_epoch=initial_epoch,
@@ -227,6 +238,15 @@ def train(
         if chief:
             save_model(net, out_dir, info)
         return TrainResult(net, info, history, fs.path(out_dir), initial_epoch)
+
+
+def epoch_seed(seed: int | None, epoch: int) -> int | None:
+    """The data seed of epoch ``epoch`` (0-based) of a run seeded ``seed``: a function of the
+    two only, so a resumed run draws the same clips as an uninterrupted one."""
+    if seed is None:
+        return None
+    digest = hashlib.sha256(f"kvlrp-train-data:{int(seed)}:{int(epoch)}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 def _compiled_model(
@@ -291,6 +311,25 @@ def _check_arguments(
         raise TrainingSetupError(f"steps_per_epoch must be >= 1 or None, got {steps_per_epoch}")
     if not learning_rate > 0:
         raise TrainingSetupError(f"learning_rate must be > 0, got {learning_rate}")
+
+
+#: Upper bounds of the clip settings (a 2160-pixel crop is a 4K frame).
+MAX_CLIP_LEN = 1024
+MAX_SIZE = 2160
+
+
+def _check_clip_arguments(clip_len: Any, step: Any, size: Any, val_clips: Any) -> None:
+    """One-line errors for clip settings that cannot work (before anything is computed)."""
+    for name, value, high in (("clip_len", clip_len, MAX_CLIP_LEN), ("step", step, None),
+                              ("size", size, MAX_SIZE)):
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < 1 or (
+                high is not None and value > high):
+            bound = f"in 1..{high}" if high else ">= 1"
+            raise TrainingSetupError(f"{name} must be an int {bound}, got {value!r}")
+    if val_clips != "all" and (isinstance(val_clips, bool)
+                               or not isinstance(val_clips, Integral)
+                               or val_clips < 1):
+        raise TrainingSetupError(f"val_clips must be a positive int or 'all', got {val_clips!r}")
 
 
 def _model_input_kwargs(
