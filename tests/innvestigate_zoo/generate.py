@@ -80,8 +80,8 @@ def reference_arrays(name: str) -> dict[str, np.ndarray]:
 
         Reusing one model object is slower with every analyzer built on it, and changes
         results: on dense_probe, the ``_flat`` presets built after 15 other analyzers on the
-        same model gave exactly the non-flat presets' numbers (the input-layer check sees
-        the other analyzers' nodes of the first layer).
+        same model gave exactly the non-flat presets' numbers (presumably its input-layer
+        check sees the other analyzers' nodes of the first layer).
         """
         tf.keras.backend.clear_session()
         model = build_keras2.build(model_spec, weights)
