@@ -73,21 +73,35 @@ def test_random_is_the_input_plus_the_noise():
 # --------------------------------------------------------------------------- differences
 
 
-@pytest.mark.parametrize("name", ["plain_bias", "plain_nobias", "residual_add", "smooth_act"])
+def _tensorflow_gradient(model, x, index):
+    """TensorFlow's gradient of logit ``index[i]`` of ``model`` (no softmax) at ``x``."""
+    import tensorflow as tf
+
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        logits = model(xt, training=False)
+    return tape.gradient(logits, xt, output_gradients=tf.one_hot(index, logits.shape[-1]))
+
+
+# (residual_add is left out: at its constant x0 the max-pooling windows after Add tie only up
+# to float rounding, and which input wins there differs between TensorFlow 2.14 and ours, 1 %)
+@pytest.mark.parametrize("name", ["plain_bias", "plain_nobias", "smooth_act"])
 @pytest.mark.parametrize("selection", ["max", "min"])
 def test_integrated_gradients_differs_by_its_end_points(name, selection):
     """iNNvestigate averages the gradients at k/steps for k = 0..steps-1 (left Riemann sum,
     x itself never used); ours for k = 1..steps (right sum, ends at x). Exactly:
-    ``theirs = ours + (x - x0) * (grad(x0) - grad(x)) / steps``."""
+    ``theirs = ours + (x - x0) * (grad(x0) - grad(x)) / steps``. At the constant x0 the
+    max-pooling windows tie; iNNvestigate's gradient there is TensorFlow's, which gives every
+    tied input the full gradient (ours: the first maximum), so grad(x0) is TensorFlow's too."""
     data = reference.load(name)
     if f"selection/{selection}" not in data:
         pytest.skip(f"{name} has no stored {selection} selection")
     options = spec.ANALYZER_KWARGS["integrated_gradients"]
     steps, x0 = options["steps"], options["reference_inputs"]
     x, index = data["x"], data[f"selection/{selection}"]
-    gradient = reference.ours(name, "gradient")
-    grad_x = gradient.analyze(x, neuron_selection=index)
-    grad_x0 = gradient.analyze(np.full_like(x, x0), neuron_selection=index)
+    grad_x = reference.ours(name, "gradient").analyze(x, neuron_selection=index)
+    grad_x0 = _tensorflow_gradient(reference.model(name), np.full_like(x, x0), index)
     ours = explain(name, "integrated_gradients", selection)
     expected = ours + (x - x0) * (grad_x0 - grad_x) / steps
     theirs = data[f"relevance/integrated_gradients/{selection}"]
@@ -95,11 +109,21 @@ def test_integrated_gradients_differs_by_its_end_points(name, selection):
     assert reference.relative_difference(ours, theirs) > 10 * reference.RTOL
 
 
-@pytest.mark.parametrize("analyzer_name", ["deconvnet", "guided_backprop"])
-@pytest.mark.parametrize("name", ["plain_bias", "plain_nobias", "residual_add"])
+DECONVNET_CASES = [(m, a) for m in ("plain_bias", "plain_nobias", "residual_add", "dense_probe")
+                   for a in ("deconvnet", "guided_backprop")
+                   if (m, a) not in (("plain_bias", "deconvnet"), ("plain_nobias", "deconvnet"))]
+
+
+@pytest.mark.parametrize(("name", "analyzer_name"), DECONVNET_CASES,
+                         ids=["/".join(c) for c in DECONVNET_CASES])
 def test_deconvnet_and_guided_backprop_start_from_the_logit_there(name, analyzer_name):
     """iNNvestigate starts the backward pass from the logit's value, ours from 1 (as the
-    gradient): for a positive logit theirs is exactly ours times the logit."""
+    gradient): for a positive logit theirs is exactly ours times the logit.
+
+    (deconvnet on the plain models is left out: its signal is not masked by the forward
+    ReLU, so it reaches max-pooling windows of zeros, where TensorFlow's gradient, used by
+    iNNvestigate, gives every tied input the full signal; ours gives it to the first maximum.)
+    """
     data = reference.load(name)
     checked = 0
     for selection in ("max", "min"):
@@ -157,6 +181,20 @@ def test_deconvnet_and_guided_backprop_follow_other_activations_by_their_derivat
     expected = ((s @ d2.kernel.numpy().T) * (1 - a1 ** 2)) @ d1.kernel.numpy().T
     got = analyzers.create_analyzer("guided_backprop", model_both).analyze(x)
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_flat_and_w_square_do_not_conserve_there():
+    """On the bias-free plain_nobias (Conv3D+ReLU, MaxPooling3D), iNNvestigate's ``lrp.flat``
+    and ``lrp.w_square`` total about 3x the logit; ours conserve (equal to iNNvestigate on
+    dense_probe and residual_add, see test_innvestigate_crosscheck.py)."""
+    data = reference.load("plain_nobias")
+    for selection in ("max", "min"):
+        logit = reference.selected_logits("plain_nobias", selection)
+        for analyzer_name in ("lrp.flat", "lrp.w_square"):
+            theirs = reference.per_sample_sum(data[f"relevance/{analyzer_name}/{selection}"])
+            assert np.all(np.abs(theirs / logit) > 2.0), (analyzer_name, theirs / logit)
+            ours = reference.per_sample_sum(explain("plain_nobias", analyzer_name, selection))
+            np.testing.assert_allclose(ours, logit, rtol=1e-4)
 
 
 # --------------------------------------------------------------------------- any model
@@ -222,6 +260,10 @@ def _mode_cases():
 
 #: (mode, analyzer) -> why ours differs from iNNvestigate there.
 MODE_DIFFERENCES = {
+    **{(m, "guided_backprop"): "start value (test_deconvnet_and_guided_backprop_start_from_"
+                               "the_logit_there)" for m in spec.MODES},
+    **{(m, "lrp.alpha_1_beta_0"): "alpha-beta's bias (plain_bias has biases)"
+       for m in spec.MODES},
     ("all", "integrated_gradients"): "end points (test_integrated_gradients_differs_by_its_end"
                                      "_points); 'all' checked on the gradient",
     ("max_activation", "integrated_gradients"): "end points, as above",
