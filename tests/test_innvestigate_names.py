@@ -260,13 +260,14 @@ def _mode_cases():
 
 #: (mode, analyzer) -> why ours differs from iNNvestigate there.
 MODE_DIFFERENCES = {
-    **{(m, "guided_backprop"): "start value (test_deconvnet_and_guided_backprop_start_from_"
-                               "the_logit_there)" for m in spec.MODES},
+    ("max_activation", "guided_backprop"): "start value (test_neuron_selection_mode_of_"
+                                           "integrated_gradients_and_guided_backprop)",
+    ("all", "guided_backprop"): "iNNvestigate starts each output from its own logit, some "
+                                "negative: no exact relation to ours",
     **{(m, "lrp.alpha_1_beta_0"): "alpha-beta's bias (plain_bias has biases)"
        for m in spec.MODES},
-    ("all", "integrated_gradients"): "end points (test_integrated_gradients_differs_by_its_end"
-                                     "_points); 'all' checked on the gradient",
-    ("max_activation", "integrated_gradients"): "end points, as above",
+    **{(m, "integrated_gradients"): "end points (test_neuron_selection_mode_of_integrated_"
+                                    "gradients_and_guided_backprop)" for m in spec.MODES},
 }
 
 
@@ -283,6 +284,42 @@ def test_neuron_selection_mode_matches_innvestigate(name, mode, analyzer_name):
     analyzer = reference.create(name, analyzer_name, neuron_selection_mode=mode)
     ours = analyzer.analyze(data["x"])
     assert reference.relative_difference(ours, theirs) <= reference.RTOL
+
+
+@pytest.mark.parametrize("mode", spec.MODES)
+def test_neuron_selection_mode_of_integrated_gradients_and_guided_backprop(mode):
+    """The two through their exact relation to iNNvestigate (as for ``"index"`` above):
+    integrated gradients' end points in both modes; guided backprop's start value (the
+    logit) with ``max_activation``, where each sample's top logit is positive."""
+    name = "plain_bias"
+    data = reference.load(name)
+    x = data["x"]
+    options = spec.ANALYZER_KWARGS["integrated_gradients"]
+    steps, x0 = options["steps"], options["reference_inputs"]
+    ours = reference.create(name, "integrated_gradients", neuron_selection_mode=mode).analyze(x)
+    grad_x = reference.create(name, "gradient", neuron_selection_mode=mode).analyze(x)
+    model = reference.model(name)
+    n = spec.output_units(name)
+    import tensorflow as tf
+
+    xt = tf.constant(np.full_like(x, x0))
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        logits = model(xt, training=False)
+    mask = tf.one_hot(data["selection/max"], n) if mode == "max_activation" else \
+        tf.ones_like(logits)
+    grad_x0 = tape.gradient(logits, xt, output_gradients=mask).numpy()
+    expected = ours + (x - x0) * (grad_x0 - grad_x) / steps
+    theirs = data[f"mode/{mode}/integrated_gradients"]
+    assert reference.relative_difference(expected, theirs) <= reference.RTOL
+    if mode == "max_activation":
+        logit = reference.selected_logits(name)
+        assert np.all(logit > 0)
+        guided = reference.create(name, "guided_backprop",
+                                  neuron_selection_mode=mode).analyze(x)
+        assert reference.relative_difference(
+            guided * logit[:, None, None, None, None],
+            data["mode/max_activation/guided_backprop"]) <= reference.RTOL
 
 
 def test_all_mode_is_the_sum_over_outputs():
