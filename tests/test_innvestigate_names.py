@@ -425,3 +425,18 @@ def test_readme_table_lists_exactly_the_registry():
     section = _readme_section()
     rows = re.findall(r"^\| `([^`]+)` \|", section, flags=re.MULTILINE)
     assert rows == analyzers.list_analyzers()
+
+
+def test_readme_migration_example_runs(tmp_path, monkeypatch):
+    """The "after" half of the README's migration example runs as written."""
+    block = re.search(r"```python\n(.*?)```", _readme_section(), flags=re.DOTALL).group(1)
+    after = block[block.index("# after"):]
+    monkeypatch.chdir(tmp_path)
+    data = reference.load("dense_probe")
+    namespace = {"model": reference.model("dense_probe"), "x": data["x"]}
+    exec(compile(after, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    assert namespace["analyzer"].neuron_selection_mode == "index"
+    assert (tmp_path / "epsilon.npz").exists()
+    np.testing.assert_allclose(namespace["R"], analyzers.create_analyzer(
+        "lrp.epsilon", namespace["model"], epsilon=0.1).analyze(data["x"], neuron_selection=3),
+        atol=1e-6)
