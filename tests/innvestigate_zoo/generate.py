@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -124,7 +125,8 @@ def _run(innvestigate, arrays, key, analyzer_name, model, x, mode, index) -> Non
         extra = {} if index is None else {"neuron_selection": index}
         arrays[target] = np.asarray(analyzer.analyze(x, **extra), np.float32)
     except Exception as error:  # noqa: BLE001 - the failure itself is the reference
-        arrays[f"error/{key}"] = np.array(f"{type(error).__name__}: {error}")
+        text = re.sub(r" object at 0x[0-9a-fA-F]+", " object", f"{type(error).__name__}: {error}")
+        arrays[f"error/{key}"] = np.array(text)  # (without memory addresses: reproducible)
 
 
 def _fix_noise(tf, noise: np.ndarray) -> None:
