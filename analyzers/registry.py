@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from analyzers.analyzer import NEURON_SELECTION_MODES, Analyzer
-from analyzers.composites import Composite, layer_map_composite, layer_name
+from analyzers.composites import Composite, is_kernel_layer, layer_map_composite, layer_name
 from analyzers.gradient_based import (
     BaselineGradient,
     Gradient,
@@ -141,7 +141,7 @@ def _layer_names(layers: Any) -> list[str]:
 def _preset_b_flat_until_idx(model: Any, until_layer_idx: int | None = None,
                              epsilon: float = 0.1, max_pooling: str = "winner_take_all",
                              canonizers: Any = None) -> Analyzer:
-    """Preset B flat, and the flat rule for every weight layer among
+    """Preset B flat, and the flat rule for every layer with a kernel among
     ``model.layers[0..until_layer_idx]`` (iNNvestigate's index: ``model.layers`` of the given
     model, its InputLayer included for functional models)."""
     analyzer = _preset(AlphaBetaRule(2.0, 1.0), "lrp.sequential_preset_b_flat_until_idx",
@@ -155,9 +155,14 @@ def _preset_b_flat_until_idx(model: Any, until_layer_idx: int | None = None,
         raise ValueError(f"until_layer_idx must be an index into model.layers (0..{n - 1}, "
                          f"'{model.name}' has {n} layers); got {until_layer_idx!r}")
     stop = until_layer_idx % n
-    names = _layer_names(model.layers[: stop + 1])
+    in_range = layer_name(*_layer_names(model.layers[: stop + 1]))
+
+    def weight_layer_in_range(op: Any, step: Any = None) -> bool:
+        # as iNNvestigate: the flat rule replaces the rule of layers with a kernel only
+        return is_kernel_layer(op, step) and in_range(op, step)
+
     composite = analyzer.composite
-    composite.rules.insert(0, (layer_name(*names), FlatRule()))
+    composite.rules.insert(0, (weight_layer_in_range, FlatRule()))
     return RelevanceAnalyzer(model, composite, relu_output=False, canonizers=canonizers,
                              name="lrp.sequential_preset_b_flat_until_idx")
 
