@@ -233,6 +233,8 @@ def build_table(results: dict) -> str:
         if "error" in zen:
             notes.append(f"Zennit: {zen['error']}")
         elif zen:
+            if zen.get("note"):
+                notes.append(f"Zennit: {zen['note']}")
             z_t, zg = _median(zen, "z_plus"), _median(zen, "gradient")
             notes.append(f"Zennit {zen.get('zennit')} z+ (PyTorch {zen.get('torch')}, "
                          f"{zen.get('threads')} threads): {_fmt(z_t)} s, its gradient "

@@ -65,6 +65,29 @@ def build_torch(model_spec, weights):
     return nn.Sequential(*mods).eval()
 
 
+def _import_zennit() -> str | None:
+    """Import zennit; where torchvision cannot load (a wheel built for another torch), stand
+    in for the two torchvision classes zennit's ResNet canonizers name (unused here) and say
+    so."""
+    import torch
+
+    try:
+        import torchvision  # noqa: F401
+        return None
+    except (ImportError, RuntimeError) as err:
+        import types
+
+        for name in [m for m in sys.modules if m.split(".")[0] == "torchvision"]:
+            del sys.modules[name]
+        for name in ("torchvision", "torchvision.models", "torchvision.models.resnet"):
+            sys.modules[name] = types.ModuleType(name)
+        resnet = sys.modules["torchvision.models.resnet"]
+        resnet.Bottleneck = type("Bottleneck", (torch.nn.Module,), {})
+        resnet.BasicBlock = type("BasicBlock", (torch.nn.Module,), {})
+        return (f"torchvision could not load ({str(err)[:60]}); zennit's torchvision "
+                "canonizers were given stand-ins (not used by this model)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="c3d_bench")
@@ -73,6 +96,8 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=1)
     args = parser.parse_args(argv)
     import torch
+
+    note = _import_zennit()
     import zennit
     from zennit.attribution import Gradient
     from zennit.composites import LayerMapComposite
@@ -102,6 +127,8 @@ def main(argv=None) -> int:
     out = {"library": "zennit", "zennit": getattr(zennit, "__version__", "0.5.1"),
            "torch": torch.__version__, "threads": torch.get_num_threads(),
            "model": args.model, "batch": args.batch, "analyzers": {}}
+    if note:
+        out["note"] = note
     for name, fn in (("gradient", gradient), ("z_plus", zplus)):
         result = fn()
         for _ in range(args.warmup):
