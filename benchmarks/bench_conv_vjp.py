@@ -23,8 +23,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import _machine  # noqa: E402  (chooses TF's CPU kernels before TensorFlow loads)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "conv_vjp.md"
-#: (name, input shape [batch, t, h, w, c], output channels): conv3a/conv4a of c3d_bench, batch 4
-LAYERS = (("c3d_bench conv3a", (4, 8, 28, 28, 32), 64),
+#: (name, input shape [batch, t, h, w, c], output channels): c3d_bench layers, batch 4
+LAYERS = (("c3d_bench conv1", (4, 16, 112, 112, 3), 16),
+          ("c3d_bench conv2", (4, 16, 56, 56, 16), 32),
+          ("c3d_bench conv3a", (4, 8, 28, 28, 32), 64),
           ("c3d_bench conv4b", (4, 4, 14, 14, 64), 64))
 QUICK = (("small", (2, 4, 14, 14, 8), 8),)
 
