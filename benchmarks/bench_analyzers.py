@@ -1,19 +1,22 @@
-"""Time the analyzers engine against a compiled input gradient and iNNvestigate 2.1.2.
+"""Time the analyzers engine against a compiled input gradient, iNNvestigate 2.1.2 and Zennit.
 
-On the C3D-shaped benchmark model of the cross-check zoo (``c3d_bench``: 16 x 112 x 112 x 3
-clips, batch 8) and the full-size C3D (``c3d_full``, batch 2), each method runs in a fresh
-subprocess (so its peak memory is its own): ``deep_taylor``, ``lrp.epsilon``,
-``lrp.alpha_2_beta_1`` and a plain ``tf.function`` input gradient of the selected logit.
-Times are the median of ``--repeats`` calls after ``--warmup`` calls. If the iNNvestigate
-tox environment exists (``.tox/innvestigate/bin/python``), ``bench_innvestigate.py`` times
-iNNvestigate's ``deep_taylor`` and ``gradient`` on the same weights and inputs (both sides
-build the zoo spec with its seeded weights).
+Models: the C3D-shaped benchmark model of the cross-check zoo (``c3d_bench``: 16 x 112 x 112 x 3
+clips, batch 4), ``r2plus1d_small`` and ``x3d_small`` from :mod:`kvlrp.models` (8 x 56 x 56 x 3,
+batch 8) and the full-size C3D (``c3d_full``, batch 2). Each method runs in a fresh subprocess
+(so its peak memory is its own) under each TF CPU kernel set (``TF_ENABLE_ONEDNN_OPTS=1`` and
+``0``): ``deep_taylor``, ``lrp.epsilon``, ``lrp.alpha_2_beta_1`` and a plain ``tf.function``
+input gradient of the selected logit. Times are the median of ``--repeats`` calls after
+``--warmup`` calls. If the iNNvestigate tox environment exists (``.tox/innvestigate/bin/
+python``), ``bench_innvestigate.py`` times iNNvestigate's ``deep_taylor`` and ``gradient`` on
+the same weights and inputs; if a Python with torch and zennit exists (``KVLRP_ZENNIT_PYTHON``,
+default ``/tmp/venv-zennit/bin/python``), ``bench_zennit.py`` times Zennit's z+ on the same
+C3D weights and inputs.
 
     python benchmarks/bench_analyzers.py             # full run, writes results/analyzers.md
     python benchmarks/bench_analyzers.py --quick     # smoke run on a tiny zoo model
 
-Targets reported against: ``deep_taylor <= 1.6 x gradient``; iNNvestigate's deep_taylor time
-``>= 1.5 x`` ours.
+Targets reported against (issue 10): ``deep_taylor <= 1.55 x gradient`` within each kernel
+set; iNNvestigate's and Zennit's times ``>= 1.5 x`` ours.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -34,11 +36,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+import _machine  # noqa: E402  (chooses TF's CPU kernels before TensorFlow loads)
+
 METHODS = ("gradient", "deep_taylor", "lrp.epsilon", "lrp.alpha_2_beta_1")
-FULL_CASES = (("c3d_bench", 8), ("c3d_full", 2))
+#: (model, batch): zoo spec names, or ``kvlrp:<architecture>`` for a kvlrp.models builder
+#: (8 x 56 x 56 x 3 clips, 10 classes, seeded weights; issue 9's r2plus1d_small / x3d_small)
+FULL_CASES = (("c3d_bench", 4), ("kvlrp:r2plus1d_small", 8), ("kvlrp:x3d_small", 8),
+              ("c3d_full", 2))
 QUICK_CASES = (("plain_bias", 2),)
+#: Kernel sets: label -> TF_ENABLE_ONEDNN_OPTS value given to every worker
+KERNEL_SETS = {"oneDNN": "1", "Eigen": "0"}
 INNVESTIGATE_PYTHON = ROOT / ".tox" / "innvestigate" / "bin" / "python"
-TARGET_DT_OVER_GRADIENT = 1.6
+#: A Python with torch and zennit (its own venv); bench_zennit.py is skipped without one
+ZENNIT_PYTHON = Path(os.environ.get("KVLRP_ZENNIT_PYTHON", "/tmp/venv-zennit/bin/python"))
+TARGET_DT_OVER_GRADIENT = 1.55
 TARGET_SPEEDUP_VS_INNVESTIGATE = 1.5
 
 
@@ -58,9 +69,20 @@ def run_worker(model_name: str, method: str, batch: int, repeats: int, warmup: i
 
     import analyzers
 
-    model_spec = zoo_spec.get_spec(model_name)
-    model = build_keras3.build(model_spec)
-    x = zoo_spec.make_inputs(model_spec, n=batch)
+    if model_name.startswith("kvlrp:"):
+        import keras
+
+        from kvlrp.models import build_model
+
+        keras.utils.set_random_seed(0)
+        model = build_model(model_name.split(":", 1)[1], 10, frames=8, size=56)
+        x = np.random.default_rng(0).uniform(0, 1, (batch, 8, 56, 56, 3)).astype(np.float32)
+        kwargs_for = {"deep_taylor.bounded": {"low": 0.0, "high": 1.0}}
+    else:
+        model_spec = zoo_spec.get_spec(model_name)
+        model = build_keras3.build(model_spec)
+        x = zoo_spec.make_inputs(model_spec, n=batch)
+        kwargs_for = zoo_spec.ANALYZER_KWARGS
     rss_model = peak_rss_mb()
     start = time.perf_counter()
     if method == "gradient":
@@ -78,7 +100,7 @@ def run_worker(model_name: str, method: str, batch: int, repeats: int, warmup: i
         def call() -> np.ndarray:
             return gradient(tf.convert_to_tensor(x)).numpy()
     else:
-        kwargs = dict(zoo_spec.ANALYZER_KWARGS.get(method, {}))
+        kwargs = dict(kwargs_for.get(method, {}))
         analyzer = analyzers.create_analyzer(method, model, **kwargs)
 
         def call() -> np.ndarray:
@@ -93,14 +115,32 @@ def run_worker(model_name: str, method: str, batch: int, repeats: int, warmup: i
         call()
         times.append(time.perf_counter() - t0)
     return {"model": model_name, "method": method, "batch": batch, "setup_s": setup,
+            "kernels": _machine.kernel_set(),
             "median_s": statistics.median(times), "times": times,
             "rss_after_model_mb": rss_model, "peak_rss_mb": peak_rss_mb(),
             "finite": bool(np.isfinite(result).all()),
-            "relevance_sum": float(result.reshape(batch, -1).sum(axis=1).mean())}
+            "relevance_sum": float(result.reshape(batch, -1).sum(axis=1).mean()),
+            "relevance_over_logit": _relevance_over_logit(model, x, result, method)}
 
 
-def _run_subprocess(cmd: list[str], timeout: float) -> dict:
+def _relevance_over_logit(model, x, result, method: str) -> list[float] | None:
+    """Per clip: relevance sum / explained output (deep_taylor: relu of the top logit)."""
+    if method != "deep_taylor":
+        return None
+    import numpy as np
+
+    import analyzers
+
+    logits = analyzers.build_graph(model).forward(x).numpy()
+    top = np.maximum(logits.max(axis=1), 0.0)
+    sums = result.reshape(len(x), -1).astype(np.float64).sum(axis=1)
+    return [float(s / t) if t > 0 else float("nan") for s, t in zip(sums, top)]
+
+
+def _run_subprocess(cmd: list[str], timeout: float, onednn: str | None = None) -> dict:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
+    if onednn is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = onednn
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
                           cwd=ROOT)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -110,22 +150,38 @@ def _run_subprocess(cmd: list[str], timeout: float) -> dict:
     return json.loads(lines[-1])
 
 
-def run_ours(model_name: str, method: str, batch: int, args: argparse.Namespace) -> dict:
-    """One method in a fresh Python process."""
+def run_ours(model_name: str, method: str, batch: int, args: argparse.Namespace,
+             onednn: str | None = None) -> dict:
+    """One method in a fresh Python process (``onednn``: its TF_ENABLE_ONEDNN_OPTS)."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", method,
            "--model", model_name, "--batch", str(batch), "--repeats", str(args.repeats),
+           "--warmup", str(args.warmup)]
+    return _run_subprocess(cmd, args.timeout, onednn)
+
+
+def run_zennit(model_name: str, batch: int, args: argparse.Namespace) -> dict:
+    """Zennit's z+ and gradient via ``bench_zennit.py`` in the Zennit Python (C3D zoo
+    models only)."""
+    if model_name.startswith("kvlrp:") or not model_name.startswith("c3d"):
+        return {"error": "not run (bench_zennit.py builds the zoo's C3D models only)"}
+    if not ZENNIT_PYTHON.exists():
+        return {"error": f"{ZENNIT_PYTHON} not found (a venv with torch and zennit; set "
+                         f"KVLRP_ZENNIT_PYTHON)"}
+    cmd = [str(ZENNIT_PYTHON), str(ROOT / "benchmarks" / "bench_zennit.py"), "--model",
+           model_name, "--batch", str(batch), "--repeats", str(args.repeats),
            "--warmup", str(args.warmup)]
     return _run_subprocess(cmd, args.timeout)
 
 
-def run_innvestigate(model_name: str, batch: int, args: argparse.Namespace) -> dict:
+def run_innvestigate(model_name: str, batch: int, args: argparse.Namespace,
+                     onednn: str | None = None) -> dict:
     """iNNvestigate's deep_taylor and gradient via ``bench_innvestigate.py``."""
     if not INNVESTIGATE_PYTHON.exists():
         return {"error": f"{INNVESTIGATE_PYTHON} not found (create it with tox -e innvestigate)"}
     cmd = [str(INNVESTIGATE_PYTHON), str(ROOT / "benchmarks" / "bench_innvestigate.py"),
            "--model", model_name, "--batch", str(batch), "--repeats", str(args.repeats),
            "--warmup", str(args.warmup), "--analyzers", "deep_taylor", "gradient"]
-    return _run_subprocess(cmd, args.timeout)
+    return _run_subprocess(cmd, args.timeout, onednn)
 
 
 # -- report ---------------------------------------------------------------------------
@@ -133,60 +189,78 @@ def _fmt(value: float | None, spec: str = ".3f") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def _median(entry: dict, method: str) -> float | None:
+    if "error" in entry:
+        return None
+    return entry.get("analyzers", {}).get(method, {}).get("median_s")
+
+
 def build_table(results: dict) -> str:
-    """Markdown table of times, memory and ratios, one block per model."""
+    """Markdown tables of times, memory and ratios: one block per model, one row per method
+    and kernel set; each ratio is taken within one kernel set."""
     lines = []
     for model_name, entry in results.items():
-        ours, inn = entry["ours"], entry["innvestigate"]
-        grad = ours.get("gradient", {}).get("median_s")
         lines += [f"### {model_name} (batch {entry['batch']})", "",
-                  "| method | ours median s | / gradient | ours peak RSS MiB | "
-                  "iNNvestigate median s | iNNvestigate / ours |",
-                  "|---|---|---|---|---|---|"]
-        for method in METHODS:
-            r = ours.get(method, {})
-            t = r.get("median_s")
-            ratio = t / grad if (t is not None and grad) else None
-            inn_t = inn.get("analyzers", {}).get(method, {}).get("median_s") \
-                if "error" not in inn else None
-            speed = inn_t / t if (inn_t is not None and t) else None
-            label = method if "error" not in r else f"{method} (error: {r['error'][:80]})"
-            lines.append(f"| {label} | {_fmt(t)} | {_fmt(ratio, '.2f')} | "
-                         f"{_fmt(r.get('peak_rss_mb'), '.0f')} | {_fmt(inn_t)} | "
-                         f"{_fmt(speed, '.2f')} |")
-        if "error" in inn:
-            lines.append(f"\niNNvestigate: {inn['error']}")
-        else:
-            lines.append(f"\niNNvestigate peak RSS: {_fmt(inn.get('peak_rss_mb'), '.0f')} MiB "
-                         f"(TensorFlow {inn.get('tensorflow')}, graph mode)")
-        dt_t = ours.get("deep_taylor", {}).get("median_s")
-        inn_dt = inn.get("analyzers", {}).get("deep_taylor", {}).get("median_s") \
-            if "error" not in inn else None
-        if dt_t and grad:
-            ok = "met" if dt_t / grad <= TARGET_DT_OVER_GRADIENT else "NOT met"
-            lines.append(f"\ndeep_taylor / gradient = {dt_t / grad:.2f} "
-                         f"(target <= {TARGET_DT_OVER_GRADIENT}: {ok})")
-        if dt_t and inn_dt:
-            ok = "met" if inn_dt / dt_t >= TARGET_SPEEDUP_VS_INNVESTIGATE else "NOT met"
-            lines.append(f"iNNvestigate deep_taylor / ours = {inn_dt / dt_t:.2f} "
-                         f"(target >= {TARGET_SPEEDUP_VS_INNVESTIGATE}: {ok})")
-        lines.append("")
+                  "| method | kernels | ours median s | / gradient | ours peak RSS MiB | "
+                  "iNNvestigate s | iNNvestigate / ours |",
+                  "|---|---|---|---|---|---|---|"]
+        notes = []
+        for kernels, per in entry["kernels"].items():
+            ours, inn = per["ours"], per["innvestigate"]
+            grad = ours.get("gradient", {}).get("median_s")
+            for method in entry["methods"]:
+                r = ours.get(method, {})
+                t = r.get("median_s")
+                ratio = t / grad if (t is not None and grad) else None
+                inn_t = _median(inn, method)
+                speed = inn_t / t if (inn_t is not None and t) else None
+                label = method if "error" not in r else f"{method} (error: {r['error'][:80]})"
+                lines.append(f"| {label} | {kernels} | {_fmt(t)} | {_fmt(ratio, '.2f')} | "
+                             f"{_fmt(r.get('peak_rss_mb'), '.0f')} | {_fmt(inn_t)} | "
+                             f"{_fmt(speed, '.2f')} |")
+            dt_t = ours.get("deep_taylor", {}).get("median_s")
+            if dt_t and grad:
+                ok = "met" if dt_t / grad <= TARGET_DT_OVER_GRADIENT else "NOT met"
+                notes.append(f"{kernels}: deep_taylor / gradient = {dt_t / grad:.2f} "
+                             f"(target <= {TARGET_DT_OVER_GRADIENT}: {ok})")
+            if "error" in inn:
+                notes.append(f"{kernels}: iNNvestigate: {inn['error']}")
+            cons = ours.get("deep_taylor", {}).get("relevance_over_logit")
+            if cons:
+                notes.append(f"{kernels}: deep_taylor relevance / logit per clip: "
+                             + ", ".join(f"{c:.7f}" for c in cons))
+        zen = entry.get("zennit", {})
+        if "error" in zen:
+            notes.append(f"Zennit: {zen['error']}")
+        elif zen:
+            if zen.get("note"):
+                notes.append(f"Zennit: {zen['note']}")
+            z_t, zg = _median(zen, "z_plus"), _median(zen, "gradient")
+            notes.append(f"Zennit {zen.get('zennit')} z+ (PyTorch {zen.get('torch')}, "
+                         f"{zen.get('threads')} threads): {_fmt(z_t)} s, its gradient "
+                         f"{_fmt(zg)} s, peak RSS {_fmt(zen.get('peak_rss_mb'), '.0f')} MiB; "
+                         "relevance / logit "
+                         + ", ".join(f"{c:.5f}" for c in
+                                     zen["analyzers"]["z_plus"]["relevance_over_logit"]))
+            for kernels, per in entry["kernels"].items():
+                dt_t = per["ours"].get("deep_taylor", {}).get("median_s")
+                if dt_t and z_t:
+                    ok = "met" if z_t / dt_t >= TARGET_SPEEDUP_VS_INNVESTIGATE else "NOT met"
+                    notes.append(f"Zennit z+ / ours deep_taylor ({kernels}) = {z_t / dt_t:.2f}"
+                                 f" (target >= {TARGET_SPEEDUP_VS_INNVESTIGATE}: {ok})")
+        lines += [""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)
 
 
 def header(args: argparse.Namespace) -> str:
-    import keras
-    import tensorflow as tf
-
-    uname = platform.uname()
     return "\n".join([
         "# analyzers benchmark", "",
         f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- machine: {uname.system} {uname.release} {uname.machine}, "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
-        f"- ours: TensorFlow {tf.__version__}, Keras {keras.__version__} (eager + tf.function)",
-        f"- repeats: {args.repeats} timed calls after {args.warmup} warm-up call(s); each "
-        "method in its own process (peak RSS is that process's)",
+        "- " + _machine.machine_line(kernels="both, one worker process per method and "
+                                     "kernel set (the `kernels` column)"),
+        "- ours: eager + tf.function; each method in its own process (peak RSS is that "
+        "process's)",
+        f"- repeats: {args.repeats} timed calls after {args.warmup} warm-up call(s)",
         f"- mode: {'quick smoke run (tiny model)' if args.quick else 'full'}", "",
     ])
 
@@ -194,13 +268,18 @@ def header(args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny model, smoke run")
-    parser.add_argument("--models", nargs="+", help="zoo spec names (default: c3d_bench "
-                        "c3d_full; --quick: plain_bias)")
+    parser.add_argument("--models", nargs="+", help="zoo spec names or kvlrp:<architecture> "
+                        "(default: c3d_bench kvlrp:r2plus1d_small kvlrp:x3d_small c3d_full; "
+                        "--quick: plain_bias)")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--kernels", nargs="+", default=list(KERNEL_SETS),
+                        choices=list(KERNEL_SETS), help="TF CPU kernel sets to run under")
     parser.add_argument("--batch", type=int, help="batch size for every model")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=3600.0, help="per subprocess, s")
     parser.add_argument("--no-innvestigate", action="store_true")
+    parser.add_argument("--no-zennit", action="store_true")
     parser.add_argument("--out", type=Path, help="markdown output (default: "
                         "benchmarks/results/analyzers.md for a full run, none for --quick)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -223,15 +302,29 @@ def main(argv: list[str] | None = None) -> int:
         cases = tuple((m, args.batch) for m, _ in cases)
     results: dict = {}
     for model_name, batch in cases:
-        entry = {"batch": batch, "ours": {}, "innvestigate": {}}
-        for method in METHODS:
-            print(f"[{model_name}] ours: {method} ...", file=sys.stderr, flush=True)
-            entry["ours"][method] = run_ours(model_name, method, batch, args)
-        if args.no_innvestigate:
-            entry["innvestigate"] = {"error": "skipped (--no-innvestigate)"}
+        entry = {"batch": batch, "methods": list(args.methods), "kernels": {}}
+        for kernels in args.kernels:
+            onednn = KERNEL_SETS[kernels]
+            per = {"ours": {}, "innvestigate": {}}
+            for method in args.methods:
+                print(f"[{model_name}, {kernels}] ours: {method} ...", file=sys.stderr,
+                      flush=True)
+                per["ours"][method] = run_ours(model_name, method, batch, args, onednn)
+            if args.no_innvestigate:
+                per["innvestigate"] = {"error": "skipped (--no-innvestigate)"}
+            elif model_name.startswith("kvlrp:"):
+                per["innvestigate"] = {"error": "not run (a kvlrp.models builder, not a "
+                                                "zoo spec)"}
+            else:
+                print(f"[{model_name}, {kernels}] iNNvestigate ...", file=sys.stderr,
+                      flush=True)
+                per["innvestigate"] = run_innvestigate(model_name, batch, args, onednn)
+            entry["kernels"][kernels] = per
+        if args.no_zennit:
+            entry["zennit"] = {"error": "skipped (--no-zennit)"}
         else:
-            print(f"[{model_name}] iNNvestigate ...", file=sys.stderr, flush=True)
-            entry["innvestigate"] = run_innvestigate(model_name, batch, args)
+            print(f"[{model_name}] Zennit ...", file=sys.stderr, flush=True)
+            entry["zennit"] = run_zennit(model_name, batch, args)
         results[model_name] = entry
     report = header(args) + build_table(results)
     print(report)
@@ -249,4 +342,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    _machine.setup()
     sys.exit(main())

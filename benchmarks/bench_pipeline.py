@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import _machine  # noqa: E402  (chooses TF's CPU kernels before TensorFlow loads)
 import numpy as np  # noqa: E402
+
+_machine.setup()
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pipeline.md"
 
@@ -152,7 +154,6 @@ def time_pyav(index, spec, n_clips: int, early_stop: bool) -> float:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import tensorflow as tf
 
     from kvlrp.data.pipeline import ClipSpec
     from kvlrp.data.shards import prepare_shards, read_index
@@ -207,8 +208,7 @@ def main(argv=None) -> int:
         f"Clips: `{spec}`; batch {args.batch_size}; {n_videos} synthetic videos "
         f"({n_frames} frames, {args.size}x{args.size}); shards prepared with 2 workers in "
         f"{prepare_s['jpeg']:.1f} s (JPEG) / {prepare_s['raw']:.1f} s (raw).",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-        f"TensorFlow {tf.__version__}.",
+        _machine.machine_line(),
         "",
         *table,
         "",

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,10 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import _machine  # noqa: E402  (chooses TF's CPU kernels before TensorFlow loads)
+
+_machine.setup()
 
 RESULTS = Path(__file__).resolve().parent / "results" / "training.md"
 SETTINGS = [
@@ -137,8 +140,7 @@ def to_markdown(rows: list[dict], args) -> str:
         f"{args.steps_per_epoch} steps/epoch, {args.epochs} epochs"
         + (" (--quick smoke run)" if args.quick else "") + "; steps/s and s/epoch average the "
         "epochs after the first (the first includes tracing).",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}.",
+        _machine.machine_line(),
         "Two logical CPU devices share the same physical cores: this shows the strategy's "
         "overhead, not a speed-up.",
         "",

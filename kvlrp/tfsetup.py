@@ -37,7 +37,8 @@ def prefer_onednn(environ: dict[str, str] | None = None, machine: str | None = N
     Parameters
     ----------
     environ
-        The environment to read and update (default: ``os.environ``).
+        The environment to read and update (default: ``os.environ``; another mapping, e.g.
+        a child process's environment, is updated whether or not TensorFlow is loaded here).
     machine
         The CPU architecture (default: ``platform.machine()``).
 
@@ -50,7 +51,8 @@ def prefer_onednn(environ: dict[str, str] | None = None, machine: str | None = N
     """
     global _chosen_here
     env = os.environ if environ is None else environ
-    if ONEDNN_VAR in env or not is_x86(machine) or "tensorflow" in sys.modules:
+    too_late = environ is None and "tensorflow" in sys.modules  # this process's TF is loaded
+    if ONEDNN_VAR in env or not is_x86(machine) or too_late:
         return None
     env[ONEDNN_VAR] = "1"
     if environ is None:

@@ -87,3 +87,11 @@ def test_cli_keeps_the_users_choice_and_info_reports_it():
     assert "CPU" in info["devices"]
     assert info["threads"].startswith("intra-op")
     assert info["cpu cores"].split()[0] == str(os.cpu_count())
+
+
+def test_too_late_once_tensorflow_is_loaded(monkeypatch):
+    import tensorflow  # noqa: F401
+
+    monkeypatch.delenv(ONEDNN_VAR, raising=False)
+    assert prefer_onednn(machine="x86_64") is None
+    assert ONEDNN_VAR not in os.environ

@@ -10,6 +10,7 @@ from typing import Any
 import tensorflow as tf
 from keras import ops
 
+from analyzers.ops import conv_vjp
 from analyzers.ops.activations import resolve_activation
 from analyzers.ops.base import LayerOp, Tensor
 
@@ -145,8 +146,12 @@ class ConvOp(_SpatialKernelOp):
     def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
                bias: Tensor | None = None) -> Tensor:
         x, padding = self._causal(xs[0], kernel)
-        z = ops.conv(x, kernel, strides=list(self.strides), padding=padding,
-                     dilation_rate=self.dilation_rate, data_format=self.data_format)
+        if (conv_vjp.supports(self.rank, self.strides, padding, self.data_format, self.groups)
+                and conv_vjp.forward_vjp_enabled()):
+            z = conv_vjp.conv_forward_vjp(x, kernel, padding, self.dilation_rate)
+        else:
+            z = ops.conv(x, kernel, strides=list(self.strides), padding=padding,
+                         dilation_rate=self.dilation_rate, data_format=self.data_format)
         return self._add_channel_bias(z, bias)
 
 

@@ -1,0 +1,153 @@
+"""Time Zennit's z+ (PyTorch CPU) on a C3D zoo model with the same seeded weights and inputs
+as ``bench_analyzers.py`` (run by it with a Python that has ``torch`` and ``zennit``).
+
+    /tmp/venv/bin/python benchmarks/bench_zennit.py --model c3d_bench --batch 4
+
+Prints one JSON line: median times of the input gradient and of z+ (every Conv3d / Linear,
+max pooling by its gradient, winner-take-all), peak RSS and the relevance / logit ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from innvestigate_zoo import spec as zoo_spec  # noqa: E402  (numpy only)
+
+
+def build_torch(model_spec, weights):
+    """The zoo's C3D layout (Conv3D same, MaxPooling3D, Flatten, Dense) in PyTorch."""
+    import torch
+    from torch import nn
+
+    class ChannelsLastFlatten(nn.Module):  # Keras flattens (t, h, w, c)
+        def forward(self, x):
+            return torch.flatten(x.permute(0, 2, 3, 4, 1), 1)
+
+    mods, channels = [], model_spec.input_shape[-1]
+    for layer in model_spec.layers:
+        cfg = layer.config
+        if layer.kind == "Conv3D":
+            k = tuple(cfg["kernel_size"])
+            conv = nn.Conv3d(channels, cfg["filters"], k, padding=tuple(s // 2 for s in k),
+                             bias=cfg["use_bias"])
+            w = weights[layer.name]
+            conv.weight.data = torch.from_numpy(w[0].transpose(4, 3, 0, 1, 2).copy())
+            if cfg["use_bias"]:
+                conv.bias.data = torch.from_numpy(w[1].copy())
+            mods.append(conv)
+            channels = cfg["filters"]
+        elif layer.kind == "MaxPooling3D":
+            size = tuple(cfg["pool_size"])
+            mods.append(nn.MaxPool3d(size, size, ceil_mode=cfg["padding"] == "same"))
+        elif layer.kind == "Flatten":
+            mods.append(ChannelsLastFlatten())
+        elif layer.kind == "Dense":
+            w = weights[layer.name]
+            lin = nn.Linear(w[0].shape[0], w[0].shape[1], bias=cfg["use_bias"])
+            lin.weight.data = torch.from_numpy(w[0].T.copy())
+            if cfg["use_bias"]:
+                lin.bias.data = torch.from_numpy(w[1].copy())
+            mods.append(lin)
+        else:
+            raise ValueError(f"bench_zennit handles C3D zoo models; layer {layer.name} is "
+                             f"{layer.kind}")
+        if cfg.get("activation") == "relu":
+            mods.append(nn.ReLU())
+    return nn.Sequential(*mods).eval()
+
+
+def _import_zennit() -> str | None:
+    """Import zennit; where torchvision cannot load (a wheel built for another torch), stand
+    in for the two torchvision classes zennit's ResNet canonizers name (unused here) and say
+    so."""
+    import torch
+
+    try:
+        import torchvision  # noqa: F401
+        return None
+    except (ImportError, RuntimeError) as err:
+        import types
+
+        for name in [m for m in sys.modules if m.split(".")[0] == "torchvision"]:
+            del sys.modules[name]
+        for name in ("torchvision", "torchvision.models", "torchvision.models.resnet"):
+            sys.modules[name] = types.ModuleType(name)
+        resnet = sys.modules["torchvision.models.resnet"]
+        resnet.Bottleneck = type("Bottleneck", (torch.nn.Module,), {})
+        resnet.BasicBlock = type("BasicBlock", (torch.nn.Module,), {})
+        return (f"torchvision could not load ({str(err)[:60]}); zennit's torchvision "
+                "canonizers were given stand-ins (not used by this model)")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="c3d_bench")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    args = parser.parse_args(argv)
+    import torch
+
+    note = _import_zennit()
+    import zennit
+    from zennit.attribution import Gradient
+    from zennit.composites import LayerMapComposite
+    from zennit.rules import Pass, ZPlus
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    model_spec = zoo_spec.get_spec(args.model)
+    model = build_torch(model_spec, zoo_spec.make_weights(model_spec))
+    x = torch.from_numpy(zoo_spec.make_inputs(model_spec, n=args.batch)
+                         .transpose(0, 4, 1, 2, 3).copy())
+    with torch.no_grad():
+        logits = model(x)
+    onehot = torch.nn.functional.one_hot(logits.argmax(1), logits.shape[1]).float()
+    composite = LayerMapComposite([(torch.nn.ReLU, Pass()), (torch.nn.Conv3d, ZPlus()),
+                                   (torch.nn.Linear, ZPlus())])
+
+    def gradient():
+        xg = x.clone().requires_grad_(True)
+        (model(xg) * onehot).sum().backward()
+        return xg.grad
+
+    def zplus():
+        with Gradient(model=model, composite=composite) as attributor:
+            _, relevance = attributor(x, onehot * logits.clamp(min=0))
+        return relevance
+
+    out = {"library": "zennit", "zennit": getattr(zennit, "__version__", "0.5.1"),
+           "torch": torch.__version__, "threads": torch.get_num_threads(),
+           "model": args.model, "batch": args.batch, "analyzers": {}}
+    if note:
+        out["note"] = note
+    for name, fn in (("gradient", gradient), ("z_plus", zplus)):
+        result = fn()
+        for _ in range(args.warmup):
+            fn()
+        times = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        entry = {"median_s": statistics.median(times), "times": times}
+        if name == "z_plus":
+            top = logits.max(1).values.clamp(min=0)
+            entry["relevance_over_logit"] = (result.sum(dim=(1, 2, 3, 4)) / top).tolist()
+        out["analyzers"][name] = entry
+    out["logits_top"] = logits.max(1).values.tolist()
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
