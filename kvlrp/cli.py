@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from kvlrp.commands.errors import CommandError
 from kvlrp.tfsetup import prefer_onednn
@@ -42,9 +43,16 @@ TF_COMMANDS = {"demo", "prepare", "train", "explain", "strides"}
 DEVICE_COMMANDS = {"demo", "train", "explain", "strides"}
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad command-line options give one line on stderr (and exit status 2), like bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every available sub-command."""
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="kvlrp",
         description="Explain 3D-conv Keras video classifiers; tune their step size at test time.",
     )

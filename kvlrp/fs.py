@@ -162,6 +162,14 @@ def local_copy(p: str | os.PathLike | GPath) -> Iterator[Path]:
         yield copy
 
 
+def replace(src: str | os.PathLike | GPath, dst: str | os.PathLike | GPath) -> None:
+    """Rename ``src`` over ``dst`` (``os.replace`` locally, ``tf.io.gfile.rename`` on a URL)."""
+    if is_url(src) or is_url(dst):
+        _gfile().rename(str(src), str(dst), overwrite=True)
+    else:
+        os.replace(src, dst)
+
+
 def file_size(p: str | os.PathLike | GPath) -> int | None:
     """Size in bytes of a local file or a URL (``None`` where there is no such file)."""
     p = path(p)

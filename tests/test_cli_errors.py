@@ -14,7 +14,7 @@ BAD_OPTIONS = [
     (["train", "--data", "d", "--out", "o", "--val-clips", "some"], "--val-clips",
      "positive int or 'all'"),
     (["train", "--data", "d", "--out", "o", "--epochs", "0"], "--epochs", "positive int"),
-    (["train", "--data", "d", "--out", "o", "--lr", "-1"], "--lr", "positive number"),
+    (["train", "--data", "d", "--out", "o", "--lr", "-1"], "--lr", "positive finite number"),
     (["strides", "--model", "m", "--data", "d", "--out", "o", "--steps", "1", "0"], "--steps",
      "positive int"),
     (["explain", "--model", "m", "--data", "d", "--out", "o", "--batch-size", "x"],
@@ -38,6 +38,7 @@ def test_bad_option_values_are_refused_naming_the_option_and_what_is_right(
     err = capsys.readouterr().err
     assert option in err and expected in err
     assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith(f"kvlrp {argv[0]}: ")
 
 
 def test_bad_input_is_one_line_on_stderr_with_exit_status_2(tmp_path, capsys):

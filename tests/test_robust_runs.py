@@ -13,12 +13,20 @@ import pytest
 
 from kvlrp.analysis.explain_run import run_explain
 from kvlrp.analysis.strides_run import run_strides
-from kvlrp.cli import main
+from kvlrp.cli import main as cli_main
 
 FAST = {"steps": [1], "clips_per_video": 1, "control": False, "n_boot": 10, "progress": False,
         "select_on": "test"}
 FAST_EXPLAIN = {"clips_per_video": 1, "prior_seeds": 0, "n_heatmaps": 0, "flip_videos": 0,
                 "n_boot": 10, "progress": False}
+
+def main(argv):
+    """The CLI's exit status, returned or given to argparse's ``SystemExit``."""
+    try:
+        return cli_main(argv)
+    except SystemExit as exit_info:
+        return exit_info.code
+
 
 
 def _one_line(text: str) -> str:
@@ -122,7 +130,7 @@ def test_batch_size_is_part_of_the_resume_key(small_model, synthetic_shards, tmp
     run_strides(model, info, synthetic_shards, tmp_path, batch_size=2, **FAST)
     assert "other settings" not in capsys.readouterr().out  # same settings: reused
     run_strides(model, info, synthetic_shards, tmp_path, batch_size=3, **FAST)
-    assert "written with other settings; recomputing" in capsys.readouterr().out
+    assert "written with other settings; recomputing" in capsys.readouterr().err
 
 
 # --- empty per-step results are never complete ---
@@ -159,13 +167,13 @@ def saved_model(tmp_path_factory):
 
 
 @pytest.mark.parametrize("command, extra, words", [
-    ("strides", ["--batch-size", "0"], "batch_size must be a positive int, got 0"),
-    ("explain", ["--batch-size", "0"], "batch_size must be a positive int, got 0"),
-    ("explain", ["--heatmaps", "-1"], "n_heatmaps must be an int >= 0, got -1"),
-    ("explain", ["--prior-seeds", "-1"], "prior_seeds must be an int >= 0, got -1"),
-    ("explain", ["--flip-videos", "-2"], "flip_videos must be an int >= 0, got -2"),
-    ("strides", ["--steps", "0", "2"], "steps must be positive ints"),
-    ("explain", ["--steps", "-1"], "steps must be positive ints"),
+    ("strides", ["--batch-size", "0"], "argument --batch-size: expected a positive int, got '0'"),
+    ("explain", ["--batch-size", "0"], "argument --batch-size: expected a positive int, got '0'"),
+    ("explain", ["--heatmaps", "-1"], "argument --heatmaps: expected an int >= 0, got '-1'"),
+    ("explain", ["--prior-seeds", "-1"], "argument --prior-seeds: expected an int >= 0, got '-1'"),
+    ("explain", ["--flip-videos", "-2"], "argument --flip-videos: expected an int >= 0, got '-2'"),
+    ("strides", ["--steps", "0", "2"], "argument --steps: expected a positive int, got '0'"),
+    ("explain", ["--steps", "-1"], "argument --steps: expected a positive int, got '-1'"),
 ])
 def test_bad_arguments_are_one_line_errors(saved_model, synthetic_shards, tmp_path, capsys,
                                            command, extra, words):

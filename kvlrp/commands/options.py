@@ -46,7 +46,7 @@ def positive_float(value: str) -> float:
     except ValueError:
         x = float("nan")
     if not 0 < x < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {value!r}")
     return x
 
 

@@ -131,7 +131,7 @@ def manifest_from_table(
         _check_groups(table, where)
     table = table[["path", "label", "split", "video_id", "group"]].reset_index(drop=True)
     return Manifest(table=table, classes=sorted(table["label"].unique()), source=source,
-                    root=Path(os.path.abspath(base_dir)))
+                    root=base_dir if fs.is_url(base_dir) else Path(os.path.abspath(base_dir)))
 
 
 def stratified_splits(

@@ -4,9 +4,11 @@ folder (no absolute paths elsewhere, no ``..`` out of it, no symlinks leading ou
 from __future__ import annotations
 
 import os
+import posixpath
 from pathlib import Path
 from typing import Any
 
+from kvlrp import fs
 from kvlrp.data.manifest import ManifestError
 
 ALLOW_HINT = "--allow-outside-root (allow_outside_root=True)"
@@ -19,8 +21,14 @@ def _within(path: Path, root: Path) -> bool:
 def outside_root_reason(path: str | os.PathLike, root: str | os.PathLike) -> str | None:
     """Why ``path`` may not be read under ``root`` (``None``: it may).
 
-    The reason never names where a symlink points.
+    The reason never names where a symlink points. On a URL root (``gs://``, ``ram://``: no
+    symlinks) the check is by name: ``path`` must lie under ``root`` after ``..`` is resolved.
     """
+    if fs.is_url(root) or fs.is_url(path):
+        scheme_root, scheme_path = str(root).rstrip("/"), str(path)
+        head, _, rest = scheme_path.partition("://")
+        normal = f"{head}://{posixpath.normpath(rest)}" if rest else scheme_path
+        return None if normal.startswith(scheme_root + "/") else "outside"
     root_abs = Path(os.path.abspath(root))
     lexical = Path(os.path.abspath(path))
     if not _within(lexical, root_abs):

@@ -63,7 +63,7 @@ class RunState:
         for pending in sorted(self.checkpoint_dir.glob(f"{PENDING_BEST_PREFIX}*.weights.h5")):
             epoch = int(pending.name[len(PENDING_BEST_PREFIX):].split(".")[0])
             if state is not None and best.get("epoch") == epoch == state.get("epoch"):
-                os.replace(pending, self.best_weights_path)  # state.json named it: complete
+                fs.replace(pending, self.best_weights_path)  # state.json named it: complete
             else:
                 pending.unlink(missing_ok=True)  # written for an epoch that was lost
         if state is not None:  # checkpoints the state does not name: an older or a lost epoch
@@ -107,7 +107,7 @@ class RunState:
         write_json({"epoch": epoch, "checkpoint": name, "best": best, "settings": settings,
                     "rng_states": rng_states(model)}, self.state_path)
         if pending is not None:
-            os.replace(pending, self.best_weights_path)
+            fs.replace(pending, self.best_weights_path)
         for old in self.checkpoint_dir.glob("epoch_*.keras"):
             if old.name != name:
                 old.unlink(missing_ok=True)
