@@ -15,7 +15,9 @@ Differences, measured (documented, not hidden):
 
 * A residual sum written as ``a + b`` in PyTorch is no module, so Zennit passes relevance
   through it by the plain gradient: both branches get all of it and the total grows at every
-  skip (:func:`test_plain_residual_sum_duplicates_relevance_in_zennit`). Zennit's own
+  skip (:func:`test_plain_residual_sum_duplicates_relevance_in_zennit`; measured with one
+  skip: total / logit 1.977-1.997 on the R3D net, 1.994-1.995 on the R(2+1)D net, as
+  iNNvestigate's deep_taylor at Add). Zennit's own
   remedy is its ``Sum`` module with the ``Norm`` rule (proportional split), which is what
   ``analyzers`` does at ``Add``; with it the two agree.
 * Zennit's ``ZPlus`` puts the positive part of a bias into the denominator; ours ignores the
@@ -271,4 +273,4 @@ def test_plain_residual_sum_duplicates_relevance_in_zennit():
                     selection)
     np.testing.assert_allclose(with_sum.reshape(2, -1).sum(1), target, rtol=1e-2)
     ratio = plain.reshape(2, -1).sum(1) / target
-    assert np.all(np.abs(ratio - 1.0) > 0.05), ratio  # measured: see the module docstring
+    assert np.all(ratio > 1.5), ratio  # measured 1.98-2.00: see the module docstring
