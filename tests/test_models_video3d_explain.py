@@ -116,10 +116,10 @@ def test_i3d_small_conserves_relevance_under_deep_taylor_and_z_plus(bias_free_mo
 @pytest.mark.parametrize("name", ["r3d_small", "r2plus1d_small", "x3d_small"])
 def test_z_plus_leak_on_residual_builders_is_the_degenerate_neurons(bias_free_models, name):
     """z+ / deep Taylor do not conserve exactly behind residual sums (measured on random
-    bias-free variants: totals off by 0.4-5 % on r3d_small, up to 36 % on r2plus1d_small). The cause is
-    only the neurons without an activating contribution: alpha-beta with beta = 1e-6 (z+
-    everywhere else, to 1e-6) sends their relevance through the inhibitory contributions
-    and conserves to 1e-4; and z+ is still finite, accepted and non-zero."""
+    bias-free variants: totals off by 0.4-5 % on r3d_small, up to 36 % on r2plus1d_small).
+    The cause is only the neurons without an activating contribution: alpha-beta with
+    beta = 1e-6 (z+ everywhere else, to 1e-6) sends their relevance through the inhibitory
+    contributions and conserves to 1e-4; and z+ is still finite, accepted and non-zero."""
     model = bias_free_models[name]
     near_z_plus = analyzers.AlphaBetaRule(1.0 + 1e-6, 1e-6, bias=False)
     _check_conserved(model, [("lrp", {"rule": near_z_plus}, (-1.0, 1.0), False, 1e-4)])
