@@ -1,7 +1,9 @@
 """Relevance conservation through whole models: for bias-free networks and conserving
 rules, ``R.sum()`` equals the explained logit (deep Taylor: ``max(0, logit)``) within 1e-4
 relative, through Conv3D/pooling stacks, residual Add, Concatenate, folded
-BatchNormalization and TimeDistributed; plus property-based random Conv3D stacks."""
+BatchNormalization and TimeDistributed; plus property-based random Conv3D stacks, and random
+stacks of grouped / channelwise Conv3D, squeeze-excitation gates, swish / gelu, BatchNorm and
+LayerNorm (checked against the dense block-diagonal twin too)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import analyzers  # noqa: E402
@@ -249,3 +251,113 @@ def test_conservation_random_conv3d_stacks(cfg):
                                       ("lrp.alpha_2_beta_1", {}, False)):
         analyzer = analyzers.create_analyzer(name, model, **kwargs)
         _assert_conserved(analyzer, model, x, relu_output, selection)
+
+
+# -- property-based: random stacks of the second-release layers --------------------------
+#: Bias-free conserving rules for stacks with signed hidden tensors (swish, LayerNorm):
+#: the z-family without bias terms (LayerNorm's held mean acts as a bias) and alpha-beta.
+SIGNED_RULES = (("lrp.z", {"bias": False}), ("lrp.epsilon", {"epsilon": 1e-9, "bias": False}),
+                ("lrp.alpha_beta", {"alpha": 2.0, "beta": 1.0, "bias": False}))
+block_cfg = st.fixed_dictionaries({
+    "conv": st.sampled_from(["dense", "grouped", "channelwise"]),
+    "kernel": st.sampled_from([(3, 3, 3), (1, 3, 3), (3, 1, 1)]),
+    "wide": st.booleans(),
+    "act": st.sampled_from(["relu", "swish", "gelu"]),
+    "se": st.booleans(),
+    "norm": st.sampled_from(["none", "layer", "batch"]),
+})
+new_model_cfg = st.fixed_dictionaries({
+    "blocks": st.lists(block_cfg, min_size=1, max_size=3),
+    "seed": st.integers(0, 10_000),
+})
+NEW_SHAPE = (3, 6, 6, 4)
+#: Each example builds and explains several models: report the failing one, do not shrink.
+NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
+
+
+def _block_diagonal(kernel: np.ndarray, groups: int) -> np.ndarray:
+    """``[*k, in/g, out]`` grouped kernel -> dense ``[*k, in, out]``."""
+    cin_g, cout = kernel.shape[-2:]
+    dense = np.zeros(kernel.shape[:-2] + (cin_g * groups, cout), kernel.dtype)
+    cout_g = cout // groups
+    for g in range(groups):
+        dense[..., g * cin_g:(g + 1) * cin_g, g * cout_g:(g + 1) * cout_g] = \
+            kernel[..., g * cout_g:(g + 1) * cout_g]
+    return dense
+
+
+def _new_layers_model(cfg, dense_convs=False):
+    """A random stack of (grouped / channelwise) Conv3D, BatchNorm or LayerNorm, relu /
+    swish / gelu and squeeze-excitation gates. ``dense_convs=True``: the same network with
+    every grouped convolution as a dense one (the block-diagonal kernel is set by
+    :func:`_dense_twin`)."""
+    inp = keras.Input(NEW_SHAPE)
+    h, channels = inp, NEW_SHAPE[-1]
+    for k, b in enumerate(cfg["blocks"]):
+        filters = channels if b["conv"] == "channelwise" else (8 if b["wide"] else 4)
+        groups = {"dense": 1, "grouped": 2, "channelwise": channels}[b["conv"]]
+        h = L.Conv3D(filters, b["kernel"], padding="same", use_bias=False,
+                     groups=1 if dense_convs else groups, name=f"conv{k}")(h)
+        if b["norm"] == "batch":
+            h = L.BatchNormalization(center=False, name=f"bn{k}")(h)
+        elif b["norm"] == "layer":
+            h = L.LayerNormalization(center=False, name=f"ln{k}")(h)
+        h = L.Activation(b["act"], name=f"act{k}")(h)
+        if b["se"]:
+            g = L.GlobalAveragePooling3D(name=f"se{k}_pool")(h)
+            g = L.Dense(2, activation="relu", name=f"se{k}_fc1")(g)
+            g = L.Dense(filters, activation="sigmoid", name=f"se{k}_fc2")(g)
+            g = L.Reshape((1, 1, 1, filters), name=f"se{k}_reshape")(g)
+            h = L.Multiply(name=f"se{k}_gate")([h, g])
+        channels = filters
+    h = L.GlobalAveragePooling3D(name="pool")(h)
+    return keras.Model(inp, L.Dense(3, use_bias=False, name="head")(h))
+
+
+def _randomise(model, seed):
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, (L.BatchNormalization, L.LayerNormalization)):
+            layer.gamma.assign(rng.uniform(0.5, 1.5, layer.gamma.shape).astype("float32"))
+        if isinstance(layer, L.BatchNormalization):
+            layer.moving_variance.assign(
+                rng.uniform(0.5, 2.0, layer.moving_variance.shape).astype("float32"))
+    return model
+
+
+def _dense_twin(model, cfg):
+    twin = _new_layers_model(cfg, dense_convs=True)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if isinstance(layer, L.Conv3D) and layer.groups > 1:
+            weights = [_block_diagonal(weights[0], layer.groups)]
+        if weights:
+            twin.get_layer(layer.name).set_weights(weights)
+    return twin
+
+
+@settings(max_examples=4, deadline=None, derandomize=True, phases=NO_SHRINK,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(new_model_cfg)
+def test_conservation_random_stacks_of_new_layers(cfg):
+    """Conservation (to 1e-4) on random stacks of grouped / channelwise convolutions,
+    squeeze-excitation gates, swish / gelu, BatchNorm and LayerNorm; and where a stack has
+    grouped convolutions, the same relevance as its dense block-diagonal twin."""
+    keras.utils.set_random_seed(cfg["seed"])
+    model = _mirror_last_output(_randomise(_new_layers_model(cfg), cfg["seed"]))
+    rng = np.random.default_rng(cfg["seed"])
+    x = rng.uniform(-1, 1, (2,) + NEW_SHAPE).astype(np.float32)
+    selection = np.argmax(_logits(model, x), axis=1)
+    grouped = any(b["conv"] != "dense" for b in cfg["blocks"])
+    twin = _dense_twin(model, cfg) if grouped else None
+    if twin is not None:
+        np.testing.assert_allclose(_logits(twin, x), _logits(model, x), rtol=1e-4, atol=1e-5)
+    for name, kwargs in SIGNED_RULES:
+        analyzer = analyzers.create_analyzer(name, model, **kwargs)
+        relevance = analyzer.analyze(x, neuron_selection=selection)
+        _assert_conserved(analyzer, model, x, False, selection)
+        assert np.abs(relevance).sum() > 0
+        if twin is not None and name == "lrp.alpha_beta":  # the most sign-sensitive rule
+            ref = analyzers.create_analyzer(name, twin, **kwargs).analyze(x, selection)
+            scale = max(1e-6, float(np.abs(ref).max()))
+            np.testing.assert_allclose(relevance / scale, ref / scale, atol=1e-5)

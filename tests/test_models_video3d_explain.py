@@ -1,0 +1,185 @@
+"""The R3D, R(2+1)D, I3D and X3D ``_small`` builders, explained and trained.
+
+* Explained: every layer of every builder is accepted (no refusal), and on the bias-free
+  variants the conserving rules give ``R.sum()`` equal to the explained logit (deep Taylor:
+  ``max(0, logit)``) within 1e-4 relative, through residual Add, (2+1)D factorised convs,
+  Inception Concatenate, channelwise (grouped) convs, squeeze-excitation gates, swish and
+  folded BatchNormalization. BatchNorm gets random scales and variances (mean 0, no
+  offset: no additive term), so the folding is not the identity.
+* Trained: a few real training steps of each builder through the tf.data pipeline on the
+  synthetic shards, resumed once; weights move and every score is finite. (A falling
+  training-clip loss after 25 steps at lr 1e-2 held for r3d_small only: BatchNorm statistics
+  of 4-clip batches make the short-run evaluation loss noisy, so it is not asserted.)
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import analyzers
+from kvlrp.models import build_model
+
+SMALL = ["r3d_small", "r2plus1d_small", "i3d_small", "x3d_small"]
+#: Narrow variants of the builders for 8x16x16 clips (a few thousand parameters).
+KWARGS = {
+    "r3d_small": {"widths": (4, 8, 8, 8)},
+    "r2plus1d_small": {"widths": (4, 8, 8, 8)},
+    "i3d_small": {"width": 0.0625},
+    "x3d_small": {"width_factor": 0.5, "depth_factor": 0.5, "head_dim": 16},
+}
+SHAPE = (8, 16, 16, 3)
+
+#: (analyzer, kwargs, input range, explains max(0, logit), relative tolerance).
+#: lrp.epsilon's stabiliser (1e-7) absorbs a little relevance at near-zero neurons; alpha-beta
+#: was measured off by up to 0.9 % on r2plus1d_small (a sample whose logit is 0.002; 2e-5 to
+#: 1e-4 elsewhere).
+CONSERVING = [
+    ("lrp.z", {}, (-1.0, 1.0), False, 1e-4),
+    ("lrp.alpha_2_beta_1", {}, (-1.0, 1.0), False, 1e-2),
+    ("lrp.epsilon", {}, (-1.0, 1.0), False, 2e-3),
+]
+#: z+ based rules; they conserve where every neuron that receives relevance has an
+#: activating (positive) contribution, which holds in I3D (ReLU, pooling, Concatenate) but
+#: not behind a residual Add (it splits relevance by signed contributions, so a branch can
+#: receive negative relevance at a neuron whose contributions are all negative, where z+
+#: has nothing to pass it to) nor behind swish (signed outputs).
+Z_PLUS = [
+    ("deep_taylor", {}, (0.0, 1.0), True, 1e-4),
+    ("deep_taylor.bounded", {"low": -1.0, "high": 1.0}, (-1.0, 1.0), True, 1e-4),
+    ("lrp.z_plus", {}, (-1.0, 1.0), False, 1e-4),
+]
+
+
+def _randomise_batch_norm(model: keras.Model, rng: np.random.Generator) -> int:
+    n = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            c = layer.moving_variance.shape[0]
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, c).astype("float32"))
+            if layer.scale:
+                layer.gamma.assign(rng.uniform(0.5, 1.5, c).astype("float32"))
+            n += 1
+    return n
+
+
+def _mirror_head(model: keras.Model) -> None:
+    """Class 1 := -class 0 at the (bias-free) classifier, so some logit is positive."""
+    head = model.get_layer("predictions")
+    kernel = head.kernel.numpy()
+    kernel[..., 1] = -kernel[..., 0]
+    head.kernel.assign(kernel)
+
+
+@pytest.fixture(scope="module")
+def bias_free_models():
+    rng = np.random.default_rng(0)
+    models = {}
+    for name in SMALL:
+        keras.utils.set_random_seed(1)
+        model = build_model(name, 3, frames=SHAPE[0], size=SHAPE[1], bias=False, **KWARGS[name])
+        assert _randomise_batch_norm(model, rng) > 0
+        _mirror_head(model)
+        models[name] = model
+    return models
+
+
+def _check_conserved(model, cases):
+    rng = np.random.default_rng(2)
+    graph = analyzers.build_graph(model)
+    for method, kwargs, (lo, hi), relu_output, rtol in cases:
+        x = rng.uniform(lo, hi, (2,) + SHAPE).astype("float32")
+        logits = graph.forward(x).numpy()
+        selection = np.argmax(logits, axis=1)
+        target = logits[np.arange(2), selection]
+        if relu_output:
+            target = np.maximum(target, 0.0)
+        assert np.all(target > 0), (method, logits)  # a non-trivial check
+        analyzer = analyzers.create_analyzer(method, model, **kwargs)
+        relevance = analyzer.analyze(x, neuron_selection=selection)
+        assert relevance.shape == x.shape and np.isfinite(relevance).all()
+        totals = relevance.reshape(2, -1).sum(axis=1)
+        np.testing.assert_allclose(totals, target, rtol=rtol, atol=1e-6,
+                                   err_msg=f"{method} on {model.name}")
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_small_builder_conserves_relevance(bias_free_models, name):
+    _check_conserved(bias_free_models[name], CONSERVING)
+
+
+def test_i3d_small_conserves_relevance_under_deep_taylor_and_z_plus(bias_free_models):
+    _check_conserved(bias_free_models["i3d_small"], Z_PLUS)
+
+
+@pytest.mark.parametrize("name", ["r3d_small", "r2plus1d_small", "x3d_small"])
+def test_z_plus_leak_on_residual_builders_is_the_degenerate_neurons(bias_free_models, name):
+    """z+ / deep Taylor do not conserve exactly behind residual sums (measured on random
+    bias-free variants: totals off by 0.4-5 % on r3d_small, up to 36 % on r2plus1d_small).
+    The cause is only the neurons without an activating contribution: alpha-beta with
+    beta = 1e-6 (z+ everywhere else, to 1e-6) sends their relevance through the inhibitory
+    contributions and conserves to 1e-4; and z+ is still finite, accepted and non-zero."""
+    model = bias_free_models[name]
+    near_z_plus = analyzers.AlphaBetaRule(1.0 + 1e-6, 1e-6, bias=False)
+    _check_conserved(model, [("lrp", {"rule": near_z_plus}, (-1.0, 1.0), False, 1e-4)])
+    x = np.random.default_rng(5).uniform(-1, 1, (2,) + SHAPE).astype("float32")
+    relevance = analyzers.create_analyzer("lrp.z_plus", model).analyze(x)
+    assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_small_builder_with_biases_is_explained_layer_by_layer(name):
+    """The default builders (biases, BN offsets) are accepted whole: every step has a rule,
+    weight layers get the composite's rule (never the gradient), BN is folded, X3D's gates
+    get the gate rule and its swish the identity rule."""
+    keras.utils.set_random_seed(0)
+    model = build_model(name, 4, frames=SHAPE[0], size=SHAPE[1], **KWARGS[name])
+    analyzer = analyzers.create_analyzer("lrp.epsilon", model)
+    rules = analyzer.layer_rules()
+    kernel_layers = {layer.name for layer in model.layers
+                     if isinstance(layer, (keras.layers.Conv3D, keras.layers.Dense))}
+    assert kernel_layers
+    by_name = {}  # a folded step is named "conv+bn"
+    for step_name, rule in rules:
+        for part in step_name.split("+"):
+            by_name.setdefault(part.split("/")[0], rule)
+    for layer in kernel_layers:
+        assert by_name[layer].startswith("EpsilonRule"), (layer, by_name[layer])
+    assert not any(isinstance(layer, keras.layers.BatchNormalization)
+                   for layer in (step.op.layer for step in analyzer.graph.steps))
+    if name == "x3d_small":
+        gates = [n for n, r in rules if r == "GateRule()"]
+        assert gates and all("IdentityRule" in by_name[layer.name] for layer in model.layers
+                             if isinstance(layer, keras.layers.Activation)
+                             and layer.get_config()["activation"] in ("swish", "silu"))
+    x = np.random.default_rng(3).uniform(-1, 1, (2,) + SHAPE).astype("float32")
+    relevance = analyzer.analyze(x)
+    assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+
+
+# -- a few real training steps through the tf.data pipeline ------------------------------
+@pytest.mark.parametrize("name", SMALL)
+def test_small_builder_trains_through_the_pipeline(name, synthetic_shards, tmp_path):
+    from kvlrp.data.pipeline import ClipSpec, eval_dataset
+    from kvlrp.training import evaluate_clips, train
+
+    settings = {"model": name, "clip_len": 4, "size": 16, "batch_size": 4, "seed": 0,
+                "learning_rate": 1e-2, "progress": False, "restore_best": False,
+                **KWARGS[name]}
+    spec = ClipSpec(clip_len=4, step=1, size=16)
+
+    def train_loss(model):
+        return evaluate_clips(model, eval_dataset(synthetic_shards, spec, split="train",
+                                                  n_clips=2))["loss"]
+
+    first = train(synthetic_shards, tmp_path / "m", epochs=1, steps_per_epoch=2, **settings)
+    before_weights = [w.copy() for w in first.model.get_weights()]
+    result = train(synthetic_shards, tmp_path / "m", epochs=3, steps_per_epoch=3, **settings)
+    assert list(result.history["epoch"]) == [1, 2, 3]  # resumed after epoch 1
+    scores = ["loss", "accuracy", "val_loss", "val_video_accuracy"]
+    assert np.isfinite(result.history[scores].to_numpy()).all()
+    assert np.isfinite(train_loss(result.model))
+    moved = [not np.allclose(a, b) for a, b in zip(before_weights, result.model.get_weights())]
+    assert sum(moved) >= len(moved) // 2, f"{sum(moved)} of {len(moved)} weights changed"
+    assert result.info.architecture == name
