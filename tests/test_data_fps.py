@@ -9,18 +9,9 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import main
 
-from kvlrp.cli import main as cli_main
 from kvlrp.video.resample import as_fraction, resample_indices
-
-
-def main(argv):
-    """The CLI's exit status, returned or given to argparse's ``SystemExit``."""
-    try:
-        return cli_main(argv)
-    except SystemExit as exit_info:
-        return exit_info.code
-
 
 
 def test_resample_indices_exact():

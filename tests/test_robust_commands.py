@@ -7,25 +7,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
-from kvlrp.cli import main as cli_main
-
-
-def main(argv):
-    """The CLI's exit status, returned or given to argparse's ``SystemExit``."""
-    try:
-        return cli_main(argv)
-    except SystemExit as exit_info:
-        return exit_info.code
-
-
-
-def _one_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, text
-    assert "Traceback" not in text
-    return lines[0]
-
+from cli_helpers import main
+from cli_helpers import one_line as _one_line
 
 TRAIN = ["--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--clip-len", "4",
          "--size", "16", "--widths", "2", "2", "--dense-units", "4", "--no-progress"]

@@ -11,27 +11,12 @@ import signal
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import main
+from cli_helpers import one_line as _one_line
 
-from kvlrp.cli import main as cli_main
 from kvlrp.data.manifest import ManifestError
 from kvlrp.data.shards import prepare_shards, read_index
 from kvlrp.video import write_video
-
-
-def main(argv):
-    """The CLI's exit status, returned or given to argparse's ``SystemExit``."""
-    try:
-        return cli_main(argv)
-    except SystemExit as exit_info:
-        return exit_info.code
-
-
-
-def _one_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, text
-    assert "Traceback" not in text
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -10,30 +10,16 @@ import shutil
 
 import pandas as pd
 import pytest
+from cli_helpers import main
+from cli_helpers import one_line as _one_line
 
 from kvlrp.analysis.explain_run import run_explain
 from kvlrp.analysis.strides_run import run_strides
-from kvlrp.cli import main as cli_main
 
 FAST = {"steps": [1], "clips_per_video": 1, "control": False, "n_boot": 10, "progress": False,
         "select_on": "test"}
 FAST_EXPLAIN = {"clips_per_video": 1, "prior_seeds": 0, "n_heatmaps": 0, "flip_videos": 0,
                 "n_boot": 10, "progress": False}
-
-def main(argv):
-    """The CLI's exit status, returned or given to argparse's ``SystemExit``."""
-    try:
-        return cli_main(argv)
-    except SystemExit as exit_info:
-        return exit_info.code
-
-
-
-def _one_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, text
-    assert "Traceback" not in text
-    return lines[0]
 
 
 # --- classes of model and shards ---

@@ -39,12 +39,16 @@ def count_or_all(value: str) -> int | str:
     return n
 
 
+def _float(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        return float("nan")  # refused by every range check below
+
+
 def positive_float(value: str) -> float:
     """A finite float > 0."""
-    try:
-        x = float(value)
-    except ValueError:
-        x = float("nan")
+    x = _float(value)
     if not 0 < x < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive finite number, got {value!r}")
     return x
@@ -52,10 +56,7 @@ def positive_float(value: str) -> float:
 
 def fraction(value: str) -> float:
     """A float in [0, 1)."""
-    try:
-        x = float(value)
-    except ValueError:
-        x = float("nan")
+    x = _float(value)
     if not 0 <= x < 1:
         raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {value!r}")
     return x
