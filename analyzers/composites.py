@@ -13,7 +13,9 @@ plus the fixed treatment of the other layers:
 * max pooling (and global max pooling): winner-take-all (``GradientRule``) by default,
   proportional (``ZRule`` on the average-pooling surrogate) with
   ``max_pooling="proportional"``;
-* ``Add`` / ``Average``: in proportion to each input's contribution (``ZRule``);
+* ``Add`` / ``Average``: in proportion to each input's contribution (``ZRule``); under the
+  z+ analyzers (deep Taylor, ``lrp.z_plus``) in proportion to the inputs' positive parts
+  (``ZPlusRule``), which keeps them conservative behind residual sums;
 * a BatchNormalization that could not be folded, LayerNormalization, GroupNormalization:
   the weight-layer rule (on the diagonal affine form);
 * ``Multiply`` by gates: the other factor gets all relevance (``GateRule``);
@@ -188,6 +190,7 @@ def layer_map_composite(kernel_rule: Rule, *, input_layer_rule: Rule | None = No
                         dense_rule: Rule | None = None, conv_rule: Rule | None = None,
                         batch_norm_rule: Rule | None = None,
                         normalization_rule: Rule | None = None,
+                        add_rule: Rule | None = None,
                         max_pooling: str = "winner_take_all") -> Composite:
     """The composite of the named LRP / deep Taylor analyzers (see module docstring).
 
@@ -203,6 +206,10 @@ def layer_map_composite(kernel_rule: Rule, *, input_layer_rule: Rule | None = No
         Rule for a BatchNormalization that could not be folded (default ``kernel_rule``).
     normalization_rule
         Rule for LayerNormalization / GroupNormalization (default ``batch_norm_rule``).
+    add_rule
+        Rule for ``Add`` / ``Average`` (default: in proportion to the signed inputs). The
+        z+ analyzers use ``ZPlusRule`` there: split by the inputs' positive parts, so a
+        residual branch whose output is negative gets no relevance it could not pass on.
     max_pooling
         ``"winner_take_all"`` (default) or ``"proportional"``.
     """
@@ -215,6 +222,8 @@ def layer_map_composite(kernel_rule: Rule, *, input_layer_rule: Rule | None = No
         pairs.append((is_conv, conv_rule))
     pairs += [(is_kernel_layer, kernel_rule), (is_batch_norm, batch_norm_rule or kernel_rule),
               (is_normalization, normalization_rule or batch_norm_rule or kernel_rule)]
+    if add_rule is not None:
+        pairs.append((is_add, add_rule))
     return Composite(pairs, max_pooling=max_pooling)
 
 

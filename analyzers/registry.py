@@ -64,7 +64,7 @@ def _lrp(kernel_rule: Rule, name: str, relu_output: bool = False, **fixed: Any
 def _deep_taylor(model: Any, input_rule: Any = None, max_pooling: str = "winner_take_all",
                  canonizers: Any = None) -> Analyzer:
     composite = layer_map_composite(ZPlusRule(), input_layer_rule=_input_rule(input_rule),
-                                    max_pooling=max_pooling)
+                                    add_rule=ZPlusRule(), max_pooling=max_pooling)
     return RelevanceAnalyzer(model, composite, relu_output=True, canonizers=canonizers,
                              name="deep_taylor")
 
@@ -76,7 +76,7 @@ def _deep_taylor_bounded(model: Any, low: Any = None, high: Any = None,
         raise ValueError("deep_taylor.bounded needs the input range: pass low=... and "
                          "high=... (scalars or one value per channel)")
     composite = layer_map_composite(ZPlusRule(), input_layer_rule=BoundedRule(low, high),
-                                     max_pooling=max_pooling)
+                                    add_rule=ZPlusRule(), max_pooling=max_pooling)
     return RelevanceAnalyzer(model, composite, relu_output=True, canonizers=canonizers,
                              name="deep_taylor.bounded")
 
@@ -195,8 +195,8 @@ _ANALYZERS: dict[str, Callable[..., Analyzer]] = {
     "lrp": _lrp_custom,
     "lrp.z": _lrp_z,
     "lrp.epsilon": _lrp_epsilon,
-    "lrp.z_plus": _lrp(ZPlusRule(), "lrp.z_plus"),
-    "lrp.z_plus_fast": _lrp(ZPlusRule(), "lrp.z_plus_fast"),
+    "lrp.z_plus": _lrp(ZPlusRule(), "lrp.z_plus", add_rule=ZPlusRule()),
+    "lrp.z_plus_fast": _lrp(ZPlusRule(), "lrp.z_plus_fast", add_rule=ZPlusRule()),
     "lrp.w_square": _lrp(WSquareRule(), "lrp.w_square"),
     "lrp.flat": _lrp(FlatRule(), "lrp.flat"),
     "lrp.alpha_beta": _lrp_alpha_beta,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import shutil
 
 import pandas as pd
@@ -109,14 +110,21 @@ def test_strides_and_explain_recompute_after_the_shards_changed(small_model, sha
     assert after == kept
 
 
-def test_batch_size_is_part_of_the_resume_key(small_model, synthetic_shards, tmp_path, capsys):
+def test_batch_size_is_part_of_the_resume_key(small_model, synthetic_shards, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="kvlrp")  # library messages go through logging
+
+    def messages() -> str:
+        text = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("kvlrp"))
+        caplog.clear()
+        return text
+
     model, info = small_model
     run_strides(model, info, synthetic_shards, tmp_path, batch_size=2, **FAST)
-    capsys.readouterr()
+    messages()
     run_strides(model, info, synthetic_shards, tmp_path, batch_size=2, **FAST)
-    assert "other settings" not in capsys.readouterr().out  # same settings: reused
+    assert "other settings" not in messages()  # same settings: reused
     run_strides(model, info, synthetic_shards, tmp_path, batch_size=3, **FAST)
-    assert "written with other settings; recomputing" in capsys.readouterr().err
+    assert "written with other settings; recomputing" in messages()
 
 
 # --- empty per-step results are never complete ---

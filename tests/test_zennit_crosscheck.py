@@ -203,9 +203,23 @@ def _input(seed: int = 1, n: int = 2) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-1, 1, (n,) + SHAPE).astype("float32")
 
 
-def _zennit(net: TorchNet, rule, x: np.ndarray, selection: np.ndarray) -> np.ndarray:
+def _positive_part_sum():
+    """Zennit's own hook machinery splitting a ``Sum`` by its inputs' positive parts: the
+    treatment of residual sums under our z+ analyzers (``ZPlusRule`` at ``Add``)."""
+    from zennit.core import BasicHook, Stabilizer
+
+    stabilize = Stabilizer.ensure(1e-12)
+    return BasicHook(
+        input_modifiers=[lambda input: input.clamp(min=0)],
+        output_modifiers=[lambda output: output],
+        gradient_mapper=lambda out_grad, outputs: [out_grad / stabilize(outputs[0])],
+        reducer=lambda inputs, gradients: inputs[0] * gradients[0])
+
+
+def _zennit(net: TorchNet, rule, x: np.ndarray, selection: np.ndarray,
+            sum_rule=None) -> np.ndarray:
     composite = LayerMapComposite(
-        layer_map=[(Activation, Pass()), (Sum, Norm(stabilizer=1e-12)),
+        layer_map=[(Activation, Pass()), (Sum, sum_rule or Norm(stabilizer=1e-12)),
                    (AvgPool, Norm(stabilizer=1e-12)),
                    (Convolution, rule), (ZLinear, rule)],
         canonizers=[SequentialMergeBatchNorm()])
@@ -221,7 +235,9 @@ def _zennit(net: TorchNet, rule, x: np.ndarray, selection: np.ndarray) -> np.nda
     return relevance.detach().numpy().transpose(0, 2, 3, 4, 1)
 
 
-#: (ours: analyzer name and kwargs, Zennit's rule factory, nets with biases?)
+#: (ours: analyzer name and kwargs, Zennit's rule factory, nets with biases?). Under z+ our
+#: residual ``Add`` splits by the inputs' positive parts (:func:`_positive_part_sum` on
+#: Zennit's side); every other rule splits it in proportion to the signed inputs (``Norm``).
 RULES = {
     "z_plus": (("lrp.z_plus", {}), lambda: ZPlus(stabilizer=1e-9), False),
     "epsilon": (("lrp.epsilon", {"epsilon": 0.01}), lambda: Epsilon(epsilon=0.01), False),
@@ -245,7 +261,8 @@ def test_relevance_matches_zennit(kind, rule):
     np.testing.assert_allclose(torch_logits, logits, rtol=1e-4, atol=1e-5)
     selection = np.argmax(logits, axis=1)
     ours = analyzers.create_analyzer(name, model, **kwargs).analyze(x, selection)
-    theirs = _zennit(net, zennit_rule(), x, selection)
+    theirs = _zennit(net, zennit_rule(), x, selection,
+                     sum_rule=_positive_part_sum() if rule == "z_plus" else None)
     scale = np.abs(theirs).max()
     assert scale > 0
     # measured: largest difference 0.1-0.7 % of the largest relevance, totals within 0.6 %
