@@ -17,8 +17,9 @@ NOISE = ("absl::InitializeLog", "oneDNN custom operations", "cuda", "cuInit",
 
 
 def test_analyzers_of_one_class_do_not_warn_about_retracing(caplog):
+    from test_models_wrap import own_model
+
     import analyzers
-    from tests.test_models_wrap import own_model
 
     model = own_model(frames=4, size=8)
     x = np.random.default_rng(0).uniform(-1, 1, (2, 4, 8, 8, 3)).astype(np.float32)
@@ -36,7 +37,7 @@ def test_analyzers_of_one_class_do_not_warn_about_retracing(caplog):
 
 def test_a_command_prints_its_own_output_and_one_device_line(synthetic_shards, tmp_path):
     """In a fresh process (TensorFlow's start-up notes come at import, below Python)."""
-    from tests.test_models_wrap import own_model
+    from test_models_wrap import own_model
 
     own_model().save(tmp_path / "my.keras")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}

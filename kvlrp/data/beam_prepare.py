@@ -80,8 +80,11 @@ class _ShardWriter:
                          decoded.n_frames, decoded.height, decoded.width, name, v["path"],
                          decoded.source_fps, decoded.source_frames])
         _write_shard(tf, fs.path(self.out_dir) / name, examples)
+        # as the local path keys reuse: a shard is rebuilt when any of its manifest rows change
+        manifest_rows = [[v["video_id"], v["label"], v["split"], v["path"]] for v in videos]
         return {"name": name, "video_ids": [v["video_id"] for v in videos], "rows": rows,
-                "skipped": skipped, "file": name if examples else None}
+                "skipped": skipped, "file": name if examples else None,
+                "manifest_rows": manifest_rows}
 
 
 class _TableWriter:
@@ -99,7 +102,8 @@ class _TableWriter:
         missing = [n for n in self.plan if n not in by_name]
         if missing:
             raise RuntimeError(f"shard(s) without a result: {missing[:3]}")
-        shards = {n: {k: by_name[n][k] for k in ("video_ids", "rows", "skipped", "file")}
+        shards = {n: {k: by_name[n][k]
+                      for k in ("video_ids", "rows", "skipped", "file", "manifest_rows")}
                   for n in self.plan}
         index = pd.DataFrame([r for n in self.plan for r in shards[n]["rows"]],
                              columns=INDEX_COLUMNS)
