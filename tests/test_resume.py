@@ -108,3 +108,41 @@ def test_state_files_on_a_url(tmp_path):
     assert resume.check(path, SETTINGS).state == {"settings": SETTINGS, "rows": [0, 1, 2]}
     assert resume.check(str(path), {**SETTINGS, "size": 64}).changed == ["size"]
     assert "no state file" in resume.check(root / "none.json", SETTINGS).reason
+
+
+# --- the callers keep their files and say why they recompute ---
+
+def test_strides_key_state_reuses_a_match_and_recomputes_a_corrupt_file(tmp_path, caplog):
+    from kvlrp.analysis.strides import _KeyState
+
+    first = _KeyState(tmp_path, 2, "none", SETTINGS)
+    first.rows, first.done, first.dirty = [{"video_id": "007", "clip_index": 0}], ["007"], True
+    first.flush(complete=True)
+    saved = json.loads((tmp_path / "none_step2.json").read_text())
+    assert saved == {"settings": SETTINGS, "videos_done": ["007"], "complete": True}
+    again = _KeyState(tmp_path, 2, "none", dict(SETTINGS))
+    assert again.complete and again.done == ["007"] and again.rows[0]["video_id"] == "007"
+    with caplog.at_level("WARNING", logger="kvlrp.analysis.strides"):
+        other = _KeyState(tmp_path, 2, "none", {**SETTINGS, "size": 64})
+        assert not other.complete and other.rows == [] and "size: 32 -> 64" in caplog.text
+        caplog.clear()
+        (tmp_path / "none_step2.json").write_text('{"settings": ')
+        corrupt = _KeyState(tmp_path, 2, "none", SETTINGS)
+    assert not corrupt.complete and corrupt.done == []
+    assert "unreadable" in caplog.text and "none_step2.json" in caplog.text
+
+
+def test_train_refuses_a_corrupt_state_when_resuming_and_clears_it_otherwise(tmp_path):
+    from kvlrp.training.checks import TrainingSetupError
+    from kvlrp.training.run_state import RunState
+    from kvlrp.training.train import _resume_state
+
+    run = RunState(tmp_path)
+    run.checkpoint_dir.mkdir(parents=True)
+    run.state_path.write_text("{not json")
+    run.history_path.write_text("epoch,loss\n1,0.5\n")
+    with pytest.raises(TrainingSetupError, match=r"state\.json is unreadable.*--no-resume"):
+        _resume_state(run, SETTINGS, resume=True, chief=True)
+    assert run.state_path.exists()  # nothing deleted when the user asked to resume
+    assert _resume_state(run, SETTINGS, resume=False, chief=True) is None
+    assert not run.state_path.exists() and not run.history_path.exists()
