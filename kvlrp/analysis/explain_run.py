@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kvlrp import resume
 from kvlrp.analysis.border_change import border_changes
 from kvlrp.analysis.class_check import check_classes
 from kvlrp.analysis.explain import (
@@ -31,7 +32,7 @@ from kvlrp.analysis.partition import (
     write_worker_file,
 )
 from kvlrp.analysis.profiles import summarize_profiles
-from kvlrp.analysis.resume import read_state, read_table, run_settings, write_table
+from kvlrp.analysis.resume import read_table, run_settings, write_table
 from kvlrp.analysis.shares import frame_relevance
 from kvlrp.analysis.temporal import DEFAULT_SIGMA
 from kvlrp.analysis.timing import clip_fps, span_seconds
@@ -332,7 +333,8 @@ def _saved_step(partial: Path, step: int, settings: dict, out: Path) -> tuple[di
                                                                             list[str]]:
     """A completed step in ``partial/`` written with ``settings`` (its tables and heatmaps
     still there), else None; and the settings that changed."""
-    state, changed = read_state(partial / f"explain_step{step}.json", settings)
+    decision = resume.check(partial / f"explain_step{step}.json", settings)
+    state, changed = decision.state, decision.changed
     if state is None or not state.get("complete"):
         return None, changed
     files = [_table_path(partial, step, key) for key in state["tables"]]
@@ -376,12 +378,12 @@ def _explain_step(model, info, shard_dir, out: Path, step: int, settings: dict, 
         tables["flipping"], tables["flipping_clips"] = _flipping(model, result.kept, name, step,
                                                                  flip_fill, seed)
         heatmaps = _heatmaps(result.kept, out / "heatmaps", n_heatmaps, bounds, info.classes)
-    state = {"settings": settings, "complete": True, "n_clips": result.n_clips,
-             "heatmaps": [p.name for p in heatmaps],
-             "tables": {key: write_table(df, _table_path(partial, step, key))
-                        for key, df in tables.items()}}
-    write_json(state, partial / f"explain_step{step}.json")
-    return state
+    fields = {"complete": True, "n_clips": result.n_clips,
+              "heatmaps": [p.name for p in heatmaps],
+              "tables": {key: write_table(df, _table_path(partial, step, key))
+                         for key, df in tables.items()}}
+    resume.save(partial / f"explain_step{step}.json", settings, **fields)
+    return resume.document(settings, **fields)
 
 
 def _numpy(batch: dict) -> dict:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kvlrp import fs
+from kvlrp import fs, resume
 from kvlrp.analysis.partition import WORKER_FILE
 from kvlrp.atomic import atomic_write
 
@@ -102,10 +102,10 @@ def _strides_clips(partials: list[Path], keys: list[tuple[int, str]]) -> pd.Data
     for partial in partials:
         for step, control in keys:
             meta = partial / f"{control}_step{step}.json"
-            if not meta.is_file():
+            state = resume.read(meta)  # (UnreadableStateError names a corrupt file)
+            if state is None:
                 raise FileNotFoundError(f"{meta} not found: that worker did not evaluate step "
                                         f"{step} ({control})")
-            state = json.loads(meta.read_text())
             if not state.get("complete"):
                 raise ValueError(f"{meta}: that worker has not finished step {step} "
                                  f"({control}); re-run it (it resumes) before merging")

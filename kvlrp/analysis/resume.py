@@ -1,6 +1,7 @@
 """Shared pieces of resumable runs (``kvlrp strides``, ``kvlrp explain``): the settings
-fingerprint that decides whether partial results may be reused, and per-step tables that
-survive a round trip through ``partial/`` unchanged."""
+fingerprint that decides whether partial results may be reused (compared by
+:func:`kvlrp.resume.check`), and per-step tables that survive a round trip through
+``partial/`` unchanged."""
 
 from __future__ import annotations
 
@@ -9,19 +10,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from kvlrp import fs
 from kvlrp.atomic import write_csv
+from kvlrp.resume import fingerprint
 
-
-def model_fingerprint(model: Any) -> str:
-    """SHA-1 of the model's weights (partial results of another model are not reused)."""
-    digest = hashlib.sha1()
-    for w in model.get_weights():
-        digest.update(np.ascontiguousarray(w).tobytes())
-    return digest.hexdigest()
+#: SHA-1 of the model's weights (partial results of another model are not reused).
+model_fingerprint = fingerprint
 
 
 def shard_fingerprint(shard_dir: str | Path, split: str) -> str:
@@ -53,28 +49,6 @@ def run_settings(model: Any, info: Any, shard_dir: str | Path, split: str,
             "clips_per_video": clips_per_video, "clip_len": info.clip_len,
             "size": info.size, "normalization": info.normalization,
             "short_policy": info.short_policy, "model": model_fingerprint(model)}
-
-
-def read_state(meta: Path, settings: dict) -> tuple[dict | None, list[str]]:
-    """The saved state in ``meta`` if it was written with ``settings``.
-
-    Returns
-    -------
-    (state or None, changed settings)
-        ``changed`` names the settings that differ (empty when there is no state file or it
-        matches).
-    """
-    if not meta.exists():
-        return None, []
-    try:
-        state = json.loads(meta.read_text())
-    except (OSError, ValueError):
-        return None, ["(unreadable state file)"]
-    saved = state.get("settings") or {}
-    if saved != settings:
-        changed = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
-        return None, changed
-    return state, []
 
 
 def write_table(df: pd.DataFrame, path: Path) -> list[list[str]]:

@@ -10,7 +10,6 @@ videos of incomplete ones, and ends with the same table as an uninterrupted run.
 
 from __future__ import annotations
 
-import json
 import logging
 import zlib
 from collections.abc import Callable, Iterable, Mapping
@@ -20,9 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kvlrp import fs
+from kvlrp import fs, resume
 from kvlrp.analysis.values import as_str
-from kvlrp.atomic import write_csv, write_json
+from kvlrp.atomic import write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -56,33 +55,35 @@ class _KeyState:
             return
         stem = f"{control}_step{step}"
         self.csv, self.meta = partial_dir / f"{stem}.csv", partial_dir / f"{stem}.json"
-        if self.meta.exists() and self.csv.exists():
+        if not self.csv.exists():  # (a state file without its table is recomputed)
+            return
+        decision = resume.check(self.meta, settings)
+        if decision.unreadable:
+            logger.warning("%s; recomputing step %s (%s)", decision.reason, step, control)
+            return
+        if not decision.reuse:
+            if decision.saved is not None:
+                logger.warning("%s was written with other settings; recomputing step %s (%s): "
+                               "changed %s", self.meta, step, control, decision.describe())
+            return
+        state = decision.state
+        done = set(state["videos_done"])
+        if done:  # (a worker with no videos wrote an empty table)
             try:
-                state = json.loads(self.meta.read_text())
-            except ValueError:
-                state = {}
-            if state.get("settings") != settings:
-                logger.warning("%s was written with other settings; recomputing step %s (%s)",
-                               self.meta, step, control)
-                return
-            done = set(state["videos_done"])
-            if done:  # (a worker with no videos wrote an empty table)
-                try:
-                    table = fs.read_csv(self.csv, dtype={"video_id": str})
-                except pd.errors.EmptyDataError:  # no clip yet (e.g. every video too short)
-                    table = pd.DataFrame({"video_id": pd.Series(dtype=str)})
-                self.rows = table[table["video_id"].isin(done)].to_dict("records")
-            self.done = list(state["videos_done"])
-            # a key without any clip row is never complete: it is recomputed, not reused
-            self.complete = bool(state["complete"]) and bool(self.rows)
+                table = fs.read_csv(self.csv, dtype={"video_id": str})
+            except pd.errors.EmptyDataError:  # no clip yet (e.g. every video too short)
+                table = pd.DataFrame({"video_id": pd.Series(dtype=str)})
+            self.rows = table[table["video_id"].isin(done)].to_dict("records")
+        self.done = list(state["videos_done"])
+        # a key without any clip row is never complete: it is recomputed, not reused
+        self.complete = bool(state["complete"]) and bool(self.rows)
 
     def flush(self, complete: bool = False) -> None:
         self.complete = (self.complete or complete) and bool(self.rows)
         if self.meta is None or not (self.dirty or complete):
             return
         write_csv(pd.DataFrame(self.rows), self.csv)  # rows first, then the list of videos
-        write_json({"settings": self.settings, "videos_done": self.done,
-                    "complete": self.complete}, self.meta)
+        resume.save(self.meta, self.settings, videos_done=self.done, complete=self.complete)
         self.dirty = False
 
 

@@ -18,7 +18,6 @@ epoch), so ``best.weights.h5`` always holds the best epoch ``state.json`` names.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from typing import Any
 import keras
 import pandas as pd
 
-from kvlrp import fs
+from kvlrp import fs, resume
 from kvlrp.atomic import atomic_write, write_csv, write_json
 
 HISTORY_FILENAME = "history.csv"
@@ -49,8 +48,14 @@ class RunState:
         self.best_weights_path = self.checkpoint_dir / BEST_WEIGHTS_FILENAME
 
     def load(self) -> dict[str, Any] | None:
-        """The saved state (``epoch``, ``checkpoint``, ``settings``), or None for a fresh run."""
-        state = json.loads(self.state_path.read_text()) if self.state_path.is_file() else None
+        """The saved state (``epoch``, ``checkpoint``, ``settings``), or None for a fresh run.
+
+        Raises
+        ------
+        kvlrp.resume.UnreadableStateError
+            ``state.json`` exists but cannot be read (the message names it).
+        """
+        state = resume.read(self.state_path)
         self._settle_best(state)
         return state
 
@@ -104,8 +109,9 @@ class RunState:
         name = f"epoch_{epoch:04d}.keras"
         _save_atomically(model.save, self.checkpoint_dir / name, ".keras")
         write_csv(pd.DataFrame(rows), self.history_path)
-        write_json({"epoch": epoch, "checkpoint": name, "best": best, "settings": settings,
-                    "rng_states": rng_states(model)}, self.state_path)
+        # (kvlrp.resume's layout, written through this module's write_json)
+        write_json(resume.document(settings, epoch=epoch, checkpoint=name, best=best,
+                                   rng_states=rng_states(model)), self.state_path)
         if pending is not None:
             fs.replace(pending, self.best_weights_path)
         for old in self.checkpoint_dir.glob("epoch_*.keras"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 import math
 import os
 import shutil
@@ -25,12 +26,15 @@ import tensorflow as tf
 from kvlrp import fs
 from kvlrp.compat import disable_op_determinism, op_determinism_enabled
 from kvlrp.models import ARCHITECTURES, ModelInfo, build_model, save_model
+from kvlrp.resume import UnreadableStateError, compare
 from kvlrp.safe_paths import check_out_dir
 from kvlrp.training.checks import TrainingSetupError, check_shards
 from kvlrp.training.evaluation import evaluate_clips, make_predict
 from kvlrp.training.loop import run_epochs
 from kvlrp.training.run_state import EpochEnd, RunState, restore_rng_states
 from kvlrp.training.strategy import is_chief, resolve_strategy
+
+logger = logging.getLogger(__name__)
 
 #: Settings that must match for a run to resume from an earlier run's checkpoint.
 RESUME_KEYS = (
@@ -363,21 +367,28 @@ def _jsonable(kwargs: dict[str, Any]) -> dict[str, Any]:
 def _resume_state(
     run_state: RunState, settings: dict[str, Any], resume: bool, chief: bool
 ) -> dict[str, Any] | None:
-    """The state to resume from, after checking its settings; clears it if not resuming."""
-    state = run_state.load()
-    if state is None:
+    """The state to resume from, after checking its settings (:func:`kvlrp.resume.compare`
+    on :data:`RESUME_KEYS`); clears it if not resuming."""
+    unreadable = None
+    try:
+        state = run_state.load()
+    except UnreadableStateError as err:  # not resumable; never silently started over
+        state, unreadable = None, err
+    if state is None and unreadable is None:
         return None
     if not resume:
         if chief:
             shutil.rmtree(run_state.checkpoint_dir, ignore_errors=True)
             run_state.history_path.unlink(missing_ok=True)
         return None
-    saved = state.get("settings", {})
-    differing = [k for k in RESUME_KEYS if saved.get(k) != settings.get(k)]
-    if differing:
-        details = ", ".join(f"{k}: {saved.get(k)!r} -> {settings.get(k)!r}" for k in differing)
+    if unreadable is not None:
         raise TrainingSetupError(
-            f"{run_state.out_dir} holds a run with other settings ({details}); "
+            f"{unreadable}; start over with resume=False / --no-resume"
+        ) from unreadable
+    decision = compare(state, settings, RESUME_KEYS)
+    if not decision.reuse:
+        raise TrainingSetupError(
+            f"{run_state.out_dir} holds a run with other settings ({decision.describe()}); "
             "use another output folder, or resume=False / --no-resume to start over"
         )
     if not run_state.checkpoint_path(state).is_file():
@@ -385,6 +396,8 @@ def _resume_state(
             f"{run_state.state_path} names {state['checkpoint']}, which is missing; "
             "start over with resume=False / --no-resume"
         )
+    logger.info("resuming %s after epoch %s (%s)", run_state.out_dir, state.get("epoch"),
+                decision.reason)
     return state
 
 
