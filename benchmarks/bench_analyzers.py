@@ -341,6 +341,7 @@ def header(args: argparse.Namespace) -> str:
         f"- targets (issue 10): deep_taylor and lrp.epsilon <= {TARGET_DT_OVER_GRADIENT}x the "
         f"gradient under each kernel set; iNNvestigate's deep_taylor and Zennit's z+ times >= "
         f"{TARGET_SPEEDUP_VS_INNVESTIGATE}x ours (these two across processes)",
+        f"- iNNvestigate Python: {INNVESTIGATE_PYTHON}; Zennit Python: {ZENNIT_PYTHON}",
         f"- mode: {'quick smoke run (tiny model)' if args.quick else 'full'}", "", "",
     ])
 
