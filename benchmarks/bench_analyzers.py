@@ -2,21 +2,28 @@
 
 Models: the C3D-shaped benchmark model of the cross-check zoo (``c3d_bench``: 16 x 112 x 112 x 3
 clips, batch 4), ``r2plus1d_small`` and ``x3d_small`` from :mod:`kvlrp.models` (8 x 56 x 56 x 3,
-batch 8) and the full-size C3D (``c3d_full``, batch 2). Each method runs in a fresh subprocess
-(so its peak memory is its own) under each TF CPU kernel set (``TF_ENABLE_ONEDNN_OPTS=1`` and
-``0``): ``deep_taylor``, ``lrp.epsilon``, ``lrp.alpha_2_beta_1`` and a plain ``tf.function``
-input gradient of the selected logit. Times are the median of ``--repeats`` calls after
-``--warmup`` calls. If the iNNvestigate tox environment exists (``.tox/innvestigate/bin/
-python``), ``bench_innvestigate.py`` times iNNvestigate's ``deep_taylor`` and ``gradient`` on
-the same weights and inputs; if a Python with torch and zennit exists (``KVLRP_ZENNIT_PYTHON``,
-default ``/tmp/venv-zennit/bin/python``), ``bench_zennit.py`` times Zennit's z+ on the same
-C3D weights and inputs.
+batch 8) and the full-size C3D (``c3d_full``, batch 2). Per model and TF CPU kernel set
+(``TF_ENABLE_ONEDNN_OPTS=1`` and ``0``, a process-level choice) ONE worker process builds the
+model once and times the baseline, a plain ``tf.function`` input gradient of the selected logit,
+and ``deep_taylor``, ``lrp.epsilon``, ``lrp.alpha_2_beta_1`` on the same weights and inputs,
+interleaved: after ``--warmup`` untimed rounds, ``--repeats`` rounds each call every method once
+(in an order rotated per round, ``_interleave.round_orders``). A method's ratio to the gradient
+is taken within that process: the ratio of the medians, and the median of the per-round ratios
+(each round's method time over the same round's gradient time), which load spikes hit on both
+sides. If an iNNvestigate 2.1.2 Python exists (``KVLRP_INNVESTIGATE_PYTHON``, default
+``.tox/innvestigate/bin/python``), ``bench_innvestigate.py`` times iNNvestigate's
+``deep_taylor`` and ``gradient`` in one process of its own on the same weights and inputs; if a
+Python with torch and zennit exists (``KVLRP_ZENNIT_PYTHON``, default
+``/tmp/venv-zennit/bin/python``), ``bench_zennit.py`` times Zennit's z+ and its gradient on the
+same C3D weights and inputs. Their ratios to their own gradient are same-process; their times
+against ours are across processes (other libraries, other TensorFlow/PyTorch), run right after
+ours.
 
     python benchmarks/bench_analyzers.py             # full run, writes results/analyzers.md
     python benchmarks/bench_analyzers.py --quick     # smoke run on a tiny zoo model
 
-Targets reported against (issue 10): ``deep_taylor <= 1.55 x gradient`` within each kernel
-set; iNNvestigate's and Zennit's times ``>= 1.5 x`` ours.
+Targets reported against (issue 10): ``deep_taylor`` and ``lrp.epsilon <= 1.55 x gradient``
+within each kernel set; iNNvestigate's and Zennit's z+ times ``>= 1.5 x`` ours.
 """
 
 from __future__ import annotations
@@ -26,7 +33,6 @@ import datetime as dt
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -37,6 +43,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 import _machine  # noqa: E402  (chooses TF's CPU kernels before TensorFlow loads)
+from _interleave import round_orders, summarize  # noqa: E402
 
 METHODS = ("gradient", "deep_taylor", "lrp.epsilon", "lrp.alpha_2_beta_1")
 #: (model, batch): zoo spec names, or ``kvlrp:<architecture>`` for a kvlrp.models builder
@@ -46,10 +53,14 @@ FULL_CASES = (("c3d_bench", 4), ("kvlrp:r2plus1d_small", 8), ("kvlrp:x3d_small",
 QUICK_CASES = (("plain_bias", 2),)
 #: Kernel sets: label -> TF_ENABLE_ONEDNN_OPTS value given to every worker
 KERNEL_SETS = {"oneDNN": "1", "Eigen": "0"}
-INNVESTIGATE_PYTHON = ROOT / ".tox" / "innvestigate" / "bin" / "python"
+#: A Python with iNNvestigate 2.1.2 (its tox env or a venv); bench_innvestigate.py is skipped
+#: without one
+INNVESTIGATE_PYTHON = Path(os.environ.get(
+    "KVLRP_INNVESTIGATE_PYTHON", str(ROOT / ".tox" / "innvestigate" / "bin" / "python")))
 #: A Python with torch and zennit (its own venv); bench_zennit.py is skipped without one
 ZENNIT_PYTHON = Path(os.environ.get("KVLRP_ZENNIT_PYTHON", "/tmp/venv-zennit/bin/python"))
-TARGET_DT_OVER_GRADIENT = 1.55
+TARGET_DT_OVER_GRADIENT = 1.55  # deep_taylor and lrp.epsilon
+TARGET_METHODS = ("deep_taylor", "lrp.epsilon")
 TARGET_SPEEDUP_VS_INNVESTIGATE = 1.5
 
 
@@ -58,33 +69,33 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-# -- worker: one method in this process -----------------------------------------------
-def run_worker(model_name: str, method: str, batch: int, repeats: int, warmup: int) -> dict:
-    """Time one method on one zoo model; returns a JSON-able dict."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import numpy as np
-    import tensorflow as tf
-    from innvestigate_zoo import build_keras3
-    from innvestigate_zoo import spec as zoo_spec
-
-    import analyzers
-
+# -- worker: every method of one model in this process, interleaved ----------------------
+def _load_case(model_name: str, batch: int):
+    """The Keras model, its inputs and per-analyzer keyword arguments."""
     if model_name.startswith("kvlrp:"):
         import keras
+        import numpy as np
 
         from kvlrp.models import build_model
 
         keras.utils.set_random_seed(0)
         model = build_model(model_name.split(":", 1)[1], 10, frames=8, size=56)
         x = np.random.default_rng(0).uniform(0, 1, (batch, 8, 56, 56, 3)).astype(np.float32)
-        kwargs_for = {"deep_taylor.bounded": {"low": 0.0, "high": 1.0}}
-    else:
-        model_spec = zoo_spec.get_spec(model_name)
-        model = build_keras3.build(model_spec)
-        x = zoo_spec.make_inputs(model_spec, n=batch)
-        kwargs_for = zoo_spec.ANALYZER_KWARGS
-    rss_model = peak_rss_mb()
-    start = time.perf_counter()
+        return model, x, {"deep_taylor.bounded": {"low": 0.0, "high": 1.0}}
+    from innvestigate_zoo import build_keras3
+    from innvestigate_zoo import spec as zoo_spec
+
+    model_spec = zoo_spec.get_spec(model_name)
+    return (build_keras3.build(model_spec), zoo_spec.make_inputs(model_spec, n=batch),
+            zoo_spec.ANALYZER_KWARGS)
+
+
+def _make_call(method: str, model, x, kwargs_for):
+    """A no-argument callable running ``method`` on ``x`` and returning a numpy array."""
+    import tensorflow as tf
+
+    import analyzers
+
     if method == "gradient":
         logits_graph = analyzers.build_graph(model)  # the softmax-free model
 
@@ -97,30 +108,62 @@ def run_worker(model_name: str, method: str, batch: int, repeats: int, warmup: i
                 target = tf.reduce_sum(logits * top)
             return tape.gradient(target, xt)
 
-        def call() -> np.ndarray:
-            return gradient(tf.convert_to_tensor(x)).numpy()
-    else:
-        kwargs = dict(kwargs_for.get(method, {}))
-        analyzer = analyzers.create_analyzer(method, model, **kwargs)
+        return lambda: gradient(tf.convert_to_tensor(x)).numpy()
+    analyzer = analyzers.create_analyzer(method, model, **dict(kwargs_for.get(method, {})))
+    return lambda: analyzer.analyze(x)
 
-        def call() -> np.ndarray:
-            return analyzer.analyze(x)
-    result = call()
-    setup = time.perf_counter() - start
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
-    return {"model": model_name, "method": method, "batch": batch, "setup_s": setup,
-            "kernels": _machine.kernel_set(),
-            "median_s": statistics.median(times), "times": times,
-            "rss_after_model_mb": rss_model, "peak_rss_mb": peak_rss_mb(),
+
+def run_worker(model_name: str, methods: list[str], batch: int, repeats: int,
+               warmup: int) -> dict:
+    """Time every method on one model in this process, interleaved round by round.
+
+    The first call of each method (tracing, graph building) is its ``setup_s``; then
+    ``warmup`` untimed rounds and ``repeats`` timed rounds call every method once each, in the
+    order of :func:`_interleave.round_orders`. Returns a JSON-able dict; a method that fails
+    gets an ``error`` and the others still run.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+
+    model, x, kwargs_for = _load_case(model_name, batch)
+    kernels = _machine.kernel_set()
+    out: dict = {"model": model_name, "batch": batch, "kernels": kernels,
+                 "rss_after_model_mb": peak_rss_mb(), "methods": {}}
+    calls = {}
+    for method in methods:
+        start = time.perf_counter()
+        try:
+            call = _make_call(method, model, x, kwargs_for)
+            result = call()
+        except Exception as err:  # noqa: BLE001  (reported per method in the results file)
+            out["methods"][method] = {"error": f"{type(err).__name__}: {err}"[:300]}
+            continue
+        calls[method] = call
+        out["methods"][method] = {
+            "model": model_name, "method": method, "batch": batch, "kernels": kernels,
+            "setup_s": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb(),
             "finite": bool(np.isfinite(result).all()),
             "relevance_sum": float(result.reshape(batch, -1).sum(axis=1).mean()),
             "relevance_over_logit": _relevance_over_logit(model, x, result, method)}
+    if not calls:
+        return out
+    for _ in range(warmup):
+        for call in calls.values():
+            call()
+    times: dict[str, list[float]] = {m: [] for m in calls}
+    orders = round_orders(list(calls), repeats)
+    for order in orders:
+        for method in order:
+            t0 = time.perf_counter()
+            calls[method]()
+            times[method].append(time.perf_counter() - t0)
+    baseline = times.get("gradient")
+    for method, ts in times.items():
+        out["methods"][method].update(
+            summarize(ts, baseline if method != "gradient" else None))
+    out["round_orders"] = orders
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
 
 
 def _relevance_over_logit(model, x, result, method: str) -> list[float] | None:
@@ -150,13 +193,17 @@ def _run_subprocess(cmd: list[str], timeout: float, onednn: str | None = None) -
     return json.loads(lines[-1])
 
 
-def run_ours(model_name: str, method: str, batch: int, args: argparse.Namespace,
+def run_ours(model_name: str, methods: list[str], batch: int, args: argparse.Namespace,
              onednn: str | None = None) -> dict:
-    """One method in a fresh Python process (``onednn``: its TF_ENABLE_ONEDNN_OPTS)."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", method,
-           "--model", model_name, "--batch", str(batch), "--repeats", str(args.repeats),
+    """Every method in ONE fresh Python process (``onednn``: its TF_ENABLE_ONEDNN_OPTS);
+    returns ``{method: result}`` (each an ``error`` if the process failed)."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--model", model_name,
+           "--methods", *methods, "--batch", str(batch), "--repeats", str(args.repeats),
            "--warmup", str(args.warmup)]
-    return _run_subprocess(cmd, args.timeout, onednn)
+    result = _run_subprocess(cmd, args.timeout, onednn)
+    if "error" in result:
+        return {"methods": {m: {"error": result["error"]} for m in methods}}
+    return result
 
 
 def run_zennit(model_name: str, batch: int, args: argparse.Namespace) -> dict:
@@ -177,7 +224,8 @@ def run_innvestigate(model_name: str, batch: int, args: argparse.Namespace,
                      onednn: str | None = None) -> dict:
     """iNNvestigate's deep_taylor and gradient via ``bench_innvestigate.py``."""
     if not INNVESTIGATE_PYTHON.exists():
-        return {"error": f"{INNVESTIGATE_PYTHON} not found (create it with tox -e innvestigate)"}
+        return {"error": f"{INNVESTIGATE_PYTHON} not found (create it with tox -e innvestigate "
+                         "or set KVLRP_INNVESTIGATE_PYTHON)"}
     cmd = [str(INNVESTIGATE_PYTHON), str(ROOT / "benchmarks" / "bench_innvestigate.py"),
            "--model", model_name, "--batch", str(batch), "--repeats", str(args.repeats),
            "--warmup", str(args.warmup), "--analyzers", "deep_taylor", "gradient"]
@@ -195,36 +243,59 @@ def _median(entry: dict, method: str) -> float | None:
     return entry.get("analyzers", {}).get(method, {}).get("median_s")
 
 
+def _ratio_note(kernels: str, method: str, r: dict) -> str | None:
+    ratio = r.get("median_paired_ratio")
+    if ratio is None:
+        return None
+    worst = max(ratio, r["ratio_of_medians"])
+    ok = "met" if worst <= TARGET_DT_OVER_GRADIENT else "NOT met"
+    return (f"{kernels}: {method} / gradient (same process, interleaved) = {ratio:.2f} "
+            f"median of per-round ratios ({', '.join(f'{q:.2f}' for q in r['paired_ratios'])}), "
+            f"{r['ratio_of_medians']:.2f} ratio of medians (target <= "
+            f"{TARGET_DT_OVER_GRADIENT} by both: {ok})")
+
+
 def build_table(results: dict) -> str:
     """Markdown tables of times, memory and ratios: one block per model, one row per method
-    and kernel set; each ratio is taken within one kernel set."""
+    and kernel set; each ratio to the gradient is taken within one process."""
     lines = []
     for model_name, entry in results.items():
         lines += [f"### {model_name} (batch {entry['batch']})", "",
-                  "| method | kernels | ours median s | / gradient | ours peak RSS MiB | "
-                  "iNNvestigate s | iNNvestigate / ours |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| method | kernels | ours median s | / gradient | / gradient, per-round "
+                  "median | peak RSS MiB | iNNvestigate s | iNNvestigate / ours |",
+                  "|---|---|---|---|---|---|---|---|"]
         notes = []
         for kernels, per in entry["kernels"].items():
             ours, inn = per["ours"], per["innvestigate"]
-            grad = ours.get("gradient", {}).get("median_s")
             for method in entry["methods"]:
                 r = ours.get(method, {})
                 t = r.get("median_s")
-                ratio = t / grad if (t is not None and grad) else None
+                ratio = 1.0 if (method == "gradient" and t) else r.get("ratio_of_medians")
+                paired = 1.0 if (method == "gradient" and t) else r.get("median_paired_ratio")
                 inn_t = _median(inn, method)
                 speed = inn_t / t if (inn_t is not None and t) else None
                 label = method if "error" not in r else f"{method} (error: {r['error'][:80]})"
                 lines.append(f"| {label} | {kernels} | {_fmt(t)} | {_fmt(ratio, '.2f')} | "
-                             f"{_fmt(r.get('peak_rss_mb'), '.0f')} | {_fmt(inn_t)} | "
-                             f"{_fmt(speed, '.2f')} |")
-            dt_t = ours.get("deep_taylor", {}).get("median_s")
-            if dt_t and grad:
-                ok = "met" if dt_t / grad <= TARGET_DT_OVER_GRADIENT else "NOT met"
-                notes.append(f"{kernels}: deep_taylor / gradient = {dt_t / grad:.2f} "
-                             f"(target <= {TARGET_DT_OVER_GRADIENT}: {ok})")
+                             f"{_fmt(paired, '.2f')} | {_fmt(r.get('peak_rss_mb'), '.0f')} | "
+                             f"{_fmt(inn_t)} | {_fmt(speed, '.2f')} |")
+            for method in TARGET_METHODS:
+                note = _ratio_note(kernels, method, ours.get(method, {}))
+                if note:
+                    notes.append(note)
             if "error" in inn:
                 notes.append(f"{kernels}: iNNvestigate: {inn['error']}")
+            else:
+                i_dt, i_g = _median(inn, "deep_taylor"), _median(inn, "gradient")
+                dt_t = ours.get("deep_taylor", {}).get("median_s")
+                if i_dt and i_g:
+                    notes.append(f"{kernels}: iNNvestigate {inn.get('innvestigate')} (TF "
+                                 f"{inn.get('tensorflow')}) deep_taylor / its gradient "
+                                 f"(its own process) = {i_dt / i_g:.2f}")
+                if i_dt and dt_t:
+                    ok = "met" if i_dt / dt_t >= TARGET_SPEEDUP_VS_INNVESTIGATE else "NOT met"
+                    notes.append(f"{kernels}: iNNvestigate deep_taylor / ours = "
+                                 f"{i_dt / dt_t:.2f} (across processes, run right after ours; "
+                                 f"target >= {TARGET_SPEEDUP_VS_INNVESTIGATE}: {ok})")
             cons = ours.get("deep_taylor", {}).get("relevance_over_logit")
             if cons:
                 notes.append(f"{kernels}: deep_taylor relevance / logit per clip: "
@@ -238,8 +309,9 @@ def build_table(results: dict) -> str:
             z_t, zg = _median(zen, "z_plus"), _median(zen, "gradient")
             notes.append(f"Zennit {zen.get('zennit')} z+ (PyTorch {zen.get('torch')}, "
                          f"{zen.get('threads')} threads): {_fmt(z_t)} s, its gradient "
-                         f"{_fmt(zg)} s, peak RSS {_fmt(zen.get('peak_rss_mb'), '.0f')} MiB; "
-                         "relevance / logit "
+                         f"{_fmt(zg)} s (z+ / its gradient = "
+                         f"{_fmt(z_t / zg if z_t and zg else None, '.2f')}, same process), "
+                         f"peak RSS {_fmt(zen.get('peak_rss_mb'), '.0f')} MiB; relevance / logit "
                          + ", ".join(f"{c:.5f}" for c in
                                      zen["analyzers"]["z_plus"]["relevance_over_logit"]))
             for kernels, per in entry["kernels"].items():
@@ -247,7 +319,8 @@ def build_table(results: dict) -> str:
                 if dt_t and z_t:
                     ok = "met" if z_t / dt_t >= TARGET_SPEEDUP_VS_INNVESTIGATE else "NOT met"
                     notes.append(f"Zennit z+ / ours deep_taylor ({kernels}) = {z_t / dt_t:.2f}"
-                                 f" (target >= {TARGET_SPEEDUP_VS_INNVESTIGATE}: {ok})")
+                                 f" (across processes; target >= "
+                                 f"{TARGET_SPEEDUP_VS_INNVESTIGATE}: {ok})")
         lines += [""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)
 
@@ -256,12 +329,20 @@ def header(args: argparse.Namespace) -> str:
     return "\n".join([
         "# analyzers benchmark", "",
         f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        "- " + _machine.machine_line(kernels="both, one worker process per method and "
-                                     "kernel set (the `kernels` column)"),
-        "- ours: eager + tf.function; each method in its own process (peak RSS is that "
-        "process's)",
-        f"- repeats: {args.repeats} timed calls after {args.warmup} warm-up call(s)",
-        f"- mode: {'quick smoke run (tiny model)' if args.quick else 'full'}", "",
+        "- " + _machine.machine_line(kernels="both, one worker process per model and kernel "
+                                     "set (the `kernels` column)"),
+        "- ours: eager + tf.function. In each worker process the compiled input gradient and "
+        "every analyzer run on the same model, weights and inputs, interleaved: warm-up "
+        "rounds, then timed rounds that call each method once, in an order rotated per round. "
+        "`/ gradient` is the ratio of the medians; `per-round median` the median over rounds of "
+        "(method time / that round's gradient time). Peak RSS is the worker's peak after that "
+        "method's first call (cumulative: the gradient runs first).",
+        f"- repeats: {args.repeats} timed round(s) after {args.warmup} warm-up round(s)",
+        f"- targets (issue 10): deep_taylor and lrp.epsilon <= {TARGET_DT_OVER_GRADIENT}x the "
+        f"gradient under each kernel set; iNNvestigate's deep_taylor and Zennit's z+ times >= "
+        f"{TARGET_SPEEDUP_VS_INNVESTIGATE}x ours (these two across processes)",
+        f"- iNNvestigate Python: {INNVESTIGATE_PYTHON}; Zennit Python: {ZENNIT_PYTHON}",
+        f"- mode: {'quick smoke run (tiny model)' if args.quick else 'full'}", "", "",
     ])
 
 
@@ -275,14 +356,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kernels", nargs="+", default=list(KERNEL_SETS),
                         choices=list(KERNEL_SETS), help="TF CPU kernel sets to run under")
     parser.add_argument("--batch", type=int, help="batch size for every model")
-    parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed rounds (each calls every method once; default 5, --quick 3)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     parser.add_argument("--timeout", type=float, default=3600.0, help="per subprocess, s")
     parser.add_argument("--no-innvestigate", action="store_true")
     parser.add_argument("--no-zennit", action="store_true")
     parser.add_argument("--out", type=Path, help="markdown output (default: "
                         "benchmarks/results/analyzers.md for a full run, none for --quick)")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats is None:
@@ -291,10 +373,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeats must be >= 1 and --warmup >= 0")
 
     if args.worker:
-        print(json.dumps(run_worker(args.model, args.worker, args.batch, args.repeats,
+        print(json.dumps(run_worker(args.model, list(args.methods), args.batch, args.repeats,
                                     args.warmup)), flush=True)
         return 0
 
+    methods = ["gradient"] + [m for m in args.methods if m != "gradient"]  # the baseline
     cases = QUICK_CASES if args.quick else FULL_CASES
     if args.models:
         cases = tuple((m, dict(cases).get(m, 2)) for m in args.models)
@@ -302,14 +385,13 @@ def main(argv: list[str] | None = None) -> int:
         cases = tuple((m, args.batch) for m, _ in cases)
     results: dict = {}
     for model_name, batch in cases:
-        entry = {"batch": batch, "methods": list(args.methods), "kernels": {}}
+        entry = {"batch": batch, "methods": methods, "kernels": {}}
         for kernels in args.kernels:
             onednn = KERNEL_SETS[kernels]
-            per = {"ours": {}, "innvestigate": {}}
-            for method in args.methods:
-                print(f"[{model_name}, {kernels}] ours: {method} ...", file=sys.stderr,
-                      flush=True)
-                per["ours"][method] = run_ours(model_name, method, batch, args, onednn)
+            print(f"[{model_name}, {kernels}] ours: {', '.join(methods)} (one process) ...",
+                  file=sys.stderr, flush=True)
+            worker = run_ours(model_name, methods, batch, args, onednn)
+            per = {"ours": worker.pop("methods"), "process": worker, "innvestigate": {}}
             if args.no_innvestigate:
                 per["innvestigate"] = {"error": "skipped (--no-innvestigate)"}
             elif model_name.startswith("kvlrp:"):
