@@ -7,7 +7,7 @@ import argparse
 
 from kvlrp.commands.errors import bad_input_is_a_command_error
 from kvlrp.commands.options import count_or_all, non_negative_int, positive_int
-from kvlrp.commands.train import MODELS
+from kvlrp.commands.train import MODELS, model_kwargs
 
 HELP = "several training seeds: train, explain, strides per seed; per-seed and across-seed tables"
 
@@ -48,14 +48,9 @@ def run(args: argparse.Namespace) -> int:
     from kvlrp.analysis.report import build_report
     from kvlrp.analysis.study import run_study
 
-    model_kwargs = {}
-    if args.widths is not None:
-        model_kwargs["widths"] = tuple(args.widths)
-    if args.dense_units is not None:
-        model_kwargs["dense_units"] = args.dense_units
     train_kwargs = {"model": args.model, "clip_len": args.clip_len, "step": args.step,
                     "size": args.size, "epochs": args.epochs, "batch_size": args.batch_size,
-                    "steps_per_epoch": args.steps_per_epoch, **model_kwargs}
+                    "steps_per_epoch": args.steps_per_epoch, **model_kwargs(args)}
     with bad_input_is_a_command_error():
         summary = run_study(
             args.data, args.out, seeds=args.seeds, train_kwargs=train_kwargs,

@@ -58,21 +58,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def model_kwargs(args: argparse.Namespace) -> dict:
+    """The architecture options given on the command line (``kvlrp train`` and ``study``;
+    options a command does not have count as not given)."""
+    kwargs: dict = {}
+    if getattr(args, "widths", None) is not None:
+        kwargs["widths"] = tuple(args.widths)
+    if getattr(args, "dense_units", None) is not None:
+        kwargs["dense_units"] = args.dense_units
+    if getattr(args, "batch_norm", False):
+        kwargs["batch_norm"] = True
+    for name in ("temporal_padding", "head"):
+        if getattr(args, name, None) is not None:
+            kwargs[name] = getattr(args, name)
+    return kwargs
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp train``."""
     from kvlrp.training import TrainingSetupError, train
 
-    model_kwargs = {}
-    if args.widths is not None:
-        model_kwargs["widths"] = tuple(args.widths)
-    if args.dense_units is not None:
-        model_kwargs["dense_units"] = args.dense_units
-    if args.batch_norm:
-        model_kwargs["batch_norm"] = True
-    if args.temporal_padding is not None:
-        model_kwargs["temporal_padding"] = args.temporal_padding
-    if args.head is not None:
-        model_kwargs["head"] = args.head
     with bad_input_is_a_command_error((TrainingSetupError,), shards=args.data):
         result = train(
             args.data, args.out, model=args.model, clip_len=args.clip_len, step=args.step,
@@ -80,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             steps_per_epoch=args.steps_per_epoch, seed=args.seed, strategy=args.strategy,
             progress=not args.no_progress, learning_rate=args.lr,
             normalization=args.normalization, short_policy=args.short_policy,
-            val_clips=args.val_clips, resume=not args.no_resume, **model_kwargs,
+            val_clips=args.val_clips, resume=not args.no_resume, **model_kwargs(args),
         )
     if result.initial_epoch:
         print(f"resumed after epoch {result.initial_epoch}")
