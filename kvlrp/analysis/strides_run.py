@@ -75,7 +75,7 @@ def run_strides(
     import tensorflow as tf
 
     from kvlrp.data.pipeline import example_clips, video_examples
-    from kvlrp.data.shards import read_index
+    from kvlrp.data.shards import read_dataset_info, read_index
 
     out = check_out_dir(out_dir)  # local, or any tf.io.gfile URL
     steps = [int(s) for s in steps]
@@ -97,14 +97,14 @@ def run_strides(
     worker = worker or Worker()
     specs: dict[int, Any] = {}
     predictor = model if not devices else SplitModel(model, devices)
-    encoding: list[str] = []  # the shards' frame encoding, set by predict()
+    encoding = read_dataset_info(shard_dir)["encoding"]  # the shards' frame encoding
 
     def make_clips(example, step):
         # decodes only the frames of this step's clips: memory follows the clips, not the video
         if step not in specs:
             spec = info.clip_spec(step=step, crops=crops, distinct_starts=not equal_counts)
             specs[step] = tf.function(
-                lambda ex, spec=spec: example_clips(ex, spec, clips_per_video, encoding[0]),
+                lambda ex, spec=spec: example_clips(ex, spec, clips_per_video, encoding),
                 reduce_retracing=True)
         return {k: v.numpy() for k, v in specs[step](example).items()}
 
@@ -119,8 +119,7 @@ def run_strides(
                     "crops": crops, "equal_counts": equal_counts}
         if worker.is_split:
             settings["worker"] = [worker.num_workers, worker.index]
-        examples, enc = video_examples(shard_dir, on_split, videos=part[on_split])
-        encoding[:] = [enc]
+        examples, _ = video_examples(shard_dir, on_split, videos=part[on_split])
         try:
             return stride_predictions(
                 predictor, examples, make_clips, steps,
