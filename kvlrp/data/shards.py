@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from kvlrp import fs
-from kvlrp.atomic import write_csv, write_json
+from kvlrp.atomic import atomic_write, write_csv, write_json
 from kvlrp.data.decode_worker import ENCODINGS, DecodedVideo, DecodeTask, decode_task
 from kvlrp.data.leakage import check_leakage
 from kvlrp.data.manifest import Manifest, read_manifest
@@ -323,23 +322,13 @@ def _write_shard(tf, path: Path, examples: list[bytes]) -> None:
     """Write ``examples`` to ``path`` through a temporary file (a shard is whole or absent)."""
     if not examples:
         return
-    if fs.is_url(path):  # remote: write beside it, then rename (see kvlrp.atomic)
-        tmp = path.with_name(f".{path.name}.tmp")
+
+    def write(tmp: Path) -> None:
         with tf.io.TFRecordWriter(str(tmp)) as writer:
             for example in examples:
                 writer.write(example)
-        tf.io.gfile.rename(str(tmp), str(path), overwrite=True)
-        return
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with tf.io.TFRecordWriter(tmp) as writer:
-            for example in examples:
-                writer.write(example)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
 def _progress_bar(total: int, enabled: bool):
