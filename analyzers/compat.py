@@ -1,8 +1,10 @@
-"""The private Keras internals ``analyzers`` relies on, in one place.
+"""The private Keras / TensorFlow internals ``analyzers`` relies on, in one place.
 
 Keras 3 exports no public way to walk a functional model's graph in execution order; the
-functional model keeps it in ``_nodes_by_depth``. Every use goes through this module, and
-``tests/test_compat.py`` checks the assumptions on the installed Keras.
+functional model keeps it in ``_nodes_by_depth``. TensorFlow exports no public way to ask
+whether its oneDNN CPU kernels are on; ``_pywrap_util_port.IsMklEnabled`` answers it. Every use
+goes through this module, and ``tests/test_compat.py`` checks the assumptions on the installed
+versions.
 """
 
 from __future__ import annotations
@@ -21,3 +23,16 @@ def nodes_by_depth(model: Any) -> dict[int, list[Any]]:
     Each node has ``operation`` (the layer), ``is_input``, ``input_tensors`` and ``outputs``.
     """
     return model._nodes_by_depth
+
+
+def onednn_enabled() -> bool | None:
+    """Whether the loaded TensorFlow runs its oneDNN CPU kernels (imports TensorFlow).
+
+    None where this TensorFlow build has no such query (then nothing is known).
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    query = getattr(_pywrap_util_port, "IsMklEnabled", None)
+    return None if query is None else bool(query())

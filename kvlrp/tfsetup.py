@@ -77,10 +77,11 @@ def onednn_setting(environ: dict[str, str] | None = None) -> str:
 
 
 def onednn_enabled() -> bool:
-    """Whether the loaded TensorFlow runs its oneDNN CPU kernels (imports TensorFlow)."""
-    from tensorflow.python.util import _pywrap_util_port
+    """Whether the loaded TensorFlow runs its oneDNN CPU kernels (imports TensorFlow; False
+    where this TensorFlow cannot say)."""
+    from analyzers.compat import onednn_enabled as query
 
-    return bool(_pywrap_util_port.IsMklEnabled())
+    return bool(query())
 
 
 def cpu_model() -> str:

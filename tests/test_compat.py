@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from analyzers.compat import is_functional, nodes_by_depth
+from analyzers.compat import is_functional, nodes_by_depth, onednn_enabled
 from kvlrp.compat import disable_op_determinism, op_determinism_enabled
 
 
@@ -59,3 +59,18 @@ def test_op_determinism_can_be_queried_and_switched_back_off():
         if not before:
             assert disable_op_determinism()
     assert op_determinism_enabled() == before
+
+
+def test_onednn_query_answers_on_this_tensorflow_and_follows_the_switch():
+    import os
+
+    answer = onednn_enabled()
+    assert answer is not None, "TensorFlow lost _pywrap_util_port.IsMklEnabled"
+    assert isinstance(answer, bool)
+    import platform
+
+    asked = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    if asked == "0":  # tox sets it; TensorFlow must obey
+        assert answer is False
+    elif asked == "1" and platform.machine().lower() in ("x86_64", "amd64"):
+        assert answer is True  # x86 wheels carry oneDNN

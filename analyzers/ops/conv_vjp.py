@@ -35,12 +35,9 @@ def forward_vjp_enabled() -> bool:
     """Whether stride-1 convolutions in the rules use the forward-convolution VJP."""
     if _override is not None:
         return _override
-    try:
-        from tensorflow.python.util import _pywrap_util_port
+    from analyzers.compat import onednn_enabled
 
-        return not _pywrap_util_port.IsMklEnabled()
-    except (ImportError, AttributeError):  # a TensorFlow without the query: Eigen assumed
-        return True
+    return not onednn_enabled()  # None (a TensorFlow without the query): Eigen assumed
 
 
 def _pads(sizes: Sequence[int], dilations: Sequence[int], padding: str
