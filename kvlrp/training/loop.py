@@ -13,12 +13,21 @@ holds the same model.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 import keras
 import tensorflow as tf
 
 logger = logging.getLogger(__name__)
+
+#: What ``clips_per_second`` measures.
+THROUGHPUT = (
+    "training clips (over all replicas) per second of the epoch's wall time from building its "
+    "input pipeline to the end of its last step: clip decoding and augmentation, forward, "
+    "backward and update, and, in the first epoch run, tracing the step; not validation, "
+    "checkpoints or callbacks"
+)
 
 
 def run_epochs(
@@ -50,8 +59,9 @@ def run_epochs(
     global_batch_size
         Clips per step over all replicas.
     callbacks
-        Keras callbacks; they get ``loss`` and ``accuracy`` (mean over the epoch's clips) in
-        ``on_epoch_end`` logs and may set ``model.stop_training``.
+        Keras callbacks; they get ``loss`` and ``accuracy`` (mean over the epoch's clips) and
+        ``clips_per_second`` (see :data:`THROUGHPUT`) in ``on_epoch_end`` logs and may set
+        ``model.stop_training``.
     verbose
         0: silent, 1: progress bar, 2: one line per epoch.
     """
@@ -69,6 +79,7 @@ def run_epochs(
     callback_list.on_train_begin()
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
+        start = time.perf_counter()
         if per_epoch:
             iterator = iter(strategy.experimental_distribute_dataset(dataset(epoch)))
         if verbose:
@@ -85,8 +96,10 @@ def run_epochs(
                 finalize=False,
             )
         sync_statistics()
+        seconds = time.perf_counter() - start
         logs = {"loss": loss_sum / count, "accuracy": correct / count}
         progbar.update(steps_per_epoch, list(logs.items()), finalize=True)
+        logs["clips_per_second"] = count / seconds
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
