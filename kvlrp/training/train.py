@@ -54,6 +54,7 @@ class TrainResult:
     history
         One row per epoch: ``epoch``, ``loss``, ``accuracy`` (training clips), ``val_loss``,
         ``val_clip_accuracy``, ``val_video_accuracy`` (if there is a validation split),
+        ``clips_per_second`` (training throughput, see :data:`kvlrp.training.loop.THROUGHPUT`),
         ``train_seconds``, ``epoch_seconds``.
     model_dir
         Folder holding ``model.keras``, ``kvlrp.json``, ``history.csv`` and ``checkpoints/``.
@@ -64,7 +65,7 @@ class TrainResult:
     model: keras.Model
     info: ModelInfo
     history: pd.DataFrame
-    model_dir: Path
+    model_dir: Path | fs.GPath
     initial_epoch: int = 0
 
 
