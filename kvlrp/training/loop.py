@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -106,7 +107,9 @@ def run_epochs(
     callback_list.on_train_end()
 
 
-def _make_train_step(model: keras.Model, strategy: tf.distribute.Strategy, global_batch: int):
+def _make_train_step(
+    model: keras.Model, strategy: tf.distribute.Strategy, global_batch: int
+) -> Callable[[Iterator[Any]], list[tf.Tensor]]:
     """A compiled step: forward, backward, optimizer update; returns summed loss, hits, count."""
     variables = model.trainable_variables
 
@@ -131,7 +134,9 @@ def _make_train_step(model: keras.Model, strategy: tf.distribute.Strategy, globa
     return train_step
 
 
-def _make_statistics_sync(model: keras.Model, strategy: tf.distribute.Strategy):
+def _make_statistics_sync(
+    model: keras.Model, strategy: tf.distribute.Strategy
+) -> Callable[[], None]:
     """A function averaging BatchNormalization moving statistics over all replicas."""
     moving = [
         v for layer in _all_layers(model)
@@ -156,7 +161,7 @@ def _make_statistics_sync(model: keras.Model, strategy: tf.distribute.Strategy):
     return sync
 
 
-def _all_layers(layer: keras.layers.Layer):
+def _all_layers(layer: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
     """``layer`` and, recursively, the layers of any nested model."""
     yield layer
     for sub in getattr(layer, "layers", []):
