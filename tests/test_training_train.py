@@ -155,6 +155,10 @@ def test_cli_train(synthetic_shards, tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert str(out / "model.keras") in printed and "val_video_accuracy" in printed
+    # issue 10: one line with the training throughput (its value is not checked: timing)
+    throughput = [line for line in printed.splitlines() if line.startswith("training throughput")]
+    assert len(throughput) == 1 and " clips/s over 1 epoch(s) on 1 replica(s)" in throughput[0]
+    assert float(throughput[0].split(":")[1].split()[0]) > 0
     model, info = load_model(out)
     assert info.model_kwargs["temporal_padding"] == "valid"
     assert model.get_layer("conv1").padding == "valid"

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING, Any
 
 from kvlrp.commands.errors import bad_input_is_a_command_error
 from kvlrp.commands.options import count_or_all, positive_float, positive_int
 from kvlrp.data.normalization import NORMALIZATIONS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kvlrp.training import TrainConfig
 
 HELP = "train a video classifier on random clips from shards (resumes an interrupted run)"
 
@@ -58,10 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def model_kwargs(args: argparse.Namespace) -> dict:
+def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The architecture options given on the command line (``kvlrp train`` and ``study``;
     options a command does not have count as not given)."""
-    kwargs: dict = {}
+    kwargs: dict[str, Any] = {}
     if getattr(args, "widths", None) is not None:
         kwargs["widths"] = tuple(args.widths)
     if getattr(args, "dense_units", None) is not None:
@@ -74,24 +78,41 @@ def model_kwargs(args: argparse.Namespace) -> dict:
     return kwargs
 
 
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The :class:`~kvlrp.training.TrainConfig` of ``kvlrp train``'s options."""
+    from kvlrp.training import TrainConfig
+
+    return TrainConfig.from_keywords(
+        args.data, args.out, model=args.model, clip_len=args.clip_len, step=args.step,
+        size=args.size, normalization=args.normalization, short_policy=args.short_policy,
+        epochs=args.epochs, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
+        seed=args.seed, learning_rate=args.lr, val_clips=args.val_clips,
+        resume=not args.no_resume, strategy=args.strategy, **model_kwargs(args),
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp train``."""
     from kvlrp.training import TrainingSetupError, train
 
     with bad_input_is_a_command_error((TrainingSetupError,), shards=args.data):
-        result = train(
-            args.data, args.out, model=args.model, clip_len=args.clip_len, step=args.step,
-            size=args.size, epochs=args.epochs, batch_size=args.batch_size,
-            steps_per_epoch=args.steps_per_epoch, seed=args.seed, strategy=args.strategy,
-            progress=not args.no_progress, learning_rate=args.lr,
-            normalization=args.normalization, short_policy=args.short_policy,
-            val_clips=args.val_clips, resume=not args.no_resume, **model_kwargs(args),
-        )
+        result = train(config=train_config(args), progress=not args.no_progress)
     if result.initial_epoch:
         print(f"resumed after epoch {result.initial_epoch}")
     last = result.history.iloc[-1].to_dict() if len(result.history) else {}
     scores = {k: round(v, 4) for k, v in last.items() if "acc" in k or "loss" in k}
     print(f"final epoch {int(last.get('epoch', 0))}: {json.dumps(scores)}")
+    print(throughput_line(result.info.extra, len(result.history) - result.initial_epoch))
     print(f"model: {result.model_dir / 'model.keras'} (+ kvlrp.json)")
     print(f"history: {result.model_dir / 'history.csv'}")
     return 0
+
+
+def throughput_line(extra: dict[str, Any], epochs_run: int) -> str:
+    """``training throughput: N clips/s ...`` from a trained model's ``ModelInfo.extra``."""
+    rate = extra.get("clips_per_second")
+    if rate is None:
+        return "training throughput: no epochs trained in this run"
+    replicas = extra.get("replicas", 1)
+    return (f"training throughput: {rate:.1f} clips/s over {epochs_run} epoch(s) on {replicas} "
+            "replica(s) (input pipeline + training steps; not validation or checkpoints)")

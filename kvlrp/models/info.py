@@ -12,6 +12,15 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Version of the ``kvlrp.json`` layout written by :meth:`ModelInfo.to_dict`.
 INFO_VERSION = 1
 
+#: The :class:`~kvlrp.data.pipeline.ClipSpec` fields a trained model records (the evaluation
+#: choices ``crops`` and ``distinct_starts`` are not part of the model).
+CLIP_FIELDS = ("clip_len", "step", "size", "normalization", "short_policy")
+
+
+def clip_settings(spec: ClipSpec) -> dict[str, Any]:
+    """The :data:`CLIP_FIELDS` of ``spec`` as a dict (``ModelInfo(**clip_settings(spec))``)."""
+    return {name: getattr(spec, name) for name in CLIP_FIELDS}
+
 
 @dataclass
 class ModelInfo:
@@ -76,13 +85,7 @@ class ModelInfo:
         """
         from kvlrp.data.pipeline import ClipSpec
 
-        spec = ClipSpec(
-            clip_len=self.clip_len,
-            step=self.step,
-            size=self.size,
-            normalization=self.normalization,
-            short_policy=self.short_policy,
-        )
+        spec = ClipSpec(**{name: getattr(self, name) for name in CLIP_FIELDS})
         return dataclasses.replace(spec, **overrides) if overrides else spec
 
     def to_dict(self) -> dict[str, Any]:

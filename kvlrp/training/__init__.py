@@ -3,6 +3,7 @@ resume, seeded reproducibility and ``tf.distribute`` scale-out.
 """
 
 from kvlrp.training.checks import ShardSummary, TrainingSetupError, check_shards
+from kvlrp.training.config import TrainConfig
 from kvlrp.training.evaluation import evaluate_clips
 from kvlrp.training.strategy import STRATEGY_NAMES, is_chief, resolve_strategy
 from kvlrp.training.train import TrainResult, train
@@ -10,6 +11,7 @@ from kvlrp.training.train import TrainResult, train
 __all__ = [
     "STRATEGY_NAMES",
     "ShardSummary",
+    "TrainConfig",
     "TrainResult",
     "TrainingSetupError",
     "check_shards",

@@ -13,12 +13,22 @@ holds the same model.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf
 
 logger = logging.getLogger(__name__)
+
+#: What ``clips_per_second`` measures.
+THROUGHPUT = (
+    "training clips (over all replicas) per second of the epoch's wall time from building its "
+    "input pipeline to the end of its last step: clip decoding and augmentation, forward, "
+    "backward and update, and, in the first epoch run, tracing the step; not validation, "
+    "checkpoints or callbacks"
+)
 
 
 def run_epochs(
@@ -50,8 +60,9 @@ def run_epochs(
     global_batch_size
         Clips per step over all replicas.
     callbacks
-        Keras callbacks; they get ``loss`` and ``accuracy`` (mean over the epoch's clips) in
-        ``on_epoch_end`` logs and may set ``model.stop_training``.
+        Keras callbacks; they get ``loss`` and ``accuracy`` (mean over the epoch's clips) and
+        ``clips_per_second`` (see :data:`THROUGHPUT`) in ``on_epoch_end`` logs and may set
+        ``model.stop_training``.
     verbose
         0: silent, 1: progress bar, 2: one line per epoch.
     """
@@ -69,6 +80,7 @@ def run_epochs(
     callback_list.on_train_begin()
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
+        start = time.perf_counter()
         if per_epoch:
             iterator = iter(strategy.experimental_distribute_dataset(dataset(epoch)))
         if verbose:
@@ -85,15 +97,19 @@ def run_epochs(
                 finalize=False,
             )
         sync_statistics()
+        seconds = time.perf_counter() - start
         logs = {"loss": loss_sum / count, "accuracy": correct / count}
         progbar.update(steps_per_epoch, list(logs.items()), finalize=True)
+        logs["clips_per_second"] = count / seconds
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
     callback_list.on_train_end()
 
 
-def _make_train_step(model: keras.Model, strategy: tf.distribute.Strategy, global_batch: int):
+def _make_train_step(
+    model: keras.Model, strategy: tf.distribute.Strategy, global_batch: int
+) -> Callable[[Iterator[Any]], list[tf.Tensor]]:
     """A compiled step: forward, backward, optimizer update; returns summed loss, hits, count."""
     variables = model.trainable_variables
 
@@ -118,7 +134,9 @@ def _make_train_step(model: keras.Model, strategy: tf.distribute.Strategy, globa
     return train_step
 
 
-def _make_statistics_sync(model: keras.Model, strategy: tf.distribute.Strategy):
+def _make_statistics_sync(
+    model: keras.Model, strategy: tf.distribute.Strategy
+) -> Callable[[], None]:
     """A function averaging BatchNormalization moving statistics over all replicas."""
     moving = [
         v for layer in _all_layers(model)
@@ -143,7 +161,7 @@ def _make_statistics_sync(model: keras.Model, strategy: tf.distribute.Strategy):
     return sync
 
 
-def _all_layers(layer: keras.layers.Layer):
+def _all_layers(layer: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
     """``layer`` and, recursively, the layers of any nested model."""
     yield layer
     for sub in getattr(layer, "layers", []):

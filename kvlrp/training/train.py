@@ -12,10 +12,9 @@ import os
 import shutil
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +24,12 @@ import tensorflow as tf
 
 from kvlrp import fs
 from kvlrp.compat import disable_op_determinism, op_determinism_enabled
-from kvlrp.models import ARCHITECTURES, ModelInfo, build_model, save_model
+from kvlrp.models import ModelInfo, build_model, save_model
+from kvlrp.models.info import clip_settings
 from kvlrp.resume import UnreadableStateError, compare
 from kvlrp.safe_paths import check_out_dir
-from kvlrp.training.checks import TrainingSetupError, check_shards
+from kvlrp.training.checks import ShardSummary, TrainingSetupError, check_shards
+from kvlrp.training.config import RESUME_KEYS, TrainConfig
 from kvlrp.training.evaluation import evaluate_clips, make_predict
 from kvlrp.training.loop import run_epochs
 from kvlrp.training.run_state import EpochEnd, RunState, restore_rng_states
@@ -36,11 +37,7 @@ from kvlrp.training.strategy import is_chief, resolve_strategy
 
 logger = logging.getLogger(__name__)
 
-#: Settings that must match for a run to resume from an earlier run's checkpoint.
-RESUME_KEYS = (
-    "architecture", "model_kwargs", "classes", "clip_len", "step", "size", "normalization",
-    "short_policy", "batch_size", "learning_rate", "seed",
-)
+__all__ = ["RESUME_KEYS", "TrainConfig", "TrainResult", "epoch_seed", "op_determinism", "train"]
 
 
 @dataclass
@@ -57,6 +54,7 @@ class TrainResult:
     history
         One row per epoch: ``epoch``, ``loss``, ``accuracy`` (training clips), ``val_loss``,
         ``val_clip_accuracy``, ``val_video_accuracy`` (if there is a validation split),
+        ``clips_per_second`` (training throughput, see :data:`kvlrp.training.loop.THROUGHPUT`),
         ``train_seconds``, ``epoch_seconds``.
     model_dir
         Folder holding ``model.keras``, ``kvlrp.json``, ``history.csv`` and ``checkpoints/``.
@@ -67,13 +65,13 @@ class TrainResult:
     model: keras.Model
     info: ModelInfo
     history: pd.DataFrame
-    model_dir: Path
+    model_dir: Path | fs.GPath
     initial_epoch: int = 0
 
 
 def train(
-    shard_dir: str | os.PathLike,
-    out_dir: str | os.PathLike,
+    shard_dir: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike | None = None,
     model: str = "c3d_small",
     clip_len: int = 8,
     step: int = 1,
@@ -94,6 +92,7 @@ def train(
     restore_best: bool = True,
     deterministic: bool | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    config: TrainConfig | None = None,
     **model_kwargs: Any,
 ) -> TrainResult:
     """Train ``model`` on random clips of the shards in ``shard_dir``; write it to ``out_dir``.
@@ -142,6 +141,9 @@ def train(
         default: when ``seed`` is given.
     callbacks
         Extra Keras callbacks (run after validation and checkpointing).
+    config
+        All settings but ``progress`` and ``callbacks`` as one :class:`TrainConfig` (then
+        give no other setting; ``shard_dir`` and ``out_dir`` are the config's).
     **model_kwargs
         Passed to the architecture builder (``widths``, ``dense_units``, ``batch_norm``,
         ``temporal_padding``, ...).
@@ -149,99 +151,181 @@ def train(
     Returns
     -------
     TrainResult
-    """
-    from kvlrp.data.pipeline import ClipSpec, eval_dataset, train_dataset
+        Its ``info.extra`` holds the run's ``config`` (:meth:`TrainConfig.to_dict`) and its
+        training throughput ``clips_per_second`` (see :data:`kvlrp.training.loop.THROUGHPUT`;
+        over the epochs this call ran, ``None`` if none).
 
-    _check_arguments(epochs, batch_size, steps_per_epoch, learning_rate)
-    _check_clip_arguments(clip_len, step, size, val_clips)
+    Raises
+    ------
+    TrainingSetupError
+        Settings or data that cannot be trained on (before anything is computed).
+    """
+    keywords = dict(locals())  # the arguments as given, before anything else is assigned
+    config = _config(keywords)
+    with op_determinism(config.determinism):
+        plan = _plan(config)
+        net, epoch_end = _compute(plan, callbacks, progress)
+        return _summarise(plan, net, epoch_end)
+
+
+def _config(keywords: dict[str, Any]) -> TrainConfig:
+    """The :class:`TrainConfig` of :func:`train`'s arguments (its ``config``, or one built from
+    the other keywords); refuses settings given both ways."""
+    keywords = dict(keywords)
+    config = keywords.pop("config")
+    builder_kwargs = keywords.pop("model_kwargs")
+    for runtime in ("progress", "callbacks"):
+        keywords.pop(runtime)
+    if config is None:
+        if keywords["shard_dir"] is None or keywords["out_dir"] is None:
+            raise TypeError("train() needs shard_dir and out_dir, or config=TrainConfig(...)")
+        return TrainConfig.from_keywords(**keywords, **builder_kwargs)
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    defaults = {name: p.default for name, p in inspect.signature(train).parameters.items()}
+    given = sorted(k for k, v in keywords.items() if v is not defaults[k] and v != defaults[k])
+    given += sorted(builder_kwargs)
+    if given:
+        raise TypeError(
+            f"train(config=...) takes its settings from the config, but {given} were given "
+            "too; use dataclasses.replace(config, ...) instead"
+        )
+    return config
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What :func:`_plan` decided: the data, the strategy and whether to resume."""
+
+    config: TrainConfig
+    shards: ShardSummary
+    strategy: tf.distribute.Strategy
+    chief: bool
+    run_state: RunState
+    settings: dict[str, Any]
+    state: dict[str, Any] | None
+
+    @property
+    def initial_epoch(self) -> int:
+        return int(self.state["epoch"]) if self.state is not None else 0
+
+    @property
+    def steps_per_epoch(self) -> int:
+        config = self.config
+        return config.steps_per_epoch or max(1, math.ceil(self.shards.n_train / config.batch_size))
+
+
+def _plan(config: TrainConfig) -> _Plan:
+    """Check the output folder and the shards, seed, resolve the strategy, decide to resume."""
     try:
-        check_out_dir(out_dir)
+        check_out_dir(config.out_dir)
     except ValueError as err:
         raise TrainingSetupError(str(err)) from None
-    summary = check_shards(shard_dir, clip_len, step, val_split)
-    spec = ClipSpec(
-        clip_len=clip_len, step=step, size=size, normalization=normalization,
-        short_policy=short_policy,
+    shards = check_shards(config.shard_dir, config.clip.clip_len, config.clip.step,
+                          config.val_split)
+    if not shards.n_val:
+        warnings.warn(
+            f"no videos in the {config.val_split!r} split of {config.shard_dir}: training "
+            "without validation (the last epoch's weights are kept)", stacklevel=3,
+        )
+    if config.seed is not None:
+        keras.utils.set_random_seed(config.seed)
+    try:
+        strategy = resolve_strategy(config.strategy)
+    except ValueError as err:
+        raise TrainingSetupError(str(err)) from err
+    chief = is_chief(strategy)
+    settings = config.resume_settings(shards.classes)
+    run_state = RunState(config.out_dir)
+    state = _resume_state(run_state, settings, config.resume, chief)
+    return _Plan(config, shards, strategy, chief, run_state, settings, state)
+
+
+def _compute(
+    plan: _Plan, callbacks: Sequence[keras.callbacks.Callback], progress: bool
+) -> tuple[keras.Model, EpochEnd]:
+    """Build (or load the checkpoint of a resumed run) and train the model."""
+    config = plan.config
+    net = _model(plan)
+    epoch_end = EpochEnd(
+        plan.run_state if plan.chief else None, plan.run_state.history(plan.initial_epoch),
+        plan.settings, _validator(plan, net),
+        best=plan.state.get("best") if plan.state is not None else None,
     )
-    if seed is not None:
-        keras.utils.set_random_seed(seed)
-    with op_determinism(deterministic if deterministic is not None else seed is not None):
-        try:
-            strategy = resolve_strategy(strategy)
-        except ValueError as err:
-            raise TrainingSetupError(str(err)) from err
-        chief = is_chief(strategy)
-        model_kwargs = _model_input_kwargs(model, clip_len, size, model_kwargs)
-        settings = {
-            "architecture": model, "model_kwargs": _jsonable(model_kwargs),
-            "classes": summary.classes, "clip_len": clip_len, "step": step, "size": size,
-            "normalization": normalization, "short_policy": short_policy,
-            "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
-        }
-        run_state = RunState(out_dir)
-        state = _resume_state(run_state, settings, resume, chief)
-
-        with strategy.scope():
-            if state is not None:
-                with fs.local_copy(run_state.checkpoint_path(state)) as checkpoint:
-                    net = keras.saving.load_model(checkpoint, compile=True)
-                restore_rng_states(net, state.get("rng_states"))
-            else:
-                net = _compiled_model(model, len(summary.classes), learning_rate, model_kwargs)
-        initial_epoch = int(state["epoch"]) if state is not None else 0
-
-        if not summary.n_val:
-            warnings.warn(
-                f"no videos in the {val_split!r} split of {shard_dir}: training without "
-                "validation (the last epoch's weights are kept)", stacklevel=2,
-            )
-        validate = None
-        if summary.n_val and chief:  # other workers only train
-            val_data = eval_dataset(shard_dir, spec, split=val_split, n_clips=val_clips,
-                                    batch_size=max(batch_size, 16))
-            validate = _validator(net, val_data)
-
-        steps = steps_per_epoch or max(1, math.ceil(summary.n_train / batch_size))
-        epoch_end = EpochEnd(
-            run_state if chief else None, run_state.history(initial_epoch), settings, validate,
-            best=state.get("best") if state is not None else None,
+    if plan.initial_epoch < config.epochs:
+        run_epochs(
+            net, _train_data(config), plan.strategy, epochs=config.epochs,
+            initial_epoch=plan.initial_epoch, steps_per_epoch=plan.steps_per_epoch,
+            global_batch_size=config.batch_size, callbacks=[epoch_end, *callbacks],
+            verbose=(1 if sys.stdout.isatty() else 2) if progress else 0,
         )
-        if initial_epoch < epochs:
-            def train_data(epoch: int) -> tf.data.Dataset:
-                data = train_dataset(shard_dir, spec, batch_size, split="train",
-                                     seed=epoch_seed(seed, epoch))
-                return data.with_options(_shard_by_data())
+    return net, epoch_end
 
-            verbose = (1 if sys.stdout.isatty() else 2) if progress else 0
-            run_epochs(
-                net, train_data, strategy, epochs=epochs, initial_epoch=initial_epoch,
-                steps_per_epoch=steps, global_batch_size=batch_size,
-                callbacks=[epoch_end, *callbacks], verbose=verbose,
-            )
-        history = pd.DataFrame(epoch_end.rows)
-        best = epoch_end.best
-        restored = bool(restore_best and best and chief and run_state.best_weights_path.is_file())
-        if restored:
-            with fs.local_copy(run_state.best_weights_path) as weights:
-                net.load_weights(weights)
-        info = ModelInfo(
-            architecture=model, classes=summary.classes, clip_len=clip_len, step=step, size=size,
-            normalization=normalization, short_policy=short_policy, seed=seed,
-            model_kwargs=settings["model_kwargs"],
-            extra={
-                "epochs": len(history), "batch_size": batch_size, "learning_rate": learning_rate,
-                "steps_per_epoch": steps,
-                "n_train_videos": summary.n_train, "n_val_videos": summary.n_val,
-                "n_short_train_videos": summary.n_short_train,
-                "strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync,
-                "last_epoch": _last_row(history),
-                "best_epoch": best["epoch"] if best else None,
-                "weights_from_epoch": best["epoch"] if restored else len(history),
-            },
-        )
-        if chief:
-            save_model(net, out_dir, info)
-        return TrainResult(net, info, history, fs.path(out_dir), initial_epoch)
+
+def _summarise(plan: _Plan, net: keras.Model, epoch_end: EpochEnd) -> TrainResult:
+    """Restore the best epoch's weights (if asked), describe the run and save the model."""
+    config = plan.config
+    history = pd.DataFrame(epoch_end.rows)
+    best = epoch_end.best
+    restored = bool(config.restore_best and best and plan.chief
+                    and plan.run_state.best_weights_path.is_file())
+    if restored:
+        with fs.local_copy(plan.run_state.best_weights_path) as weights:
+            net.load_weights(weights)
+    info = ModelInfo(
+        architecture=config.model, classes=plan.shards.classes, **clip_settings(config.clip),
+        seed=config.seed, model_kwargs=plan.settings["model_kwargs"],
+        extra={
+            "epochs": len(history), "batch_size": config.batch_size,
+            "learning_rate": config.learning_rate, "steps_per_epoch": plan.steps_per_epoch,
+            "n_train_videos": plan.shards.n_train, "n_val_videos": plan.shards.n_val,
+            "n_short_train_videos": plan.shards.n_short_train,
+            "strategy": type(plan.strategy).__name__,
+            "replicas": plan.strategy.num_replicas_in_sync,
+            "last_epoch": _last_row(history),
+            "best_epoch": best["epoch"] if best else None,
+            "weights_from_epoch": best["epoch"] if restored else len(history),
+            "clips_per_second": _clips_per_second(history, plan.initial_epoch),
+            "config": config.to_dict(),
+        },
+    )
+    if plan.chief:
+        save_model(net, config.out_dir, info)
+    return TrainResult(net, info, history, fs.path(config.out_dir), plan.initial_epoch)
+
+
+def _model(plan: _Plan) -> keras.Model:
+    """The checkpoint of the run being resumed, or a fresh compiled model."""
+    config = plan.config
+    with plan.strategy.scope():
+        if plan.state is None:
+            return _compiled_model(config.model, len(plan.shards.classes), config.learning_rate,
+                                   config.builder_kwargs())
+        with fs.local_copy(plan.run_state.checkpoint_path(plan.state)) as checkpoint:
+            net = keras.saving.load_model(checkpoint, compile=True)
+        restore_rng_states(net, plan.state.get("rng_states"))
+        return net
+
+
+def _train_data(config: TrainConfig) -> Callable[[int], tf.data.Dataset]:
+    """``epoch -> dataset`` of random training clips (seeded by :func:`epoch_seed`)."""
+    from kvlrp.data.pipeline import train_dataset
+
+    def train_data(epoch: int) -> tf.data.Dataset:
+        data = train_dataset(config.shard_dir, config.clip, config.batch_size, split="train",
+                             seed=epoch_seed(config.seed, epoch))
+        return data.with_options(_shard_by_data())
+
+    return train_data
+
+
+def _clips_per_second(history: pd.DataFrame, initial_epoch: int) -> float | None:
+    """Training clips per second over the epochs run after ``initial_epoch`` (every epoch
+    trains the same number of clips, so: their harmonic mean), or None if none ran."""
+    if "clips_per_second" not in history:
+        return None
+    rates = history.loc[history["epoch"] > initial_epoch, "clips_per_second"]
+    return float(len(rates) / (1.0 / rates).sum()) if len(rates) else None
 
 
 def epoch_seed(seed: int | None, epoch: int) -> int | None:
@@ -269,8 +353,18 @@ def _compiled_model(
     return net
 
 
-def _validator(net: keras.Model, val_data: tf.data.Dataset):
-    """``validate(model) -> scores`` on ``val_data``, with one compiled predict function."""
+def _validator(
+    plan: _Plan, net: keras.Model
+) -> Callable[[keras.Model], dict[str, float]] | None:
+    """``validate(model) -> scores`` on the validation split with one compiled predict
+    function; None without validation videos, or on workers other than the chief."""
+    from kvlrp.data.pipeline import eval_dataset
+
+    config = plan.config
+    if not plan.shards.n_val or not plan.chief:  # other workers only train
+        return None
+    val_data = eval_dataset(config.shard_dir, config.clip, split=config.val_split,
+                            n_clips=config.val_clips, batch_size=max(config.batch_size, 16))
     predict = make_predict(net)
 
     def validate(model: keras.Model) -> dict[str, float]:
@@ -302,66 +396,6 @@ def _shard_by_data() -> tf.data.Options:
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return options
-
-
-def _check_arguments(
-    epochs: int, batch_size: int, steps_per_epoch: int | None, learning_rate: float
-) -> None:
-    if int(epochs) < 1:
-        raise TrainingSetupError(f"epochs must be >= 1, got {epochs}")
-    if int(batch_size) < 1:
-        raise TrainingSetupError(f"batch_size must be >= 1, got {batch_size}")
-    if steps_per_epoch is not None and int(steps_per_epoch) < 1:
-        raise TrainingSetupError(f"steps_per_epoch must be >= 1 or None, got {steps_per_epoch}")
-    if not learning_rate > 0:
-        raise TrainingSetupError(f"learning_rate must be > 0, got {learning_rate}")
-
-
-#: Upper bounds of the clip settings (a 2160-pixel crop is a 4K frame).
-MAX_CLIP_LEN = 1024
-MAX_SIZE = 2160
-
-
-def _check_clip_arguments(clip_len: Any, step: Any, size: Any, val_clips: Any) -> None:
-    """One-line errors for clip settings that cannot work (before anything is computed)."""
-    for name, value, high in (("clip_len", clip_len, MAX_CLIP_LEN), ("step", step, None),
-                              ("size", size, MAX_SIZE)):
-        if isinstance(value, bool) or not isinstance(value, Integral) or value < 1 or (
-                high is not None and value > high):
-            bound = f"in 1..{high}" if high else ">= 1"
-            raise TrainingSetupError(f"{name} must be an int {bound}, got {value!r}")
-    if val_clips != "all" and (isinstance(val_clips, bool)
-                               or not isinstance(val_clips, Integral)
-                               or val_clips < 1):
-        raise TrainingSetupError(f"val_clips must be a positive int or 'all', got {val_clips!r}")
-
-
-def _model_input_kwargs(
-    architecture: str, clip_len: int, size: int, kwargs: dict[str, Any]
-) -> dict[str, Any]:
-    """Add the clip's shape to the builder's arguments; refuse contradicting ones."""
-    kwargs = dict(kwargs)
-    builder = ARCHITECTURES.get(architecture)
-    params = inspect.signature(builder).parameters if builder is not None else {}
-    if "frames" in params and "size" in params:  # the _small builders
-        for key, value in (("frames", clip_len), ("size", size)):
-            if kwargs.setdefault(key, value) != value:
-                raise TrainingSetupError(
-                    f"model argument {key}={kwargs[key]} contradicts the clip settings "
-                    f"(clip_len={clip_len}, size={size}); set the clip settings instead"
-                )
-    elif "input_shape" in params:  # the full-size builders
-        shape = (clip_len, size, size, 3)
-        if tuple(kwargs.setdefault("input_shape", shape)) != shape:
-            raise TrainingSetupError(
-                f"model argument input_shape={kwargs['input_shape']} contradicts the clip "
-                f"settings {shape}; set clip_len and size instead"
-            )
-    return kwargs
-
-
-def _jsonable(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
 
 
 def _resume_state(
