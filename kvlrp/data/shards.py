@@ -22,13 +22,7 @@ from kvlrp import fs
 from kvlrp.atomic import atomic_write, write_csv, write_json
 from kvlrp.data.decode_worker import DecodedVideo, DecodeTask, decode_task
 from kvlrp.data.manifest import Manifest
-from kvlrp.data.prepare_inputs import (  # noqa: F401 - SHARD_FORMAT, MAX_*: this module's API
-    MAX_SHORT_SIDE,
-    MAX_VIDEOS_PER_SHARD,
-    SHARD_FORMAT,
-    ShardOptions,
-    checked_manifest,
-)
+from kvlrp.data.prepare_inputs import ShardOptions, checked_manifest
 from kvlrp.data.robust_pool import ordered_map
 from kvlrp.data.shard_progress import load_progress, progress_settings, save_progress
 from kvlrp.folder_lock import folder_lock
@@ -83,7 +77,9 @@ def prepare_shards(
     manifest
         A manifest CSV path or a :class:`~kvlrp.data.manifest.Manifest`.
     out_dir
-        Shard folder (created). Shards finished by an earlier run with the same options are kept.
+        Shard folder (created). Shards finished by an earlier run with the same options are kept
+        (``progress.json``); a folder built with other options or classes is refused, with
+        each one that changed named.
     encoding
         ``"jpeg"`` (one JPEG per frame, small) or ``"raw"`` (uint8 bytes, lossless; one byte
         string per video, so keep raw videos well below protobuf's 2 GB, e.g. with
