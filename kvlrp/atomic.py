@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None],
+                 suffix: str = "") -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``.
 
     Parameters
@@ -27,7 +28,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     path
         Final destination.
     write
-        Writes the full content to the temporary path it is given.
+        Writes the full content to the temporary path it is given (an empty file exists there
+        already: overwrite it).
+    suffix
+        How the temporary file's name must end, for writers that check it (Keras wants
+        ``".keras"`` or ``".weights.h5"``); ``""``: any name.
 
     Returns
     -------
@@ -37,10 +42,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     from kvlrp.fs import is_url
 
     if is_url(path):
-        return _atomic_write_url(path, write)
+        return _atomic_write_url(path, write, suffix)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -54,7 +59,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     return path
 
 
-def _atomic_write_url(path: Any, write: Callable[[Path], None]) -> Any:
+def _atomic_write_url(path: Any, write: Callable[[Path], None], suffix: str) -> Any:
     """:func:`atomic_write` for a ``tf.io.gfile`` URL; returns a :class:`kvlrp.fs.GPath`."""
     import uuid
 
@@ -66,7 +71,8 @@ def _atomic_write_url(path: Any, write: Callable[[Path], None]) -> Any:
     dest.parent.mkdir(parents=True, exist_ok=True)
     remote_tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex}.tmp"
     with tempfile.TemporaryDirectory(prefix="kvlrp-upload-") as local:
-        local_tmp = Path(local) / dest.name
+        local_tmp = Path(local) / (dest.name if dest.name.endswith(suffix)
+                                   else f"{dest.name}{suffix}")
         write(local_tmp)
         try:
             tf.io.gfile.copy(str(local_tmp), str(remote_tmp), overwrite=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,11 +134,14 @@ def compare(saved: dict[str, Any] | None, settings: dict[str, Any],
 
 
 def check(path: str | os.PathLike | fs.GPath, settings: dict[str, Any],
-          keys: Iterable[str] | None = None) -> Decision:
+          keys: Iterable[str] | None = None,
+          upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Decision:
     """Whether the state saved in ``path`` may be reused with ``settings``.
 
     A missing file or an unreadable one is never fatal: the decision is to recompute, and
-    :attr:`Decision.reason` says why.
+    :attr:`Decision.reason` says why. ``upgrade`` turns a state of an older layout (e.g. its
+    settings under another name) into this module's ``{"settings": ..., ...}`` before the
+    comparison; it is given every state read and returns it unchanged if it is current.
     """
     try:
         saved = read(path)
@@ -146,6 +149,8 @@ def check(path: str | os.PathLike | fs.GPath, settings: dict[str, Any],
         return Decision(None, (), str(err), unreadable=True)
     if saved is None:
         return Decision(None, (), f"no state file {fs.path(path)}")
+    if upgrade is not None:
+        saved = upgrade(saved)
     return compare(saved, settings, keys)
 
 

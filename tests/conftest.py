@@ -63,3 +63,19 @@ def small_model():
                      clip_len=6, step=1, size=16)
     model = c3d_small(4, frames=6, size=16, widths=(4, 8), dense_units=8)
     return model, info
+
+
+@pytest.fixture(scope="session")
+def saved_model(tmp_path_factory) -> Path:
+    """Folder of a saved untrained 4x16x16 ``c3d_small`` (``model.keras`` + ``kvlrp.json``) for
+    the classes of ``synthetic_shards``, for the commands that take ``--model`` (read only)."""
+    import keras
+
+    from kvlrp.models import ModelInfo, c3d_small, save_model
+
+    keras.utils.set_random_seed(0)
+    info = ModelInfo(architecture="c3d_small", clip_len=4, size=16,
+                     classes=["drift_down", "drift_sideways", "drift_up", "still"])
+    path = tmp_path_factory.mktemp("model")
+    save_model(c3d_small(4, frames=4, size=16, widths=(2, 4), dense_units=4), path, info)
+    return path

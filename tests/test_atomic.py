@@ -43,3 +43,27 @@ def test_json_converts_numpy_values(tmp_path):
     with pytest.raises(TypeError, match="not JSON serializable"):
         write_json({"bad": object()}, tmp_path / "bad.json")
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_suffix_names_the_temporary_file_for_writers_that_check_it(tmp_path):
+    import keras
+
+    seen = []
+
+    def write(tmp):
+        seen.append(tmp)
+        assert tmp.parent == tmp_path and tmp.is_file()  # beside the destination, empty
+        tmp.write_text("new")
+
+    path = atomic_write(tmp_path / "model.keras", write, suffix=".keras")
+    assert seen[0].name.endswith(".tmp.keras") and seen[0].name != "model.keras"
+    assert path.read_text() == "new" and not seen[0].exists()
+    # Keras refuses a .weights.h5 save to another name: the suffix lets it write in place
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    weights = atomic_write(tmp_path / "best.weights.h5", model.save_weights,
+                           suffix=".weights.h5")
+    model.load_weights(weights)
+    with pytest.raises(ValueError, match=r"\.weights\.h5"):
+        atomic_write(tmp_path / "other.weights.h5", model.save_weights)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.weights.h5", "model.keras"]

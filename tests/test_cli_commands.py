@@ -53,20 +53,6 @@ def test_bad_clips_per_video_is_rejected(capsys):
     assert "positive int or 'all'" in capsys.readouterr().err
 
 
-@pytest.fixture(scope="module")
-def saved_model(tmp_path_factory):
-    import keras
-
-    from kvlrp.models import ModelInfo, c3d_small, save_model
-
-    keras.utils.set_random_seed(0)
-    info = ModelInfo(architecture="c3d_small", clip_len=4, size=16,
-                     classes=["drift_down", "drift_sideways", "drift_up", "still"])
-    path = tmp_path_factory.mktemp("model")
-    save_model(c3d_small(4, frames=4, size=16, widths=(2, 4), dense_units=4), path, info)
-    return path
-
-
 def test_bad_analyzer_and_split_are_named(saved_model, synthetic_shards, tmp_path, capsys):
     common = ["--model", str(saved_model), "--data", str(synthetic_shards), "--out",
               str(tmp_path), "--no-progress"]

@@ -81,6 +81,36 @@ def test_rerun_reuses_finished_shards(mixed_manifest, tmp_path):
                        videos_per_shard=2)
 
 
+def test_progress_is_a_resume_state_and_names_the_options_that_changed(mixed_manifest,
+                                                                       tmp_path, caplog):
+    import logging
+
+    prepare_shards(mixed_manifest, tmp_path, workers=0, progress=False, videos_per_shard=2)
+    progress = json.loads((tmp_path / "progress.json").read_text())
+    assert progress["settings"]["encoding"] == "jpeg"
+    assert progress["settings"]["classes"] == ["a", "b"]
+    with pytest.raises(ValueError) as err:
+        prepare_shards(mixed_manifest, tmp_path, short_side=8, jpeg_quality=80, workers=0,
+                       progress=False, videos_per_shard=2)
+    assert "built with other options" in str(err.value)
+    assert "jpeg_quality: 95 -> 80, short_side: None -> 8" in str(err.value)
+    assert "use a new --out folder" in str(err.value)
+    # a folder of the first layout ("config" in place of "settings") is still reused whole
+    old = {"config": progress["settings"], "shards": progress["shards"]}
+    (tmp_path / "progress.json").write_text(json.dumps(old))
+    again = prepare_shards(mixed_manifest, tmp_path, workers=0, progress=False,
+                           videos_per_shard=2)
+    assert again.n_reused_shards == len(progress["shards"])
+    # an unreadable progress file (a truncated write of another tool) rebuilds every shard
+    (tmp_path / "progress.json").write_text('{"settings": {"enc')
+    with caplog.at_level(logging.WARNING, logger="kvlrp.data.shard_progress"):
+        rebuilt = prepare_shards(mixed_manifest, tmp_path, workers=0, progress=False,
+                                 videos_per_shard=2)
+    assert rebuilt.n_reused_shards == 0 and rebuilt.n_videos == again.n_videos
+    assert "progress.json is unreadable" in caplog.text and "built again" in caplog.text
+    assert json.loads((tmp_path / "progress.json").read_text()) == progress
+
+
 def test_changed_manifest_replaces_stale_shards(mixed_manifest, tmp_path):
     prepare_shards(mixed_manifest, tmp_path, workers=0, progress=False, videos_per_shard=2)
     smaller = tmp_path / "smaller.csv"
@@ -111,6 +141,23 @@ def test_option_errors(synthetic_manifest, tmp_path):
         prepare_shards(synthetic_manifest, tmp_path, encoding="png")
     with pytest.raises(ValueError, match="jpeg_quality must be in 1..95"):
         prepare_shards(synthetic_manifest, tmp_path, jpeg_quality=100)
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"encoding": "png"}, "unknown frame encoding 'png'"),
+    ({"jpeg_quality": 0}, "jpeg_quality must be in 1..95, got 0"),
+    ({"short_side": 0}, "short_side must be in 1..2160 or None, got 0"),
+    ({"short_side": 4000}, "short_side must be in 1..2160 or None, got 4000"),
+    ({"videos_per_shard": 0}, "videos_per_shard must be in 1..100000, got 0"),
+    ({"fps": -5.0}, "fps: a frame rate must be a positive finite number, got -5.0"),
+])
+def test_both_runners_refuse_bad_options_alike(synthetic_manifest, tmp_path, bad, words):
+    from kvlrp.data.beam_prepare import prepare_shards_beam
+
+    for prepare in (prepare_shards, prepare_shards_beam):
+        with pytest.raises(ValueError, match=words):
+            prepare(synthetic_manifest, tmp_path / "out", **bad)
+    assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
 def test_prepare_command_prints_where_outputs_went(mixed_manifest, tmp_path, capsys):

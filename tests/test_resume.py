@@ -71,6 +71,24 @@ def test_an_unreadable_state_file_is_recomputed_with_a_reason(tmp_path, content)
         resume.read(path)
 
 
+def test_upgrade_reads_a_state_of_an_older_layout(tmp_path):
+    def settings_were_config(state):
+        if "settings" in state or "config" not in state:
+            return state
+        return {"settings": state["config"], **{k: v for k, v in state.items() if k != "config"}}
+
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"config": SETTINGS, "shards": {"a": 1}}))
+    assert not resume.check(path, SETTINGS).reuse  # read as is, it has no settings
+    decision = resume.check(path, SETTINGS, upgrade=settings_were_config)
+    assert decision.reuse and decision.state == {"settings": SETTINGS, "shards": {"a": 1}}
+    changed = resume.check(path, {**SETTINGS, "size": 64}, upgrade=settings_were_config)
+    assert changed.differences == (("size", 32, 64),)
+    resume.save(path, SETTINGS, shards={})  # a current file goes through unchanged
+    assert resume.check(path, SETTINGS, upgrade=settings_were_config).state == {
+        "settings": SETTINGS, "shards": {}}
+
+
 def test_the_weight_fingerprint_changes_with_the_weights():
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])

@@ -76,20 +76,6 @@ def test_report_on_a_corrupt_summary_is_one_line(tmp_path, capsys, content):
 
 # --- damaged shard files ---
 
-@pytest.fixture(scope="module")
-def saved_model(tmp_path_factory):
-    import keras
-
-    from kvlrp.models import ModelInfo, c3d_small, save_model
-
-    keras.utils.set_random_seed(0)
-    info = ModelInfo(architecture="c3d_small", clip_len=4, size=16,
-                     classes=["drift_down", "drift_sideways", "drift_up", "still"])
-    path = tmp_path_factory.mktemp("model")
-    save_model(c3d_small(4, frames=4, size=16, widths=(2, 4), dense_units=4), path, info)
-    return path
-
-
 def _damage(shards, split: str, how: str) -> None:
     for path in sorted(shards.glob(f"{split}-*.tfrecord")):
         data = bytearray(path.read_bytes())

@@ -256,6 +256,56 @@ def test_prepare_lists_a_video_whose_worker_died(video_folder):
     assert "--short-side" in decoded.error
 
 
+def test_prepare_finishes_when_a_real_decode_worker_is_killed(synthetic_manifest,
+                                                             synthetic_shards, tmp_path,
+                                                             monkeypatch, capsys, caplog):
+    """End to end: `kvlrp prepare --workers 2`, one video's worker process SIGKILLed (each
+    time it is tried, so also when retried alone); the rest of the shards are whole."""
+    import logging
+
+    import tensorflow as tf
+
+    from kvlrp.data.decode_worker import KILL_WORKER_ON_ENV
+
+    table = pd.read_csv(synthetic_manifest, dtype=str)
+    victim = table[table["split"] == "train"].iloc[3]  # mid-shard, other videos on each side
+    name = os.path.basename(victim["path"])
+    monkeypatch.setenv(KILL_WORKER_ON_ENV, name)
+    out = tmp_path / "shards"
+    with caplog.at_level(logging.WARNING, logger="kvlrp.data.robust_pool"):
+        code = main(["prepare", str(synthetic_manifest), "--out", str(out), "--workers", "2",
+                     "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert f"{len(table) - 1} videos in shards; 1 skipped" in printed
+    assert "worker process died" in caplog.text  # a real process died, not a decode error
+    skipped = pd.read_csv(out / "skipped.csv")
+    assert skipped["path"].map(os.path.basename).tolist() == [name]
+    assert skipped["reason"][0].startswith("the decode worker died while decoding this video")
+    assert f"skipped {skipped['path'][0]}: the decode worker died" in printed
+    # every other video: the same index row and the same example as an undisturbed run
+    expected = read_index(synthetic_shards)
+    expected = expected[expected["video_id"] != victim["video_id"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(read_index(out), expected)
+
+    def examples(folder):
+        """video_id -> the serialized example, from every shard file of ``folder``."""
+        out = {}
+        for f in sorted(folder.glob("*.tfrecord")):
+            for raw in tf.data.TFRecordDataset(str(f)).as_numpy_iterator():
+                feature = tf.train.Example.FromString(raw).features.feature
+                out[feature["video_id"].bytes_list.value[0].decode()] = raw
+        return out
+
+    undisturbed = examples(synthetic_shards)
+    del undisturbed[victim["video_id"]]
+    assert examples(out) == undisturbed  # labels, sizes and every encoded frame
+    # the hook never kills the process that started the pool: in-process, the video is decoded
+    again = prepare_shards(synthetic_manifest, tmp_path / "in_process", workers=0,
+                           progress=False)
+    assert again.n_videos == len(table) and again.skipped.empty
+
+
 # --- output names built from data ---
 
 @pytest.mark.parametrize("vid", ["../../../x", "a/b", "/etc/passwd", ".hidden", "ok-id_1.2"])

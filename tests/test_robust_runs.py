@@ -146,20 +146,6 @@ def test_a_step_without_clips_is_an_error_and_never_marked_complete(small_model,
 
 # --- the commands: one line, exit 2, before any computation ---
 
-@pytest.fixture(scope="module")
-def saved_model(tmp_path_factory):
-    import keras
-
-    from kvlrp.models import ModelInfo, c3d_small, save_model
-
-    keras.utils.set_random_seed(0)
-    info = ModelInfo(architecture="c3d_small", clip_len=4, size=16,
-                     classes=["drift_down", "drift_sideways", "drift_up", "still"])
-    path = tmp_path_factory.mktemp("model")
-    save_model(c3d_small(4, frames=4, size=16, widths=(2, 4), dense_units=4), path, info)
-    return path
-
-
 @pytest.mark.parametrize("command, extra, words", [
     ("strides", ["--batch-size", "0"], "argument --batch-size: expected a positive int, got '0'"),
     ("explain", ["--batch-size", "0"], "argument --batch-size: expected a positive int, got '0'"),

@@ -54,25 +54,21 @@ def run(args: argparse.Namespace) -> int:
 
     with bad_input_is_a_command_error((ManifestError, *BAD_INPUT)):
         manifest = _manifest(args)
+        # the options both runners take (each checks them through kvlrp.data.prepare_inputs)
+        common = {"encoding": args.encoding, "jpeg_quality": args.jpeg_quality,
+                  "short_side": args.short_side, "videos_per_shard": args.videos_per_shard,
+                  "allow_truncated": args.allow_truncated, "fps": args.fps,
+                  "allow_outside_root": args.allow_outside_root}
         if args.runner == "beam":
             import shlex
 
             from kvlrp.data.beam_prepare import prepare_shards_beam
 
-            result = prepare_shards_beam(
-                manifest, args.out, encoding=args.encoding, jpeg_quality=args.jpeg_quality,
-                short_side=args.short_side, videos_per_shard=args.videos_per_shard,
-                allow_truncated=args.allow_truncated, fps=args.fps,
-                allow_outside_root=args.allow_outside_root,
-                beam_args=shlex.split(args.beam_options))
+            result = prepare_shards_beam(manifest, args.out, **common,
+                                         beam_args=shlex.split(args.beam_options))
         else:
-            result = prepare_shards(
-                manifest, args.out, encoding=args.encoding, jpeg_quality=args.jpeg_quality,
-                short_side=args.short_side, videos_per_shard=args.videos_per_shard,
-                workers=args.workers, allow_truncated=args.allow_truncated,
-                progress=not args.no_progress, fps=args.fps,
-                allow_outside_root=args.allow_outside_root,
-            )
+            result = prepare_shards(manifest, args.out, **common, workers=args.workers,
+                                    progress=not args.no_progress)
     reused = f" ({result.n_reused_shards} shard(s) reused from an earlier run)" \
         if result.n_reused_shards else ""
     print(f"{result.n_videos} videos in shards{reused}; {len(result.skipped)} skipped")

@@ -22,21 +22,19 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-import pandas as pd
-
 from kvlrp import fs
-from kvlrp.data.decode_worker import ENCODINGS, DecodeTask, decode_task
-from kvlrp.data.leakage import check_leakage
-from kvlrp.data.manifest import Manifest, read_manifest
-from kvlrp.data.path_policy import check_inside_root
+from kvlrp.data.decode_worker import DecodeTask, decode_task
+from kvlrp.data.manifest import Manifest
+from kvlrp.data.prepare_inputs import ShardOptions, checked_manifest
+from kvlrp.data.shard_progress import progress_settings, save_progress
 from kvlrp.data.shards import (
-    INDEX_COLUMNS,
     PrepareResult,
-    ShardOptions,
     _example,
     _plan,
     _write_shard,
+    manifest_rows,
     read_index,
+    write_tables,
 )
 
 log = logging.getLogger(__name__)
@@ -81,22 +79,19 @@ class _ShardWriter:
                          decoded.source_fps, decoded.source_frames])
         _write_shard(tf, fs.path(self.out_dir) / name, examples)
         # as the local path keys reuse: a shard is rebuilt when any of its manifest rows change
-        manifest_rows = [[v["video_id"], v["label"], v["split"], v["path"]] for v in videos]
         return {"name": name, "video_ids": [v["video_id"] for v in videos], "rows": rows,
                 "skipped": skipped, "file": name if examples else None,
-                "manifest_rows": manifest_rows}
+                "manifest_rows": manifest_rows(videos)}
 
 
 class _TableWriter:
     """Beam step after all shards: ``index.csv``, ``skipped.csv`` and the folder's metadata,
     in the shard plan's order (as the local path writes them)."""
 
-    def __init__(self, out_dir: str, plan: list[str], config: dict, dataset: dict):
-        self.out_dir, self.plan, self.config, self.dataset = out_dir, plan, config, dataset
+    def __init__(self, out_dir: str, plan: list[str], settings: dict, source: str | None):
+        self.out_dir, self.plan, self.settings, self.source = out_dir, plan, settings, source
 
     def __call__(self, records: list[dict]) -> int:
-        from kvlrp.atomic import write_csv, write_json
-
         out = fs.path(self.out_dir)
         by_name = {r["name"]: r for r in records}
         missing = [n for n in self.plan if n not in by_name]
@@ -105,17 +100,9 @@ class _TableWriter:
         shards = {n: {k: by_name[n][k]
                       for k in ("video_ids", "rows", "skipped", "file", "manifest_rows")}
                   for n in self.plan}
-        index = pd.DataFrame([r for n in self.plan for r in shards[n]["rows"]],
-                             columns=INDEX_COLUMNS)
-        skipped = pd.DataFrame([s for n in self.plan for s in shards[n]["skipped"]],
-                               columns=["path", "reason"])
-        write_csv(index, out / "index.csv")
-        write_csv(skipped, out / "skipped.csv")
-        write_json(self.dataset["classes"], out / "classes.json")
-        write_json({**self.dataset, "n_videos": len(index), "n_skipped": len(skipped)},
-                   out / "dataset.json")
+        index, _ = write_tables(out, self.plan, shards, self.settings, self.source)
         # The local path's progress file: a later local run with the same options reuses these.
-        write_json({"config": self.config, "shards": shards}, out / "progress.json")
+        save_progress(out, self.settings, shards)
         return len(index)
 
 
@@ -148,29 +135,12 @@ def prepare_shards_beam(
     PrepareResult
         As the local path returns (``n_reused_shards`` is 0: every shard is written).
     """
+    options = ShardOptions(encoding, jpeg_quality, short_side, allow_truncated, videos_per_shard,
+                           fps=fps)  # (bad options are named also where Beam is missing)
     beam = _import_beam()
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    if encoding not in ENCODINGS:
-        raise ValueError(f"unknown frame encoding {encoding!r}; choose one of {ENCODINGS}")
-    if not 1 <= jpeg_quality <= 95:
-        raise ValueError(f"jpeg_quality must be in 1..95, got {jpeg_quality}")
-    if short_side is not None and short_side < 1:
-        raise ValueError(f"short_side must be a positive int or None, got {short_side}")
-    if videos_per_shard < 1:
-        raise ValueError(f"videos_per_shard must be >= 1, got {videos_per_shard}")
-    if not isinstance(manifest, Manifest):
-        manifest = read_manifest(manifest)
-    if not allow_outside_root:
-        check_inside_root(manifest)
-    check_leakage(manifest.table)
-    if fps is not None:
-        from kvlrp.video.resample import as_fraction
-
-        as_fraction(fps)  # a clear error for 0, negative or NaN rates
-        fps = float(fps)
-    options = ShardOptions(encoding, jpeg_quality, short_side, allow_truncated, videos_per_shard,
-                           fps=fps)
+    manifest = checked_manifest(manifest, allow_outside_root)
     out = fs.path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plan = _plan(manifest.table, videos_per_shard)
@@ -181,9 +151,8 @@ def prepare_shards_beam(
                  "split": str(table.loc[vid, "split"]), "path": str(table.loc[vid, "path"])}
                 for vid in ids])
         for name, ids in plan.items()]
-    config = {**asdict(options), "classes": manifest.classes}
-    dataset = {**asdict(options), "classes": manifest.classes,
-               "manifest": str(manifest.source) if manifest.source else None}
+    settings = progress_settings(options, manifest.classes)
+    source = str(manifest.source) if manifest.source else None
     log.info("beam prepare: %d videos in %d shards -> %s", len(table), len(plan), out)
     pipeline_options = PipelineOptions(list(beam_args) or ["--runner=DirectRunner"])
     with beam.Pipeline(options=pipeline_options) as p:
@@ -192,7 +161,7 @@ def prepare_shards_beam(
              | "spread shards" >> beam.Reshuffle()
              | "decode and write shards" >> beam.Map(_ShardWriter(str(out), asdict(options)))
              | "all shards" >> beam.combiners.ToList()
-             | "write index" >> beam.Map(_TableWriter(str(out), list(plan), config, dataset)))
+             | "write index" >> beam.Map(_TableWriter(str(out), list(plan), settings, source)))
     index = read_index(out)
     skipped = fs.read_csv(out / "skipped.csv", dtype=str, keep_default_na=False)
     return PrepareResult(out, len(index), skipped, n_reused_shards=0)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import multiprocessing
+import os
+import signal
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +15,11 @@ from kvlrp.video.resample import resample_indices
 
 #: Frame encodings a shard can hold.
 ENCODINGS = ("jpeg", "raw")
+
+#: Fault injection (for tests of a killed worker): a decode worker *process* given a file of
+#: this name (``os.path.basename``) kills itself with SIGKILL, as the out-of-memory killer
+#: would. Never the process that started the pool (``workers=0`` decodes such a file normally).
+KILL_WORKER_ON_ENV = "KVLRP_KILL_DECODE_WORKER_ON"
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,7 @@ class DecodedVideo:
 
 def decode_task(task: DecodeTask) -> DecodedVideo:
     """Decode ``task.path`` and encode its frames; never raises for a bad video."""
+    _die_if_named(task.path)
     try:
         video = read_video(task.path, strict=not task.allow_truncated)
     except VideoReadError as err:
@@ -64,6 +73,13 @@ def decode_task(task: DecodeTask) -> DecodedVideo:
         payload = [encode_jpeg(frame, task.jpeg_quality) for frame in frames]
     return DecodedVideo(task.path, payload, n_frames, height, width,
                         source_fps=float(video.fps), source_frames=source_frames)
+
+
+def _die_if_named(path: str) -> None:
+    """SIGKILL this worker process if :data:`KILL_WORKER_ON_ENV` names ``path``'s file."""
+    name = os.environ.get(KILL_WORKER_ON_ENV)
+    if name and os.path.basename(path) == name and multiprocessing.parent_process() is not None:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def resize_short_side(frames: np.ndarray, short_side: int) -> np.ndarray:

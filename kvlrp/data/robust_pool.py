@@ -40,9 +40,10 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int,
     executor = ProcessPoolExecutor(workers, mp_context=context)
     try:
         while queue or pending:
-            while queue and len(pending) < window:
-                item = queue.popleft()
-                pending.append((item, executor.submit(fn, item)))
+            if not _fill(executor, fn, queue, pending, window) and not pending:
+                executor.shutdown(wait=True, cancel_futures=True)  # broken, nothing in flight
+                executor = ProcessPoolExecutor(workers, mp_context=context)
+                continue
             item, future = pending.popleft()
             try:
                 yield future.result()
@@ -57,6 +58,18 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int,
             executor = ProcessPoolExecutor(workers, mp_context=context)
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _fill(executor, fn, queue: deque, pending: deque, window: int) -> bool:
+    """Submit queued items until ``window`` are in flight; False if the pool is broken (a
+    worker died since the last result: the oldest pending item's result raises it)."""
+    while queue and len(pending) < window:
+        try:
+            future = executor.submit(fn, queue[0])
+        except BrokenProcessPool:
+            return False
+        pending.append((queue.popleft(), future))
+    return True
 
 
 def _alone(fn, item, context, on_death):

@@ -5,7 +5,7 @@ A shard folder holds ``<split>-<k>.tfrecord`` files, ``classes.json``, ``index.c
 source_frames``: ``fps`` and ``source_frames`` are the file's own rate and frame count, also
 when ``fps=`` resampled it to ``n_frames``), ``skipped.csv``
 (``path, reason``), ``dataset.json`` (the options it was built with) and ``progress.json``
-(finished shards, so a re-run skips them).
+(finished shards, so a re-run skips them: :mod:`kvlrp.data.shard_progress`).
 """
 
 from __future__ import annotations
@@ -13,27 +13,22 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from kvlrp import fs
 from kvlrp.atomic import atomic_write, write_csv, write_json
-from kvlrp.data.decode_worker import ENCODINGS, DecodedVideo, DecodeTask, decode_task
-from kvlrp.data.leakage import check_leakage
-from kvlrp.data.manifest import Manifest, read_manifest
-from kvlrp.data.path_policy import check_inside_root
+from kvlrp.data.decode_worker import DecodedVideo, DecodeTask, decode_task
+from kvlrp.data.manifest import Manifest
+from kvlrp.data.prepare_inputs import ShardOptions, checked_manifest
 from kvlrp.data.robust_pool import ordered_map
+from kvlrp.data.shard_progress import load_progress, progress_settings, save_progress
 from kvlrp.folder_lock import folder_lock
 from kvlrp.safe_paths import check_out_dir
 
-#: Bumped when the example layout changes.
-SHARD_FORMAT = 1
-
-#: Upper bounds of the size options (a 2160-pixel short side is 4K video).
-MAX_SHORT_SIDE = 2160
-MAX_VIDEOS_PER_SHARD = 100_000
+#: Upper bound of the decoding processes.
 MAX_WORKERS = 256
 
 INDEX_COLUMNS = ["video_id", "label", "label_index", "split", "n_frames", "height", "width",
@@ -62,19 +57,6 @@ class PrepareResult:
     n_reused_shards: int = 0
 
 
-@dataclass(frozen=True)
-class ShardOptions:
-    """How frames are stored (a re-run must use the same options)."""
-
-    encoding: str = "jpeg"
-    jpeg_quality: int = 95
-    short_side: int | None = None
-    allow_truncated: bool = False
-    videos_per_shard: int = 32
-    format: int = SHARD_FORMAT
-    fps: float | None = None
-
-
 def prepare_shards(
     manifest: str | os.PathLike | Manifest,
     out_dir: str | os.PathLike,
@@ -95,7 +77,9 @@ def prepare_shards(
     manifest
         A manifest CSV path or a :class:`~kvlrp.data.manifest.Manifest`.
     out_dir
-        Shard folder (created). Shards finished by an earlier run with the same options are kept.
+        Shard folder (created). Shards finished by an earlier run with the same options are kept
+        (``progress.json``); a folder built with other options or classes is refused, with
+        each one that changed named.
     encoding
         ``"jpeg"`` (one JPEG per frame, small) or ``"raw"`` (uint8 bytes, lossless; one byte
         string per video, so keep raw videos well below protobuf's 2 GB, e.g. with
@@ -125,106 +109,111 @@ def prepare_shards(
     PrepareResult
         Where the shards went, how many videos they hold, and what was skipped (with reasons).
     """
-    import tensorflow as tf
-
-    if encoding not in ENCODINGS:
-        raise ValueError(f"unknown frame encoding {encoding!r}; choose one of {ENCODINGS}")
-    if not 1 <= jpeg_quality <= 95:
-        raise ValueError(f"jpeg_quality must be in 1..95, got {jpeg_quality}")
-    if short_side is not None and not 1 <= short_side <= MAX_SHORT_SIDE:
-        raise ValueError(f"short_side must be in 1..{MAX_SHORT_SIDE} or None, got {short_side}")
-    if not 1 <= videos_per_shard <= MAX_VIDEOS_PER_SHARD:
-        raise ValueError(f"videos_per_shard must be in 1..{MAX_VIDEOS_PER_SHARD}, "
-                         f"got {videos_per_shard}")
+    options = ShardOptions(encoding, jpeg_quality, short_side, allow_truncated, videos_per_shard,
+                           fps=fps)
     if not 0 <= workers <= MAX_WORKERS:
         raise ValueError(f"workers must be in 0..{MAX_WORKERS} (0 or 1: decode in this "
                          f"process), got {workers}")
-    if fps is not None:
-        from kvlrp.video.resample import as_fraction
-
-        as_fraction(fps)  # a clear error for 0, negative or NaN rates
-        fps = float(fps)
-    if not isinstance(manifest, Manifest):
-        manifest = read_manifest(manifest)
-    if not allow_outside_root:
-        check_inside_root(manifest)
-    check_leakage(manifest.table)
-    settings = (encoding, jpeg_quality, short_side, videos_per_shard, workers, allow_truncated,
-                progress, fps)
+    manifest = checked_manifest(manifest, allow_outside_root)
     if fs.is_url(out_dir):  # no lock files on object stores: one writer per folder
-        return _prepare_locked(tf, manifest, fs.path(out_dir), *settings)
+        return _prepare_locked(manifest, fs.path(out_dir), options, workers, progress)
     out_dir = check_out_dir(out_dir)
     with folder_lock(out_dir, "kvlrp prepare"):
-        return _prepare_locked(tf, manifest, out_dir, *settings)
+        return _prepare_locked(manifest, out_dir, options, workers, progress)
 
 
-def _prepare_locked(tf, manifest, out_dir, encoding, jpeg_quality, short_side, videos_per_shard,
-                    workers, allow_truncated, progress, fps) -> PrepareResult:
-    options = ShardOptions(encoding, jpeg_quality, short_side, allow_truncated, videos_per_shard,
-                           fps=fps)
+def _prepare_locked(manifest: Manifest, out_dir, options: ShardOptions, workers: int,
+                    progress: bool) -> PrepareResult:
+    import tensorflow as tf
+
     out_dir = fs.path(out_dir)  # local, or any tf.io.gfile URL
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = _load_state(out_dir, options, manifest.classes)
-    plan = _plan(manifest.table, videos_per_shard)
+    settings = progress_settings(options, manifest.classes)
+    shards = load_progress(out_dir, settings)
+    plan = _plan(manifest.table, options.videos_per_shard)
     table = manifest.table.set_index("video_id", drop=False)
-    # a shard is reused only if its manifest rows (ids, labels, splits, paths) are unchanged
-    rows_of = {name: [[vid, *(str(table.loc[vid, c]) for c in ("label", "split", "path"))]
-                      for vid in ids] for name, ids in plan.items()}
-    done = {name for name, ids in plan.items()
-            if state["shards"].get(name, {}).get("video_ids") == ids
-            and state["shards"][name].get("manifest_rows") == rows_of[name]
-            and (state["shards"][name]["file"] is None or (out_dir / name).is_file())}
-    for name in sorted(set(state["shards"]) - set(plan)):  # shards of an older manifest
-        state["shards"].pop(name)
+    rows_of = {name: manifest_rows([table.loc[vid] for vid in ids])
+               for name, ids in plan.items()}
+    done = _reusable(shards, plan, rows_of, out_dir)
+    for name in sorted(set(shards) - set(plan)):  # shards of an older manifest
+        shards.pop(name)
         (out_dir / name).unlink(missing_ok=True)
-    write_json(state, out_dir / "progress.json")
+    save_progress(out_dir, settings, shards)
     pending = [(name, ids) for name, ids in plan.items() if name not in done]
-    tasks = [DecodeTask(table.loc[vid, "path"], encoding, jpeg_quality, short_side,
-                        allow_truncated, fps) for _, ids in pending for vid in ids]
+    tasks = [DecodeTask(table.loc[vid, "path"], options.encoding, options.jpeg_quality,
+                        options.short_side, options.allow_truncated, options.fps)
+             for _, ids in pending for vid in ids]
     bar = _progress_bar(len(tasks), progress)
     results = _decode_all(tasks, workers)
     try:
-        _write_pending(tf, pending, results, table, manifest, encoding, out_dir, state, bar,
-                       rows_of)
+        for name, ids in pending:
+            shards[name] = _write_pending_shard(tf, out_dir / name, [table.loc[v] for v in ids],
+                                                results, manifest, options.encoding, bar)
+            save_progress(out_dir, settings, shards)
     finally:
         results.close()  # stops the worker pool, also on errors and interrupts
         bar.close()
-    index = pd.DataFrame([r for name in plan for r in state["shards"][name]["rows"]],
-                         columns=INDEX_COLUMNS)
-    skipped = pd.DataFrame([s for name in plan for s in state["shards"][name]["skipped"]],
-                           columns=["path", "reason"])
-    write_csv(index, out_dir / "index.csv")
-    write_csv(skipped, out_dir / "skipped.csv")
-    write_json(manifest.classes, out_dir / "classes.json")
-    write_json({**asdict(options), "classes": manifest.classes, "n_videos": len(index),
-                "n_skipped": len(skipped),
-                "manifest": str(manifest.source) if manifest.source else None},
-               out_dir / "dataset.json")
+    index, skipped = write_tables(out_dir, list(plan), shards, settings,
+                                  str(manifest.source) if manifest.source else None)
     return PrepareResult(out_dir, len(index), skipped, n_reused_shards=len(done))
 
 
-def _write_pending(tf, pending, results, table, manifest, encoding, out_dir, state, bar,
-                   rows_of):
-    """Write each pending shard once all its videos are decoded; record it in the state."""
-    for name, ids in pending:
-        rows, skipped, examples = [], [], []
-        for vid in ids:
-            decoded = next(results)
-            bar.update(1)
-            row = table.loc[vid]
-            if decoded.error is not None:
-                skipped.append([row["path"], decoded.error])
-                continue
-            label_index = manifest.label_index(row["label"])
-            examples.append(_example(tf, row, label_index, decoded, encoding))
-            rows.append([vid, row["label"], label_index, row["split"], decoded.n_frames,
-                         decoded.height, decoded.width, name, row["path"], decoded.source_fps,
-                         decoded.source_frames])
-        _write_shard(tf, out_dir / name, examples)
-        state["shards"][name] = {"video_ids": ids, "rows": rows, "skipped": skipped,
-                                 "file": name if examples else None,
-                                 "manifest_rows": rows_of[name]}
-        write_json(state, out_dir / "progress.json")
+def write_tables(out_dir, plan: list[str], shards: dict[str, dict], settings: dict,
+                 source: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write ``index.csv``, ``skipped.csv``, ``classes.json`` and ``dataset.json`` from the
+    records of the shards in ``plan`` (in its order); returns the index and skipped tables.
+
+    ``settings`` is :func:`~kvlrp.data.shard_progress.progress_settings` (the options and
+    classes), ``source`` the manifest file (None: a table); both runners write these files
+    here, so their folders are alike.
+    """
+    index = pd.DataFrame([r for name in plan for r in shards[name]["rows"]],
+                         columns=INDEX_COLUMNS)
+    skipped = pd.DataFrame([s for name in plan for s in shards[name]["skipped"]],
+                           columns=["path", "reason"])
+    write_csv(index, out_dir / "index.csv")
+    write_csv(skipped, out_dir / "skipped.csv")
+    write_json(settings["classes"], out_dir / "classes.json")
+    write_json({**settings, "n_videos": len(index), "n_skipped": len(skipped),
+                "manifest": source}, out_dir / "dataset.json")
+    return index, skipped
+
+
+def manifest_rows(rows) -> list[list[str]]:
+    """``[video_id, label, split, path]`` of a shard's manifest rows: a shard is reused only if
+    these are unchanged (both runners record them)."""
+    return [[str(row["video_id"]), *(str(row[c]) for c in ("label", "split", "path"))]
+            for row in rows]
+
+
+def _reusable(shards: dict, plan: dict[str, list[str]], rows_of: dict[str, list],
+              out_dir) -> set[str]:
+    """The planned shards an earlier run finished with the same manifest rows (file there)."""
+    return {name for name, ids in plan.items()
+            if shards.get(name, {}).get("video_ids") == ids
+            and shards[name].get("manifest_rows") == rows_of[name]
+            and (shards[name]["file"] is None or (out_dir / name).is_file())}
+
+
+def _write_pending_shard(tf, path, rows: list, results: Iterator[DecodedVideo],
+                         manifest: Manifest, encoding: str, bar) -> dict:
+    """Decode the videos of one shard (the next results), write it; returns its record."""
+    index_rows, skipped, examples = [], [], []
+    for row in rows:
+        decoded = next(results)
+        bar.update(1)
+        if decoded.error is not None:
+            skipped.append([row["path"], decoded.error])
+            continue
+        label_index = manifest.label_index(row["label"])
+        examples.append(_example(tf, row, label_index, decoded, encoding))
+        index_rows.append([row["video_id"], row["label"], label_index, row["split"],
+                           decoded.n_frames, decoded.height, decoded.width, path.name,
+                           row["path"], decoded.source_fps, decoded.source_frames])
+    _write_shard(tf, path, examples)
+    return {"video_ids": [row["video_id"] for row in rows], "rows": index_rows,
+            "skipped": skipped, "file": path.name if examples else None,
+            "manifest_rows": manifest_rows(rows)}
 
 
 def read_index(shard_dir: str | os.PathLike) -> pd.DataFrame:
@@ -262,22 +251,6 @@ def _plan(table: pd.DataFrame, videos_per_shard: int) -> dict[str, list[str]]:
             name = f"{split}-{k:05d}-of-{n_shards:05d}.tfrecord"
             plan[name] = ids[k * videos_per_shard:(k + 1) * videos_per_shard]
     return plan
-
-
-def _load_state(out_dir: Path, options: ShardOptions, classes: list[str]) -> dict:
-    """Progress of an earlier run, or a fresh state; refuses a folder built with other options."""
-    config = {**asdict(options), "classes": classes}
-    path = out_dir / "progress.json"
-    if path.is_file():
-        state = json.loads(path.read_text())
-        if state.get("config") != config:
-            raise ValueError(
-                f"{out_dir} holds shards built with other options or classes "
-                f"({state.get('config')}); use a new --out folder or delete it. "
-                f"Requested: {config}"
-            )
-        return state
-    return {"config": config, "shards": {}}
 
 
 def _decode_all(tasks: list[DecodeTask], workers: int) -> Iterator[DecodedVideo]:

@@ -54,16 +54,8 @@ def save_model(model: keras.Model, model_dir: str | os.PathLike, info: ModelInfo
             f"{info.num_classes} classes {info.classes}"
         )
     model_dir.mkdir(parents=True, exist_ok=True)
-    if fs.is_url(model_dir):  # saved locally, then uploaded and renamed (kvlrp.atomic)
-        atomic_write(model_dir / MODEL_FILENAME, lambda tmp: model.save(tmp))
-        write_json(info.to_dict(), model_dir / INFO_FILENAME)
-        return model_dir
-    tmp = model_dir / f".{MODEL_FILENAME}.{os.getpid()}.tmp.keras"
-    try:
-        model.save(tmp)
-        os.replace(tmp, model_dir / MODEL_FILENAME)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # (a URL: saved locally, then uploaded and renamed; see kvlrp.atomic)
+    atomic_write(model_dir / MODEL_FILENAME, model.save, suffix=".keras")
     write_json(info.to_dict(), model_dir / INFO_FILENAME)
     return model_dir
 

@@ -105,9 +105,9 @@ class RunState:
         pending = None
         if best is not None and best["epoch"] == epoch:
             pending = self._pending_best_path(epoch)
-            _save_atomically(model.save_weights, pending, ".weights.h5")
+            atomic_write(pending, model.save_weights, suffix=".weights.h5")
         name = f"epoch_{epoch:04d}.keras"
-        _save_atomically(model.save, self.checkpoint_dir / name, ".keras")
+        atomic_write(self.checkpoint_dir / name, model.save, suffix=".keras")
         write_csv(pd.DataFrame(rows), self.history_path)
         # (kvlrp.resume's layout, written through this module's write_json)
         write_json(resume.document(settings, epoch=epoch, checkpoint=name, best=best,
@@ -141,19 +141,6 @@ def restore_rng_states(model: keras.Model, states: list[list[int]] | None) -> No
         return
     for variable, value in zip(variables, states):
         variable.assign(keras.ops.convert_to_tensor(value, dtype=variable.dtype))
-
-
-def _save_atomically(save: Callable[[Path], None], path: Path, suffix: str) -> None:
-    """``save(tmp)`` beside ``path`` (Keras needs the right suffix), then rename over it."""
-    if fs.is_url(path):  # saved locally under the same name, uploaded, renamed
-        atomic_write(path, save)
-        return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
-    try:
-        save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class EpochEnd(keras.callbacks.Callback):
