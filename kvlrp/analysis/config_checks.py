@@ -15,8 +15,12 @@ from kvlrp.safe_paths import check_positive
 
 C = TypeVar("C")
 
-__all__ = ["check_choice", "check_clips_per_video", "check_count", "check_devices", "check_int",
-           "check_positive", "check_sigma", "check_steps", "check_worker", "config_from"]
+#: Spatial crops per clip: 1 (centre) or 3 (along the longer side), as ``ClipSpec.crops``.
+CROPS = (1, 3)
+
+__all__ = ["CROPS", "check_choice", "check_clips_per_video", "check_count", "check_devices",
+           "check_int", "check_positive", "check_sigma", "check_steps", "check_worker",
+           "config_from"]
 
 
 def check_steps(steps: Iterable[Any]) -> tuple[int, ...]:

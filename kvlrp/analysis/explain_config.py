@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kvlrp.analysis.config_checks import (
+    CROPS,
     check_choice,
     check_clips_per_video,
     check_count,
@@ -23,8 +24,6 @@ from kvlrp.analysis.partition import Worker
 from kvlrp.analysis.temporal import DEFAULT_SIGMA
 
 DEFAULT_ANALYZER = "deep_taylor.bounded"
-#: Spatial crops per clip: 1 (centre) or 3 (along the longer side).
-CROPS = (1, 3)
 
 
 @dataclass(frozen=True)
