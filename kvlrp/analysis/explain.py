@@ -96,6 +96,9 @@ class FrameRelevance:
     #: Wall time (s) of the ``analyzer.analyze`` calls on the model explained (not the
     #: prediction pass, not the prior analyzers): ``n_clips / analyze_seconds`` clips/s.
     analyze_seconds: float = 0.0
+    #: Clips and seconds of the first of those calls (it includes any graph tracing).
+    first_batch_clips: int = 0
+    first_batch_seconds: float = 0.0
 
 
 @dataclass
@@ -119,6 +122,8 @@ class _Rows:
     kept: list[dict] = field(default_factory=list)
     n_clips: int = 0
     analyze_seconds: float = 0.0
+    first_batch_clips: int = 0
+    first_batch_seconds: float = 0.0
 
 
 def explain_frames(
@@ -178,7 +183,10 @@ def explain_frames(
         explained = predicted if target == "predicted" else batch.labels
         start = time.perf_counter()
         relevance = np.asarray(analyzer.analyze(batch.clips, neuron_selection=explained))
-        rows.analyze_seconds += time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        if not rows.n_clips:
+            rows.first_batch_clips, rows.first_batch_seconds = len(batch.clips), seconds
+        rows.analyze_seconds += seconds
         if relevance.shape != batch.clips.shape:
             raise ValueError(
                 f"analyzer {name!r} returned shape {relevance.shape}; expected the input's "
@@ -198,7 +206,9 @@ def explain_frames(
     return FrameRelevance(frame=frame, prior=prior,
                           excluded=pd.DataFrame(rows.excluded, columns=EXCLUDED_COLUMNS),
                           kept=rows.kept, n_clips=rows.n_clips,
-                          analyze_seconds=rows.analyze_seconds)
+                          analyze_seconds=rows.analyze_seconds,
+                          first_batch_clips=rows.first_batch_clips,
+                          first_batch_seconds=rows.first_batch_seconds)
 
 
 def _read_batch(batch: Mapping[str, Any], clip_counter: dict[str, int]) -> _Batch:

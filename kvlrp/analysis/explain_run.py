@@ -58,7 +58,9 @@ THROUGHPUT_NOTE = (
     "calls, one per batch of batch_size clips (the relevance pass with its forward pass; the "
     "first batch's graph tracing included), per step; not decoding, the prediction pass, the "
     "prior copies, frame flipping or heatmaps. A step reused from partial/ keeps the time "
-    "measured when it was computed; merged workers add up their clips and times.")
+    "measured when it was computed; merged workers add up their clips and times. "
+    "clips_per_second_after_first_batch leaves out the first batch of each step (and of "
+    "each worker), where the analyzer's graph is traced.")
 
 T = TypeVar("T")
 
@@ -286,6 +288,7 @@ def _explain_step(model: Any, info: Any, shard_dir: str | Path, out: Path, step:
     partial = out / "partial"
     fields = {"complete": True, "n_clips": result.n_clips,
               "analyze_seconds": result.analyze_seconds,
+              "first_batch": [result.first_batch_clips, result.first_batch_seconds],
               "heatmaps": [p.name for p in heatmaps],
               "tables": {key: write_table(df, _table_path(partial, step, key))
                          for key, df in tables.items()}}
@@ -443,17 +446,23 @@ def _write_flipping(out: Path, curves: list[pd.DataFrame], clips: list[pd.DataFr
 
 
 def _throughput(sources: Sequence[tuple[Path, dict]], steps: Sequence[int]) -> list[dict]:
-    """Per step: clips explained, seconds in the trained model's analyzer and clips/s
-    (:data:`THROUGHPUT_NOTE`; None where a step was saved without its time)."""
+    """Per step: clips explained, seconds in the trained model's analyzer and clips/s, also
+    without each source's first batch (:data:`THROUGHPUT_NOTE`; None where a step was saved
+    without its times, or where no batch follows the first)."""
     rows = []
     for step in steps:
         states = [states[step] for _, states in sources]
         n_clips = sum(int(state["n_clips"]) for state in states)
-        times = [state.get("analyze_seconds") for state in states]
-        seconds = None if None in times else float(sum(times))
-        rate = n_clips / seconds if seconds else None
+        timed = [s for s in states if "analyze_seconds" in s and "first_batch" in s]
+        seconds = rate = warm = None
+        if len(timed) == len(states):
+            seconds = float(sum(s["analyze_seconds"] for s in timed))
+            rate = n_clips / seconds if seconds > 0 else None
+            warm_clips = n_clips - sum(int(s["first_batch"][0]) for s in timed)
+            warm_seconds = seconds - sum(float(s["first_batch"][1]) for s in timed)
+            warm = warm_clips / warm_seconds if warm_clips and warm_seconds > 0 else None
         rows.append({"step": step, "n_clips": n_clips, "analyze_seconds": seconds,
-                     "clips_per_second": rate})
+                     "clips_per_second": rate, "clips_per_second_after_first_batch": warm})
     return rows
 
 

@@ -87,14 +87,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def throughput_line(summary: dict) -> str:
-    """One line: clips explained per second at each step (what it includes is in the
-    summary's ``throughput_note``)."""
-    rates = ", ".join(
-        f"step {t['step']}: " + ("n/a" if t["clips_per_second"] is None
-                                 else f"{t['clips_per_second']:.1f} clips/s")
-        for t in summary.get("throughput", []))
-    return (f"explanation throughput ({summary['analyzer']}, trained model, analyze() calls "
-            f"only): {rates or 'n/a'}")
+    """One line: clips explained per second at each step, and without the first batch (what
+    it includes is in the summary's ``throughput_note``)."""
+    def rate(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1f}"
+
+    rates = "; ".join(f"step {t['step']}: {rate(t['clips_per_second'])} clips/s "
+                      f"({rate(t['clips_per_second_after_first_batch'])} after the first "
+                      f"batch)" for t in summary.get("throughput", []))
+    return (f"explanation throughput ({summary['analyzer']} on the trained model, its "
+            f"analyze() calls only): {rates or 'n/a'}")
 
 
 def print_explain_summary(summary: dict, out: str) -> None:
