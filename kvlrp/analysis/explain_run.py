@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -162,6 +162,8 @@ def run_explain(model: Any, info: Any, shard_dir: str | Path, out_dir: str | Pat
 
 def _plan(model: Any, info: Any, shard_dir: str | Path, out: Path,
           config: ExplainConfig) -> _Plan:
+    """The steps, analyzers, videos and settings of a run, and which steps ``partial/``
+    already holds."""
     from kvlrp.data.pipeline import NORMALIZATION_BOUNDS
     from kvlrp.data.shards import read_index
 
@@ -200,8 +202,8 @@ def _analyzer_of(analyzer: str | Analyzer | AnalyzerFactory,
     if isinstance(analyzer, str):
         return analyzer_factory(analyzer, bounds), None
     if hasattr(analyzer, "analyze"):
-        return None, analyzer  # type: ignore[return-value]
-    return analyzer, None  # type: ignore[return-value]
+        return None, cast(Analyzer, analyzer)
+    return cast(AnalyzerFactory, analyzer), None
 
 
 def _prior_of(config: ExplainConfig, factory: AnalyzerFactory | None) -> tuple[list[int], str]:
@@ -259,9 +261,13 @@ def _compute(model: Any, info: Any, shard_dir: str | Path, out: Path, config: Ex
     """Explain the pending steps (each written to ``partial/`` as it finishes)."""
     if not plan.pending:
         return {}
-    main = plan.analyzer if plan.analyzer is not None else plan.factory(model)  # type: ignore[misc]
-    priors = {s: plan.factory(reinitialised_clone(model, s))  # type: ignore[misc]
-              for s in plan.prior_seeds}
+    factory = plan.factory
+    if factory is None:  # an analyzer object: used as it is, no prior (it cannot be rebuilt)
+        assert plan.analyzer is not None
+        main, priors = plan.analyzer, {}
+    else:
+        main = factory(model)
+        priors = {s: factory(reinitialised_clone(model, s)) for s in plan.prior_seeds}
     chosen = set(plan.flip_ids)
     analyzers = _StepAnalyzers(main=main, priors=priors,
                                keep=lambda vid, clip_index: clip_index == 0 and vid in chosen)

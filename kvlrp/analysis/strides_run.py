@@ -104,6 +104,7 @@ def run_strides(model: Any, info: Any, shard_dir: str | Path, out_dir: str | Pat
 # --- plan: the splits and videos to evaluate ---
 
 def _plan(shard_dir: str | Path, config: StridesConfig) -> _Plan:
+    """The selection split (checked to hold videos) and each split's videos."""
     from kvlrp.data.shards import read_index
 
     index = read_index(shard_dir)
