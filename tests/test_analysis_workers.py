@@ -100,6 +100,11 @@ def test_explain_on_two_workers_merges_to_the_single_run(small_model, synthetic_
     assert _summary(tmp_path / "single").keys() == _summary(tmp_path / "merged").keys()
     a, b = _summary(tmp_path / "single"), _summary(tmp_path / "merged")
     assert a["n_clips"] == b["n_clips"] and a["heatmaps"] == b["heatmaps"]
+    # throughput of the merged run: the workers' clips and analyzer times added up
+    assert [(t["step"], t["n_clips"]) for t in b["throughput"]] == \
+        [(t["step"], t["n_clips"]) for t in a["throughput"]]
+    assert all(t["clips_per_second"] > 0 for t in b["throughput"])
+    assert a["config"] == b["config"] and "worker" not in b["config"]
     np.testing.assert_allclose([x["border_score"] for x in a["border"]],
                                [x["border_score"] for x in b["border"]], rtol=1e-5)
     for name in a["heatmaps"]:

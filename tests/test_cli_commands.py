@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -76,6 +77,22 @@ def test_strides_command_prints_table_and_outputs(saved_model, synthetic_shards,
     out = capsys.readouterr().out
     assert "best step" in out and str(tmp_path / "stride_accuracy.csv") in out
     assert len(pd.read_csv(tmp_path / "stride_accuracy.csv")) == 3  # 2 steps + control
+
+
+def test_explain_command_prints_throughput_and_saves_its_config(saved_model, synthetic_shards,
+                                                                tmp_path, capsys):
+    code = main(["explain", "--model", str(saved_model), "--data", str(synthetic_shards),
+                 "--out", str(tmp_path), "--clips-per-video", "1", "--prior-seeds", "0",
+                 "--heatmaps", "0", "--flip-videos", "0", "--batch-size", "2",
+                 "--no-progress"])
+    assert code == 0
+    lines = [line for line in capsys.readouterr().out.splitlines()
+             if line.startswith("explanation throughput")]
+    assert len(lines) == 1 and "deep_taylor.bounded" in lines[0]
+    assert re.search(r"step 1: \d+\.\d clips/s \(\d+\.\d after the first batch\)", lines[0])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["config"]["batch_size"] == 2 and summary["config"]["prior_seeds"] == 0
+    assert summary["config"]["steps"] is None  # the training step, as the options said
 
 
 @pytest.mark.slow

@@ -12,16 +12,19 @@ a shard folder and write the reports (what ``kvlrp explain`` / ``kvlrp strides``
 from kvlrp.analysis.accuracy import best_step, stride_table, video_predictions
 from kvlrp.analysis.bootstrap import bootstrap_indices, percentile_interval
 from kvlrp.analysis.explain import analyzer_factory, explain_frames, reinitialised_clone
+from kvlrp.analysis.explain_config import ExplainConfig
 from kvlrp.analysis.explain_run import run_explain
 from kvlrp.analysis.flipping import frame_flipping_table
 from kvlrp.analysis.profiles import summarize_profiles
 from kvlrp.analysis.report import build_report
 from kvlrp.analysis.shares import border_score, clip_shares, frame_relevance
 from kvlrp.analysis.strides import stride_predictions
+from kvlrp.analysis.strides_config import StridesConfig
 from kvlrp.analysis.strides_run import run_strides
 
 __all__ = [
-    "analyzer_factory", "best_step", "bootstrap_indices", "border_score", "build_report",
+    "ExplainConfig", "StridesConfig", "analyzer_factory", "best_step", "bootstrap_indices",
+    "border_score", "build_report",
     "clip_shares", "explain_frames", "frame_flipping_table", "frame_relevance",
     "percentile_interval", "reinitialised_clone", "run_explain", "run_strides",
     "stride_predictions", "stride_table", "summarize_profiles", "video_predictions",

@@ -5,9 +5,11 @@ resumable step by step."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -15,33 +17,31 @@ import pandas as pd
 from kvlrp import resume
 from kvlrp.analysis.border_change import border_changes
 from kvlrp.analysis.class_check import check_classes
+from kvlrp.analysis.config_checks import config_from
 from kvlrp.analysis.explain import (
     Analyzer,
     AnalyzerFactory,
+    FrameRelevance,
     analyzer_factory,
     explain_frames,
     reinitialised_clone,
 )
+from kvlrp.analysis.explain_config import DEFAULT_ANALYZER, ExplainConfig
 from kvlrp.analysis.flipping import auc_table, frame_flipping_table, random_scores
 from kvlrp.analysis.heatmaps import heatmap_gif, heatmap_strip
-from kvlrp.analysis.partition import (
-    Worker,
-    assign_videos,
-    sort_rows,
-    video_rank,
-    write_worker_file,
-)
+from kvlrp.analysis.partition import assign_videos, sort_rows, video_rank, write_worker_file
 from kvlrp.analysis.profiles import summarize_profiles
 from kvlrp.analysis.resume import read_table, run_settings, write_table
 from kvlrp.analysis.shares import frame_relevance
-from kvlrp.analysis.temporal import DEFAULT_SIGMA
 from kvlrp.analysis.timing import clip_fps, span_seconds
 from kvlrp.atomic import write_csv, write_json
-from kvlrp.safe_paths import check_out_dir, check_positive, confined, safe_part
+from kvlrp.safe_paths import check_out_dir, confined, safe_part
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ANALYZER = "deep_taylor.bounded"
+__all__ = ["DEFAULT_ANALYZER", "ExplainConfig", "PRIOR_SEED_OFFSET", "THROUGHPUT_NOTE",
+           "run_explain", "write_explain_reports"]
+
 #: Prior seeds start here, away from training seeds (a prior re-initialised with the training
 #: seed would reproduce the trained model's own initial weights).
 PRIOR_SEED_OFFSET = 1000
@@ -52,62 +52,75 @@ _TABLES = ("frame", "prior", "excluded", "flipping", "flipping_clips")
 _ROW_ORDER = {"frame": ("video_id", "clip_index", "position"),
               "prior": ("seed", "video_id", "clip_index", "position"),
               "excluded": ("model", "video_id", "clip_index")}
+#: What ``summary.json``'s ``throughput`` measures.
+THROUGHPUT_NOTE = (
+    "clips explained per second of wall time in the trained model's analyzer: its analyze() "
+    "calls, one per batch of batch_size clips (the relevance pass with its forward pass; the "
+    "first batch's graph tracing included), per step; not decoding, the prediction pass, the "
+    "prior copies, frame flipping or heatmaps. A step reused from partial/ keeps the time "
+    "measured when it was computed; merged workers add up their clips and times. "
+    "clips_per_second_after_first_batch leaves out the first batch of each step (and of "
+    "each worker), where the analyzer's graph is traced.")
+
+T = TypeVar("T")
 
 
-def _resolve_analyzer(analyzer: str | Analyzer | AnalyzerFactory, bounds):
-    """-> (name, analyzer factory or None, analyzer object or None)."""
-    if isinstance(analyzer, str):
-        return analyzer, analyzer_factory(analyzer, bounds), None
-    if hasattr(analyzer, "analyze"):
-        return type(analyzer).__name__, None, analyzer
-    if callable(analyzer):
-        return getattr(analyzer, "__name__", "custom"), analyzer, None
-    raise TypeError(
-        f"analyzer must be an analyzers name, an object with analyze(x, neuron_selection), or a "
-        f"factory model -> analyzer; got {type(analyzer).__name__}"
-    )
-
-
-def _keep_predicate(index: pd.DataFrame, n_videos: int):
-    """Keep clip 0 of up to ``n_videos`` videos, taken round-robin over the classes."""
-    chosen_set = set(_flip_video_ids(index, n_videos))
-    return lambda vid, clip_index: clip_index == 0 and vid in chosen_set
+def round_robin(groups: Iterable[Iterable[T]], limit: int | None = None) -> list[T]:
+    """Items taken one from each group in turn (a group's items in order) until all are
+    taken, or ``limit`` of them."""
+    queues = [deque(g) for g in groups]
+    chosen: list[T] = []
+    while any(queues) and (limit is None or len(chosen) < limit):
+        for queue in queues:
+            if queue and (limit is None or len(chosen) < limit):
+                chosen.append(queue.popleft())
+    return chosen
 
 
 def _flip_video_ids(index: pd.DataFrame, n_videos: int) -> list[str]:
     """Up to ``n_videos`` video ids, taken round-robin over the classes."""
-    by_class = [list(g["video_id"].astype(str)) for _, g in index.groupby("label", sort=True)]
-    chosen: list[str] = []
-    while len(chosen) < n_videos and any(by_class):
-        for videos in by_class:
-            if videos and len(chosen) < n_videos:
-                chosen.append(videos.pop(0))
-    return chosen
+    return round_robin((g["video_id"].astype(str).tolist()
+                        for _, g in index.groupby("label", sort=True)), n_videos)
 
 
-def run_explain(
-    model: Any,
-    info: Any,
-    shard_dir: str | Path,
-    out_dir: str | Path,
-    analyzer: str | Analyzer | AnalyzerFactory = DEFAULT_ANALYZER,
-    steps: Sequence[int] | None = None,
-    split: str = "test",
-    clips_per_video: int | str = 4,
-    prior_seeds: int = 3,
-    target: str = "predicted",
-    n_heatmaps: int = 3,
-    flip_videos: int = 24,
-    flip_fill: str = "mean",
-    batch_size: int = 8,
-    n_boot: int = 1000,
-    seed: int = 0,
-    progress: bool = True,
-    crops: int = 1,
-    temporal_sigma: float | None = DEFAULT_SIGMA,
-    worker: Worker | None = None,
-    devices: Sequence[str] | None = None,
-) -> dict:
+@dataclass(frozen=True)
+class _Plan:
+    """What a run computes and what it reuses (from ``partial/``), decided before any work."""
+
+    steps: list[int]
+    analyzer_name: str
+    #: Builds the analyzer of a model (None: ``analyzer`` is an object, and there is no prior).
+    factory: AnalyzerFactory | None
+    analyzer: Analyzer | None
+    bounds: Any
+    prior_seeds: list[int]
+    prior_note: str
+    #: The split's rows of the shard index.
+    index: pd.DataFrame
+    #: The frame flipping and heatmap videos (one clip each).
+    flip_ids: list[str]
+    #: This worker's videos (None: all of them).
+    videos: list[str] | None
+    settings: dict[str, Any]
+    reused: dict[int, dict]
+    pending: list[int]
+
+    def step_settings(self, step: int) -> dict[str, Any]:
+        """Everything the tables of ``step`` depend on."""
+        return {**self.settings, "step": step}
+
+
+@dataclass(frozen=True)
+class _StepAnalyzers:
+    """The analyzers of the model and of its re-initialised copies, and the clips kept."""
+
+    main: Analyzer
+    priors: dict[int, Analyzer]
+    keep: Callable[[str, int], bool]
+
+
+def run_explain(model: Any, info: Any, shard_dir: str | Path, out_dir: str | Path,
+                config: ExplainConfig | None = None, **options: Any) -> dict:
     """Explain a model's evaluation clips at one or more steps and write the reports.
 
     Each finished step's tables are kept in ``out_dir/partial`` (written atomically, with the
@@ -122,120 +135,216 @@ def run_explain(
         normalisation).
     shard_dir
         Shard folder from ``kvlrp prepare``.
-    analyzer
-        An ``analyzers`` name, a factory ``model -> analyzer`` or an analyzer object (an object
-        cannot be rebuilt for re-initialised models, so it gets no prior).
-    steps
-        Step sizes (default: the training step).
-    prior_seeds
-        Re-initialised copies of the architecture averaged into the position prior (0: none).
-    target
-        ``predicted`` or ``label``: which class each clip's explanation is for.
-    flip_videos
-        Videos (one clip each, classes round-robin) used for frame flipping and heatmaps.
-    crops
-        1 (centre crop) or 3 (three crops along the longer side; each crop is a clip of its
-        own in the tables, ``clip_index`` counting clips x crops per video).
-    temporal_sigma
-        Selective relevance threshold (:mod:`kvlrp.analysis.temporal`) for the ``temporal_*``
-        columns and the heatmaps' temporal row; None: not computed.
-    worker
-        One of several workers (:mod:`kvlrp.analysis.partition`): explain only its part of the
-        videos and write ``partial/`` plus ``worker.json`` (no final tables); ``kvlrp merge``
-        combines the workers' folders into the tables of one run.
-    devices
-        Split every batch over these devices (``--strategy mirrored``); None: one device.
+    out_dir
+        Output folder (local, or any ``tf.io.gfile`` URL).
+    config
+        The options (:class:`~kvlrp.analysis.explain_config.ExplainConfig`); or give them as
+        keywords (``steps=[1, 4], prior_seeds=0, ...``), not both.
 
     Returns
     -------
     dict
-        The content of ``summary.json``.
+        The content of ``summary.json`` (or, for one of several workers, what it wrote).
     """
+    config = config_from(ExplainConfig, config, options, "run_explain")
+    out = check_out_dir(out_dir)  # local, or any tf.io.gfile URL
+    check_classes(model, info, shard_dir)
+    plan = _plan(model, info, shard_dir, out, config)
+    states = {**plan.reused, **_compute(model, info, shard_dir, out, config, plan)}
+    context = _context(info, shard_dir, config, plan)
+    if config.worker.is_split:
+        return write_worker_file(out, "explain", config.worker, plan.settings, context,
+                                 plan.videos, {str(s): states[s] for s in plan.steps})
+    return write_explain_reports(out, [(out / "partial", states)], context)
+
+
+# --- plan: what to compute, what to reuse ---
+
+def _plan(model: Any, info: Any, shard_dir: str | Path, out: Path,
+          config: ExplainConfig) -> _Plan:
+    """The steps, analyzers, videos and settings of a run, and which steps ``partial/``
+    already holds."""
     from kvlrp.data.pipeline import NORMALIZATION_BOUNDS
     from kvlrp.data.shards import read_index
 
-    out = check_out_dir(out_dir)  # local, or any tf.io.gfile URL
-    partial = out / "partial"
-    steps = [int(s) for s in (steps or [info.step])]
-    if min(steps) < 1:
-        raise ValueError(f"steps must be positive ints; got {steps}")
-    check_positive("batch_size", batch_size)
-    for name_, value in (("prior_seeds", prior_seeds), ("n_heatmaps", n_heatmaps),
-                         ("flip_videos", flip_videos)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name_} must be an int >= 0, got {value!r}")
-    if target not in ("predicted", "label"):
-        raise ValueError(f"target must be 'predicted' or 'label', got {target!r}")
-    check_classes(model, info, shard_dir)
+    steps = list(config.steps or [info.step])
     bounds = NORMALIZATION_BOUNDS[info.normalization]  # floats, or one value per channel
-    name, factory, obj = _resolve_analyzer(analyzer, bounds)
-    if prior_seeds and factory is None:
-        prior_note = "not computed (an analyzer object cannot be rebuilt for new weights)"
-        prior_seeds = 0
-    elif prior_seeds:
-        prior_note = (f"{prior_seeds} re-initialised copies (seeds {PRIOR_SEED_OFFSET + seed}.."
-                      f"{PRIOR_SEED_OFFSET + seed + prior_seeds - 1}), each explaining its own "
-                      f"top class on the same clips")
-    else:
-        prior_note = "not computed (prior_seeds=0)"
-    prior_seed_list = [PRIOR_SEED_OFFSET + seed + k for k in range(prior_seeds)]
+    factory, obj = _analyzer_of(config.analyzer, bounds)
+    prior_seeds, prior_note = _prior_of(config, factory)
     index = read_index(shard_dir)
-    index = index[index["split"] == split]
+    index = index[index["split"] == config.split]
     if index.empty:
-        raise ValueError(f"no videos in split {split!r} of {shard_dir}")
-    worker = worker or Worker()
-    videos = None
-    if worker.is_split:
-        videos = assign_videos(index, worker, pinned=_flip_video_ids(index, flip_videos))
+        raise ValueError(f"no videos in split {config.split!r} of {shard_dir}")
+    flip_ids = _flip_video_ids(index, config.flip_videos)
+    videos = (assign_videos(index, config.worker, pinned=flip_ids) if config.worker.is_split
+              else None)
     # Everything a step's tables depend on (the bootstrap, n_boot, is redone from them anyway).
     # A custom analyzer is known here only by its name.
-    settings = {**run_settings(model, info, shard_dir, split, clips_per_video),
-                "classes": list(info.classes), "analyzer": name, "target": target,
-                "prior_seeds": prior_seed_list, "flip_videos": flip_videos,
-                "flip_fill": flip_fill, "n_heatmaps": n_heatmaps, "batch_size": batch_size,
-                "seed": seed, "crops": crops, "temporal_sigma": temporal_sigma}
-    if worker.is_split:
-        settings["worker"] = [worker.num_workers, worker.index]
-    states: dict[int, dict] = {}
+    settings = {**run_settings(model, info, shard_dir, config.split, config.clips_per_video),
+                "classes": list(info.classes), "analyzer": config.analyzer_name,
+                "target": config.target, "prior_seeds": prior_seeds,
+                "flip_videos": config.flip_videos, "flip_fill": config.flip_fill,
+                "n_heatmaps": config.n_heatmaps, "batch_size": config.batch_size,
+                "seed": config.seed, "crops": config.crops,
+                "temporal_sigma": config.temporal_sigma}
+    if config.worker.is_split:
+        settings["worker"] = [config.worker.num_workers, config.worker.index]
+    reused, pending = _resume_plan(out / "partial", steps, settings, out, config.progress)
+    return _Plan(steps=steps, analyzer_name=config.analyzer_name, factory=factory,
+                 analyzer=obj, bounds=bounds, prior_seeds=prior_seeds, prior_note=prior_note,
+                 index=index, flip_ids=flip_ids, videos=videos, settings=settings,
+                 reused=reused, pending=pending)
+
+
+def _analyzer_of(analyzer: str | Analyzer | AnalyzerFactory,
+                 bounds: Any) -> tuple[AnalyzerFactory | None, Analyzer | None]:
+    """-> (analyzer factory or None, analyzer object or None)."""
+    if isinstance(analyzer, str):
+        return analyzer_factory(analyzer, bounds), None
+    if hasattr(analyzer, "analyze"):
+        return None, cast(Analyzer, analyzer)
+    return cast(AnalyzerFactory, analyzer), None
+
+
+def _prior_of(config: ExplainConfig, factory: AnalyzerFactory | None) -> tuple[list[int], str]:
+    """The prior's seeds and what the summary says about them."""
+    n, seed = config.prior_seeds, config.seed
+    if n and factory is None:
+        return [], "not computed (an analyzer object cannot be rebuilt for new weights)"
+    if not n:
+        return [], "not computed (prior_seeds=0)"
+    note = (f"{n} re-initialised copies (seeds {PRIOR_SEED_OFFSET + seed}.."
+            f"{PRIOR_SEED_OFFSET + seed + n - 1}), each explaining its own top class on the "
+            f"same clips")
+    return [PRIOR_SEED_OFFSET + seed + k for k in range(n)], note
+
+
+def _resume_plan(partial: Path, steps: Sequence[int], settings: dict, out: Path,
+                 progress: bool) -> tuple[dict[int, dict], list[int]]:
+    """The completed steps to reuse (step -> state) and the steps to compute."""
+    reused: dict[int, dict] = {}
     changed: set[str] = set()
     for step in dict.fromkeys(steps):
         state, diff = _saved_step(partial, step, {**settings, "step": step}, out)
         if state is not None:
-            states[step] = state
+            reused[step] = state
         changed.update(diff)
-    pending = [s for s in dict.fromkeys(steps) if s not in states]
+    pending = [s for s in dict.fromkeys(steps) if s not in reused]
     if changed:
         logger.warning("partial results in %s were written with other settings or model "
                        "weights (changed: %s); recomputing step(s) %s", partial,
                        ", ".join(sorted(changed)), ", ".join(map(str, pending)))
-    if states and progress:
-        logger.info("reusing step(s) %s from %s", ", ".join(map(str, states)), partial)
-    if pending:
-        main = obj if obj is not None else factory(model)
-        priors = {s: factory(reinitialised_clone(model, s)) for s in prior_seed_list}
-        keep = _keep_predicate(index, flip_videos)
-        for step in pending:
-            states[step] = _explain_step(
-                model, info, shard_dir, out, step, {**settings, "step": step}, main=main,
-                priors=priors, keep=keep, name=name, split=split,
-                clips_per_video=clips_per_video, batch_size=batch_size, target=target,
-                n_heatmaps=n_heatmaps, bounds=bounds, flip_fill=flip_fill, seed=seed,
-                progress=progress, crops=crops, temporal_sigma=temporal_sigma,
-                videos=videos, devices=devices)
-    fps, fps_note = clip_fps(shard_dir, split)
+    if reused and progress:
+        logger.info("reusing step(s) %s from %s", ", ".join(map(str, reused)), partial)
+    return reused, pending
+
+
+def _saved_step(partial: Path, step: int, settings: dict,
+                out: Path) -> tuple[dict | None, list[str]]:
+    """A completed step in ``partial/`` written with ``settings`` (its tables and heatmaps
+    still there), else None; and the settings that changed."""
+    decision = resume.check(partial / f"explain_step{step}.json", settings)
+    state, changed = decision.state, decision.changed
+    if state is None or not state.get("complete"):
+        return None, changed
+    files = [_table_path(partial, step, key) for key in state["tables"]]
+    files += [out / "heatmaps" / f for f in state["heatmaps"]]
+    if not all(f.exists() for f in files):
+        return None, []
+    return state, []
+
+
+# --- compute: the pending steps ---
+
+def _compute(model: Any, info: Any, shard_dir: str | Path, out: Path, config: ExplainConfig,
+             plan: _Plan) -> dict[int, dict]:
+    """Explain the pending steps (each written to ``partial/`` as it finishes)."""
+    if not plan.pending:
+        return {}
+    factory = plan.factory
+    if factory is None:  # an analyzer object: used as it is, no prior (it cannot be rebuilt)
+        assert plan.analyzer is not None
+        main, priors = plan.analyzer, {}
+    else:
+        main = factory(model)
+        priors = {s: factory(reinitialised_clone(model, s)) for s in plan.prior_seeds}
+    chosen = set(plan.flip_ids)
+    analyzers = _StepAnalyzers(main=main, priors=priors,
+                               keep=lambda vid, clip_index: clip_index == 0 and vid in chosen)
+    return {step: _explain_step(model, info, shard_dir, out, step, config, plan, analyzers)
+            for step in plan.pending}
+
+
+def _explain_step(model: Any, info: Any, shard_dir: str | Path, out: Path, step: int,
+                  config: ExplainConfig, plan: _Plan, analyzers: _StepAnalyzers) -> dict:
+    """Frame relevance, prior profiles, frame flipping and heatmaps at one step, written to
+    ``partial/`` (tables first, then the state file that marks the step complete)."""
+    result = _explain_clips(model, info, shard_dir, step, config, plan, analyzers)
+    if not result.n_clips:  # never mark an empty step complete
+        raise ValueError(f"no evaluation clip at step {step} in split {config.split!r} of "
+                         f"{shard_dir} (is every video shorter than a clip under "
+                         f"short_policy='skip'?)")
+    tables = {"frame": result.frame, "prior": result.prior, "excluded": result.excluded}
+    heatmaps: list[Path] = []
+    if result.kept:
+        tables["flipping"], tables["flipping_clips"] = _flipping(
+            model, result.kept, plan.analyzer_name, step, config.flip_fill, config.seed)
+        heatmaps = _heatmaps(result.kept, out / "heatmaps", config.n_heatmaps, plan.bounds,
+                             info.classes)
+    partial = out / "partial"
+    fields = {"complete": True, "n_clips": result.n_clips,
+              "analyze_seconds": result.analyze_seconds,
+              "first_batch": [result.first_batch_clips, result.first_batch_seconds],
+              "heatmaps": [p.name for p in heatmaps],
+              "tables": {key: write_table(df, _table_path(partial, step, key))
+                         for key, df in tables.items()}}
+    settings = plan.step_settings(step)
+    resume.save(partial / f"explain_step{step}.json", settings, **fields)
+    return resume.document(settings, **fields)
+
+
+def _explain_clips(model: Any, info: Any, shard_dir: str | Path, step: int,
+                   config: ExplainConfig, plan: _Plan,
+                   analyzers: _StepAnalyzers) -> FrameRelevance:
+    """:func:`explain_frames` over the evaluation clips of one step (split over
+    ``config.devices`` if set)."""
+    from kvlrp.data.pipeline import eval_dataset
+
+    spec = info.clip_spec(step=step, crops=config.crops)
+    data = eval_dataset(shard_dir, spec, split=config.split, n_clips=config.clips_per_video,
+                        batch_size=config.batch_size, videos=plan.videos)
+    batches = (_numpy(b) for b in _progress(data, config.progress, f"explain step {step}"))
+    predictor, main, priors = model, analyzers.main, analyzers.priors
+    if config.devices:  # each batch split over the devices, results put back together
+        from kvlrp.analysis.devices import SplitAnalyzer, SplitModel
+
+        devices = list(config.devices)
+        predictor, main = SplitModel(model, devices), SplitAnalyzer(main, devices)
+        priors = {s: SplitAnalyzer(a, devices) for s, a in priors.items()}
+    return explain_frames(predictor, batches, main, step=step, class_names=info.classes,
+                          analyzer_name=plan.analyzer_name, target=config.target,
+                          prior_analyzers=priors, keep=analyzers.keep,
+                          temporal_sigma=config.temporal_sigma)
+
+
+# --- summarise: the final tables ---
+
+def _context(info: Any, shard_dir: str | Path, config: ExplainConfig, plan: _Plan) -> dict:
+    """What :func:`write_explain_reports` needs besides the partial tables (also kept in a
+    worker's ``worker.json`` for ``kvlrp merge``)."""
+    steps = plan.steps
+    fps, fps_note = clip_fps(shard_dir, config.split)
     spans = [{"step": s, "span_frames": s * (info.clip_len - 1) + 1,
               "span_seconds": span_seconds(s * (info.clip_len - 1) + 1, fps)} for s in steps]
-    context = {"analyzer": name, "target": target, "split": split, "steps": steps,
-               "train_step": info.step, "clip_len": info.clip_len,
-               "clips_per_video": clips_per_video, "crops": crops, "fps": fps,
-               "fps_note": fps_note, "spans": spans, "prior": prior_note,
-               "prior_seeds": prior_seeds, "flip_fill": flip_fill, "n_boot": n_boot,
-               "seed": seed, "temporal_sigma": temporal_sigma,
-               "video_order": index["video_id"].astype(str).tolist()}
-    if worker.is_split:
-        return write_worker_file(out, "explain", worker, settings, context, videos,
-                                 {str(s): states[s] for s in steps})
-    return write_explain_reports(out, [(partial, states)], context)
+    return {"analyzer": plan.analyzer_name, "target": config.target, "split": config.split,
+            "steps": steps, "train_step": info.step, "clip_len": info.clip_len,
+            "clips_per_video": config.clips_per_video, "crops": config.crops, "fps": fps,
+            "fps_note": fps_note, "spans": spans, "prior": plan.prior_note,
+            "prior_seeds": len(plan.prior_seeds), "flip_fill": config.flip_fill,
+            "n_boot": config.n_boot, "seed": config.seed,
+            "temporal_sigma": config.temporal_sigma,
+            "video_order": plan.index["video_id"].astype(str).tolist(),
+            "config": config.as_dict()}
 
 
 def write_explain_reports(out: Path, sources: Sequence[tuple[Path, dict]],
@@ -249,27 +358,10 @@ def write_explain_reports(out: Path, sources: Sequence[tuple[Path, dict]],
     # The final tables are always assembled from partial/, so a resumed run and an
     # uninterrupted one start the summary from the same values.
     steps, n_boot, seed = context["steps"], context["n_boot"], context["seed"]
-    rank = video_rank(context["video_order"])
-    parts = {key: [] for key in _TABLES}
-    summary: dict[str, Any] = {"n_clips": 0}
-    heatmap_files = []
-    for step in steps:
-        step_parts: dict[str, list] = {key: [] for key in _TABLES}
-        for partial, states in sources:
-            state = states[step]
-            for key, columns in state["tables"].items():
-                step_parts[key].append(read_table(_table_path(partial, step, key), columns))
-            summary["n_clips"] += state["n_clips"]
-            heatmap_files += [out / "heatmaps" / f for f in state["heatmaps"]]
-        for key, tables in step_parts.items():
-            if tables:
-                parts[key].append(sort_rows(pd.concat(tables, ignore_index=True), rank,
-                                            _ROW_ORDER[key]) if key in _ROW_ORDER
-                                  else pd.concat(tables, ignore_index=True))
+    parts, heatmap_files = _gather(out, sources, steps, video_rank(context["video_order"]))
     frame = pd.concat(parts["frame"], ignore_index=True)
     prior = pd.concat(parts["prior"], ignore_index=True)
     excl = pd.concat(parts["excluded"], ignore_index=True)
-    flip_curves, flip_clips = parts["flipping"], parts["flipping_clips"]
     table, borders = summarize_profiles(frame, prior if len(prior) else None, n_boot=n_boot,
                                         seed=seed)
     files = {
@@ -284,15 +376,10 @@ def write_explain_reports(out: Path, sources: Sequence[tuple[Path, dict]],
     changes = border_changes(frame, prior if len(prior) else None, ref_step, n_boot=n_boot,
                              seed=seed)
     files["border_changes"] = write_csv(changes, out / "border_changes.csv")
-    aucs = pd.DataFrame()
-    if flip_curves:
-        files["frame_flipping"] = write_csv(pd.concat(flip_curves, ignore_index=True),
-                                            out / "frame_flipping.csv")
-        all_clips = pd.concat(flip_clips, ignore_index=True)
-        files["frame_flipping_clips"] = write_csv(all_clips, out / "frame_flipping_clips.csv")
-        aucs = auc_table(all_clips, n_boot=n_boot, seed=seed)
-        files["frame_flipping_auc"] = write_csv(aucs, out / "frame_flipping_auc.csv")
-    summary.update({
+    aucs = _write_flipping(out, parts["flipping"], parts["flipping_clips"], files, n_boot, seed)
+    throughput = _throughput(sources, steps)
+    summary: dict[str, Any] = {
+        "n_clips": sum(t["n_clips"] for t in throughput),
         "kind": "explain", "analyzer": context["analyzer"], "target": context["target"],
         "split": context["split"], "steps": steps, "train_step": train_step,
         "clip_len": context["clip_len"], "clips_per_video": context["clips_per_video"],
@@ -318,79 +405,82 @@ def write_explain_reports(out: Path, sources: Sequence[tuple[Path, dict]],
                      "derivative| of the relevance exceeds temporal_sigma standard deviations "
                      "over the clip (time padded by repeating the border frame); "
                      "temporal_share = share of a position's relevance that is temporal"),
+        "throughput": throughput, "throughput_note": THROUGHPUT_NOTE,
+        # the options of the run; not its worker: a merged run's summary is that of one run
+        "config": {k: v for k, v in (context.get("config") or {}).items() if k != "worker"},
         "files": {k: str(v) for k, v in files.items()},
         "heatmaps": [str(p) for p in heatmap_files],
-    })
+    }
     write_json(summary, out / "summary.json")
     return summary
+
+
+def _gather(out: Path, sources: Sequence[tuple[Path, dict]], steps: Sequence[int],
+            rank: Mapping[str, int]) -> tuple[dict[str, list[pd.DataFrame]], list[Path]]:
+    """The partial tables of every step (each step's rows in one run's order) and the
+    heatmap files."""
+    parts: dict[str, list[pd.DataFrame]] = {key: [] for key in _TABLES}
+    heatmap_files: list[Path] = []
+    for step in steps:
+        step_parts: dict[str, list[pd.DataFrame]] = {key: [] for key in _TABLES}
+        for partial, states in sources:
+            state = states[step]
+            for key, columns in state["tables"].items():
+                step_parts[key].append(read_table(_table_path(partial, step, key), columns))
+            heatmap_files += [out / "heatmaps" / f for f in state["heatmaps"]]
+        for key, tables in step_parts.items():
+            if tables:
+                parts[key].append(sort_rows(pd.concat(tables, ignore_index=True), rank,
+                                            _ROW_ORDER[key]) if key in _ROW_ORDER
+                                  else pd.concat(tables, ignore_index=True))
+    return parts, heatmap_files
+
+
+def _write_flipping(out: Path, curves: list[pd.DataFrame], clips: list[pd.DataFrame],
+                    files: dict[str, Path], n_boot: int, seed: int) -> pd.DataFrame:
+    """Write the frame flipping tables (if any clip was flipped) into ``files``; returns
+    the AUC table (empty without flipping)."""
+    if not curves:
+        return pd.DataFrame()
+    files["frame_flipping"] = write_csv(pd.concat(curves, ignore_index=True),
+                                        out / "frame_flipping.csv")
+    all_clips = pd.concat(clips, ignore_index=True)
+    files["frame_flipping_clips"] = write_csv(all_clips, out / "frame_flipping_clips.csv")
+    aucs = auc_table(all_clips, n_boot=n_boot, seed=seed)
+    files["frame_flipping_auc"] = write_csv(aucs, out / "frame_flipping_auc.csv")
+    return aucs
+
+
+def _throughput(sources: Sequence[tuple[Path, dict]], steps: Sequence[int]) -> list[dict]:
+    """Per step: clips explained, seconds in the trained model's analyzer and clips/s, also
+    without each source's first batch (:data:`THROUGHPUT_NOTE`; None where a step was saved
+    without its times, or where no batch follows the first)."""
+    rows = []
+    for step in steps:
+        states = [states[step] for _, states in sources]
+        n_clips = sum(int(state["n_clips"]) for state in states)
+        timed = [s for s in states if "analyze_seconds" in s and "first_batch" in s]
+        seconds = rate = warm = None
+        if len(timed) == len(states):
+            seconds = float(sum(s["analyze_seconds"] for s in timed))
+            rate = n_clips / seconds if seconds > 0 else None
+            warm_clips = n_clips - sum(int(s["first_batch"][0]) for s in timed)
+            warm_seconds = seconds - sum(float(s["first_batch"][1]) for s in timed)
+            warm = warm_clips / warm_seconds if warm_clips and warm_seconds > 0 else None
+        rows.append({"step": step, "n_clips": n_clips, "analyze_seconds": seconds,
+                     "clips_per_second": rate, "clips_per_second_after_first_batch": warm})
+    return rows
 
 
 def _table_path(partial: Path, step: int, key: str) -> Path:
     return partial / f"explain_step{step}_{key}.csv"
 
 
-def _saved_step(partial: Path, step: int, settings: dict, out: Path) -> tuple[dict | None,
-                                                                            list[str]]:
-    """A completed step in ``partial/`` written with ``settings`` (its tables and heatmaps
-    still there), else None; and the settings that changed."""
-    decision = resume.check(partial / f"explain_step{step}.json", settings)
-    state, changed = decision.state, decision.changed
-    if state is None or not state.get("complete"):
-        return None, changed
-    files = [_table_path(partial, step, key) for key in state["tables"]]
-    files += [out / "heatmaps" / f for f in state["heatmaps"]]
-    if not all(f.exists() for f in files):
-        return None, []
-    return state, []
-
-
-def _explain_step(model, info, shard_dir, out: Path, step: int, settings: dict, *, main,
-                  priors, keep, name, split, clips_per_video, batch_size, target, n_heatmaps,
-                  bounds, flip_fill, seed, progress, crops=1,
-                  temporal_sigma=DEFAULT_SIGMA, videos=None, devices=None) -> dict:
-    """Frame relevance, prior profiles, frame flipping and heatmaps at one step, written to
-    ``partial/`` (tables first, then the state file that marks the step complete)."""
-    from kvlrp.data.pipeline import eval_dataset
-
-    partial = out / "partial"
-    spec = info.clip_spec(step=step, crops=crops)
-    data = eval_dataset(shard_dir, spec, split=split, n_clips=clips_per_video,
-                        batch_size=batch_size, videos=videos)
-    batches = (_numpy(b) for b in _progress(data, progress, f"explain step {step}"))
-    if devices:  # each batch split over the devices, results put back together
-        from kvlrp.analysis.devices import SplitAnalyzer, SplitModel
-
-        result = explain_frames(
-            SplitModel(model, devices), batches, SplitAnalyzer(main, devices), step=step,
-            class_names=info.classes, analyzer_name=name, target=target,
-            prior_analyzers={s: SplitAnalyzer(a, devices) for s, a in priors.items()},
-            keep=keep, temporal_sigma=temporal_sigma)
-    else:
-        result = explain_frames(model, batches, main, step=step, class_names=info.classes,
-                                analyzer_name=name, target=target, prior_analyzers=priors,
-                                keep=keep, temporal_sigma=temporal_sigma)
-    if not result.n_clips:  # never mark an empty step complete
-        raise ValueError(f"no evaluation clip at step {step} in split {split!r} of {shard_dir} "
-                         f"(is every video shorter than a clip under short_policy='skip'?)")
-    tables = {"frame": result.frame, "prior": result.prior, "excluded": result.excluded}
-    heatmaps: list[Path] = []
-    if result.kept:
-        tables["flipping"], tables["flipping_clips"] = _flipping(model, result.kept, name, step,
-                                                                 flip_fill, seed)
-        heatmaps = _heatmaps(result.kept, out / "heatmaps", n_heatmaps, bounds, info.classes)
-    fields = {"complete": True, "n_clips": result.n_clips,
-              "heatmaps": [p.name for p in heatmaps],
-              "tables": {key: write_table(df, _table_path(partial, step, key))
-                         for key, df in tables.items()}}
-    resume.save(partial / f"explain_step{step}.json", settings, **fields)
-    return resume.document(settings, **fields)
-
-
-def _numpy(batch: dict) -> dict:
+def _numpy(batch: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (v.numpy() if hasattr(v, "numpy") else v) for k, v in batch.items()}
 
 
-def _progress(iterable, enabled: bool, desc: str):
+def _progress(iterable: Iterable[T], enabled: bool, desc: str) -> Iterable[T]:
     if not enabled:
         return iterable
     from tqdm.auto import tqdm
@@ -399,7 +489,10 @@ def _progress(iterable, enabled: bool, desc: str):
     return tqdm(iterable, desc=desc, unit="batch", disable=None)
 
 
-def _flipping(model, kept: list[dict], name: str, step: int, fill: str, seed: int):
+def _flipping(model: Any, kept: list[dict], name: str, step: int, fill: str,
+              seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Frame flipping curves (and per-clip rows) of the kept clips, for the analyzer's
+    ordering, the gradient's and a random one."""
     import analyzers
 
     clips = np.stack([k["clip"] for k in kept])
@@ -414,22 +507,14 @@ def _flipping(model, kept: list[dict], name: str, step: int, fill: str, seed: in
     return frame_flipping_table(model, clips, targets, orderings, step=step, fill=fill)
 
 
-def _round_robin(items: list[dict], key: str) -> list[dict]:
-    """Items reordered to cycle through the values of ``key`` (one per class first)."""
-    groups: dict = {}
-    for item in items:
-        groups.setdefault(item[key], []).append(item)
-    ordered = []
-    while any(groups.values()):
-        for queue in groups.values():
-            if queue:
-                ordered.append(queue.pop(0))
-    return ordered
-
-
-def _heatmaps(kept: list[dict], folder: Path, n: int, bounds, classes) -> list[Path]:
+def _heatmaps(kept: list[dict], folder: Path, n: int, bounds: Any,
+              classes: Sequence[str]) -> list[Path]:
+    """PNG strip and GIF of up to ``n`` kept clips, the classes (labels) taken in turn."""
+    by_label: dict[str, list[dict]] = {}
+    for item in kept:
+        by_label.setdefault(item["label"], []).append(item)
     files = []
-    for k in _round_robin(kept, "label")[:n]:
+    for k in round_robin(by_label.values(), n):
         # video ids come from the data: one flat, safe name, confined to the heatmap folder
         stem = f"step{k['step']}_{safe_part(k['video_id'])}_clip{k['clip_index']}"
         title = (f"{k['video_id']} step {k['step']}: label {k['label']}, predicted "

@@ -22,6 +22,7 @@ import pandas as pd
 from kvlrp import fs, resume
 from kvlrp.analysis.values import as_str
 from kvlrp.atomic import write_csv
+from kvlrp.safe_paths import check_positive
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +135,7 @@ def stride_predictions(
         prob_<k>``,
         sorted by ``control, step, video_id, clip_index``.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_positive("batch_size", batch_size)
     keys = [(int(s), "none") for s in dict.fromkeys(int(s) for s in steps)]
     if control_step is not None:
         keys.append((int(control_step), "shuffled"))

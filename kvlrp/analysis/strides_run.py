@@ -3,156 +3,209 @@ decoded once for all steps, resumable, written into one folder."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from kvlrp.analysis.accuracy import best_step, stride_table, video_predictions
 from kvlrp.analysis.class_check import check_classes
+from kvlrp.analysis.config_checks import config_from
 from kvlrp.analysis.devices import SplitModel
-from kvlrp.analysis.partition import Worker, assign_videos, write_worker_file
+from kvlrp.analysis.partition import assign_videos, write_worker_file
 from kvlrp.analysis.resume import run_settings
 from kvlrp.analysis.selection import add_paired_columns, select_and_report
 from kvlrp.analysis.strides import stride_predictions
+from kvlrp.analysis.strides_config import StridesConfig
 from kvlrp.analysis.timing import clip_fps
 from kvlrp.atomic import write_csv, write_json
-from kvlrp.safe_paths import check_out_dir, check_positive
+from kvlrp.safe_paths import check_out_dir
+
+__all__ = ["TIE_RULE", "StridesConfig", "run_strides", "write_strides_reports"]
 
 TIE_RULE = ("highest video accuracy; among ties the training step if tied, else the smallest "
             "tied step")
 
 
-def run_strides(
-    model: Any,
-    info: Any,
-    shard_dir: str | Path,
-    out_dir: str | Path,
-    steps: Sequence[int] = (1, 2, 3, 4, 6, 8),
-    split: str = "test",
-    clips_per_video: int | str = 4,
-    control: bool = True,
-    control_seed: int = 0,
-    batch_size: int = 32,
-    n_boot: int = 1000,
-    seed: int = 0,
-    progress: bool = True,
-    on_video: Callable[[int, str], None] | None = None,
-    select_on: str | None = None,
-    crops: int = 1,
-    equal_counts: bool = False,
-    worker: Worker | None = None,
-    devices: Sequence[str] | None = None,
-) -> dict:
+@dataclass(frozen=True)
+class _Plan:
+    """The splits a run evaluates and its videos there, decided before any work (which run
+    keys are reused from ``partial/`` is decided per key by :func:`stride_predictions`)."""
+
+    select_on: str
+    #: Video ids of each split evaluated (the reported one first), in shard index order.
+    order: dict[str, list[str]]
+    #: This worker's videos of each split (all of them for the only worker).
+    mine: dict[str, list[str]]
+
+
+def run_strides(model: Any, info: Any, shard_dir: str | Path, out_dir: str | Path,
+                config: StridesConfig | None = None, *,
+                on_video: Callable[[int, str], None] | None = None, **options: Any) -> dict:
     """Accuracy per step without retraining, plus the frame-shuffled control.
 
     Writes ``stride_accuracy.csv``, ``clip_predictions.csv``, ``video_predictions.csv`` and
     ``summary.json`` (best step, gain over the training step) into ``out_dir``; progress in
     ``out_dir/partial`` lets an interrupted run resume.
 
-    ``select_on``: the split the step is chosen on (default ``val`` when the shards have one
-    and ``split`` is another, else ``split`` itself, which the summary marks as optimistic).
-    That split is evaluated too (``stride_accuracy_<split>.csv``,
-    ``video_predictions_<split>.csv``, progress in ``partial/<split>``); the summary adds
-    the keys of :data:`kvlrp.analysis.selection.SELECTION_KEYS`. ``stride_accuracy.csv`` gains
-    the paired difference of every row to the training step
-    (:data:`kvlrp.analysis.selection.PAIRED_COLUMNS`).
+    The split the step is chosen on (``select_on``) is evaluated too
+    (``stride_accuracy_<split>.csv``, ``video_predictions_<split>.csv``, progress in
+    ``partial/<split>``); the summary adds the keys of
+    :data:`kvlrp.analysis.selection.SELECTION_KEYS`. ``stride_accuracy.csv`` gains the paired
+    difference of every row to the training step
+    (:data:`kvlrp.analysis.selection.PAIRED_COLUMNS`). A worker
+    (:class:`~kvlrp.analysis.strides_config.StridesConfig`'s ``worker``) writes
+    ``worker.json`` instead of the final tables (``kvlrp merge`` makes them).
 
-    ``crops``: 1 (centre crop) or 3 (three crops along the longer side per clip); a video's
-    probabilities are averaged over its clips x crops. ``equal_counts``: keep repeated clip
-    starts, so that every video is scored on ``clips_per_video`` clips at every step
-    (otherwise short videos give fewer distinct clips at large steps); the table's
-    ``clips_per_video`` column says what each step used.
-    ``worker``: one of several workers (:mod:`kvlrp.analysis.partition`): evaluate only its
-    part of the videos of each split, keep the clip rows in ``partial/`` and write
-    ``worker.json`` instead of the final tables (``kvlrp merge`` makes them). ``devices``: split
-    every batch over these devices (``--strategy mirrored``).
+    Parameters
+    ----------
+    model, info
+        A Keras model and its :class:`kvlrp.models.ModelInfo`.
+    shard_dir
+        Shard folder from ``kvlrp prepare``.
+    out_dir
+        Output folder (local, or any ``tf.io.gfile`` URL).
+    config
+        The options (:class:`~kvlrp.analysis.strides_config.StridesConfig`); or give them as
+        keywords (``steps=[1, 2, 4], control=False, ...``), not both.
+    on_video
+        Called with ``(videos_seen, video_id)`` after each video of the reported split.
 
     Returns
     -------
     dict
-        The content of ``summary.json``.
+        The content of ``summary.json`` (or, for one of several workers, what it wrote).
     """
-    import tensorflow as tf
-
-    from kvlrp.data.pipeline import example_clips, video_examples
-    from kvlrp.data.shards import read_dataset_info, read_index
-
+    config = config_from(StridesConfig, config, options, "run_strides")
     out = check_out_dir(out_dir)  # local, or any tf.io.gfile URL
-    steps = [int(s) for s in steps]
-    if not steps or min(steps) < 1:
-        raise ValueError(f"steps must be positive ints; got {steps}")
-    check_positive("batch_size", batch_size)
     check_classes(model, info, shard_dir)
+    plan = _plan(shard_dir, config)
+    evaluation = _Evaluation(model, info, shard_dir, config, plan)
+    clips = evaluation.predict(config.split, out / "partial", config.control, on_video)
+    sel_clips = None
+    if plan.select_on != config.split:
+        sel_clips = evaluation.predict(plan.select_on, out / "partial" / plan.select_on, False,
+                                       None)
+    context = _context(info, shard_dir, config, plan)
+    if config.worker.is_split:
+        settings = {"steps": list(config.steps), "control": config.control,
+                    "control_seed": config.control_seed, "crops": config.crops,
+                    "equal_counts": config.equal_counts,
+                    **run_settings(model, info, shard_dir, config.split,
+                                   config.clips_per_video)}
+        return write_worker_file(out, "strides", config.worker, settings, context,
+                                 [v for sp in plan.order for v in plan.mine[sp]], {})
+    return write_strides_reports(out, clips, sel_clips, context)
+
+
+# --- plan: the splits and videos to evaluate ---
+
+def _plan(shard_dir: str | Path, config: StridesConfig) -> _Plan:
+    """The selection split (checked to hold videos) and each split's videos."""
+    from kvlrp.data.shards import read_index
+
     index = read_index(shard_dir)
-    n_videos = int((index["split"] == split).sum())
-    if n_videos == 0:
+    split = config.split
+    if not (index["split"] == split).any():
         raise ValueError(f"no videos in split {split!r} of {shard_dir}; splits there: "
                          f"{sorted(index['split'].unique())}")
     splits = sorted(index["split"].unique())
+    select_on = config.select_on
     if select_on is None:
         select_on = "val" if "val" in splits and split != "val" else split
     if select_on != split and not (index["split"] == select_on).any():
         raise ValueError(f"--select-on {select_on!r}: no videos in that split of {shard_dir}; "
                          f"splits there: {splits}")
-    worker = worker or Worker()
-    specs: dict[int, Any] = {}
-    predictor = model if not devices else SplitModel(model, devices)
-    encoding = read_dataset_info(shard_dir)["encoding"]  # the shards' frame encoding
+    order = {sp: index.loc[index["split"] == sp, "video_id"].astype(str).tolist()
+             for sp in dict.fromkeys([split, select_on])}
+    mine = {sp: assign_videos(index[index["split"] == sp], config.worker) for sp in order}
+    return _Plan(select_on=select_on, order=order, mine=mine)
 
-    def make_clips(example, step):
-        # decodes only the frames of this step's clips: memory follows the clips, not the video
-        if step not in specs:
-            spec = info.clip_spec(step=step, crops=crops, distinct_starts=not equal_counts)
-            specs[step] = tf.function(
-                lambda ex, spec=spec: example_clips(ex, spec, clips_per_video, encoding),
+
+# --- compute: clip predictions of each split (resumable per run key) ---
+
+class _Evaluation:
+    """Clip predictions of one model on the splits of a plan, each video decoded once."""
+
+    def __init__(self, model: Any, info: Any, shard_dir: str | Path, config: StridesConfig,
+                 plan: _Plan) -> None:
+        from kvlrp.data.shards import read_dataset_info
+
+        self.model, self.info, self.shard_dir = model, info, shard_dir
+        self.config, self.plan = config, plan
+        self.predictor = model if not config.devices else SplitModel(model,
+                                                                     list(config.devices))
+        self.encoding = read_dataset_info(shard_dir)["encoding"]  # the shards' frame encoding
+        self._clip_fns: dict[int, Callable[[Any], Any]] = {}
+
+    def make_clips(self, example: Any, step: int) -> dict[str, np.ndarray]:
+        """The evaluation clips of one video at ``step`` (decodes only the frames of this
+        step's clips: memory follows the clips, not the video)."""
+        import tensorflow as tf
+
+        from kvlrp.data.pipeline import example_clips
+
+        if step not in self._clip_fns:
+            config = self.config
+            spec = self.info.clip_spec(step=step, crops=config.crops,
+                                       distinct_starts=not config.equal_counts)
+            self._clip_fns[step] = tf.function(
+                lambda ex, spec=spec: example_clips(ex, spec, config.clips_per_video,
+                                                    self.encoding),
                 reduce_retracing=True)
-        return {k: v.numpy() for k, v in specs[step](example).items()}
+        return {k: v.numpy() for k, v in self._clip_fns[step](example).items()}
 
-    def predict(on_split: str, partial: Path, with_control: bool, hook):
+    def predict(self, on_split: str, partial: Path, with_control: bool,
+                hook: Callable[[int, str], None] | None) -> pd.DataFrame:
+        """Clip predictions of ``on_split`` at every step (and the control if
+        ``with_control``), resumed from ``partial``."""
+        from kvlrp.data.pipeline import video_examples
+
+        config, worker = self.config, self.config.worker
         bar = None
-        if progress:
+        if config.progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=len(mine[on_split]), desc=f"strides {steps} ({on_split})",
-                       unit="video", disable=None)  # None: no bar unless stderr is a terminal
-        settings = {**run_settings(model, info, shard_dir, on_split, clips_per_video),
-                    "crops": crops, "equal_counts": equal_counts}
+            bar = tqdm(total=len(self.plan.mine[on_split]),
+                       desc=f"strides {list(config.steps)} ({on_split})", unit="video",
+                       disable=None)  # None: no bar unless stderr is a terminal
+        settings = {**run_settings(self.model, self.info, self.shard_dir, on_split,
+                                   config.clips_per_video),
+                    "crops": config.crops, "equal_counts": config.equal_counts}
         if worker.is_split:
             settings["worker"] = [worker.num_workers, worker.index]
-        examples, _ = video_examples(shard_dir, on_split, videos=part[on_split])
+        videos = self.plan.mine[on_split] if worker.is_split else None
+        examples, _ = video_examples(self.shard_dir, on_split, videos=videos)
         try:
             return stride_predictions(
-                predictor, examples, make_clips, steps,
-                control_step=info.step if with_control else None, control_seed=control_seed,
-                partial_dir=partial, settings={**settings, "batch_size": batch_size},
-                batch_size=batch_size, on_video=hook, progress=bar,
+                self.predictor, examples, self.make_clips, list(config.steps),
+                control_step=self.info.step if with_control else None,
+                control_seed=config.control_seed, partial_dir=partial,
+                settings={**settings, "batch_size": config.batch_size},
+                batch_size=config.batch_size, on_video=hook, progress=bar,
                 allow_empty=worker.is_split)
         finally:
             if bar is not None:
                 bar.close()
 
-    fps, fps_note = clip_fps(shard_dir, split)
-    order = {sp: index.loc[index["split"] == sp, "video_id"].astype(str).tolist()
-             for sp in dict.fromkeys([split, select_on])}
-    mine = {sp: assign_videos(index[index["split"] == sp], worker) for sp in order}
-    part = {sp: (mine[sp] if worker.is_split else None) for sp in order}
-    clips = predict(split, out / "partial", control, on_video)
-    sel_clips = None
-    if select_on != split:
-        sel_clips = predict(select_on, out / "partial" / select_on, False, None)
-    context = {"split": split, "select_on": select_on, "steps": steps,
-               "train_step": info.step, "clip_len": info.clip_len, "classes": info.classes,
-               "clips_per_video": clips_per_video, "n_boot": n_boot, "seed": seed,
-               "control": control, "control_seed": control_seed, "video_order": order,
-               "crops": crops, "equal_counts": equal_counts, "fps": fps, "fps_note": fps_note,
-               "select_fps": clip_fps(shard_dir, select_on)[0]}
-    if worker.is_split:
-        return write_worker_file(out, "strides", worker, {"steps": steps, "control": control,
-                                 "control_seed": control_seed, "crops": crops,
-                                 "equal_counts": equal_counts, **run_settings(
-                                     model, info, shard_dir, split, clips_per_video)},
-                                 context, [v for sp in order for v in mine[sp]], {})
-    return write_strides_reports(out, clips, sel_clips, context)
+
+# --- summarise: the final tables ---
+
+def _context(info: Any, shard_dir: str | Path, config: StridesConfig, plan: _Plan) -> dict:
+    """What :func:`write_strides_reports` needs besides the clip predictions (also kept in a
+    worker's ``worker.json`` for ``kvlrp merge``)."""
+    fps, fps_note = clip_fps(shard_dir, config.split)
+    return {"split": config.split, "select_on": plan.select_on, "steps": list(config.steps),
+            "train_step": info.step, "clip_len": info.clip_len, "classes": info.classes,
+            "clips_per_video": config.clips_per_video, "n_boot": config.n_boot,
+            "seed": config.seed, "control": config.control,
+            "control_seed": config.control_seed, "video_order": plan.order,
+            "crops": config.crops, "equal_counts": config.equal_counts, "fps": fps,
+            "fps_note": fps_note, "select_fps": clip_fps(shard_dir, plan.select_on)[0],
+            "config": config.as_dict()}
 
 
 def write_strides_reports(out: Path, clips: Any, sel_clips: Any, context: dict) -> dict:
@@ -190,7 +243,10 @@ def write_strides_reports(out: Path, clips: Any, sel_clips: Any, context: dict) 
         "fps": context.get("fps"), "fps_note": context.get("fps_note"), "best": best,
         "tie_rule": TIE_RULE, "classes": context["classes"], **selection,
         "shuffled_control": shuffled.to_dict("records")[0] if len(shuffled) else None,
-        "table": table.to_dict("records"), "files": {k: str(v) for k, v in files.items()},
+        "table": table.to_dict("records"),
+        # the options of the run; not its worker: a merged run's summary is that of one run
+        "config": {k: v for k, v in (context.get("config") or {}).items() if k != "worker"},
+        "files": {k: str(v) for k, v in files.items()},
     }
     write_json(summary, out / "summary.json")
     return summary

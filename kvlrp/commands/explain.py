@@ -4,11 +4,15 @@ heatmaps of a trained model over evaluation clips."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from kvlrp.commands.errors import bad_input_is_a_command_error
 from kvlrp.commands.model_args import add_model_arguments
 from kvlrp.commands.options import count_or_all, non_negative_int, positive_float, positive_int
 from kvlrp.commands.scaleout import add_scale_arguments, print_worker_summary, scale_kwargs
+
+if TYPE_CHECKING:
+    from kvlrp.analysis.explain_config import ExplainConfig
 
 HELP = "relevance per frame position (border effect, prior, flipping, heatmaps) of a model"
 
@@ -52,27 +56,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_scale_arguments(parser)
 
 
+def config_from_args(args: argparse.Namespace) -> ExplainConfig:
+    """The :class:`~kvlrp.analysis.explain_config.ExplainConfig` of ``kvlrp explain``'s
+    options (ValueError on a bad value or bad worker options)."""
+    from kvlrp.analysis.explain_config import ExplainConfig
+
+    return ExplainConfig(
+        analyzer=args.analyzer, steps=args.steps, split=args.split,
+        clips_per_video=args.clips_per_video, prior_seeds=args.prior_seeds,
+        target=args.target, n_heatmaps=args.heatmaps, flip_videos=args.flip_videos,
+        flip_fill=args.flip_fill, temporal_sigma=args.temporal_sigma,
+        batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress,
+        crops=args.crops, **scale_kwargs(args))
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp explain``."""
     from kvlrp.analysis.explain_run import run_explain
     from kvlrp.commands.model_args import load_from_args
 
     with bad_input_is_a_command_error(shards=args.data):
+        config = config_from_args(args)
         model, info = load_from_args(args)
-        summary = run_explain(
-            model, info, args.data, args.out, analyzer=args.analyzer, steps=args.steps,
-            split=args.split, clips_per_video=args.clips_per_video,
-            prior_seeds=args.prior_seeds, target=args.target, n_heatmaps=args.heatmaps,
-            flip_videos=args.flip_videos, flip_fill=args.flip_fill,
-            temporal_sigma=args.temporal_sigma,
-            batch_size=args.batch_size, seed=args.seed,
-            progress=not args.no_progress, crops=args.crops, **scale_kwargs(args),
-        )
+        summary = run_explain(model, info, args.data, args.out, config=config)
     if summary["kind"] == "explain-worker":
         print_worker_summary("explain", summary)
         return 0
     print_explain_summary(summary, args.out)
     return 0
+
+
+def throughput_line(summary: dict) -> str:
+    """One line: clips explained per second at each step, and without the first batch (what
+    it includes is in the summary's ``throughput_note``)."""
+    def rate(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1f}"
+
+    rates = "; ".join(f"step {t['step']}: {rate(t['clips_per_second'])} clips/s "
+                      f"({rate(t['clips_per_second_after_first_batch'])} after the first "
+                      f"batch)" for t in summary.get("throughput", []))
+    return (f"explanation throughput ({summary['analyzer']} on the trained model, its "
+            f"analyze() calls only): {rates or 'n/a'}")
 
 
 def print_explain_summary(summary: dict, out: str) -> None:
@@ -83,6 +107,7 @@ def print_explain_summary(summary: dict, out: str) -> None:
                       + ("" if s["span_seconds"] != s["span_seconds"]
                          else f" = {s['span_seconds']:.2f} s") for s in summary["spans"])
     print(f"clip spans: {spans} ({summary['fps_note']})")
+    print(throughput_line(summary))
     for b in summary["border"]:
         print(f"  step {b['step']}: border score {b['border_score']:.3f} "
               f"[{b['border_ci_low']:.3f}, {b['border_ci_high']:.3f}], relative "

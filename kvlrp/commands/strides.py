@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from kvlrp.commands.errors import bad_input_is_a_command_error
 from kvlrp.commands.model_args import add_model_arguments
 from kvlrp.commands.options import count_or_all, positive_int
 from kvlrp.commands.scaleout import add_scale_arguments, print_worker_summary, scale_kwargs
+
+if TYPE_CHECKING:
+    from kvlrp.analysis.strides_config import StridesConfig
 
 HELP = "clip and video accuracy per step size (test-time tuning, resumable)"
 
@@ -41,20 +45,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_scale_arguments(parser)
 
 
+def config_from_args(args: argparse.Namespace) -> StridesConfig:
+    """The :class:`~kvlrp.analysis.strides_config.StridesConfig` of ``kvlrp strides``'s
+    options (ValueError on a bad value or bad worker options)."""
+    from kvlrp.analysis.strides_config import StridesConfig
+
+    return StridesConfig(
+        steps=args.steps, split=args.split, clips_per_video=args.clips_per_video,
+        control=not args.no_control, control_seed=args.seed, batch_size=args.batch_size,
+        seed=args.seed, progress=not args.no_progress, select_on=args.select_on,
+        crops=args.crops, equal_counts=not args.distinct_clips, **scale_kwargs(args))
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp strides``."""
     from kvlrp.analysis.strides_run import run_strides
     from kvlrp.commands.model_args import load_from_args
 
     with bad_input_is_a_command_error(shards=args.data):
+        config = config_from_args(args)
         model, info = load_from_args(args)
-        summary = run_strides(
-            model, info, args.data, args.out, steps=args.steps, split=args.split,
-            clips_per_video=args.clips_per_video, control=not args.no_control,
-            control_seed=args.seed, batch_size=args.batch_size, seed=args.seed,
-            progress=not args.no_progress, select_on=args.select_on, crops=args.crops,
-            equal_counts=not args.distinct_clips, **scale_kwargs(args),
-        )
+        summary = run_strides(model, info, args.data, args.out, config=config)
     if summary["kind"] == "strides-worker":
         print_worker_summary("strides", summary)
         return 0
