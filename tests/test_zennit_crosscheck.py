@@ -35,6 +35,7 @@ Differences, measured (documented, not hidden):
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 import os
 import sys
@@ -52,22 +53,35 @@ from analyzers.rules import AlphaBetaRule  # noqa: E402
 torch = pytest.importorskip("torch")
 
 
+def _bare_package(name: str) -> types.ModuleType:
+    """The installed package ``name`` as a module object whose ``__init__`` is not run (its
+    submodules are then imported from the installed files as usual)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"{name} is not installed")
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[name] = package
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, package)
+    return package
+
+
 def _import_zennit() -> types.ModuleType:
-    """``zennit``, or where its ``__init__`` fails on torchvision, the package object
-    without it (its submodules are then imported from the installed files as usual)."""
+    """``zennit``, or where its import fails on torchvision's C extension, the package object
+    without its ``__init__``, beside a torchvision whose pure-Python ``FrozenBatchNorm2d``
+    (all that ``zennit.types`` reads from it) is loaded without torchvision's ``__init__``."""
     try:
         return importlib.import_module("zennit")
     except ImportError:
         raise
     except Exception:  # noqa: BLE001  (torchvision's broken extension: RuntimeError)
-        for name in [m for m in sys.modules if m == "zennit" or m.startswith("zennit.")]:
+        for name in [m for m in sys.modules if m.split(".")[0] in ("zennit", "torchvision")]:
             del sys.modules[name]
-        spec = importlib.util.find_spec("zennit")
-        if spec is None or not spec.submodule_search_locations:
-            raise
-        package = importlib.util.module_from_spec(spec)
-        sys.modules["zennit"] = package  # __init__ not executed
-        return package
+        _bare_package("torchvision")
+        ops = _bare_package("torchvision.ops")
+        ops.FrozenBatchNorm2d = importlib.import_module("torchvision.ops.misc").FrozenBatchNorm2d
+        return _bare_package("zennit")
 
 
 try:
@@ -75,10 +89,12 @@ try:
     from zennit.attribution import Gradient
     from zennit.canonizers import SequentialMergeBatchNorm
     from zennit.composites import LayerMapComposite
+    from zennit.core import BasicHook, Stabilizer
     from zennit.layer import Sum
     from zennit.rules import AlphaBeta, Epsilon, Norm, Pass, ZPlus
     from zennit.types import Activation, AvgPool, Convolution
     from zennit.types import Linear as ZLinear
+    from zennit.version import __version__ as ZENNIT_VERSION
 except ImportError as err:  # pragma: no cover - depends on the environment
     pytest.skip(f"zennit is not importable: {err}", allow_module_level=True)
 
@@ -86,10 +102,14 @@ nn = torch.nn
 L = keras.layers
 SHAPE = (4, 8, 8, 3)  # frames, height, width, channels (Keras); PyTorch: C, T, H, W
 WIDTH = 8
+INNER = 12  # channels of the X3D block's channelwise convolution
 
 
 # -- the two networks, layer for layer -----------------------------------------------------
 def _keras_net(kind: str, bias: bool) -> keras.Model:
+    if kind == "x3d":
+        return _keras_x3d(bias)
+
     def bn(h, name):
         return L.BatchNormalization(epsilon=1e-3, center=bias, name=name)(h)
 
@@ -119,6 +139,31 @@ def _keras_net(kind: str, bias: bool) -> keras.Model:
     return keras.Model(inp, L.Dense(3, use_bias=bias, name="fc")(h))
 
 
+def _keras_x3d(bias: bool) -> keras.Model:
+    """An X3D block as in ``kvlrp.models.x3d``: 1x1x1, channelwise 3x3x3, the
+    squeeze-excitation gate (GAP, Dense relu, Dense sigmoid, Reshape, Multiply), swish,
+    1x1x1, residual sum, ReLU."""
+    def bn(h, name):
+        return L.BatchNormalization(epsilon=1e-3, center=bias, name=name)(h)
+
+    inp = keras.Input(SHAPE)
+    h = L.ZeroPadding3D(((1, 1), (1, 1), (1, 1)))(inp)
+    h = L.Conv3D(WIDTH, 3, strides=(1, 2, 2), use_bias=False, name="stem")(h)
+    x = L.ReLU()(bn(h, "stem_bn"))
+    y = L.ReLU()(bn(L.Conv3D(INNER, 1, use_bias=False, name="conv_a")(x), "bn_a"))
+    y = L.Conv3D(INNER, 3, padding="same", groups=INNER, use_bias=False, name="conv_b")(y)
+    y = bn(y, "bn_b")
+    g = L.GlobalAveragePooling3D()(y)
+    g = L.Dense(4, activation="relu", use_bias=bias, name="se_reduce")(g)
+    g = L.Dense(INNER, activation="sigmoid", use_bias=bias, name="se_expand")(g)
+    y = L.Multiply()([y, L.Reshape((1, 1, 1, INNER))(g)])
+    y = L.Activation("silu")(y)
+    y = bn(L.Conv3D(WIDTH, 1, use_bias=False, name="conv_c")(y), "bn_c")
+    h = L.ReLU()(L.Add()([y, x]))
+    h = L.GlobalAveragePooling3D()(h)
+    return keras.Model(inp, L.Dense(3, use_bias=bias, name="fc")(h))
+
+
 def _torch_conv(layer, padding) -> nn.Conv3d:
     kernel = layer.kernel.numpy()
     conv = nn.Conv3d(kernel.shape[3] * layer.groups, kernel.shape[4], kernel.shape[:3],
@@ -140,17 +185,70 @@ def _torch_bn(layer) -> nn.BatchNorm3d:
     return out
 
 
+def _torch_linear(layer) -> nn.Linear:
+    out = nn.Linear(layer.kernel.shape[0], layer.kernel.shape[1], bias=layer.use_bias)
+    with torch.no_grad():
+        out.weight.copy_(torch.from_numpy(layer.kernel.numpy().T.copy()))
+        if layer.use_bias:
+            out.bias.copy_(torch.from_numpy(layer.bias.numpy()))
+    return out
+
+
+def _unit(model: keras.Model, conv: str, bn: str, padding, act: bool = True) -> nn.Sequential:
+    """Convolution and BatchNorm (and ReLU) in one Sequential, for ``SequentialMergeBatchNorm``."""
+    mods = [_torch_conv(model.get_layer(conv), padding), _torch_bn(model.get_layer(bn))]
+    return nn.Sequential(*mods, nn.ReLU()) if act else nn.Sequential(*mods)
+
+
+class SqueezeExcite(nn.Module):
+    """``x * sigmoid(expand(relu(reduce(mean(x)))))``; Zennit's ``Pass`` on this module gives
+    its input all the relevance of its output and its gate none (our ``GateRule``)."""
+
+    def __init__(self, model: keras.Model) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool3d(1)
+        self.reduce = _torch_linear(model.get_layer("se_reduce"))
+        self.relu = nn.ReLU()
+        self.expand = _torch_linear(model.get_layer("se_expand"))
+        self.sigmoid = nn.Sigmoid()
+
+    def forward(self, x):
+        gate = self.sigmoid(self.expand(self.relu(self.reduce(self.pool(x).flatten(1)))))
+        return x * gate[:, :, None, None, None]
+
+
+class TorchX3D(nn.Module):
+    """:func:`_keras_x3d` in PyTorch."""
+
+    def __init__(self, model: keras.Model, sum_module: bool = True) -> None:
+        super().__init__()
+        self.stem = _unit(model, "stem", "stem_bn", (1, 1, 1))
+        self.conv_a = _unit(model, "conv_a", "bn_a", 0)
+        self.conv_b = _unit(model, "conv_b", "bn_b", (1, 1, 1), act=False)
+        self.se = SqueezeExcite(model)
+        self.swish = nn.SiLU()
+        self.conv_c = _unit(model, "conv_c", "bn_c", 0, act=False)
+        self.sum = Sum() if sum_module else None
+        self.relu = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool3d(1)
+        self.fc = _torch_linear(model.get_layer("fc"))
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.conv_c(self.swish(self.se(self.conv_b(self.conv_a(x)))))
+        h = self.sum(torch.stack([y, x], dim=-1)) if self.sum is not None else y + x
+        return self.fc(self.pool(self.relu(h)).flatten(1))
+
+
 class TorchNet(nn.Module):
     """The Keras net in PyTorch (channels first); Sequentials so that Zennit's
     ``SequentialMergeBatchNorm`` folds every BatchNorm into the convolution before it."""
 
     def __init__(self, model: keras.Model, kind: str, sum_module: bool = True) -> None:
         super().__init__()
-        g = model.get_layer
 
         def unit(conv, bn, padding, act=True):
-            mods = [_torch_conv(g(conv), padding), _torch_bn(g(bn))]
-            return nn.Sequential(*mods, nn.ReLU()) if act else nn.Sequential(*mods)
+            return _unit(model, conv, bn, padding, act)
 
         if kind == "r3d":
             self.stem = unit("stem", "stem_bn", (1, 1, 1))
@@ -165,12 +263,7 @@ class TorchNet(nn.Module):
         self.relu = nn.ReLU()
         self.conv3 = nn.Sequential(*unit("conv3", "bn3", (1, 1, 1), act=False), nn.SiLU())
         self.pool = nn.AdaptiveAvgPool3d(1)
-        fc = g("fc")
-        self.fc = nn.Linear(fc.kernel.shape[0], fc.kernel.shape[1], bias=fc.use_bias)
-        with torch.no_grad():
-            self.fc.weight.copy_(torch.from_numpy(fc.kernel.numpy().T.copy()))
-            if fc.use_bias:
-                self.fc.bias.copy_(torch.from_numpy(fc.bias.numpy()))
+        self.fc = _torch_linear(model.get_layer("fc"))
 
     def forward(self, x):
         x = self.stem(x)
@@ -206,8 +299,6 @@ def _input(seed: int = 1, n: int = 2) -> np.ndarray:
 def _positive_part_sum():
     """Zennit's own hook machinery splitting a ``Sum`` by its inputs' positive parts: the
     treatment of residual sums under our z+ analyzers (``ZPlusRule`` at ``Add``)."""
-    from zennit.core import BasicHook, Stabilizer
-
     stabilize = Stabilizer.ensure(1e-12)
     return BasicHook(
         input_modifiers=[lambda input: input.clamp(min=0)],
@@ -216,10 +307,19 @@ def _positive_part_sum():
         reducer=lambda inputs, gradients: inputs[0] * gradients[0])
 
 
-def _zennit(net: TorchNet, rule, x: np.ndarray, selection: np.ndarray,
-            sum_rule=None) -> np.ndarray:
+def _torch_net(model: keras.Model, kind: str, sum_module: bool = True) -> nn.Module:
+    if kind == "x3d":
+        return TorchX3D(model, sum_module)
+    return TorchNet(model, kind, sum_module)
+
+
+def _zennit(net: nn.Module, rule, x: np.ndarray, selection: np.ndarray,
+            sum_rule=None, frozen_gate: bool = True) -> np.ndarray:
+    """Zennit's relevance; ``frozen_gate``: ``Pass`` on the squeeze-excitation module (our
+    ``GateRule``), else the gate's Multiply is plain autograd."""
+    gate = [(SqueezeExcite, Pass())] if frozen_gate else []
     composite = LayerMapComposite(
-        layer_map=[(Activation, Pass()), (Sum, sum_rule or Norm(stabilizer=1e-12)),
+        layer_map=gate + [(Activation, Pass()), (Sum, sum_rule or Norm(stabilizer=1e-12)),
                    (AvgPool, Norm(stabilizer=1e-12)),
                    (Convolution, rule), (ZLinear, rule)],
         canonizers=[SequentialMergeBatchNorm()])
@@ -248,12 +348,18 @@ RULES = {
 }
 
 
-@pytest.mark.parametrize("kind", ["r3d", "r2plus1d"])
+def test_zennit_is_version_1():
+    """The cross-check is against Zennit 1.x (tox.ini installs zennit==1.0.0)."""
+    assert ZENNIT_VERSION.split(".")[0] == "1", ZENNIT_VERSION
+    assert importlib.metadata.version("zennit") == ZENNIT_VERSION
+
+
+@pytest.mark.parametrize("kind", ["r3d", "r2plus1d", "x3d"])
 @pytest.mark.parametrize("rule", list(RULES))
 def test_relevance_matches_zennit(kind, rule):
     (name, kwargs), zennit_rule, bias = RULES[rule]
     model = _build(kind, bias)
-    net = TorchNet(model, kind)
+    net = _torch_net(model, kind)
     x = _input()
     logits = model.predict(x, verbose=0)
     with torch.no_grad():
