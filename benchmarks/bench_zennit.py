@@ -1,7 +1,9 @@
 """Time Zennit's z+ (PyTorch CPU) on a C3D zoo model with the same seeded weights and inputs
 as ``bench_analyzers.py`` (run by it with a Python that has ``torch`` and ``zennit``).
 
-    /tmp/venv/bin/python benchmarks/bench_zennit.py --model c3d_bench --batch 4
+    .tox/zennit/bin/python benchmarks/bench_zennit.py --model c3d_bench --batch 4
+
+(``tox -e zennit`` builds that Python: torch 2.13.0, zennit 1.0.0.)
 
 Prints one JSON line: median times of the input gradient and of z+ (every Conv3d / Linear,
 max pooling by its gradient, winner-take-all), peak RSS and the relevance / logit ratio.
@@ -65,27 +67,42 @@ def build_torch(model_spec, weights):
     return nn.Sequential(*mods).eval()
 
 
+def _bare_package(name: str):
+    """The installed package ``name`` as a module object whose ``__init__`` is not run."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"{name} is not installed")
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[name] = package
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, package)
+    return package
+
+
 def _import_zennit() -> str | None:
-    """Import zennit; where torchvision cannot load (a wheel built for another torch), stand
-    in for the two torchvision classes zennit's ResNet canonizers name (unused here) and say
-    so."""
-    import torch
+    """Import zennit (1.0: ``zennit.types`` imports torchvision); where torchvision's C
+    extension cannot load (a CUDA wheel beside the CPU torch), load zennit and torchvision
+    without their package ``__init__`` (zennit then reads only torchvision's pure-Python
+    ``FrozenBatchNorm2d``) and say so."""
+    import importlib
 
     try:
-        import torchvision  # noqa: F401
+        importlib.import_module("zennit")
         return None
-    except (ImportError, RuntimeError) as err:
-        import types
-
-        for name in [m for m in sys.modules if m.split(".")[0] == "torchvision"]:
+    except ImportError:
+        raise
+    except Exception as err:  # noqa: BLE001  (torchvision's broken extension: RuntimeError)
+        for name in [m for m in sys.modules if m.split(".")[0] in ("zennit", "torchvision")]:
             del sys.modules[name]
-        for name in ("torchvision", "torchvision.models", "torchvision.models.resnet"):
-            sys.modules[name] = types.ModuleType(name)
-        resnet = sys.modules["torchvision.models.resnet"]
-        resnet.Bottleneck = type("Bottleneck", (torch.nn.Module,), {})
-        resnet.BasicBlock = type("BasicBlock", (torch.nn.Module,), {})
-        return (f"torchvision could not load ({str(err)[:60]}); zennit's torchvision "
-                "canonizers were given stand-ins (not used by this model)")
+        _bare_package("torchvision")
+        ops = _bare_package("torchvision.ops")
+        ops.FrozenBatchNorm2d = importlib.import_module("torchvision.ops.misc").FrozenBatchNorm2d
+        _bare_package("zennit")
+        return (f"torchvision could not load ({str(err)[:60]}); zennit and torchvision were "
+                "imported without their package __init__")
 
 
 def main(argv=None) -> int:
@@ -98,7 +115,8 @@ def main(argv=None) -> int:
     import torch
 
     note = _import_zennit()
-    import zennit
+    from importlib.metadata import version
+
     from zennit.attribution import Gradient
     from zennit.composites import LayerMapComposite
     from zennit.rules import Pass, ZPlus
@@ -124,7 +142,7 @@ def main(argv=None) -> int:
             _, relevance = attributor(x, onehot * logits.clamp(min=0))
         return relevance
 
-    out = {"library": "zennit", "zennit": getattr(zennit, "__version__", "0.5.1"),
+    out = {"library": "zennit", "zennit": version("zennit"),
            "torch": torch.__version__, "threads": torch.get_num_threads(),
            "model": args.model, "batch": args.batch, "analyzers": {}}
     if note:
