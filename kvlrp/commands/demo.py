@@ -4,6 +4,7 @@ strides -> report, end to end on a CPU."""
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -102,6 +103,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process's threads and of its finished children
+    (``prepare`` decodes in worker processes)."""
+    import resource
+
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                          resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _synth_and_prepare(out: Path, config: DemoConfig, progress: bool) -> Path:
     """Synthetic videos (re-split with ``config.test_fraction`` if set) decoded into shards;
     returns the shard folder."""
@@ -188,17 +199,19 @@ def run_demo(out: Path, config: DemoConfig, progress: bool = True) -> dict[str, 
              "explain": out / "explain", "strides": out / "strides"}
     write_json({"config": asdict(config)}, out / "demo.json")
     timings: dict[str, float] = {}
-    clock = time.perf_counter()
+    cpu_timings: dict[str, float] = {}
+    clock, cpu_clock = time.perf_counter(), _cpu_seconds()
 
     def stage(n: int, text: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
+        nonlocal clock, cpu_clock
         print(f"\n[{n}/6] {text}", flush=True)
-        clock = now
+        clock, cpu_clock = time.perf_counter(), _cpu_seconds()
 
     def done(name: str) -> None:
         timings[name] = round(time.perf_counter() - clock, 1)
-        print(f"      ({timings[name]:.0f} s)", flush=True)
+        cpu_timings[name] = round(_cpu_seconds() - cpu_clock, 1)
+        print(f"      ({timings[name]:.0f} s wall, {cpu_timings[name]:.0f} s CPU, load "
+              f"average {os.getloadavg()[0]:.1f})", flush=True)
 
     stage(1, f"synthetic dataset: {config.videos_per_class} videos per class -> {paths['data']}")
     manifest = write_synthetic_dataset(
@@ -235,11 +248,12 @@ def run_demo(out: Path, config: DemoConfig, progress: bool = True) -> dict[str, 
     stage(6, f"report -> {out / 'report.md'}")
     paths["report"] = build_report(out)
     done("report")
-    write_json({"config": asdict(config), "timings_s": timings,
+    write_json({"config": asdict(config), "timings_s": timings, "cpu_s": cpu_timings,
                 "paths": {k: str(v) for k, v in paths.items()}}, out / "demo.json")
     print("\nkvlrp demo finished. Outputs:")
     for name, path in paths.items():
         print(f"  {name:8s} {path}")
     print(f"  plots    {out / 'plots'}")
-    print(f"  timings  {timings} (s)")
+    print(f"  timings  {timings} (s wall)")
+    print(f"  cpu      {cpu_timings} (s CPU, user + system, all threads)")
     return paths
