@@ -16,9 +16,8 @@ HELP = "end-to-end demo on synthetic videos: train, explain, stride table, repor
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Sizes of one demo run (``QUICK``: about 3 minutes; ``FULL``: 662 CPU seconds in all,
-    so at most 11 and about 7 minutes on an idle 2-core AMD EPYC; see the README's demo
-    section)."""
+    """Sizes of one demo run (``QUICK``: about 3 minutes; ``FULL``: 6.5 minutes and 592 CPU
+    seconds on a nearly idle 2-core AMD EPYC with oneDNN, see the README's demo section)."""
 
     videos_per_class: int
     video_size: int
