@@ -116,3 +116,6 @@ def test_quick_demo_end_to_end(tmp_path):
     demo = json.loads((out / "demo.json").read_text())
     assert set(demo["timings_s"]) == {"synth", "prepare", "train", "explain", "strides",
                                       "report"}
+    assert set(demo["cpu_s"]) == set(demo["timings_s"])  # CPU seconds per stage, beside wall
+    assert all(seconds >= 0 for seconds in demo["cpu_s"].values())
+    assert demo["cpu_s"]["train"] > 0 and "s CPU, load average" in proc.stdout

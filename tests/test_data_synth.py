@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kvlrp.data.synth import CLASSES, SynthParams, read_synth_info, render_video
+from kvlrp.data.synth import CLASSES, SynthParams, read_synth_info, render_video, rendered_videos
 from kvlrp.data.synth import write_synthetic_dataset as write
 from kvlrp.video import read_video
 
@@ -98,3 +98,24 @@ def test_synth_command(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "codec libx264 (H.264)" in printed and f"manifest: {tmp_path}" in printed
     assert len(pd.read_csv(tmp_path / "manifest.csv")) == 4
+
+
+def test_rendering_in_threads_gives_the_same_videos_and_files(tmp_path):
+    """``workers`` renders videos in threads: the frames and the encoded files stay the same."""
+    jobs = [(label, k) for label in CLASSES for k in range(3)]
+    params = SynthParams(size=16, min_frames=6, max_frames=12)
+    alone = list(rendered_videos(jobs, 4, params, workers=1))
+    threaded = list(rendered_videos(jobs, 4, params, workers=3))
+    assert len(alone) == len(threaded) == len(jobs)
+    for (label, k), a, b in zip(jobs, alone, threaded):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(
+            a, render_video(label, np.random.default_rng([4, CLASSES.index(label), k]), params))
+    kwargs = dict(videos_per_class=2, size=16, min_frames=6, max_frames=12, seed=4)
+    one = pd.read_csv(write(tmp_path / "one", workers=1, **kwargs))
+    two = pd.read_csv(write(tmp_path / "two", workers=2, **kwargs))
+    pd.testing.assert_frame_equal(one, two)
+    for path in one["path"]:
+        assert (tmp_path / "one" / path).read_bytes() == (tmp_path / "two" / path).read_bytes()
+    with pytest.raises(ValueError, match="workers must be in 1.."):
+        write(tmp_path / "bad", workers=0, **kwargs)

@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -100,6 +103,36 @@ def render_video(
 MAX_VIDEOS_PER_CLASS = 10_000
 MAX_SIZE = 1024
 MAX_FRAMES = 100_000
+MAX_WORKERS = 64
+
+
+def rendered_videos(
+    jobs: Sequence[tuple[str, int]], seed: int, params: SynthParams = SynthParams(),
+    workers: int = 2,
+) -> Iterator[np.ndarray]:
+    """The frames of video ``k`` of class ``label`` for each ``(label, k)`` of ``jobs``, in order.
+
+    Video ``k`` of a class is drawn from its own generator, seeded with ``[seed, class index,
+    k]``, so a video does not depend on the others nor on ``workers``: up to ``workers`` videos
+    are rendered at once in threads (NumPy's array operations release the GIL), with at most
+    ``2 * workers`` videos queued or waiting to be consumed.
+    """
+    def render(job: tuple[str, int]) -> np.ndarray:
+        label, k = job
+        return render_video(label, np.random.default_rng([seed, CLASSES.index(label), k]),
+                            params)
+
+    if workers <= 1:
+        yield from map(render, jobs)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque[Future] = deque()
+        for job in jobs:
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+            pending.append(pool.submit(render, job))
+        while pending:
+            yield pending.popleft().result()
 
 
 def write_synthetic_dataset(
@@ -112,6 +145,7 @@ def write_synthetic_dataset(
     suffix: str = ".mp4",
     codec: str | None = None,
     progress: bool = False,
+    workers: int = 2,
     **params: float,
 ) -> Path:
     """Write the synthetic dataset (encoded video files + ``manifest.csv``) into ``out_dir``.
@@ -132,6 +166,9 @@ def write_synthetic_dataset(
         Container and encoder (default: H.264 via libx264 in mp4 if PyAV's FFmpeg has it).
     progress
         Show a tqdm progress bar.
+    workers
+        Videos rendered at once, in threads (see :func:`rendered_videos`; the files do not
+        depend on it).
     **params
         Other :class:`SynthParams` fields.
 
@@ -152,6 +189,8 @@ def write_synthetic_dataset(
     if not 1 <= min_frames <= max_frames <= MAX_FRAMES:
         raise ValueError(f"need 1 <= min_frames <= max_frames <= {MAX_FRAMES}, got "
                          f"{min_frames}, {max_frames}")
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ValueError(f"workers must be in 1..{MAX_WORKERS}, got {workers}")
     unknown = set(params) - set(SynthParams.__dataclass_fields__)
     if unknown:
         raise TypeError(f"unknown synthetic parameter(s) {sorted(unknown)}")
@@ -161,15 +200,14 @@ def write_synthetic_dataset(
     options = {"crf": "18", "preset": "medium"} if codec == "libx264" else {}
     rows = []
     jobs = [(label, k) for label in CLASSES for k in range(videos_per_class)]
+    videos = zip(jobs, rendered_videos(jobs, seed, spec, workers))
     if progress:
         from tqdm import tqdm
 
-        jobs = tqdm(jobs, desc="synth videos", unit="video")
-    for label, k in jobs:
-        rng = np.random.default_rng([seed, CLASSES.index(label), k])
+        videos = tqdm(videos, total=len(jobs), desc="synth videos", unit="video")
+    for (label, k), frames in videos:
         video_id = f"{label}_{k:03d}"
         relative = Path("videos") / label / f"{video_id}{suffix}"
-        frames = render_video(label, rng, spec)
         write_video(out_dir / relative, frames, fps=spec.fps, codec=codec, options=options)
         rows.append({"path": relative.as_posix(), "label": label, "video_id": video_id,
                      "n_frames": len(frames)})
