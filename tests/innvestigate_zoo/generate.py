@@ -26,7 +26,8 @@ Each ``references/<model>.npz`` holds
 reproducible and can be compared with ours given the same noise.
 - ``meta/<name>``: library versions (informative, not compared).
 
-Numbers are compared with ``max|new - stored| <= rtol * max|stored|`` per array (``rtol`` 1e-5);
+Numbers are compared with ``max|new - stored| <= rtol * max|stored|`` per array
+(``rtol`` 3e-4: float32 round-off differs between CPUs);
 weights, inputs, selections and error texts must match exactly.
 """
 
@@ -43,7 +44,10 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REFERENCE_DIR = HERE / "references"
-RTOL = 1e-5
+#: float32 round-off differs between CPUs (AVX2 vs AVX-512 kernels): regenerated on an AVX2-only
+#: AMD EPYC the files differ by up to 1.6e-4 of their largest value (lrp.z_plus_fast on
+#: smooth_act; 7.2e-5 on residual_add). A real change of a rule moves relevance by far more.
+RTOL = 3e-4
 #: Models for which the lowest logit is explained too (iNNvestigate's deep_taylor zeroes it).
 MIN_SELECTION_MODELS = ("plain_bias", "plain_nobias")
 
