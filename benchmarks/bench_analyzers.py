@@ -14,10 +14,10 @@ sides. If an iNNvestigate 2.1.2 Python exists (``KVLRP_INNVESTIGATE_PYTHON``, de
 ``.tox/innvestigate/bin/python``), ``bench_innvestigate.py`` times iNNvestigate's
 ``deep_taylor`` and ``gradient`` in one process of its own on the same weights and inputs; if a
 Python with torch and zennit exists (``KVLRP_ZENNIT_PYTHON``, default
-``/tmp/venv-zennit/bin/python``), ``bench_zennit.py`` times Zennit's z+ and its gradient on the
-same C3D weights and inputs. Their ratios to their own gradient are same-process; their times
-against ours are across processes (other libraries, other TensorFlow/PyTorch), run right after
-ours.
+``.tox/zennit/bin/python``, built by ``tox -e zennit``), ``bench_zennit.py`` times Zennit's z+
+and its gradient on the same C3D weights and inputs. Their ratios to their own gradient are
+same-process; their times against ours are across processes (other libraries, other
+TensorFlow/PyTorch), run right after ours.
 
     python benchmarks/bench_analyzers.py             # full run, writes results/analyzers.md
     python benchmarks/bench_analyzers.py --quick     # smoke run on a tiny zoo model
@@ -57,8 +57,9 @@ KERNEL_SETS = {"oneDNN": "1", "Eigen": "0"}
 #: without one
 INNVESTIGATE_PYTHON = Path(os.environ.get(
     "KVLRP_INNVESTIGATE_PYTHON", str(ROOT / ".tox" / "innvestigate" / "bin" / "python")))
-#: A Python with torch and zennit (its own venv); bench_zennit.py is skipped without one
-ZENNIT_PYTHON = Path(os.environ.get("KVLRP_ZENNIT_PYTHON", "/tmp/venv-zennit/bin/python"))
+#: A Python with torch and zennit (its tox env); bench_zennit.py is skipped without one
+ZENNIT_PYTHON = Path(os.environ.get(
+    "KVLRP_ZENNIT_PYTHON", str(ROOT / ".tox" / "zennit" / "bin" / "python")))
 TARGET_DT_OVER_GRADIENT = 1.55  # deep_taylor and lrp.epsilon
 TARGET_METHODS = ("deep_taylor", "lrp.epsilon")
 TARGET_SPEEDUP_VS_INNVESTIGATE = 1.5
@@ -212,8 +213,8 @@ def run_zennit(model_name: str, batch: int, args: argparse.Namespace) -> dict:
     if model_name.startswith("kvlrp:") or not model_name.startswith("c3d"):
         return {"error": "not run (bench_zennit.py builds the zoo's C3D models only)"}
     if not ZENNIT_PYTHON.exists():
-        return {"error": f"{ZENNIT_PYTHON} not found (a venv with torch and zennit; set "
-                         f"KVLRP_ZENNIT_PYTHON)"}
+        return {"error": f"{ZENNIT_PYTHON} not found (create it with tox -e zennit "
+                         "or set KVLRP_ZENNIT_PYTHON)"}
     cmd = [str(ZENNIT_PYTHON), str(ROOT / "benchmarks" / "bench_zennit.py"), "--model",
            model_name, "--batch", str(batch), "--repeats", str(args.repeats),
            "--warmup", str(args.warmup)]

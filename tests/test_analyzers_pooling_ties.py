@@ -37,6 +37,14 @@ TIE_CASES = [
      dict(pool_size=(2, 3, 3), strides=(1, 2, 2), padding="same"), (3, 5, 5, 1)),
     ("3d_stride_gt_pool", L.MaxPooling3D, L.AveragePooling3D,
      dict(pool_size=(1, 2, 2), strides=(2, 3, 3)), (5, 7, 7, 1)),
+    # non-overlapping windows (strides == pool) take the reshape path; with a remainder
+    # (valid: uncovered tail gets no gradient) and with same padding (-inf must not win)
+    ("2d_remainder", L.MaxPooling2D, L.AveragePooling2D, dict(pool_size=(2, 3)), (5, 7, 1)),
+    ("3d_remainder", L.MaxPooling3D, L.AveragePooling3D, dict(pool_size=2), (5, 5, 3, 2)),
+    ("3d_same_tiled", L.MaxPooling3D, L.AveragePooling3D,
+     dict(pool_size=(2, 2, 3), padding="same"), (3, 5, 4, 1)),
+    ("3d_channels_first", L.MaxPooling3D, L.AveragePooling3D,
+     dict(pool_size=(1, 2, 2), data_format="channels_first"), (2, 3, 4, 5)),
 ]
 
 #: inputs with ties: all zero (after ReLU), few distinct positive values, negative values
@@ -88,8 +96,10 @@ def test_first_winner_forward_is_tensorflows_max(case):
     strides = kw.get("strides", pool)
     strides = (strides,) * rank if isinstance(strides, int) else strides
     padding = kw.get("padding", "valid")
-    got = max_pool_first_winner(x, pool, strides, padding, "channels_last")
-    expected = keras.ops.max_pool(x, pool, strides=strides, padding=padding)
+    data_format = kw.get("data_format", "channels_last")
+    got = max_pool_first_winner(x, pool, strides, padding, data_format)
+    expected = keras.ops.max_pool(x, pool, strides=strides, padding=padding,
+                                  data_format=data_format)
     np.testing.assert_array_equal(got.numpy(), expected.numpy())
 
 
@@ -189,3 +199,32 @@ def test_every_rule_conserves_on_tied_windows(make_model):
         totals = relevance.reshape(2, -1).sum(axis=1)
         np.testing.assert_allclose(totals, target, rtol=1e-4, atol=1e-6,
                                    err_msg=f"{name} {kwargs}")
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("pool,padding,shape", [
+    ((2, 2, 2), "valid", (3, 8, 9, 7, 4)), ((1, 2, 2), "valid", (2, 5, 8, 8, 3)),
+    ((2, 3, 2), "same", (2, 5, 7, 5, 3)), ((2, 2), "valid", (3, 7, 6, 2)),
+    ((3,), "same", (2, 10, 3)),
+])
+def test_tiled_path_routes_as_the_sliced_path(pool, padding, shape, data_format):
+    """The reshape path of non-overlapping windows gives the same gradient, bit for bit,
+    as the one-slice-per-offset path, on inputs with many ties and on distinct values."""
+    from analyzers.ops.winner import (
+        _sliced_first_winner_grad,
+        _spatial_axes,
+        _tiled_first_winner_grad,
+    )
+
+    rng = np.random.default_rng(1)
+    axes = _spatial_axes(len(shape), data_format)
+    for x_np in (rng.integers(0, 3, shape).astype(np.float32),
+                 rng.normal(size=shape).astype(np.float32)):
+        x = tf.constant(x_np)
+        y = keras.ops.max_pool(x, list(pool), strides=list(pool), padding=padding,
+                               data_format=data_format)
+        g = tf.constant(rng.uniform(0.5, 1.5, y.shape).astype(np.float32))
+        tiled = _tiled_first_winner_grad(x, y, g, axes, list(pool), padding)
+        sliced = _sliced_first_winner_grad(x, y, g, axes, list(pool), list(pool), padding)
+        np.testing.assert_array_equal(tiled.numpy(), sliced.numpy())
+        assert np.count_nonzero(tiled.numpy()) == y.shape.num_elements()

@@ -70,9 +70,67 @@ def first_winner_mask(values: Tensor, maximum: Tensor) -> Tensor:
     return tf.equal(order, first[None])
 
 
+def _sliced_first_winner_grad(x_in: Tensor, y: Tensor, g: Tensor, axes: list[int],
+                              pool: Sequence[int], strides: Sequence[int],
+                              padding: str) -> Tensor:
+    """Gradient of any max pooling: one strided slice of ``x`` per window offset."""
+    with tf.GradientTape() as tape:
+        tape.watch(x_in)
+        x_pad = _pad_same(x_in, y, axes, pool, strides) if padding == "same" else x_in
+        values = _window_values(x_pad, y, axes, pool, strides)
+    mask = first_winner_mask(tf.stop_gradient(values), y)
+    routed = tf.where(mask, g[None], tf.zeros_like(g)[None])
+    return tape.gradient(values, x_in, output_gradients=routed)
+
+
+def _tiled_first_winner_grad(x_in: Tensor, y: Tensor, g: Tensor, axes: list[int],
+                             pool: Sequence[int], padding: str) -> Tensor:
+    """Gradient of non-overlapping pooling (strides == pool) without a slice per offset.
+
+    ``x`` (padded with ``-inf`` for ``same``, cropped to whole windows for ``valid``) is
+    reshaped so that every spatial axis ``n`` becomes ``(n // k, k)`` and the ``k`` axes are
+    moved to the front: row ``i`` of the resulting ``[K, y.size]`` matrix holds window
+    offset ``i`` in row-major order, the window order of the tie rule.
+    """
+    x_pad = _pad_same(x_in, y, axes, pool, pool) if padding == "same" else x_in
+    n_out = tf.shape(y)
+    tiled_shape, whole, offset_axes, outer_axes = [], [], [], []
+    for axis in range(len(x_in.shape)):
+        k = pool[axes.index(axis)] if axis in axes else 1
+        outer_axes.append(len(tiled_shape))
+        tiled_shape.append(n_out[axis])
+        if axis in axes:
+            offset_axes.append(len(tiled_shape))
+            tiled_shape.append(k)
+        whole.append(n_out[axis] * k)
+    perm = offset_axes + outer_axes
+    x_whole = tf.slice(x_pad, tf.zeros_like(n_out), tf.stack(whole))
+    tiles = tf.transpose(tf.reshape(x_whole, tf.stack(tiled_shape)), perm)
+    values = tf.reshape(tiles, tf.stack([-1, tf.size(y)]))
+    mask = first_winner_mask(values, tf.reshape(y, [-1]))
+    g_flat = tf.reshape(g, [1, -1])
+    routed = tf.where(mask, g_flat, tf.zeros_like(g_flat))
+    routed = tf.transpose(tf.reshape(routed, tf.shape(tiles)), tf.math.invert_permutation(perm))
+    return _undo_pad_or_crop(tf.reshape(routed, tf.shape(x_whole)), x_in, x_pad, padding)
+
+
+def _undo_pad_or_crop(routed: Tensor, x_in: Tensor, x_pad: Tensor, padding: str) -> Tensor:
+    """Map a gradient on the whole windows back to ``x_in``'s shape."""
+    n_in, n_routed = tf.shape(x_in), tf.shape(routed)
+    if padding == "same":  # drop the -inf padding's rows (it never wins)
+        before = (tf.shape(x_pad) - n_in) // 2
+        return tf.slice(routed, before, n_in)
+    paddings = tf.stack([tf.zeros_like(n_in), n_in - n_routed], axis=1)  # uncovered tail
+    return tf.pad(routed, paddings)
+
+
 def max_pool_first_winner(x: Tensor, pool_size: Sequence[int], strides: Sequence[int],
                           padding: str, data_format: str) -> Tensor:
-    """``keras.ops.max_pool`` whose gradient goes to each window's first maximum only."""
+    """``keras.ops.max_pool`` whose gradient goes to each window's first maximum only.
+
+    Non-overlapping windows (``strides == pool_size``, as in C3D) take a reshape path with a
+    handful of ops; other windows gather every window offset with a strided slice.
+    """
     pool, steps = list(pool_size), list(strides)
     axes = _spatial_axes(len(x.shape), data_format)
 
@@ -81,14 +139,9 @@ def max_pool_first_winner(x: Tensor, pool_size: Sequence[int], strides: Sequence
         y = ops.max_pool(x_in, pool, strides=steps, padding=padding, data_format=data_format)
 
         def backward(g: Tensor) -> Tensor:
-            with tf.GradientTape() as tape:
-                tape.watch(x_in)
-                x_pad = (_pad_same(x_in, y, axes, pool, steps) if padding == "same"
-                         else x_in)
-                values = _window_values(x_pad, y, axes, pool, steps)
-            mask = first_winner_mask(tf.stop_gradient(values), y)
-            routed = tf.where(mask, g[None], tf.zeros_like(g)[None])
-            return tape.gradient(values, x_in, output_gradients=routed)
+            if pool == steps:
+                return _tiled_first_winner_grad(x_in, y, g, axes, pool, padding)
+            return _sliced_first_winner_grad(x_in, y, g, axes, pool, steps, padding)
 
         return y, backward
 
