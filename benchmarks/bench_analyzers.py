@@ -45,7 +45,10 @@ sys.path.insert(0, str(ROOT))
 import _machine  # noqa: E402  (chooses TF's CPU kernels before TensorFlow loads)
 from _interleave import round_orders, summarize  # noqa: E402
 
-METHODS = ("gradient", "deep_taylor", "lrp.epsilon", "lrp.alpha_2_beta_1")
+#: ``gradient``: the baseline, through ``analyzers.build_graph`` (whose max pooling routes ties
+#: to one winner); ``keras_gradient``: through the Keras model itself (TF's own pooling
+#: gradient, as a user's ``tf.GradientTape`` gets it)
+METHODS = ("gradient", "keras_gradient", "deep_taylor", "lrp.epsilon", "lrp.alpha_2_beta_1")
 #: (model, batch): zoo spec names, or ``kvlrp:<architecture>`` for a kvlrp.models builder
 #: (8 x 56 x 56 x 3 clips, 10 classes, seeded weights; issue 9's r2plus1d_small / x3d_small)
 FULL_CASES = (("c3d_bench", 4), ("kvlrp:r2plus1d_small", 8), ("kvlrp:x3d_small", 8),
@@ -110,6 +113,17 @@ def _make_call(method: str, model, x, kwargs_for):
             return tape.gradient(target, xt)
 
         return lambda: gradient(tf.convert_to_tensor(x)).numpy()
+    if method == "keras_gradient":
+        @tf.function(reduce_retracing=True)
+        def keras_gradient(xt: tf.Tensor) -> tf.Tensor:
+            with tf.GradientTape() as tape:
+                tape.watch(xt)
+                logits = model(xt, training=False)  # as built (a softmax, if any, kept)
+                top = tf.one_hot(tf.argmax(logits, axis=-1), tf.shape(logits)[-1])
+                target = tf.reduce_sum(logits * top)
+            return tape.gradient(target, xt)
+
+        return lambda: keras_gradient(tf.convert_to_tensor(x)).numpy()
     analyzer = analyzers.create_analyzer(method, model, **dict(kwargs_for.get(method, {})))
     return lambda: analyzer.analyze(x)
 
@@ -256,6 +270,19 @@ def _ratio_note(kernels: str, method: str, r: dict) -> str | None:
             f"{TARGET_DT_OVER_GRADIENT} by both: {ok})")
 
 
+def _keras_ratio_note(kernels: str, ours: dict) -> str | None:
+    """deep_taylor against the Keras model's own tape gradient (TF's pooling gradient)."""
+    k_t = ours.get("keras_gradient", {}).get("median_s")
+    dt_t = ours.get("deep_taylor", {}).get("median_s")
+    g_t = ours.get("gradient", {}).get("median_s")
+    if not (k_t and dt_t and g_t):
+        return None
+    return (f"{kernels}: against the Keras model's own tape gradient ({k_t:.3f} s; TF's "
+            f"max-pooling gradient, which does not route ties to one winner): deep_taylor / "
+            f"keras_gradient = {dt_t / k_t:.2f}, gradient / keras_gradient = {g_t / k_t:.2f} "
+            f"(ratios of medians)")
+
+
 def build_table(results: dict) -> str:
     """Markdown tables of times, memory and ratios: one block per model, one row per method
     and kernel set; each ratio to the gradient is taken within one process."""
@@ -283,6 +310,9 @@ def build_table(results: dict) -> str:
                 note = _ratio_note(kernels, method, ours.get(method, {}))
                 if note:
                     notes.append(note)
+            note = _keras_ratio_note(kernels, ours)
+            if note:
+                notes.append(note)
             if "error" in inn:
                 notes.append(f"{kernels}: iNNvestigate: {inn['error']}")
             else:
