@@ -70,9 +70,3 @@ def check_out_dir(out_dir: str | os.PathLike, option: str = "--out") -> Path | f
             break
     return out
 
-
-def check_positive(name: str, value: object) -> int:
-    """``value`` as an int >= 1, else a one-line ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value

@@ -11,14 +11,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from kvlrp.analysis.partition import Worker
-from kvlrp.safe_paths import check_positive
+from kvlrp.checks import check_positive, is_int
 
 C = TypeVar("C")
 
 #: Spatial crops per clip: 1 (centre) or 3 (along the longer side), as ``ClipSpec.crops``.
 CROPS = (1, 3)
 
-__all__ = ["CROPS", "check_choice", "check_clips_per_video", "check_count", "check_devices",
+__all__ = ["CROPS", "check_choice", "check_count", "check_devices",
            "check_int", "check_positive", "check_sigma", "check_steps", "check_worker",
            "config_from"]
 
@@ -33,25 +33,16 @@ def check_steps(steps: Iterable[Any]) -> tuple[int, ...]:
 
 def check_count(name: str, value: object) -> int:
     """``value`` as an int >= 0, else a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not is_int(value) or value < 0:
         raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-    return value
+    return int(value)
 
 
 def check_int(name: str, value: object) -> int:
     """``value`` as an int (any integral number, not a bool), else a ValueError naming
     ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if not is_int(value):
         raise ValueError(f"{name} must be an int, got {value!r}")
-    return int(value)
-
-
-def check_clips_per_video(value: object) -> int | str:
-    """A positive int or ``'all'``, else a ValueError."""
-    if value == "all":
-        return "all"
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"clips_per_video must be a positive int or 'all', got {value!r}")
     return int(value)
 
 

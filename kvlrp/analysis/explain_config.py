@@ -9,11 +9,9 @@ from typing import Any
 from kvlrp.analysis.config_checks import (
     CROPS,
     check_choice,
-    check_clips_per_video,
     check_count,
     check_devices,
     check_int,
-    check_positive,
     check_sigma,
     check_steps,
     check_worker,
@@ -22,6 +20,7 @@ from kvlrp.analysis.explain import TARGETS, Analyzer, AnalyzerFactory, check_ana
 from kvlrp.analysis.flipping import FILLS
 from kvlrp.analysis.partition import Worker
 from kvlrp.analysis.temporal import DEFAULT_SIGMA
+from kvlrp.checks import check_positive, check_positive_or_all
 
 DEFAULT_ANALYZER = "deep_taylor.bounded"
 
@@ -105,14 +104,15 @@ class ExplainConfig:
         set_(self, "steps", check_steps(self.steps) if self.steps else None)
         if not isinstance(self.split, str) or not self.split:
             raise ValueError(f"split must be the name of a split, got {self.split!r}")
-        set_(self, "clips_per_video", check_clips_per_video(self.clips_per_video))
-        check_positive("batch_size", self.batch_size)
+        set_(self, "clips_per_video",
+             check_positive_or_all("clips_per_video", self.clips_per_video))
+        set_(self, "batch_size", check_positive("batch_size", self.batch_size))
         for name in ("prior_seeds", "n_heatmaps", "flip_videos"):
             check_count(name, getattr(self, name))
         if self.target not in TARGETS:
             raise ValueError(f"target must be 'predicted' or 'label', got {self.target!r}")
         check_choice("flip_fill", self.flip_fill, FILLS)
-        check_positive("n_boot", self.n_boot)
+        set_(self, "n_boot", check_positive("n_boot", self.n_boot))
         set_(self, "seed", check_int("seed", self.seed))
         check_choice("crops", self.crops, CROPS)
         set_(self, "temporal_sigma", check_sigma("temporal_sigma", self.temporal_sigma))

@@ -22,7 +22,7 @@ import pandas as pd
 from kvlrp import fs, resume
 from kvlrp.analysis.values import as_str
 from kvlrp.atomic import write_csv
-from kvlrp.safe_paths import check_positive
+from kvlrp.checks import check_positive
 
 logger = logging.getLogger(__name__)
 

@@ -9,14 +9,13 @@ from typing import Any
 from kvlrp.analysis.config_checks import (
     CROPS,
     check_choice,
-    check_clips_per_video,
     check_devices,
     check_int,
-    check_positive,
     check_steps,
     check_worker,
 )
 from kvlrp.analysis.partition import Worker
+from kvlrp.checks import check_positive, check_positive_or_all
 
 
 @dataclass(frozen=True)
@@ -84,9 +83,10 @@ class StridesConfig:
                                            or not self.select_on):
             raise ValueError(f"select_on must be the name of a split or None, got "
                              f"{self.select_on!r}")
-        set_(self, "clips_per_video", check_clips_per_video(self.clips_per_video))
-        check_positive("batch_size", self.batch_size)
-        check_positive("n_boot", self.n_boot)
+        set_(self, "clips_per_video",
+             check_positive_or_all("clips_per_video", self.clips_per_video))
+        set_(self, "batch_size", check_positive("batch_size", self.batch_size))
+        set_(self, "n_boot", check_positive("n_boot", self.n_boot))
         set_(self, "seed", check_int("seed", self.seed))
         set_(self, "control_seed", check_int("control_seed", self.control_seed))
         check_choice("crops", self.crops, CROPS)

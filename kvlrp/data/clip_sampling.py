@@ -15,7 +15,7 @@ and follows a policy:
 
 from __future__ import annotations
 
-import numbers
+from kvlrp.checks import check_positive, check_positive_or_all
 
 #: Short-video policies, in the order the docs list them.
 SHORT_POLICIES = ("loop", "repeat_last", "skip")
@@ -96,9 +96,7 @@ def eval_starts(n_frames: int, clip_len: int, step: int, n_clips: int | str = 4,
     _check_positive(n_frames=n_frames)
     width = span(clip_len, step)
     last = n_frames - width
-    if n_clips != "all" and (isinstance(n_clips, bool) or not isinstance(n_clips, numbers.Integral)
-                             or n_clips < 1):
-        raise ValueError(f"n_clips must be a positive int or 'all', got {n_clips!r}")
+    check_positive_or_all("n_clips", n_clips)
     if last < 0:
         return [0] if distinct or n_clips == "all" else [0] * n_clips
     if n_clips == "all":
@@ -111,8 +109,7 @@ def eval_starts(n_frames: int, clip_len: int, step: int, n_clips: int | str = 4,
 
 def _check_positive(**values: int) -> None:
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive(name, value)
 
 
 def _check_policy(policy: str) -> None:

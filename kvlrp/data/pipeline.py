@@ -8,7 +8,6 @@ as they are (prepare shards with ``short_side`` to shrink large videos once).
 
 from __future__ import annotations
 
-import numbers
 import os
 import random
 from collections.abc import Collection
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from kvlrp import fs
+from kvlrp.checks import check_positive, check_positive_or_all
 from kvlrp.data import clip_ops, clip_sampling
 from kvlrp.data.clip_ops import NORMALIZATION_BOUNDS, normalize
 from kvlrp.data.clip_sampling import SHORT_POLICIES
@@ -70,10 +70,8 @@ class ClipSpec:
 
     def __post_init__(self) -> None:
         for name in ("clip_len", "step", "size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"ClipSpec.{name} must be a positive int, got {value!r}")
-            object.__setattr__(self, name, int(value))  # numpy ints become plain ints
+            # numpy ints become plain ints
+            object.__setattr__(self, name, check_positive(f"ClipSpec.{name}", getattr(self, name)))
         if self.normalization not in NORMALIZATION_BOUNDS:
             raise ValueError(
                 f"unknown normalization {self.normalization!r}; "
@@ -197,7 +195,7 @@ def eval_dataset(
         Dicts of ``clip`` float32 ``[B, L, S, S, 3]``, ``label`` int32, ``video_id`` string,
         ``clip_start`` int32, ``crop`` int32 and ``is_short`` bool, each ``[B]``.
     """
-    _check_n_clips(n_clips)
+    check_positive_or_all("n_clips", n_clips)
     index, files, encoding = _split_files(shard_dir, split)
 
     def _clips(example: dict) -> dict:
@@ -313,7 +311,7 @@ def eval_clips(
         ``[N]``, ``is_short`` bool ``[N]`` (+ ``label``, ``video_id`` ``[N]`` if given);
         ``N`` counts clips x crops.
     """
-    _check_n_clips(n_clips)
+    check_positive_or_all("n_clips", n_clips)
     frames = tf.convert_to_tensor(frames)
     n_frames = tf.shape(frames)[0]
     starts = _eval_starts(n_frames, spec, n_clips)
@@ -492,10 +490,3 @@ def _only_videos(index, files: list[str], videos: Collection[str] | None):
         return tf.logical_and(not empty, table.lookup(example["video_id"]) > 0)
 
     return keep, files
-
-
-def _check_n_clips(n_clips: int | str) -> None:
-    if n_clips == "all":
-        return
-    if isinstance(n_clips, bool) or not isinstance(n_clips, int) or n_clips < 1:
-        raise ValueError(f"n_clips must be a positive int or 'all', got {n_clips!r}")

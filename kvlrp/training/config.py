@@ -15,10 +15,11 @@ import os
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from numbers import Integral, Real
+from numbers import Real
 from typing import TYPE_CHECKING, Any
 
 from kvlrp import fs
+from kvlrp.checks import check_positive_or_all, is_int
 from kvlrp.data.pipeline import ClipSpec
 from kvlrp.models import ARCHITECTURES
 from kvlrp.models.info import CLIP_FIELDS, clip_settings
@@ -90,7 +91,7 @@ class TrainConfig:
         object.__setattr__(self, "model_kwargs", types.MappingProxyType(dict(self.model_kwargs)))
         _check_run(self)
         _check_clip(self.clip.clip_len, self.clip.step, self.clip.size)
-        _check_val_clips(self.val_clips)
+        check_positive_or_all("val_clips", self.val_clips, error=TrainingSetupError)
         self.builder_kwargs()  # refuses model arguments that contradict the clip
 
     @classmethod
@@ -166,16 +167,16 @@ def _check_run(config: TrainConfig) -> None:
     """One-line errors for run settings that cannot work."""
     for name in ("epochs", "batch_size"):
         value = getattr(config, name)
-        if not _is_int(value) or value < 1:
+        if not is_int(value) or value < 1:
             raise TrainingSetupError(f"{name} must be an int >= 1, got {value!r}")
     if config.steps_per_epoch is not None and (
-            not _is_int(config.steps_per_epoch) or config.steps_per_epoch < 1):
+            not is_int(config.steps_per_epoch) or config.steps_per_epoch < 1):
         raise TrainingSetupError(
             f"steps_per_epoch must be an int >= 1 or None, got {config.steps_per_epoch!r}")
     rate = config.learning_rate
     if isinstance(rate, bool) or not isinstance(rate, Real) or not (0 < rate < math.inf):
         raise TrainingSetupError(f"learning_rate must be a finite number > 0, got {rate!r}")
-    if config.seed is not None and not _is_int(config.seed):
+    if config.seed is not None and not is_int(config.seed):
         raise TrainingSetupError(f"seed must be an int or None, got {config.seed!r}")
     if config.model not in ARCHITECTURES:
         raise TrainingSetupError(
@@ -186,22 +187,13 @@ def _check_run(config: TrainConfig) -> None:
             "tf.distribute.Strategy")
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
 def _check_clip(clip_len: Any, step: Any, size: Any) -> None:
     """One-line errors for clip settings that cannot work (before anything is computed)."""
     for name, value, high in (("clip_len", clip_len, MAX_CLIP_LEN), ("step", step, None),
                               ("size", size, MAX_SIZE)):
-        if not _is_int(value) or value < 1 or (high is not None and value > high):
+        if not is_int(value) or value < 1 or (high is not None and value > high):
             bound = f"in 1..{high}" if high else ">= 1"
             raise TrainingSetupError(f"{name} must be an int {bound}, got {value!r}")
-
-
-def _check_val_clips(val_clips: Any) -> None:
-    if val_clips != "all" and (not _is_int(val_clips) or val_clips < 1):
-        raise TrainingSetupError(f"val_clips must be a positive int or 'all', got {val_clips!r}")
 
 
 def _with_input_shape(
