@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from innvestigate_zoo import spec as zoo_spec  # noqa: E402  (numpy only)
+from zennit_loading import import_zennit  # noqa: E402  (importlib only)
 
 
 def build_torch(model_spec, weights):
@@ -67,44 +68,6 @@ def build_torch(model_spec, weights):
     return nn.Sequential(*mods).eval()
 
 
-def _bare_package(name: str):
-    """The installed package ``name`` as a module object whose ``__init__`` is not run."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(f"{name} is not installed")
-    package = importlib.util.module_from_spec(spec)
-    sys.modules[name] = package
-    parent, _, child = name.rpartition(".")
-    if parent:
-        setattr(sys.modules[parent], child, package)
-    return package
-
-
-def _import_zennit() -> str | None:
-    """Import zennit (1.0: ``zennit.types`` imports torchvision); where torchvision's C
-    extension cannot load (a CUDA wheel beside the CPU torch), load zennit and torchvision
-    without their package ``__init__`` (zennit then reads only torchvision's pure-Python
-    ``FrozenBatchNorm2d``) and say so."""
-    import importlib
-
-    try:
-        importlib.import_module("zennit")
-        return None
-    except ImportError:
-        raise
-    except Exception as err:  # noqa: BLE001  (torchvision's broken extension: RuntimeError)
-        for name in [m for m in sys.modules if m.split(".")[0] in ("zennit", "torchvision")]:
-            del sys.modules[name]
-        _bare_package("torchvision")
-        ops = _bare_package("torchvision.ops")
-        ops.FrozenBatchNorm2d = importlib.import_module("torchvision.ops.misc").FrozenBatchNorm2d
-        _bare_package("zennit")
-        return (f"torchvision could not load ({str(err)[:60]}); zennit and torchvision were "
-                "imported without their package __init__")
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="c3d_bench")
@@ -114,7 +77,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    note = _import_zennit()
+    _, note = import_zennit()
     from importlib.metadata import version
 
     from zennit.attribution import Gradient

@@ -12,7 +12,7 @@ cannot be imported. Zennit 1.0's ``zennit.types`` imports torchvision (0.5.1's d
 the torchvision wheel that installs beside the CPU torch wheel is a CUDA build whose
 extension does not load; zennit's rules, composites, canonizers and attributors only read
 torchvision's pure-Python ``FrozenBatchNorm2d``, so zennit and torchvision are imported
-without their package ``__init__`` where that fails (:func:`_import_zennit`).
+without their package ``__init__`` where that fails (``zennit_loading.import_zennit``).
 
 Differences, measured (documented, not hidden):
 
@@ -42,18 +42,15 @@ Differences, measured (documented, not hidden):
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
-import importlib.util
 import os
-import sys
-import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from zennit_loading import import_zennit  # noqa: E402  (no kvlrp, no TF)
 
 import analyzers  # noqa: E402
 from analyzers.rules import AlphaBetaRule  # noqa: E402
@@ -61,39 +58,8 @@ from analyzers.rules import AlphaBetaRule  # noqa: E402
 torch = pytest.importorskip("torch")
 
 
-def _bare_package(name: str) -> types.ModuleType:
-    """The installed package ``name`` as a module object whose ``__init__`` is not run (its
-    submodules are then imported from the installed files as usual)."""
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(f"{name} is not installed")
-    package = importlib.util.module_from_spec(spec)
-    sys.modules[name] = package
-    parent, _, child = name.rpartition(".")
-    if parent:
-        setattr(sys.modules[parent], child, package)
-    return package
-
-
-def _import_zennit() -> types.ModuleType:
-    """``zennit``, or where its import fails on torchvision's C extension, the package object
-    without its ``__init__``, beside a torchvision whose pure-Python ``FrozenBatchNorm2d``
-    (all that ``zennit.types`` reads from it) is loaded without torchvision's ``__init__``."""
-    try:
-        return importlib.import_module("zennit")
-    except ImportError:
-        raise
-    except Exception:  # noqa: BLE001  (torchvision's broken extension: RuntimeError)
-        for name in [m for m in sys.modules if m.split(".")[0] in ("zennit", "torchvision")]:
-            del sys.modules[name]
-        _bare_package("torchvision")
-        ops = _bare_package("torchvision.ops")
-        ops.FrozenBatchNorm2d = importlib.import_module("torchvision.ops.misc").FrozenBatchNorm2d
-        return _bare_package("zennit")
-
-
 try:
-    _zennit = _import_zennit()
+    import_zennit()
     from zennit.attribution import Gradient
     from zennit.canonizers import SequentialMergeBatchNorm
     from zennit.composites import LayerMapComposite
