@@ -91,3 +91,24 @@ def test_run_strides_resume_and_report(small_model, synthetic_shards, tmp_path):
 def test_report_on_a_folder_without_results(tmp_path):
     with pytest.raises(FileNotFoundError, match="no explain or strides results"):
         build_report(tmp_path)
+
+
+def test_run_strides_traces_its_clip_function_once(small_model, synthetic_shards, tmp_path):
+    """Every step and video goes through one traced clip function: TensorFlow logs no
+    'triggered tf.function retracing' warning, however many steps are evaluated."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    tf_logger = logging.getLogger("tensorflow")
+    tf_logger.addHandler(handler)
+    try:
+        model, info = small_model
+        run_strides(model, info, synthetic_shards, tmp_path / "strides",
+                    steps=[1, 2, 3, 4, 5, 6, 8], split="test", select_on="test",
+                    clips_per_video=2, control=False, n_boot=20, progress=False)
+    finally:
+        tf_logger.removeHandler(handler)
+    retraced = [r.getMessage() for r in records if "retracing" in r.getMessage()]
+    assert retraced == []

@@ -139,24 +139,38 @@ class _Evaluation:
         self.predictor = model if not config.devices else SplitModel(model,
                                                                      list(config.devices))
         self.encoding = read_dataset_info(shard_dir)["encoding"]  # the shards' frame encoding
-        self._clip_fns: dict[int, Callable[[Any], Any]] = {}
+        self._clips_at: Callable[[Any, Any], dict] | None = None  # traced on first use
 
     def make_clips(self, example: Any, step: int) -> dict[str, np.ndarray]:
         """The evaluation clips of one video at ``step`` (decodes only the frames of this
         step's clips: memory follows the clips, not the video)."""
         import tensorflow as tf
 
+        if self._clips_at is None:
+            self._clips_at = self._trace_clips(tf.nest.map_structure(tf.type_spec_from_value,
+                                                                     example))
+        clips = self._clips_at(example, tf.constant(step, tf.int32))
+        return {k: v.numpy() for k, v in clips.items()}
+
+    def _trace_clips(self, example_spec: Any) -> Callable[[Any, Any], dict]:
+        """One ``tf.function`` for every step and video: the step is an int32 tensor argument
+        and the input signature leaves the frame count open, so it is traced once (a function
+        per step, or a Python int step, would be traced once per step, and TensorFlow warns
+        about frequent retracing)."""
+        import tensorflow as tf
+
         from kvlrp.data.pipeline import example_clips
 
-        if step not in self._clip_fns:
-            config = self.config
-            spec = self.info.clip_spec(step=step, crops=config.crops,
-                                       distinct_starts=not config.equal_counts)
-            self._clip_fns[step] = tf.function(
-                lambda ex, spec=spec: example_clips(ex, spec, config.clips_per_video,
-                                                    self.encoding),
-                reduce_retracing=True)
-        return {k: v.numpy() for k, v in self._clip_fns[step](example).items()}
+        config, encoding = self.config, self.encoding
+        spec = self.info.clip_spec(crops=config.crops, distinct_starts=not config.equal_counts)
+        example_spec = tf.nest.map_structure(
+            lambda s: tf.TensorSpec([None] * s.shape.rank, s.dtype), example_spec)
+
+        @tf.function(input_signature=[example_spec, tf.TensorSpec([], tf.int32)])
+        def clips_at(example: Any, step: Any) -> dict:
+            return example_clips(example, spec, config.clips_per_video, encoding, step=step)
+
+        return clips_at
 
     def predict(self, on_split: str, partial: Path, with_control: bool,
                 hook: Callable[[int, str], None] | None) -> pd.DataFrame:

@@ -212,15 +212,20 @@ def eval_dataset(
 
 def example_clips(example: dict, spec: ClipSpec, n_clips: int | str, encoding: str,
                   label: tf.Tensor | int | None = None,
-                  video_id: tf.Tensor | str | None = None) -> dict[str, tf.Tensor]:
+                  video_id: tf.Tensor | str | None = None,
+                  step: tf.Tensor | int | None = None) -> dict[str, tf.Tensor]:
     """Evaluation clips of one parsed (still encoded) shard example, as :func:`eval_clips`
     gives them from decoded frames, decoding only the frames the clips use (each once) and
     (for centre crops) cropping before the conversion to float: memory follows the clips, not
     the video length.
+
+    ``step``: the step between a clip's frames instead of ``spec.step``, also as an int32
+    tensor (one traced ``tf.function`` then serves every step).
     """
-    starts = _eval_starts(example["n_frames"], spec, n_clips)
+    step = spec.step if step is None else step
+    starts = _eval_starts(example["n_frames"], spec, n_clips, step)
     indices, is_short = clip_ops.frame_indices(
-        example["n_frames"], starts, spec.clip_len, spec.step, spec.short_policy
+        example["n_frames"], starts, spec.clip_len, step, spec.short_policy
     )
     needed, where = tf.unique(tf.reshape(indices, [-1]))
     decoded = _decode_frames(example, needed, encoding)
@@ -408,11 +413,15 @@ def _decode_clip_frames(example: dict, indices: tf.Tensor, clip_len: int,
     return tf.ensure_shape(tf.stack(frames), [clip_len, None, None, 3])
 
 
-def _eval_starts(n_frames: tf.Tensor, spec: ClipSpec, n_clips: int | str) -> tf.Tensor:
-    starts = clip_ops.eval_starts(n_frames, spec.clip_len, spec.step, n_clips,
+def _eval_starts(n_frames: tf.Tensor, spec: ClipSpec, n_clips: int | str,
+                 step: tf.Tensor | int | None = None) -> tf.Tensor:
+    """Clip starts at ``step`` (default ``spec.step``; an int or an int32 tensor)."""
+    step = spec.step if step is None else step
+    starts = clip_ops.eval_starts(n_frames, spec.clip_len, step, n_clips,
                                   distinct=spec.distinct_starts)
     if spec.short_policy == "skip":
-        starts = tf.boolean_mask(starts, starts + spec.span <= tf.cast(n_frames, tf.int32))
+        span = step * (spec.clip_len - 1) + 1
+        starts = tf.boolean_mask(starts, starts + span <= tf.cast(n_frames, tf.int32))
     return starts
 
 
