@@ -202,29 +202,48 @@ def test_every_rule_conserves_on_tied_windows(make_model):
 
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-@pytest.mark.parametrize("pool,padding,shape", [
-    ((2, 2, 2), "valid", (3, 8, 9, 7, 4)), ((1, 2, 2), "valid", (2, 5, 8, 8, 3)),
-    ((2, 3, 2), "same", (2, 5, 7, 5, 3)), ((2, 2), "valid", (3, 7, 6, 2)),
-    ((3,), "same", (2, 10, 3)),
+@pytest.mark.parametrize("pool,strides,padding,shape", [
+    ((2, 2, 2), (2, 2, 2), "valid", (3, 8, 9, 7, 4)),
+    ((1, 2, 2), (1, 2, 2), "valid", (2, 5, 8, 8, 3)),
+    ((2, 3, 2), (2, 3, 2), "same", (2, 5, 7, 5, 3)),
+    ((3, 3, 3), (1, 1, 1), "same", (2, 4, 6, 5, 2)),
+    ((1, 3, 3), (1, 2, 2), "same", (2, 3, 7, 6, 2)),
+    ((3, 2, 3), (2, 1, 2), "valid", (2, 7, 5, 8, 2)),
+    ((2, 2), (2, 2), "valid", (3, 7, 6, 2)), ((3, 2), (1, 3), "same", (2, 6, 7, 2)),
+    ((3,), (3,), "same", (2, 10, 3)), ((3,), (2,), "valid", (2, 10, 3)),
 ])
-def test_tiled_path_routes_as_the_sliced_path(pool, padding, shape, data_format):
-    """The reshape path of non-overlapping windows gives the same gradient, bit for bit,
-    as the one-slice-per-offset path, on inputs with many ties and on distinct values."""
-    from analyzers.ops.winner import (
-        _sliced_first_winner_grad,
-        _spatial_axes,
-        _tiled_first_winner_grad,
-    )
+def test_separable_pool_routes_as_the_joint_window(pool, strides, padding, shape,
+                                                   data_format):
+    """The pool as it runs (one reshape stage for stride == window; otherwise one stage per
+    axis, each a reshape where that axis' stride equals its window, else sliced) gives the
+    same output and winners as ranking all offsets of the whole window jointly, on inputs
+    with many ties and on distinct values."""
+    from analyzers.ops.winner import _sliced_first_winner_grad, _spatial_axes
 
     rng = np.random.default_rng(1)
+    if data_format == "channels_first":  # shapes are given channels-last
+        shape = (shape[0], shape[-1]) + shape[1:-1]
     axes = _spatial_axes(len(shape), data_format)
     for x_np in (rng.integers(0, 3, shape).astype(np.float32),
                  rng.normal(size=shape).astype(np.float32)):
         x = tf.constant(x_np)
-        y = keras.ops.max_pool(x, list(pool), strides=list(pool), padding=padding,
-                               data_format=data_format)
-        g = tf.constant(rng.uniform(0.5, 1.5, y.shape).astype(np.float32))
-        tiled = _tiled_first_winner_grad(x, y, g, axes, list(pool), padding)
-        sliced = _sliced_first_winner_grad(x, y, g, axes, list(pool), list(pool), padding)
-        np.testing.assert_array_equal(tiled.numpy(), sliced.numpy())
-        assert np.count_nonzero(tiled.numpy()) == y.shape.num_elements()
+        expected_y = keras.ops.max_pool(x, list(pool), strides=list(strides), padding=padding,
+                                        data_format=data_format)
+        g = tf.constant(rng.uniform(0.5, 1.5, expected_y.shape).astype(np.float32))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = max_pool_first_winner(x, pool, strides, padding, data_format)
+        staged = tape.gradient(y, x, output_gradients=g)
+        joint = _sliced_first_winner_grad(x, expected_y, g, axes, list(pool), list(strides),
+                                          padding)
+        np.testing.assert_array_equal(y.numpy(), expected_y.numpy())
+        # same winners; where windows overlap an input winning several windows sums their
+        # gradients in another order (float32 round-off), else bit for bit
+        np.testing.assert_array_equal(staged.numpy() != 0, joint.numpy() != 0)
+        if tuple(pool) == tuple(strides):
+            np.testing.assert_array_equal(staged.numpy(), joint.numpy())
+        else:
+            np.testing.assert_allclose(staged.numpy(), joint.numpy(), rtol=1e-6)
+        assert np.count_nonzero(staged.numpy()) <= expected_y.shape.num_elements()
+        assert float(tf.reduce_sum(staged)) == pytest.approx(float(tf.reduce_sum(g)),
+                                                             rel=1e-6)
