@@ -44,5 +44,13 @@ def machine_line(kernels: str | None = None) -> str:
     return (f"Machine: {cpu_model()}, {os.cpu_count()} cores ({platform.machine()}, "
             f"{platform.system()} {platform.release()}), Python {platform.python_version()}, "
             f"TensorFlow {tf.__version__}, Keras {keras.__version__}; TF CPU kernels: "
-            f"{kernels}. The machine was shared with other jobs: compare ratios within a "
-            f"run, not absolute times.")
+            f"{kernels}. {load_note()}")
+
+
+def load_note() -> str:
+    """The load average when the results were written (the benchmark's own processes count)
+    and what it means for reading them."""
+    one, five, fifteen = os.getloadavg()
+    return (f"Load average when written: {one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 "
+            f"min, the benchmark's own processes included; about {os.cpu_count()} means the "
+            f"cores were busy with it alone): compare ratios within a run, not absolute times.")
