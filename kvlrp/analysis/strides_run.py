@@ -147,12 +147,11 @@ class _Evaluation:
         import tensorflow as tf
 
         if self._clips_at is None:
-            self._clips_at = self._trace_clips(tf.nest.map_structure(tf.type_spec_from_value,
-                                                                     example))
+            self._clips_at = self._trace_clips(example)
         clips = self._clips_at(example, tf.constant(step, tf.int32))
         return {k: v.numpy() for k, v in clips.items()}
 
-    def _trace_clips(self, example_spec: Any) -> Callable[[Any, Any], dict]:
+    def _trace_clips(self, example: Any) -> Callable[[Any, Any], dict]:
         """One ``tf.function`` for every step and video: the step is an int32 tensor argument
         and the input signature leaves the frame count open, so it is traced once (a function
         per step, or a Python int step, would be traced once per step, and TensorFlow warns
@@ -164,7 +163,7 @@ class _Evaluation:
         config, encoding = self.config, self.encoding
         spec = self.info.clip_spec(crops=config.crops, distinct_starts=not config.equal_counts)
         example_spec = tf.nest.map_structure(
-            lambda s: tf.TensorSpec([None] * s.shape.rank, s.dtype), example_spec)
+            lambda t: tf.TensorSpec([None] * t.shape.rank, t.dtype), example)
 
         @tf.function(input_signature=[example_spec, tf.TensorSpec([], tf.int32)])
         def clips_at(example: Any, step: Any) -> dict:

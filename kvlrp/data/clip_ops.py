@@ -9,8 +9,11 @@ import tensorflow as tf
 from kvlrp.data.clip_sampling import SHORT_POLICIES
 from kvlrp.data.normalization import NORMALIZATION_BOUNDS, get_normalization
 
-__all__ = ["NORMALIZATION_BOUNDS", "centre_crop", "eval_starts", "fit_short_side",
+__all__ = ["NORMALIZATION_BOUNDS", "centre_crop", "clip_span", "eval_starts", "fit_short_side",
            "frame_indices", "normalize", "random_crop_flip", "random_start"]
+
+#: A step between a clip's frames: a Python int, or an int32 scalar tensor in a traced graph.
+Step = int | tf.Tensor
 
 
 def normalize(frames: tf.Tensor, name: str) -> tf.Tensor:
@@ -24,8 +27,14 @@ def normalize(frames: tf.Tensor, name: str) -> tf.Tensor:
             + tf.constant(offset, tf.float32))
 
 
+def clip_span(clip_len: int, step: Step) -> Step:
+    """Frames a clip covers, ``step * (clip_len - 1) + 1`` (as
+    :func:`kvlrp.data.clip_sampling.span`, unchecked, so ``step`` may be a tensor)."""
+    return step * (clip_len - 1) + 1
+
+
 def frame_indices(
-    n_frames: tf.Tensor, starts: tf.Tensor, clip_len: int, step: int, policy: str
+    n_frames: tf.Tensor, starts: tf.Tensor, clip_len: int, step: Step, policy: str
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Frame indices ``[N, clip_len]`` of clips starting at ``starts`` ``[N]``, and ``is_short``.
 
@@ -41,14 +50,14 @@ def frame_indices(
         indices = tf.math.floormod(raw, n_frames)
     else:
         indices = tf.minimum(raw, n_frames - 1)
-    is_short = starts + step * (clip_len - 1) + 1 > n_frames
+    is_short = starts + clip_span(clip_len, step) > n_frames
     return indices, is_short
 
 
-def eval_starts(n_frames: tf.Tensor, clip_len: int, step: int, n_clips: int | str,
+def eval_starts(n_frames: tf.Tensor, clip_len: int, step: Step, n_clips: int | str,
                 distinct: bool = True) -> tf.Tensor:
     """Evaluation clip starts ``[N]`` (see :func:`kvlrp.data.clip_sampling.eval_starts`)."""
-    width = step * (clip_len - 1) + 1
+    width = clip_span(clip_len, step)
     last = tf.maximum(tf.cast(n_frames, tf.int32) - width, 0)
     if n_clips == "all":
         return tf.range(0, last + 1, width, dtype=tf.int32)
@@ -60,7 +69,7 @@ def eval_starts(n_frames: tf.Tensor, clip_len: int, step: int, n_clips: int | st
 
 def random_start(n_frames: tf.Tensor, clip_len: int, step: int, seed: tf.Tensor) -> tf.Tensor:
     """A start drawn uniformly over the valid starts (0 when the video is shorter than a clip)."""
-    width = step * (clip_len - 1) + 1
+    width = clip_span(clip_len, step)
     n_starts = tf.maximum(tf.cast(n_frames, tf.int32) - width + 1, 1)
     return tf.random.stateless_uniform([], seed, minval=0, maxval=n_starts, dtype=tf.int32)
 

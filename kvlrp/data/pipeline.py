@@ -213,7 +213,7 @@ def eval_dataset(
 def example_clips(example: dict, spec: ClipSpec, n_clips: int | str, encoding: str,
                   label: tf.Tensor | int | None = None,
                   video_id: tf.Tensor | str | None = None,
-                  step: tf.Tensor | int | None = None) -> dict[str, tf.Tensor]:
+                  step: clip_ops.Step | None = None) -> dict[str, tf.Tensor]:
     """Evaluation clips of one parsed (still encoded) shard example, as :func:`eval_clips`
     gives them from decoded frames, decoding only the frames the clips use (each once) and
     (for centre crops) cropping before the conversion to float: memory follows the clips, not
@@ -319,7 +319,7 @@ def eval_clips(
     check_positive_or_all("n_clips", n_clips)
     frames = tf.convert_to_tensor(frames)
     n_frames = tf.shape(frames)[0]
-    starts = _eval_starts(n_frames, spec, n_clips)
+    starts = _eval_starts(n_frames, spec, n_clips, spec.step)
     indices, is_short = clip_ops.frame_indices(
         n_frames, starts, spec.clip_len, spec.step, spec.short_policy
     )
@@ -414,13 +414,12 @@ def _decode_clip_frames(example: dict, indices: tf.Tensor, clip_len: int,
 
 
 def _eval_starts(n_frames: tf.Tensor, spec: ClipSpec, n_clips: int | str,
-                 step: tf.Tensor | int | None = None) -> tf.Tensor:
-    """Clip starts at ``step`` (default ``spec.step``; an int or an int32 tensor)."""
-    step = spec.step if step is None else step
+                 step: clip_ops.Step) -> tf.Tensor:
+    """Clip starts at ``step`` (``spec.step``, or another step as an int32 tensor)."""
     starts = clip_ops.eval_starts(n_frames, spec.clip_len, step, n_clips,
                                   distinct=spec.distinct_starts)
     if spec.short_policy == "skip":
-        span = step * (spec.clip_len - 1) + 1
+        span = clip_ops.clip_span(spec.clip_len, step)
         starts = tf.boolean_mask(starts, starts + span <= tf.cast(n_frames, tf.int32))
     return starts
 
