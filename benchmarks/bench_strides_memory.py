@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -25,18 +24,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import _machine  # noqa: E402  (chooses TF's CPU kernels before TensorFlow loads)
+
+_machine.setup()
+
 RESULTS = Path(__file__).resolve().parent / "results" / "strides_memory.md"
 STEPS = (1, 2, 4, 8)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_shards(folder: Path, n_frames: int, size: int) -> Path:
@@ -148,11 +141,10 @@ def main(argv=None) -> None:
                     [sys.executable, __file__, "--_child", str(shards), way, n_clips],
                     capture_output=True, text=True, check=True, env=os.environ.copy())
                 rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)")
     lines = ["# Peak memory of strides' clips from one long video", "",
              f"Video: {args.frames} frames, {args.size}x{args.size}, JPEG shards; clips of 8 "
              f"frames cropped to 56x56, steps {' '.join(map(str, STEPS))}.",
-             f"Machine: {cpu_model()}, {os.cpu_count()} CPUs; TF_ENABLE_ONEDNN_OPTS={onednn}.",
+             _machine.machine_line(),
              "Resident memory (sampled every 2 ms) of a fresh process while it reads the video "
              "and cuts every step's clips: highest value minus the value before (MB).", "",
              "| clips per video | clips | whole video decoded (MB) | needed frames only (MB) "
