@@ -12,6 +12,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from conservation import assert_conserved  # noqa: E402
 
 import analyzers  # noqa: E402
 from analyzers.composites import Composite, is_conv, is_dense  # noqa: E402
@@ -121,7 +122,7 @@ def test_softmax_is_stripped(final, x):
     np.testing.assert_allclose(analyzer.graph.forward(tf.constant(x)).numpy(), logits,
                                atol=1e-5)
     relevance = analyzer.analyze(x, neuron_selection=1)
-    np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logits[:, 1], rtol=1e-4)
+    assert_conserved(relevance, logits[:, 1], rtol=1e-4)
 
 
 def test_deep_taylor_explains_relu_of_the_logit(x):
@@ -132,7 +133,7 @@ def test_deep_taylor_explains_relu_of_the_logit(x):
     assert np.all(logits[np.arange(3), lowest] < 0)
     assert np.all(analyzer.analyze(np.abs(x), neuron_selection=lowest) == 0)
     top = analyzer.analyze(np.abs(x))
-    np.testing.assert_allclose(top.reshape(3, -1).sum(1), logits.max(1), rtol=1e-4)
+    assert_conserved(top, logits.max(1), rtol=1e-4)
 
 
 def _bn_model(first_bn=False):
@@ -247,7 +248,7 @@ def test_conv2d_and_conv1d_models_conserve():
         analyzer = analyzers.create_analyzer("lrp.z_plus", model)
         logits = analyzer.graph.forward(tf.constant(xin)).numpy()
         rel = analyzer.analyze(xin, neuron_selection=0)
-        np.testing.assert_allclose(rel.reshape(2, -1).sum(1), logits[:, 0], rtol=1e-4)
+        assert_conserved(rel, logits[:, 0], rtol=1e-4)
 
 
 def test_shared_layer_and_functional_submodel_conserve():
@@ -270,7 +271,7 @@ def test_shared_layer_and_functional_submodel_conserve():
     np.testing.assert_allclose(analyzer.graph.forward(tf.constant(xin)).numpy(), logits,
                                atol=1e-5)
     rel = analyzer.analyze(xin, neuron_selection=1)
-    np.testing.assert_allclose(rel.reshape(2, -1).sum(1), logits[:, 1], rtol=1e-4)
+    assert_conserved(rel, logits[:, 1], rtol=1e-4)
 
 
 # -- errors --------------------------------------------------------------------------

@@ -12,6 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from conservation import assert_conserved  # noqa: E402
 
 import analyzers  # noqa: E402
 from analyzers.canonizers import fold_batch_norm  # noqa: E402
@@ -185,7 +186,7 @@ def test_gate_branch_gets_no_relevance_and_relevance_is_conserved():
         target = logits[np.arange(2), sel]
         if name.startswith("deep"):
             target = np.maximum(target, 0)
-        np.testing.assert_allclose(total.reshape(2, -1).sum(1), target, rtol=1e-4)
+        assert_conserved(total, target, rtol=1e-4, err_msg=name)
     rules = dict(analyzers.create_analyzer("lrp.z", model).layer_rules())
     assert rules["gate_mul"] == "GateRule()"
 

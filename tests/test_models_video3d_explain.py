@@ -2,7 +2,9 @@
 
 * Explained: every layer of every builder is accepted (no refusal), and on the bias-free
   variants the conserving rules give ``R.sum()`` equal to the explained logit (deep Taylor:
-  ``max(0, logit)``) within 1e-4 relative, through residual Add, (2+1)D factorised convs,
+  ``max(0, logit)``) within 1e-4 relative plus float32 round-off of ``sum|R|``
+  (tests/conservation.py), on inputs whose logit is far from zero, through residual Add,
+  (2+1)D factorised convs,
   Inception Concatenate, channelwise (grouped) convs, squeeze-excitation gates, swish and
   folded BatchNormalization. BatchNorm gets random scales and variances (mean 0, no
   offset: no additive term), so the folding is not the identity.
@@ -18,6 +20,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conservation import ascent_inputs, assert_conserved
 
 import analyzers
 from kvlrp.models import build_model
@@ -33,14 +36,20 @@ KWARGS = {
 SHAPE = (8, 16, 16, 3)
 
 #: (analyzer, kwargs, input range, explains max(0, logit), relative tolerance).
-#: lrp.epsilon's stabiliser (1e-7) absorbs a little relevance at near-zero neurons; alpha-beta
-#: was measured off by up to 0.9 % on r2plus1d_small (a sample whose logit is 0.002; 2e-5 to
-#: 1e-4 elsewhere).
+#: The relative tolerance is what the rule may lose; float32 round-off is added relative to
+#: sum|R| (tests/conservation.py). On random inputs an untrained net's logit can be 0.002
+#: against sum|R| = 163 under alpha-beta (r2plus1d_small), where round-off alone moves the
+#: total by 1 % of the logit and differs between kernel sets; so the inputs are the corners
+#: the selected logit's gradient points to (sum|R| / |logit| <= 50 measured, 100 asserted).
+#: lrp.epsilon's stabiliser (1e-7) absorbs a little relevance at near-zero neurons: measured
+#: up to 2.6e-5 of the logit (i3d_small).
 CONSERVING = [
     ("lrp.z", {}, (-1.0, 1.0), False, 1e-4),
-    ("lrp.alpha_2_beta_1", {}, (-1.0, 1.0), False, 1e-2),
-    ("lrp.epsilon", {}, (-1.0, 1.0), False, 2e-3),
+    ("lrp.alpha_2_beta_1", {}, (-1.0, 1.0), False, 1e-4),
+    ("lrp.epsilon", {}, (-1.0, 1.0), False, 1e-4),
 ]
+#: sum|R| / |logit| allowed on the ascent inputs (the check stays sharp to ~rtol).
+MAX_MASS_RATIO = 100.0
 #: z+ based rules; they conserve where every neuron that receives relevance has an
 #: activating (positive) contribution. That holds in I3D (ReLU, pooling, Concatenate) and
 #: behind residual sums, which the z+ analyzers split by the inputs' positive parts (a
@@ -95,18 +104,18 @@ def _check_conserved(model, cases):
     graph = analyzers.build_graph(model)
     for method, kwargs, (lo, hi), relu_output, rtol in cases:
         x = rng.uniform(lo, hi, (2,) + SHAPE).astype("float32")
+        selection = np.argmax(graph.forward(x).numpy(), axis=1)
+        x = ascent_inputs(graph.forward, x, selection, lo, hi)
         logits = graph.forward(x).numpy()
-        selection = np.argmax(logits, axis=1)
         target = logits[np.arange(2), selection]
         if relu_output:
             target = np.maximum(target, 0.0)
-        assert np.all(target > 0), (method, logits)  # a non-trivial check
+            assert np.all(target > 0), (method, logits)  # a non-trivial check
         analyzer = analyzers.create_analyzer(method, model, **kwargs)
         relevance = analyzer.analyze(x, neuron_selection=selection)
         assert relevance.shape == x.shape and np.isfinite(relevance).all()
-        totals = relevance.reshape(2, -1).sum(axis=1)
-        np.testing.assert_allclose(totals, target, rtol=rtol, atol=1e-6,
-                                   err_msg=f"{method} on {model.name}")
+        assert_conserved(relevance, target, rtol=rtol, max_mass_ratio=MAX_MASS_RATIO,
+                         err_msg=f"{method} on {model.name}")
 
 
 @pytest.mark.parametrize("name", SMALL)
