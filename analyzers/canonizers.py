@@ -4,7 +4,7 @@
 ConvTranspose layer right before it (when that layer has a linear activation, the same
 channel axis, and no other consumer of its output): ``W' = W * s``, ``b' = (b - mean) * s
 + beta`` with ``s = gamma / sqrt(var + eps)``. The folded graph computes the same
-function (checked in ``tests/test_analyzers_api.py`` to atol 1e-5).
+function (checked in ``tests/analyzers/test_api.py`` to atol 1e-5).
 
 A BatchNormalization that cannot be folded backwards but whose output feeds only a Dense
 or an ungrouped Conv with no zero padding (``valid``, or a kernel of size 1; pre-activation

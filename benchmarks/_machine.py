@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from kvlrp.tfsetup import ONEDNN_VAR, cpu_model, prefer_onednn  # noqa: E402
+from kvlrp.infra.tfsetup import ONEDNN_VAR, cpu_model, prefer_onednn  # noqa: E402
 
 
 def setup() -> None:
@@ -28,7 +28,7 @@ def setup() -> None:
 
 def kernel_set() -> str:
     """``"oneDNN"`` or ``"Eigen"``: the CPU kernels the loaded TensorFlow runs (imports it)."""
-    from kvlrp.tfsetup import onednn_enabled
+    from kvlrp.infra.tfsetup import onednn_enabled
 
     return "oneDNN" if onednn_enabled() else "Eigen"
 

@@ -8,7 +8,7 @@ engine::
         --model c3d_bench --weights W.npz --batch 8 --repeats 5
 
 Arguments
-    ``--model``      a spec name from ``tests/innvestigate_zoo/spec.py`` (``c3d_bench``,
+    ``--model``      a spec name from ``tests/helpers/innvestigate_zoo/spec.py`` (``c3d_bench``,
                      ``c3d_full``, or any reference model such as ``plain_bias``).
     ``--weights``    npz with keys ``weights/<layer>/<i>`` in Keras order, e.g. written by
                      ``np.savez(W, **spec.flatten_weights(weights))`` (``weights`` a
@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 from innvestigate_zoo import build_keras2, spec  # noqa: E402
 
 

@@ -59,7 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def time_pipeline(shard_dir: Path, spec, batch_size: int, batches: int) -> float:
     """Clips per second of ``train_dataset`` after two warm-up batches."""
-    from kvlrp.data.pipeline import train_dataset
+    from kvlrp.data.clips.pipeline import train_dataset
 
     iterator = iter(train_dataset(shard_dir, spec, batch_size, seed=0))
     for _ in range(2):
@@ -82,8 +82,8 @@ def build_model(num_classes: int, spec):
 
 def time_training(shard_dir: Path, spec, batch_size: int, steps: int) -> float:
     """Clips per second one ``train_on_batch`` step consumes (data already in memory)."""
-    from kvlrp.data.pipeline import train_dataset
-    from kvlrp.data.shards import read_classes
+    from kvlrp.data.clips.pipeline import train_dataset
+    from kvlrp.data.shards.folder import read_classes
 
     batches = list(train_dataset(shard_dir, spec, batch_size, seed=1).take(min(steps, 4)))
     model = build_model(len(read_classes(shard_dir)), spec)
@@ -98,7 +98,7 @@ def time_training(shard_dir: Path, spec, batch_size: int, steps: int) -> float:
 
 def pyav_clip(path: str, spec, rng: np.random.Generator) -> np.ndarray:
     """One random training clip decoded from the file with PyAV (``read_video``, no shards)."""
-    from kvlrp.data import clip_sampling
+    from kvlrp.data.clips import clip_sampling
     from kvlrp.video import read_video
 
     frames = read_video(path).frames
@@ -120,8 +120,7 @@ def pyav_clip_early_stop(path: str, n_frames: int, spec, rng: np.random.Generato
     import av
     from av.video.reformatter import VideoReformatter
 
-    from kvlrp.data import clip_sampling
-
+    from kvlrp.data.clips import clip_sampling
     start = int(rng.choice(clip_sampling.valid_starts(n_frames, spec.clip_len, spec.step)))
     indices = clip_sampling.clip_indices(n_frames, start, spec.clip_len, spec.step, "loop")
     wanted, picked, to_rgb = set(indices), {}, VideoReformatter()
@@ -155,8 +154,8 @@ def time_pyav(index, spec, n_clips: int, early_stop: bool) -> float:
 def main(argv=None) -> int:
     args = parse_args(argv)
 
-    from kvlrp.data.pipeline import ClipSpec
-    from kvlrp.data.shards import prepare_shards, read_index
+    from kvlrp.data.clips.pipeline import ClipSpec
+    from kvlrp.data.shards.folder import prepare_shards, read_index
     from kvlrp.data.synth import write_synthetic_dataset
 
     spec = ClipSpec(clip_len=args.clip_len, step=args.step, size=args.crop)

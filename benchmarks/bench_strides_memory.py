@@ -37,7 +37,7 @@ def make_shards(folder: Path, n_frames: int, size: int) -> Path:
     import numpy as np
     import pandas as pd
 
-    from kvlrp.data.shards import prepare_shards
+    from kvlrp.data.shards.folder import prepare_shards
     from kvlrp.video import write_video
 
     y, x = np.mgrid[0:size, 0:size]
@@ -54,7 +54,7 @@ def measure(shards: str, way: str, n_clips: str) -> dict:
     """In this process: peak RSS growth (MB) while cutting the clips of every step."""
     import tensorflow as tf
 
-    from kvlrp.data.pipeline import (
+    from kvlrp.data.clips.pipeline import (
         ClipSpec,
         eval_clips,
         example_clips,

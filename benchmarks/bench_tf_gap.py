@@ -31,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from kvlrp.tfsetup import cpu_model  # noqa: E402  (does not import TensorFlow)
+from kvlrp.infra.tfsetup import cpu_model  # noqa: E402  (does not import TensorFlow)
 
 OPS_SCRIPT = ROOT / "benchmarks" / "bench_tf_ops.py"
 DEFAULT_INNV = Path(os.environ.get(
@@ -202,7 +202,7 @@ def report(data: dict, args: argparse.Namespace) -> str:
     first = next(iter(runs.values()))[0]
     import tensorflow as tf  # only for the header (this process: our env)
 
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "helpers"))
     from innvestigate_zoo import spec as zoo_spec
 
     layers = [lay.name for lay in zoo_spec.get_spec(args.model).layers]

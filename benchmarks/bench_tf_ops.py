@@ -1,7 +1,8 @@
 """Time and trace a zoo model's input gradient in plain TensorFlow, on any TensorFlow version.
 
 No Keras, no ``analyzers`` and no ``kvlrp`` imports: the network of a zoo spec
-(``tests/innvestigate_zoo/spec.py``; Conv3D, MaxPooling3D, Flatten and Dense layers) is written
+(``tests/helpers/innvestigate_zoo/spec.py``; Conv3D, MaxPooling3D, Flatten and Dense layers) is
+written
 with ``tf.nn`` ops on the spec's seeded weights and inputs, so this runs unchanged in our env
 (TF 2.21) and in the ``innvestigate`` tox env (TF 2.14) and compares the same program, op for
 op, across TensorFlow versions. ``bench_tf_gap.py`` runs it per version and kernel set.
@@ -32,7 +33,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 from innvestigate_zoo import spec as zoo_spec  # noqa: E402  (pure numpy)
 
 SUPPORTED = ("Conv3D", "MaxPooling3D", "Flatten", "Dense")

@@ -92,7 +92,7 @@ def prepare_data(args, workdir: Path) -> Path:
     """Shard folder of a synthetic dataset (reused if ``--data`` is given)."""
     if args.data:
         return Path(args.data)
-    from kvlrp.data.shards import prepare_shards
+    from kvlrp.data.shards.folder import prepare_shards
     from kvlrp.data.synth import write_synthetic_dataset
 
     manifest = write_synthetic_dataset(

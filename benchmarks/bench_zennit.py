@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "helpers"))
 
 from innvestigate_zoo import spec as zoo_spec  # noqa: E402  (numpy only)
 from zennit_loading import import_zennit  # noqa: E402  (importlib only)

@@ -12,8 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kvlrp.analysis.explain import explain_frames, reinitialised_clone
-from kvlrp.analysis.profiles import summarize_profiles
+from kvlrp.analysis.explain.frames import explain_frames, reinitialised_clone
+from kvlrp.analysis.measures.profiles import summarize_profiles
 
 FRAMES, SIZE, CLASSES = 6, 16, 3
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from kvlrp.analysis.strides_run import run_strides
-from kvlrp.data.shards import prepare_shards
+from kvlrp.analysis.strides.run import run_strides
+from kvlrp.data.shards.folder import prepare_shards
 from kvlrp.data.synth import write_synthetic_dataset
 from kvlrp.models import load_model
 from kvlrp.training import train

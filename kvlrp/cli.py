@@ -1,10 +1,11 @@
 """The ``kvlrp`` console script: one sub-command per module in :mod:`kvlrp.commands`.
 
 Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``;
-it raises :class:`kvlrp.commands.errors.CommandError` for bad input, which :func:`main` prints as
+it raises :class:`kvlrp.commands.shared.errors.CommandError` for bad input, which :func:`main`
+prints as
 one line on stderr with exit status 2. A command module that fails to import is an error.
 Command modules import TensorFlow lazily (inside ``run``) so that ``kvlrp --help`` stays fast
-and so that :func:`kvlrp.tfsetup.prefer_onednn` can choose TensorFlow's CPU kernels before
+and so that :func:`kvlrp.infra.tfsetup.prefer_onednn` can choose TensorFlow's CPU kernels before
 TensorFlow loads.
 """
 
@@ -18,8 +19,8 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from kvlrp.commands.errors import CommandError
-from kvlrp.tfsetup import prefer_onednn
+from kvlrp.commands.shared.errors import CommandError
+from kvlrp.infra.tfsetup import prefer_onednn
 
 #: Sub-command name -> module under ``kvlrp.commands``, in the order ``--help`` lists them.
 COMMANDS: dict[str, str] = {
@@ -37,7 +38,7 @@ COMMANDS: dict[str, str] = {
 }
 
 
-#: Commands that import TensorFlow (quietly, see :mod:`kvlrp.runtime`); those in
+#: Commands that import TensorFlow (quietly, see :mod:`kvlrp.infra.runtime`); those in
 #: :data:`DEVICE_COMMANDS` also print the device line.
 TF_COMMANDS = {"demo", "prepare", "train", "explain", "strides"}
 DEVICE_COMMANDS = {"demo", "train", "explain", "strides"}
@@ -100,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(message, file=sys.stderr)
     try:
         if args.command in TF_COMMANDS:
-            from kvlrp.runtime import start_tensorflow
+            from kvlrp.infra.runtime import start_tensorflow
 
             device = start_tensorflow()
             if args.command in DEVICE_COMMANDS:

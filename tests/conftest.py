@@ -42,7 +42,7 @@ def synthetic_manifest(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_shards(synthetic_manifest: Path) -> Path:
     """Shard folder (JPEG frames) prepared from :func:`synthetic_manifest`."""
-    from kvlrp.data.shards import prepare_shards
+    from kvlrp.data.shards.folder import prepare_shards
 
     out = synthetic_manifest.parent / "shards"
     return prepare_shards(synthetic_manifest, out, workers=0, progress=False).out_dir

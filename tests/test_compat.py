@@ -1,7 +1,7 @@
 """The private Keras / TensorFlow internals the packages use, checked on the installed versions.
 
 If one of these fails after a Keras or TensorFlow upgrade, the fix belongs in
-``analyzers/compat.py`` or ``kvlrp/compat.py`` only.
+``analyzers/compat.py`` or ``kvlrp/infra/compat.py`` only.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from analyzers.compat import is_functional, nodes_by_depth, onednn_enabled
-from kvlrp.compat import disable_op_determinism, op_determinism_enabled
+from kvlrp.infra.compat import disable_op_determinism, op_determinism_enabled
 
 
 def _branching_model() -> keras.Model:

@@ -1,26 +1,29 @@
 """The paper's method: frame-position relevance, border score, position prior, stride accuracy,
 frame flipping, heatmaps, plots and the markdown report.
 
-Pure table builders (:mod:`~kvlrp.analysis.shares`, :mod:`~kvlrp.analysis.bootstrap`,
-:mod:`~kvlrp.analysis.profiles`, :mod:`~kvlrp.analysis.accuracy`) need only numpy/pandas; the
-runners (:mod:`~kvlrp.analysis.explain`, :mod:`~kvlrp.analysis.strides`,
-:mod:`~kvlrp.analysis.flipping`) take a Keras model and any analyzer object with iNNvestigate's
+Pure table builders (:mod:`~kvlrp.analysis.measures.shares`,
+:mod:`~kvlrp.analysis.measures.bootstrap`,
+:mod:`~kvlrp.analysis.measures.profiles`, :mod:`~kvlrp.analysis.measures.accuracy`) need only
+numpy/pandas; the
+runners (:mod:`~kvlrp.analysis.explain.frames`, :mod:`~kvlrp.analysis.strides.predictions`,
+:mod:`~kvlrp.analysis.measures.flipping`) take a Keras model and any analyzer object with
+iNNvestigate's
 ``analyze(x, neuron_selection)`` method; :func:`run_explain` / :func:`run_strides` run them over
 a shard folder and write the reports (what ``kvlrp explain`` / ``kvlrp strides`` call).
 """
 
-from kvlrp.analysis.accuracy import best_step, stride_table, video_predictions
-from kvlrp.analysis.bootstrap import bootstrap_indices, percentile_interval
-from kvlrp.analysis.explain import analyzer_factory, explain_frames, reinitialised_clone
-from kvlrp.analysis.explain_config import ExplainConfig
-from kvlrp.analysis.explain_run import run_explain
-from kvlrp.analysis.flipping import frame_flipping_table
-from kvlrp.analysis.profiles import summarize_profiles
-from kvlrp.analysis.report import build_report
-from kvlrp.analysis.shares import border_score, clip_shares, frame_relevance
-from kvlrp.analysis.strides import stride_predictions
-from kvlrp.analysis.strides_config import StridesConfig
-from kvlrp.analysis.strides_run import run_strides
+from kvlrp.analysis.explain.config import ExplainConfig
+from kvlrp.analysis.explain.frames import analyzer_factory, explain_frames, reinitialised_clone
+from kvlrp.analysis.explain.run import run_explain
+from kvlrp.analysis.measures.accuracy import best_step, stride_table, video_predictions
+from kvlrp.analysis.measures.bootstrap import bootstrap_indices, percentile_interval
+from kvlrp.analysis.measures.flipping import frame_flipping_table
+from kvlrp.analysis.measures.profiles import summarize_profiles
+from kvlrp.analysis.measures.shares import border_score, clip_shares, frame_relevance
+from kvlrp.analysis.report.markdown import build_report
+from kvlrp.analysis.strides.config import StridesConfig
+from kvlrp.analysis.strides.predictions import stride_predictions
+from kvlrp.analysis.strides.run import run_strides
 
 __all__ = [
     "ExplainConfig", "StridesConfig", "analyzer_factory", "best_step", "bootstrap_indices",

@@ -2,8 +2,8 @@
 per step, and the findings summarised across seeds.
 
 Per seed ``s`` the folder ``out/seed<s>`` holds ``model/`` (trained with seed ``s``),
-``explain/`` (:func:`kvlrp.analysis.explain_run.run_explain`) and ``strides/``
-(:func:`kvlrp.analysis.strides_run.run_strides`, the step chosen on ``val`` and reported on
+``explain/`` (:func:`kvlrp.analysis.explain.run.run_explain`) and ``strides/``
+(:func:`kvlrp.analysis.strides.run.run_strides`, the step chosen on ``val`` and reported on
 ``test`` with paired tests). Every stage resumes, so an interrupted study re-run with the same
 settings continues where it stopped.
 
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kvlrp.atomic import write_csv, write_json
+from kvlrp.infra.atomic import write_csv, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -170,8 +170,8 @@ def run_study(
     dict
         The content of ``summary.json``.
     """
-    from kvlrp.analysis.explain_run import run_explain
-    from kvlrp.analysis.strides_run import run_strides
+    from kvlrp.analysis.explain.run import run_explain
+    from kvlrp.analysis.strides.run import run_strides
     from kvlrp.models import load_model
     from kvlrp.training import train
 

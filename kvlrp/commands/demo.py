@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from kvlrp.commands.options import positive_int
+from kvlrp.commands.shared.options import positive_int
 
 HELP = "end-to-end demo on synthetic videos: train, explain, stride table, report"
 
@@ -121,7 +121,7 @@ def _cpu_seconds() -> float:
 def _synth_and_prepare(out: Path, config: DemoConfig, progress: bool) -> Path:
     """Synthetic videos (re-split with ``config.test_fraction`` if set) decoded into shards;
     returns the shard folder."""
-    from kvlrp.data.shards import prepare_shards
+    from kvlrp.data.shards.folder import prepare_shards
     from kvlrp.data.synth import write_synthetic_dataset
 
     manifest = write_synthetic_dataset(
@@ -131,8 +131,8 @@ def _synth_and_prepare(out: Path, config: DemoConfig, progress: bool) -> Path:
     if config.test_fraction is not None:
         import pandas as pd
 
-        from kvlrp.atomic import write_csv
-        from kvlrp.data.manifest import VAL_FRACTION, stratified_splits
+        from kvlrp.data.manifests.manifest import VAL_FRACTION, stratified_splits
+        from kvlrp.infra.atomic import write_csv
 
         table = pd.read_csv(manifest)
         val = min(VAL_FRACTION, (1.0 - config.test_fraction) / 3)
@@ -149,10 +149,10 @@ def run_demo_study(out: Path, config: DemoConfig, seeds: list[int],
                    progress: bool = True) -> dict:
     """``kvlrp demo --seeds N``: synthetic data -> shards -> :func:`kvlrp.analysis.study.
     run_study` over ``seeds`` -> report. Returns the study summary."""
-    from kvlrp.analysis.report import build_report
+    from kvlrp.analysis.report.markdown import build_report
     from kvlrp.analysis.study import run_study
-    from kvlrp.atomic import write_json
     from kvlrp.commands.study import print_study_summary
+    from kvlrp.infra.atomic import write_json
 
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -188,14 +188,14 @@ def run_demo_study(out: Path, config: DemoConfig, seeds: list[int],
 
 def run_demo(out: Path, config: DemoConfig, progress: bool = True) -> dict[str, Path]:
     """Run every stage; returns the output locations by stage."""
-    from kvlrp.analysis.explain_run import run_explain
-    from kvlrp.analysis.report import build_report
-    from kvlrp.analysis.strides_run import run_strides
-    from kvlrp.atomic import write_json
+    from kvlrp.analysis.explain.run import run_explain
+    from kvlrp.analysis.report.markdown import build_report
+    from kvlrp.analysis.strides.run import run_strides
     from kvlrp.commands.explain import print_explain_summary
     from kvlrp.commands.strides import print_strides_summary
-    from kvlrp.data.shards import prepare_shards
+    from kvlrp.data.shards.folder import prepare_shards
     from kvlrp.data.synth import write_synthetic_dataset
+    from kvlrp.infra.atomic import write_json
     from kvlrp.models import load_model
     from kvlrp.training import train
 

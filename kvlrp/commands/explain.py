@@ -6,13 +6,18 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from kvlrp.commands.errors import bad_input_is_a_command_error
-from kvlrp.commands.model_args import add_model_arguments
-from kvlrp.commands.options import count_or_all, non_negative_int, positive_float, positive_int
-from kvlrp.commands.scaleout import add_scale_arguments, print_worker_summary, scale_kwargs
+from kvlrp.commands.shared.errors import bad_input_is_a_command_error
+from kvlrp.commands.shared.model_args import add_model_arguments
+from kvlrp.commands.shared.options import (
+    count_or_all,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+from kvlrp.commands.shared.scaleout import add_scale_arguments, print_worker_summary, scale_kwargs
 
 if TYPE_CHECKING:
-    from kvlrp.analysis.explain_config import ExplainConfig
+    from kvlrp.analysis.explain.config import ExplainConfig
 
 HELP = "relevance per frame position (border effect, prior, flipping, heatmaps) of a model"
 
@@ -57,9 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> ExplainConfig:
-    """The :class:`~kvlrp.analysis.explain_config.ExplainConfig` of ``kvlrp explain``'s
+    """The :class:`~kvlrp.analysis.explain.config.ExplainConfig` of ``kvlrp explain``'s
     options (ValueError on a bad value or bad worker options)."""
-    from kvlrp.analysis.explain_config import ExplainConfig
+    from kvlrp.analysis.explain.config import ExplainConfig
 
     return ExplainConfig(
         analyzer=args.analyzer, steps=args.steps, split=args.split,
@@ -72,8 +77,8 @@ def config_from_args(args: argparse.Namespace) -> ExplainConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp explain``."""
-    from kvlrp.analysis.explain_run import run_explain
-    from kvlrp.commands.model_args import load_from_args
+    from kvlrp.analysis.explain.run import run_explain
+    from kvlrp.commands.shared.model_args import load_from_args
 
     with bad_input_is_a_command_error(shards=args.data):
         config = config_from_args(args)

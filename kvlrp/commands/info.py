@@ -19,7 +19,7 @@ def environment_info() -> dict[str, str]:
     import tensorflow as tf
 
     from kvlrp import __version__
-    from kvlrp.tfsetup import ONEDNN_VAR, chosen_by_kvlrp, cpu_model, onednn_enabled
+    from kvlrp.infra.tfsetup import ONEDNN_VAR, chosen_by_kvlrp, cpu_model, onednn_enabled
 
     try:
         usable = len(os.sched_getaffinity(0))

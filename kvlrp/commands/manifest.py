@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from kvlrp.commands.errors import bad_input_is_a_command_error
-from kvlrp.commands.options import fraction, positive_int
+from kvlrp.commands.shared.errors import bad_input_is_a_command_error
+from kvlrp.commands.shared.options import fraction, positive_int
 
 HELP = "write a manifest CSV from a dataset folder (class-folders, ucf101, hmdb51, kinetics, " \
        "mmaction)"
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     """Build and write the manifest; print counts per split and where it went."""
     from pathlib import Path
 
-    from kvlrp.data.layouts import build_manifest, write_manifest
+    from kvlrp.data.manifests.layouts import build_manifest, write_manifest
 
     with bad_input_is_a_command_error():
         result = build_manifest(args.layout, args.root, group_regex=args.group_regex,
@@ -95,6 +95,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _outside(paths, folder) -> bool:
     """Whether any of ``paths`` lies outside ``folder`` (as ``kvlrp prepare`` checks)."""
-    from kvlrp.data.path_policy import outside_root_reason
+    from kvlrp.data.manifests.path_policy import outside_root_reason
 
     return any(outside_root_reason(p, folder) for p in paths)

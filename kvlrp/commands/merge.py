@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from kvlrp.commands.errors import bad_input_is_a_command_error
+from kvlrp.commands.shared.errors import bad_input_is_a_command_error
 
 HELP = "combine the partial tables of explain/strides workers into the final tables"
 
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Merge the workers' folders and print the summary, as the single-machine command does."""
-    from kvlrp.analysis.merge import merge_runs
+    from kvlrp.analysis.runs.merge import merge_runs
 
     with bad_input_is_a_command_error():
         summary = merge_runs(args.dirs, args.out)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from kvlrp.commands.errors import BAD_INPUT, bad_input_is_a_command_error
-from kvlrp.commands.options import non_negative_int, positive_float, positive_int
+from kvlrp.commands.shared.errors import BAD_INPUT, bad_input_is_a_command_error
+from kvlrp.commands.shared.options import non_negative_int, positive_float, positive_int
 
 HELP = "decode every video of a manifest once into TFRecord shards"
 
@@ -49,12 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Prepare the shards; print counts and where everything went."""
-    from kvlrp.data.manifest import ManifestError
-    from kvlrp.data.shards import prepare_shards
+    from kvlrp.data.manifests.manifest import ManifestError
+    from kvlrp.data.shards.folder import prepare_shards
 
     with bad_input_is_a_command_error((ManifestError, *BAD_INPUT)):
         manifest = _manifest(args)
-        # the options both runners take (each checks them through kvlrp.data.prepare_inputs)
+        # the options both runners take (each checks them through kvlrp.data.shards.prepare_inputs)
         common = {"encoding": args.encoding, "jpeg_quality": args.jpeg_quality,
                   "short_side": args.short_side, "videos_per_shard": args.videos_per_shard,
                   "allow_truncated": args.allow_truncated, "fps": args.fps,
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         if args.runner == "beam":
             import shlex
 
-            from kvlrp.data.beam_prepare import prepare_shards_beam
+            from kvlrp.data.shards.beam_prepare import prepare_shards_beam
 
             result = prepare_shards_beam(manifest, args.out, **common,
                                          beam_args=shlex.split(args.beam_options))
@@ -84,12 +84,12 @@ def _manifest(args: argparse.Namespace):
     """The manifest CSV path, or for a folder the manifest of its class-folder tree."""
     from pathlib import Path
 
-    from kvlrp.fs import is_url
+    from kvlrp.infra.fs import is_url
 
     if is_url(args.manifest) or not Path(args.manifest).is_dir():
         return args.manifest
-    from kvlrp.data.layouts import build_manifest
-    from kvlrp.data.manifest import manifest_from_table
+    from kvlrp.data.manifests.layouts import build_manifest
+    from kvlrp.data.manifests.manifest import manifest_from_table
 
     result = build_manifest("class-folders", args.manifest, group_regex=args.group_regex)
     for note in result.notes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kvlrp.commands.errors import bad_input_is_a_command_error
+from kvlrp.commands.shared.errors import bad_input_is_a_command_error
 
 HELP = "plots (PNG) and report.md from explain/strides results in a folder"
 
@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp report``."""
-    from kvlrp.analysis.report import build_report
+    from kvlrp.analysis.report.markdown import build_report
 
     with bad_input_is_a_command_error():
         path = build_report(args.dir)

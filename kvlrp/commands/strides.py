@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from kvlrp.commands.errors import bad_input_is_a_command_error
-from kvlrp.commands.model_args import add_model_arguments
-from kvlrp.commands.options import count_or_all, positive_int
-from kvlrp.commands.scaleout import add_scale_arguments, print_worker_summary, scale_kwargs
+from kvlrp.commands.shared.errors import bad_input_is_a_command_error
+from kvlrp.commands.shared.model_args import add_model_arguments
+from kvlrp.commands.shared.options import count_or_all, positive_int
+from kvlrp.commands.shared.scaleout import add_scale_arguments, print_worker_summary, scale_kwargs
 
 if TYPE_CHECKING:
-    from kvlrp.analysis.strides_config import StridesConfig
+    from kvlrp.analysis.strides.config import StridesConfig
 
 HELP = "clip and video accuracy per step size (test-time tuning, resumable)"
 
@@ -46,9 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> StridesConfig:
-    """The :class:`~kvlrp.analysis.strides_config.StridesConfig` of ``kvlrp strides``'s
+    """The :class:`~kvlrp.analysis.strides.config.StridesConfig` of ``kvlrp strides``'s
     options (ValueError on a bad value or bad worker options)."""
-    from kvlrp.analysis.strides_config import StridesConfig
+    from kvlrp.analysis.strides.config import StridesConfig
 
     return StridesConfig(
         steps=args.steps, split=args.split, clips_per_video=args.clips_per_video,
@@ -59,8 +59,8 @@ def config_from_args(args: argparse.Namespace) -> StridesConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp strides``."""
-    from kvlrp.analysis.strides_run import run_strides
-    from kvlrp.commands.model_args import load_from_args
+    from kvlrp.analysis.strides.run import run_strides
+    from kvlrp.commands.shared.model_args import load_from_args
 
     with bad_input_is_a_command_error(shards=args.data):
         config = config_from_args(args)

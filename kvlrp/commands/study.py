@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from kvlrp.commands.errors import bad_input_is_a_command_error
-from kvlrp.commands.options import count_or_all, non_negative_int, positive_int
+from kvlrp.commands.shared.errors import bad_input_is_a_command_error
+from kvlrp.commands.shared.options import count_or_all, non_negative_int, positive_int
 from kvlrp.commands.train import MODELS, model_kwargs
 
 HELP = "several training seeds: train, explain, strides per seed; per-seed and across-seed tables"
@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp study``."""
-    from kvlrp.analysis.report import build_report
+    from kvlrp.analysis.report.markdown import build_report
     from kvlrp.analysis.study import run_study
 
     train_kwargs = {"model": args.model, "clip_len": args.clip_len, "step": args.step,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kvlrp.commands.options import positive_int
+from kvlrp.commands.shared.options import positive_int
 
 HELP = "write the synthetic video dataset (classes differ only in slow temporal dynamics)"
 
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from kvlrp.data.synth import CLASSES, read_synth_info, write_synthetic_dataset
-    from kvlrp.safe_paths import check_out_dir
+    from kvlrp.infra.safe_paths import check_out_dir
 
     try:
         check_out_dir(args.out)

@@ -7,9 +7,9 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from kvlrp.commands.errors import bad_input_is_a_command_error
-from kvlrp.commands.options import count_or_all, positive_float, positive_int
-from kvlrp.data.normalization import NORMALIZATIONS
+from kvlrp.commands.shared.errors import bad_input_is_a_command_error
+from kvlrp.commands.shared.options import count_or_all, positive_float, positive_int
+from kvlrp.data.clips.normalization import NORMALIZATIONS
 
 if TYPE_CHECKING:  # pragma: no cover
     from kvlrp.training import TrainConfig

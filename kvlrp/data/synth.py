@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kvlrp.atomic import write_csv, write_json
-from kvlrp.data.manifest import stratified_splits
+from kvlrp.data.manifests.manifest import stratified_splits
+from kvlrp.infra.atomic import write_csv, write_json
 
 #: Class names (sorted, so a class's index is its position here).
 CLASSES: tuple[str, ...] = ("drift_down", "drift_sideways", "drift_up", "still")

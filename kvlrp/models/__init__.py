@@ -13,11 +13,12 @@
   input normalisation (see :mod:`kvlrp.models.wrap`).
 """
 
-from kvlrp.models.c3d import c3d, c3d_small
-from kvlrp.models.i3d import i3d, i3d_small
+from kvlrp.models.builders.c3d import c3d, c3d_small
+from kvlrp.models.builders.i3d import i3d, i3d_small
+from kvlrp.models.builders.resnet3d import r2plus1d, r2plus1d_small, r3d, r3d_small
+from kvlrp.models.builders.x3d import x3d, x3d_small
 from kvlrp.models.info import ModelInfo
 from kvlrp.models.registry import ARCHITECTURES, build_model
-from kvlrp.models.resnet3d import r2plus1d, r2plus1d_small, r3d, r3d_small
 from kvlrp.models.saving import (
     INFO_FILENAME,
     MODEL_FILENAME,
@@ -33,7 +34,6 @@ from kvlrp.models.wrap import (
     read_classes_file,
     wrap_model,
 )
-from kvlrp.models.x3d import x3d, x3d_small
 
 __all__ = [
     "ARCHITECTURES",

@@ -7,10 +7,10 @@ from typing import Any
 
 import keras
 
-from kvlrp.models.c3d import c3d, c3d_small
-from kvlrp.models.i3d import i3d, i3d_small
-from kvlrp.models.resnet3d import r2plus1d, r2plus1d_small, r3d, r3d_small
-from kvlrp.models.x3d import x3d, x3d_small
+from kvlrp.models.builders.c3d import c3d, c3d_small
+from kvlrp.models.builders.i3d import i3d, i3d_small
+from kvlrp.models.builders.resnet3d import r2plus1d, r2plus1d_small, r3d, r3d_small
+from kvlrp.models.builders.x3d import x3d, x3d_small
 
 #: Architecture name -> builder ``f(num_classes, **kwargs) -> keras.Model``.
 ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {

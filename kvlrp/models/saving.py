@@ -12,8 +12,8 @@ from pathlib import Path
 
 import keras
 
-from kvlrp import fs
-from kvlrp.atomic import atomic_write, write_json
+from kvlrp.infra import fs
+from kvlrp.infra.atomic import atomic_write, write_json
 from kvlrp.models.info import ModelInfo
 
 #: File names inside a model folder.
@@ -54,7 +54,7 @@ def save_model(model: keras.Model, model_dir: str | os.PathLike, info: ModelInfo
             f"{info.num_classes} classes {info.classes}"
         )
     model_dir.mkdir(parents=True, exist_ok=True)
-    # (a URL: saved locally, then uploaded and renamed; see kvlrp.atomic)
+    # (a URL: saved locally, then uploaded and renamed; see kvlrp.infra.atomic)
     atomic_write(model_dir / MODEL_FILENAME, model.save, suffix=".keras")
     write_json(info.to_dict(), model_dir / INFO_FILENAME)
     return model_dir

@@ -4,7 +4,7 @@
 :func:`wrap_model` pairs a Keras model with a :class:`~kvlrp.models.ModelInfo`: its classes (in
 output order), the clip length and crop size read from its input shape, and the input
 normalisation it expects. kvlrp puts that normalisation in front of the model (the evaluation
-pipeline maps pixels 0..255 with it, see :mod:`kvlrp.data.normalization`) and gives
+pipeline maps pixels 0..255 with it, see :mod:`kvlrp.data.clips.normalization`) and gives
 ``deep_taylor.bounded`` the z^B bounds that normalisation implies, one per channel.
 
 :func:`load_any_model` loads either a kvlrp model folder (``model.keras`` + ``kvlrp.json``) or a
@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from kvlrp.data.normalization import NORMALIZATIONS, get_normalization
+from kvlrp.data.clips.normalization import NORMALIZATIONS, get_normalization
 from kvlrp.models.info import ModelInfo
 from kvlrp.models.saving import INFO_FILENAME, ModelLoadError, load_keras_file, load_model
 
@@ -96,7 +96,8 @@ def wrap_model(
         Class names in output order.
     normalization
         The input normalisation the model was trained with (a key of
-        :data:`kvlrp.data.normalization.NORMALIZATIONS`: ``symmetric``, ``unit``, ``imagenet``,
+        :data:`kvlrp.data.clips.normalization.NORMALIZATIONS`: ``symmetric``, ``unit``,
+        ``imagenet``,
         ``kinetics``, ``c3d``, ``raw``).
     clip_len, size
         Needed only where the model's input shape leaves them open (``None`` frames or
@@ -210,7 +211,7 @@ def load_any_model(
     if classes is None:
         if shard_dir is None:
             raise ValueError(f"{path}: give the model's classes (--classes or --classes-file)")
-        from kvlrp.data.shards import read_classes
+        from kvlrp.data.shards.folder import read_classes
 
         classes = read_classes(shard_dir)
     model = load_keras_file(path, allow_unsafe=allow_unsafe)
@@ -243,7 +244,7 @@ def check_against_shards(info: ModelInfo, shard_dir: str | os.PathLike,
         Naming the classes the model lacks, those the data lacks, or the first position
         where the orders differ.
     """
-    from kvlrp.data.shards import read_classes
+    from kvlrp.data.shards.folder import read_classes
 
     data = [str(c) for c in read_classes(shard_dir)]
     model = list(info.classes)
@@ -340,7 +341,7 @@ def match_shard_classes(model: Any, info: ModelInfo, shard_dir: str | os.PathLik
     """
     import dataclasses
 
-    from kvlrp.data.shards import read_classes
+    from kvlrp.data.shards.folder import read_classes
 
     data = [str(c) for c in read_classes(shard_dir)]
     model_classes = list(info.classes)

@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from kvlrp import fs
+from kvlrp.infra import fs
 
 
 class TrainingSetupError(ValueError):

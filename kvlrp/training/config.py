@@ -2,7 +2,7 @@
 
 Built from ``kvlrp train``'s options (:func:`kvlrp.commands.train.train_config`), from
 :func:`kvlrp.training.train`'s keywords (:meth:`TrainConfig.from_keywords`) or directly; the
-clip settings live in one :class:`~kvlrp.data.pipeline.ClipSpec`, from which the resume
+clip settings live in one :class:`~kvlrp.data.clips.pipeline.ClipSpec`, from which the resume
 settings and the saved :class:`~kvlrp.models.ModelInfo` are derived.
 """
 
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from numbers import Real
 from typing import TYPE_CHECKING, Any
 
-from kvlrp import fs
-from kvlrp.checks import check_positive_or_all, is_int
-from kvlrp.data.pipeline import ClipSpec
+from kvlrp.data.clips.pipeline import ClipSpec
+from kvlrp.infra import fs
+from kvlrp.infra.checks import check_positive_or_all, is_int
 from kvlrp.models import ARCHITECTURES
 from kvlrp.models.info import CLIP_FIELDS, clip_settings
 from kvlrp.training.checks import TrainingSetupError

@@ -21,7 +21,7 @@ def evaluate_clips(
         Classifier with softmax output.
     dataset
         Batches of dicts with ``clip``, ``label`` and ``video_id`` (as
-        ``kvlrp.data.pipeline.eval_dataset`` yields them), not repeating.
+        ``kvlrp.data.clips.pipeline.eval_dataset`` yields them), not repeating.
     predict
         ``predict(clips) -> probabilities``; default :func:`make_predict` ``(model)``. Pass one
         made once when evaluating the same model repeatedly (avoids re-tracing).

@@ -27,8 +27,8 @@ from typing import Any
 import keras
 import pandas as pd
 
-from kvlrp import fs, resume
-from kvlrp.atomic import atomic_write, write_csv, write_json
+from kvlrp.infra import fs, resume
+from kvlrp.infra.atomic import atomic_write, write_csv, write_json
 
 HISTORY_FILENAME = "history.csv"
 CHECKPOINT_DIRNAME = "checkpoints"
@@ -52,7 +52,7 @@ class RunState:
 
         Raises
         ------
-        kvlrp.resume.UnreadableStateError
+        kvlrp.infra.resume.UnreadableStateError
             ``state.json`` exists but cannot be read (the message names it).
         """
         state = resume.read(self.state_path)
@@ -109,7 +109,7 @@ class RunState:
         name = f"epoch_{epoch:04d}.keras"
         atomic_write(self.checkpoint_dir / name, model.save, suffix=".keras")
         write_csv(pd.DataFrame(rows), self.history_path)
-        # (kvlrp.resume's layout, written through this module's write_json)
+        # (kvlrp.infra.resume's layout, written through this module's write_json)
         write_json(resume.document(settings, epoch=epoch, checkpoint=name, best=best,
                                    rng_states=rng_states(model)), self.state_path)
         if pending is not None:

@@ -22,12 +22,12 @@ import keras
 import pandas as pd
 import tensorflow as tf
 
-from kvlrp import fs
-from kvlrp.compat import disable_op_determinism, op_determinism_enabled
+from kvlrp.infra import fs
+from kvlrp.infra.compat import disable_op_determinism, op_determinism_enabled
+from kvlrp.infra.resume import UnreadableStateError, compare
+from kvlrp.infra.safe_paths import check_out_dir
 from kvlrp.models import ModelInfo, build_model, save_model
 from kvlrp.models.info import clip_settings
-from kvlrp.resume import UnreadableStateError, compare
-from kvlrp.safe_paths import check_out_dir
 from kvlrp.training.checks import ShardSummary, TrainingSetupError, check_shards
 from kvlrp.training.config import RESUME_KEYS, TrainConfig
 from kvlrp.training.evaluation import evaluate_clips, make_predict
@@ -309,7 +309,7 @@ def _model(plan: _Plan) -> keras.Model:
 
 def _train_data(config: TrainConfig) -> Callable[[int], tf.data.Dataset]:
     """``epoch -> dataset`` of random training clips (seeded by :func:`epoch_seed`)."""
-    from kvlrp.data.pipeline import train_dataset
+    from kvlrp.data.clips.pipeline import train_dataset
 
     def train_data(epoch: int) -> tf.data.Dataset:
         data = train_dataset(config.shard_dir, config.clip, config.batch_size, split="train",
@@ -358,7 +358,7 @@ def _validator(
 ) -> Callable[[keras.Model], dict[str, float]] | None:
     """``validate(model) -> scores`` on the validation split with one compiled predict
     function; None without validation videos, or on workers other than the chief."""
-    from kvlrp.data.pipeline import eval_dataset
+    from kvlrp.data.clips.pipeline import eval_dataset
 
     config = plan.config
     if not plan.shards.n_val or not plan.chief:  # other workers only train
@@ -378,7 +378,7 @@ def op_determinism(enabled: bool) -> Iterator[None]:
     """Run the block with TensorFlow op determinism on (if ``enabled``), then restore it.
 
     ``tf.config.experimental.enable_op_determinism`` is process-wide and TensorFlow exports
-    no switch back, so the previous state is restored through :mod:`kvlrp.compat` where TF
+    no switch back, so the previous state is restored through :mod:`kvlrp.infra.compat` where TF
     allows it (TF >= 2.12); otherwise determinism stays on after training.
     """
     previous = op_determinism_enabled()
@@ -401,7 +401,7 @@ def _shard_by_data() -> tf.data.Options:
 def _resume_state(
     run_state: RunState, settings: dict[str, Any], resume: bool, chief: bool
 ) -> dict[str, Any] | None:
-    """The state to resume from, after checking its settings (:func:`kvlrp.resume.compare`
+    """The state to resume from, after checking its settings (:func:`kvlrp.infra.resume.compare`
     on :data:`RESUME_KEYS`); clears it if not resuming."""
     unreadable = None
     try:

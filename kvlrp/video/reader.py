@@ -6,8 +6,8 @@ import os
 import stat
 from pathlib import Path
 
-from kvlrp.fs import is_url
-from kvlrp.fs import path as fs_path
+from kvlrp.infra.fs import is_url
+from kvlrp.infra.fs import path as fs_path
 from kvlrp.video.errors import VideoReadError
 from kvlrp.video.frame_folder import read_frame_folder
 from kvlrp.video.video import Video

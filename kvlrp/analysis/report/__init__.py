@@ -1,0 +1,1 @@
+"""``kvlrp report``: the markdown report, its plots and the across-seed study section."""

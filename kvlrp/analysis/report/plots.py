@@ -1,0 +1,155 @@
+"""Matplotlib (Agg) figures of the reports: relevance profiles, accuracy per step, flipping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kvlrp.infra.atomic import atomic_write
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _fmt_ci(value: float, low: float, high: float) -> str:
+    return f"{value:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def plot_profiles(summary: pd.DataFrame, borders: pd.DataFrame, path: str | Path,
+                  cls: str = "all") -> Path:
+    """Share per frame position (mean, 95 % interval, prior) and the relative profile, one
+    column per step."""
+    plt = _pyplot()
+    data = summary[summary["class"].astype(str) == cls]
+    steps = sorted(data["step"].unique())
+    fig, axes = plt.subplots(2, len(steps), figsize=(3.6 * len(steps), 5.6), squeeze=False,
+                             sharey="row")
+    for j, step in enumerate(steps):
+        d = data[data["step"] == step].sort_values("position")
+        b = borders[(borders["step"] == step) & (borders["class"].astype(str) == cls)].iloc[0]
+        ax = axes[0, j]
+        ax.plot(d["position"], d["mean_share"], "o-", color="C3", label="trained")
+        ax.fill_between(d["position"], d["ci_low"], d["ci_high"], color="C3", alpha=0.25,
+                        label="95% interval")
+        if d["prior_share"].notna().any():
+            ax.plot(d["position"], d["prior_share"], "s--", color="0.4", label="prior (re-init)")
+        ax.set_title(f"step {step}: B = "
+                     f"{_fmt_ci(b.border_score, b.border_ci_low, b.border_ci_high)}", fontsize=9)
+        ax.set_xlabel("frame position")
+        ax = axes[1, j]
+        if d["relative_share"].notna().any():
+            ax.plot(d["position"], d["relative_share"], "o-", color="C0")
+            ax.set_title(f"relative B = {_fmt_ci(b.relative_border_score, b.relative_border_ci_low, b.relative_border_ci_high)}", fontsize=9)  # noqa: E501
+        else:
+            ax.set_title("no prior computed", fontsize=9)
+        ax.axhline(1.0, color="0.6", lw=0.8)
+        ax.set_xlabel("frame position")
+    axes[0, 0].set_ylabel("relevance share")
+    axes[1, 0].set_ylabel("share / prior (mean 1)")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"Where in the clip the model looks (class: {cls})", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_temporal(summary: pd.DataFrame, path: str | Path) -> Path:
+    """Share of each position's relevance that is temporal (selective relevance), all clips
+    with its 95 % interval and each class, one panel per step."""
+    plt = _pyplot()
+    steps = sorted(summary["step"].unique())
+    fig, axes = plt.subplots(1, len(steps), figsize=(3.8 * len(steps), 3.6), squeeze=False,
+                             sharey="row")
+    for ax, step in zip(axes[0], steps):
+        d = summary[summary["step"] == step]
+        for k, (cls, g) in enumerate(d.groupby(d["class"].astype(str), sort=False)):
+            g = g.sort_values("position")
+            if cls == "all":
+                ax.plot(g["position"], g["temporal_share"], "o-", color="k", label="all")
+                ax.fill_between(g["position"], g["temporal_ci_low"], g["temporal_ci_high"],
+                                color="k", alpha=0.15)
+            else:
+                ax.plot(g["position"], g["temporal_share"], ".--", lw=0.9, color=f"C{k}",
+                        label=cls)
+        ax.set_title(f"temporal share, step {step}", fontsize=9)
+        ax.set_xlabel("frame position")
+    axes[0, 0].set_ylabel("temporal relevance / relevance")
+    axes[0, -1].legend(fontsize=6, loc="best")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_strides(table: pd.DataFrame, path: str | Path, best: dict | None = None) -> Path:
+    """Video accuracy (95 % interval) and clip accuracy per step; the shuffled control."""
+    plt = _pyplot()
+    rows = table[table["control"] == "none"].sort_values("step")
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    err = np.vstack([rows["video_accuracy"] - rows["ci_low"],
+                     rows["ci_high"] - rows["video_accuracy"]])
+    ax.errorbar(rows["step"], rows["video_accuracy"], yerr=err, fmt="o-", capsize=3,
+                color="C0", label="video accuracy (95% interval)")
+    ax.plot(rows["step"], rows["clip_accuracy"], "s--", color="C1", label="clip accuracy")
+    for _, c in table[table["control"] != "none"].iterrows():
+        ax.plot([c["step"]], [c["video_accuracy"]], "x", ms=10, mew=2, color="C3",
+                label=f"frames shuffled (step {c['step']})")
+    if best is not None:
+        ax.axvline(best["best_step"], color="0.7", ls=":", label=f"best step {best['best_step']}")
+    ax.set_xlabel("step (frames between a clip's frames)")
+    ax.set_ylabel("accuracy")
+    ax.set_xticks(rows["step"])
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_flipping(curves: pd.DataFrame, path: str | Path) -> Path:
+    """Mean probability of the explained class while frames are removed (deletion) or
+    restored (insertion), per ordering: one panel per step and curve.
+
+    The y axis is the whole probability range [0, 1], so that curves a few thousandths apart
+    look as close as they are; each title states the spread of the curves (max - min over
+    all points and orderings) and the largest AUC difference.
+    """
+    plt = _pyplot()
+    if "curve" not in curves.columns:
+        curves = curves.assign(curve="deletion")
+    steps = sorted(curves["step"].unique())
+    kinds = [c for c in ("deletion", "insertion") if c in set(curves["curve"])]
+    fig, axes = plt.subplots(len(kinds), len(steps), figsize=(4.8 * len(steps),
+                                                              4.0 * len(kinds)), squeeze=False)
+    for row, kind in zip(axes, kinds):
+        for ax, step in zip(row, steps):
+            sel = curves[(curves["step"] == step) & (curves["curve"] == kind)]
+            for method, d in sel.groupby("method", sort=False):
+                ax.plot(d["fraction_flipped"], d["mean_score"], "o-", ms=3,
+                        label=f"{method} (AUC {d['auc'].iloc[0]:.3f})")
+            spread = float(sel["mean_score"].max() - sel["mean_score"].min())
+            aucs = sel.groupby("method")["auc"].first()
+            verb = "removed" if kind == "deletion" else "restored"
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_title(f"{kind}, step {step}\ncurves span {spread:.3f} in probability; "
+                         f"AUCs differ by up to {float(aucs.max() - aucs.min()):.3f}",
+                         fontsize=9)
+            ax.set_xlabel(f"fraction of frames {verb} (most relevant first)")
+            ax.set_ylabel("probability of explained class")
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    """Save ``fig`` atomically (local or any tf.io.gfile URL, see :mod:`kvlrp.infra.atomic`)."""
+
+    fmt = str(path).rsplit(".", 1)[-1]
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format=fmt))
+    finally:
+        _pyplot().close(fig)
