@@ -45,6 +45,14 @@ setup(
         "tfio": ["tensorflow-io"],
         "beam": ["apache-beam>=2.50"],
         "dev": ["pytest", "hypothesis", "ruff", "av>=11"],
+        # the manual as a site (mkdocs.yml, `tox -e docs`); pinned: versions checked on Python 3.11
+        "docs": [
+            "mkdocs==1.6.1",
+            "mkdocs-material==9.8.2",
+            "mkdocstrings[python]==1.0.8",
+            "mkdocstrings-python==2.0.11",
+            "griffelib==2.4.1",
+        ],
     },
     entry_points={"console_scripts": ["kvlrp=kvlrp.cli:main"]},
     classifiers=[

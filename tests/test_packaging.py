@@ -13,8 +13,11 @@ import pytest
 import kvlrp
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
+MANUAL = sorted((ROOT / "docs").rglob("*.md"))
+DOCS = [ROOT / "README.md", ROOT / "CHANGELOG.md", *MANUAL]
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+#: A page of the nav in mkdocs.yml: ``- Title: page.md`` or ``- page.md``.
+NAV_PAGE = re.compile(r"^\s*-\s+(?:[^\n]*?:\s+)?([\w./-]+\.md)\s*$", flags=re.MULTILINE)
 
 
 def test_version_is_written_once():
@@ -52,3 +55,22 @@ def test_relative_links_resolve_inside_the_repository(doc):
         resolved = (doc.parent / target).resolve()
         assert resolved.is_relative_to(ROOT), f"{doc.name} links outside the repository: {target}"
         assert resolved.exists(), f"{doc.name} links to a missing file: {target}"
+        if doc in MANUAL:  # the site holds docs/ only: a link out of it breaks there
+            assert resolved.is_relative_to(ROOT / "docs"), (
+                f"{doc.name} links outside docs/ (name the file in backticks instead): {target}")
+
+
+def test_the_site_nav_lists_every_page_of_the_manual():
+    nav = NAV_PAGE.findall((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    assert len(nav) == len(set(nav)), f"a page is in the nav twice: {nav}"
+    for page in nav:
+        assert (ROOT / "docs" / page).is_file(), f"mkdocs.yml's nav names a missing page: {page}"
+    pages = sorted(p.relative_to(ROOT / "docs").as_posix() for p in MANUAL)
+    assert sorted(nav) == pages, f"pages not in the nav: {sorted(set(pages) - set(nav))}"
+
+
+def test_readme_is_a_front_page():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 200, "README.md is the front page; the manual is docs/"
+    assert "tox" in readme and "python3 -m tox" in (ROOT / ".ci" / "run").read_text()
+    assert "2016 PyPI package" in readme  # ours is not the PyPI package called analyzers

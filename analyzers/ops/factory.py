@@ -3,7 +3,7 @@
 A registration names the Keras classes an op handles, how it is built from a layer (with
 the check of the layer's configuration) and its default rule. The supported list
 (:data:`SUPPORTED_LAYERS`, :func:`supported_layer_names`), the message of
-:class:`~analyzers.errors.UnsupportedLayerError` and the README list
+:class:`~analyzers.errors.UnsupportedLayerError` and the list in docs/analyzers.md
 (:func:`supported_layers_markdown`, checked by a test) are all derived from it.
 """
 
@@ -61,7 +61,7 @@ class Support:
     rule
         ``(op, max_pooling) -> Rule``, or :data:`WEIGHTS` for a layer with weights.
     doc
-        The README entry.
+        The entry in the supported-layers list (docs/analyzers.md).
     """
 
     op: type[LayerOp]
@@ -219,7 +219,7 @@ def supported_layer_names() -> list[str]:
 
 
 def supported_layers_markdown() -> str:
-    """The README list of supported layers, one bullet per registration."""
+    """The list of supported layers in docs/analyzers.md, one bullet per registration."""
     lines = [f"- {s.doc}" for s in REGISTRY]
     lines.append("- nested Functional and Sequential models")
     return "\n".join(lines)

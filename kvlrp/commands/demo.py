@@ -17,7 +17,7 @@ HELP = "end-to-end demo on synthetic videos: train, explain, stride table, repor
 @dataclass(frozen=True)
 class DemoConfig:
     """Sizes of one demo run (``QUICK``: about 3 minutes; ``FULL``: 6.5 minutes and 592 CPU
-    seconds on a nearly idle 2-core AMD EPYC with oneDNN, see the README's demo section)."""
+    seconds on a nearly idle 2-core AMD EPYC with oneDNN, see docs/performance.md)."""
 
     videos_per_class: int
     video_size: int
@@ -48,7 +48,7 @@ class DemoConfig:
 #: 30 epochs (not the training default 40): the first 30 epochs of a 40-epoch run are the same,
 #: and with the weights of epoch 27 the demo shows the border effect fading with the step and a
 #: wider step gaining, while epoch 35's (the 40-epoch run's best) are at 1.000 test video
-#: accuracy at step 1, leaving nothing to gain (README, "The demo: what it shows").
+#: accuracy at step 1, leaving nothing to gain (docs/results.md, "Which weights are kept").
 FULL = DemoConfig(videos_per_class=60, video_size=64, min_frames=64, max_frames=160,
                   clip_len=8, size=56, widths=(16, 32, 64), dense_units=128, epochs=30,
                   steps_per_epoch=40, batch_size=16, explain_steps=(1, 2, 4),
@@ -60,7 +60,7 @@ QUICK = DemoConfig(videos_per_class=5, video_size=32, min_frames=40, max_frames=
                    stride_steps=(1, 2, 4), explain_clips=2, stride_clips=2, prior_seeds=2,
                    flip_videos=6)
 #: ``kvlrp demo --seeds N``: sizes for several training runs on this CPU (about 20 minutes for
-#: 3 seeds on 2 shared EPYC cores: see the README), with a test split of 200 videos.
+#: 3 seeds on 2 shared EPYC cores: see docs/performance.md), with a test split of 200 videos.
 STUDY = DemoConfig(videos_per_class=100, video_size=40, min_frames=48, max_frames=96,
                    clip_len=8, size=32, widths=(8, 16, 32), dense_units=64, epochs=25,
                    steps_per_epoch=40, batch_size=16, explain_steps=(1, 4),

@@ -14,8 +14,8 @@ and the classifier). The gate is GlobalAveragePooling3D -> Dense(relu) -> Dense(
 Reshape -> Multiply. Explaining it needs grouped convolutions, gated Multiply and swish in
 :mod:`analyzers`. Under z+ / deep Taylor it loses a little relevance (0.4-0.6 % of the logit
 on a random bias-free ``x3d_small``): channelwise-convolution units with a negative output and
-no activating contribution receive relevance through swish and cannot pass it on (README,
-"Relevance conservation on the builders").
+no activating contribution receive relevance through swish and cannot pass it on
+(docs/analyzers.md, "Relevance conservation").
 """
 
 from __future__ import annotations

@@ -47,9 +47,8 @@ KNOWN_DIFFERENCES: dict[tuple[str, ...], str] = {
 # bn_probe's BN reads the raw (signed) input, where z+ gives the same in both libraries.
 KNOWN_DIFFERENCES.pop(("bn_probe", "lrp.z_plus"))
 
-#: The names beyond spec.ANALYZERS that differ on purpose (test_innvestigate_names.py shows
-#: each through its exact relation to iNNvestigate's numbers; README "Switching from
-#: iNNvestigate").
+#: The names beyond spec.ANALYZERS that differ on purpose (test_names.py shows each through
+#: its exact relation to iNNvestigate's numbers; docs/migrating-from-innvestigate.md).
 _RELEVANCE_NAMES = tuple(a for a in spec.ANALYZERS + spec.EXTENDED_ANALYZERS
                          if a.startswith(("lrp", "deep_taylor")) or a in ("deconvnet",
                                                                           "guided_backprop"))
