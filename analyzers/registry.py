@@ -14,16 +14,17 @@ from typing import Any
 
 from analyzers.analyzer import NEURON_SELECTION_MODES, Analyzer
 from analyzers.composites import Composite, is_kernel_layer, layer_map_composite, layer_name
-from analyzers.gradient_based import (
+from analyzers.gradients import (
     BaselineGradient,
+    Deconvnet,
     Gradient,
+    GuidedBackprop,
     InputAnalyzer,
     InputTimesGradient,
     IntegratedGradients,
     RandomAnalyzer,
     SmoothGrad,
 )
-from analyzers.guided import Deconvnet, GuidedBackprop
 from analyzers.relevance import RelevanceAnalyzer
 from analyzers.rules import (
     AlphaBetaRule,
