@@ -9,8 +9,14 @@ Nothing here is video-specific: any supported Keras model, 1D/2D/3D, can be expl
 
 This package ships inside the ``kvlrp`` distribution; it is not the 2016 PyPI package
 also called ``analyzers``.
+
+The named analyzers are registered by the modules that define them
+(:mod:`analyzers.gradients`, :mod:`analyzers.lrp`), imported here for that.
 """
 
+# the modules that define (and register) the named analyzers, gradient family first: the
+# order of list_analyzers()
+from analyzers import gradients, lrp  # noqa: F401
 from analyzers.analyzer import Analyzer
 from analyzers.canonizers import BatchNormFolder, Canonizer
 from analyzers.composites import Composite, layer_map_composite

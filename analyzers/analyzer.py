@@ -1,5 +1,6 @@
 """The :class:`Analyzer` base class: input checks, neuron selection (iNNvestigate's
-``neuron_selection_mode``), compiled execution, and saving / loading of the settings."""
+``neuron_selection_mode``), compiled execution, and saving / loading of the settings
+(:mod:`analyzers.settings`; loading goes through :mod:`analyzers.registry`)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from analyzers import registry
 from analyzers.graph import Graph, build_graph
+from analyzers.settings import NEURON_SELECTION_MODES, Settings, write_npz
 
 NeuronSelection = str | int | np.ndarray | None
 
-#: iNNvestigate's ``neuron_selection_mode`` values.
-NEURON_SELECTION_MODES = ("max_activation", "index", "all")
 _ALL = -2  # index code: explain the sum of all outputs
 
 
@@ -29,6 +30,14 @@ class Analyzer:
     model
         A built Keras model with one input and one output ``[batch, n_outputs]``; a final
         softmax is stripped (the logits are explained).
+    graph
+        The model's layer graph, if already built (else built here when ``needs_graph``).
+    needs_graph
+        Whether the analyzer works on the layer graph (the gradient family does not).
+    settings
+        What :func:`analyzers.create_analyzer` was given (name, options,
+        ``neuron_selection_mode``); ``None`` for an analyzer built directly (then
+        :meth:`save` refuses).
     """
 
     #: Name as accepted by :func:`analyzers.create_analyzer`.
@@ -37,13 +46,16 @@ class Analyzer:
     #: ``"max_activation"``, ``"index"`` or ``"all"`` (see :meth:`analyze`).
     neuron_selection_mode = "max_activation"
 
-    def __init__(self, model: Any, graph: Graph | None = None, *, needs_graph: bool = True
-                 ) -> None:
+    def __init__(self, model: Any, graph: Graph | None = None, *, needs_graph: bool = True,
+                 settings: Settings | None = None) -> None:
         self.model = model
         self.graph = graph if (graph is not None or not needs_graph) else build_graph(model)
         self.input_shape, self.n_outputs = _io_shapes(model, self.graph)
-        #: ``(name, options)`` given to :func:`analyzers.create_analyzer` (for :meth:`save`).
-        self.settings: tuple[str, dict[str, Any]] | None = None
+        #: What :func:`analyzers.create_analyzer` was given (for :meth:`save`).
+        self.settings = settings
+        if settings is not None:
+            self.name = settings.name
+            self.neuron_selection_mode = settings.neuron_selection_mode
         # A partial, not the bound method: tf.function counts traces per code object, so
         # every instance of one class would share a counter, and building a few analyzers
         # (one per model) would warn "triggered tf.function retracing" although each traces
@@ -55,32 +67,30 @@ class Analyzer:
         """The analyzer's settings as ``(name, state)`` for :meth:`Analyzer.load`, like
         iNNvestigate's ``save()`` (ours gives the registry name, not a class name; the
         state holds the options, ``neuron_selection_mode`` and the model itself)."""
-        from analyzers import saving
-
-        return saving.save(self)
+        if self.settings is None:
+            raise ValueError(f"{type(self).__name__} was not made by "
+                             "analyzers.create_analyzer, so its settings are unknown; create "
+                             "it with create_analyzer(name, model, ...) to save it")
+        return self.settings.name, {"kwargs": dict(self.settings.options),
+                                    "neuron_selection_mode": self.neuron_selection_mode,
+                                    "model": self.model}
 
     def save_npz(self, fname: Any) -> None:
         """Write the settings (and the model's JSON and weights) to ``fname`` (npz,
         no pickle), for :meth:`Analyzer.load_npz`."""
-        from analyzers import saving
-
-        saving.save_npz(self, fname)
+        write_npz(fname, *self.save())
 
     @staticmethod
-    def load(class_name: str, state: dict[str, Any], model: Any = None) -> Analyzer:
+    def load(class_name: str, state: dict[str, Any], model: Any = None) -> registry.Explainer:
         """Rebuild an analyzer from :meth:`save`'s ``(name, state)``, on ``model`` if given
         (else on the model held in ``state``)."""
-        from analyzers import saving
-
-        return saving.load(class_name, state, model)
+        return registry.load(class_name, state, model)
 
     @staticmethod
-    def load_npz(fname: Any, model: Any = None) -> Analyzer:
+    def load_npz(fname: Any, model: Any = None) -> registry.Explainer:
         """Rebuild an analyzer from a :meth:`save_npz` file, on ``model`` if given (else on
         the model rebuilt from the stored JSON and weights)."""
-        from analyzers import saving
-
-        return saving.load_npz(fname, model)
+        return registry.load_npz(fname, model)
 
     # -- public --------------------------------------------------------------------
     def analyze(self, x: Any, neuron_selection: NeuronSelection = None,

@@ -1,7 +1,15 @@
-"""Named analyzers: :func:`create_analyzer` and :func:`list_analyzers`.
+"""Named analyzers: the table behind :func:`create_analyzer` and :func:`list_analyzers`.
 
-Every analyzer name of iNNvestigate 2.1.2 is here, with its keyword arguments, plus
+Every analyzer name of iNNvestigate 2.1.2 is registered, with its keyword arguments, plus
 ``neuron_selection_mode`` (``"max_activation"``, ``"index"``, ``"all"``) for all of them.
+Analyzers are registered where they are defined, with the :func:`register` decorator
+(:mod:`analyzers.gradients`, :mod:`analyzers.lrp`; the package imports both), in the order
+:func:`list_analyzers` gives. A builder gets its :class:`~analyzers.settings.Settings` (name,
+options, ``neuron_selection_mode``) when it is called, and hands them to the analyzer's
+constructor.
+
+This module sits below :mod:`analyzers.analyzer` (``Analyzer.load`` calls :func:`load`), so
+it knows an analyzer only as an :class:`Explainer`, what its builder returns.
 """
 
 from __future__ import annotations
@@ -10,208 +18,30 @@ import difflib
 import inspect
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from analyzers.analyzer import NEURON_SELECTION_MODES, Analyzer
-from analyzers.composites import Composite, is_kernel_layer, layer_map_composite, layer_name
-from analyzers.gradient_based import (
-    BaselineGradient,
-    Gradient,
-    InputAnalyzer,
-    InputTimesGradient,
-    IntegratedGradients,
-    RandomAnalyzer,
-    SmoothGrad,
-)
-from analyzers.guided import Deconvnet, GuidedBackprop
-from analyzers.relevance import RelevanceAnalyzer
-from analyzers.rules import (
-    AlphaBetaRule,
-    BoundedRule,
-    EpsilonRule,
-    FlatRule,
-    Rule,
-    WSquareRule,
-    ZPlusRule,
-    ZRule,
-)
+import numpy as np
+
+from analyzers.settings import NEURON_SELECTION_MODES, Settings, read_npz
 
 
-def _input_rule(value: Any) -> Rule | None:
-    """``input_layer_rule``: a Rule, ``(low, high)`` (z^B), or a name."""
-    if value is None or isinstance(value, Rule):
-        return value
-    if isinstance(value, tuple) and len(value) == 2:
-        return BoundedRule(*value)
-    names = {"w_square": WSquareRule, "flat": FlatRule, "z_plus": ZPlusRule, "z": ZRule}
-    if isinstance(value, str) and value in names:
-        return names[value]()
-    raise ValueError(f"input_layer_rule must be a Rule, a (low, high) tuple or one of "
-                     f"{sorted(names)}; got {value!r}")
+class Explainer(Protocol):
+    """What a registered builder returns (in this package: an :class:`analyzers.Analyzer`)."""
+
+    name: str
+    neuron_selection_mode: str
+
+    def analyze(self, x: Any, neuron_selection: Any = None, batch_size: int | None = None
+                ) -> np.ndarray: ...
+
+    def save(self) -> tuple[str, dict[str, Any]]: ...
 
 
-def _lrp(kernel_rule: Rule, name: str, relu_output: bool = False, **fixed: Any
-         ) -> Callable[..., Analyzer]:
-    def build(model: Any, input_layer_rule: Any = None, max_pooling: str = "winner_take_all",
-              canonizers: Any = None) -> Analyzer:
-        composite = layer_map_composite(kernel_rule, input_layer_rule=_input_rule(
-            input_layer_rule), max_pooling=max_pooling, **fixed)
-        return RelevanceAnalyzer(model, composite, relu_output=relu_output,
-                                 canonizers=canonizers, name=name)
-    return build
+#: A builder: an analyzer class, or a function ``(model, **options, settings) -> analyzer``.
+Builder = Callable[..., Explainer]
+B = TypeVar("B", bound=Builder)
 
-
-def _deep_taylor(model: Any, input_rule: Any = None, max_pooling: str = "winner_take_all",
-                 canonizers: Any = None) -> Analyzer:
-    composite = layer_map_composite(ZPlusRule(), input_layer_rule=_input_rule(input_rule),
-                                    add_rule=ZPlusRule(), max_pooling=max_pooling)
-    return RelevanceAnalyzer(model, composite, relu_output=True, canonizers=canonizers,
-                             name="deep_taylor")
-
-
-def _deep_taylor_bounded(model: Any, low: Any = None, high: Any = None,
-                         max_pooling: str = "winner_take_all", canonizers: Any = None
-                         ) -> Analyzer:
-    if low is None or high is None:
-        raise ValueError("deep_taylor.bounded needs the input range: pass low=... and "
-                         "high=... (scalars or one value per channel)")
-    composite = layer_map_composite(ZPlusRule(), input_layer_rule=BoundedRule(low, high),
-                                    add_rule=ZPlusRule(), max_pooling=max_pooling)
-    return RelevanceAnalyzer(model, composite, relu_output=True, canonizers=canonizers,
-                             name="deep_taylor.bounded")
-
-
-def _lrp_epsilon(model: Any, epsilon: float = 1e-7, bias: bool = True, **kw: Any) -> Analyzer:
-    return _lrp(EpsilonRule(epsilon, bias=bias), "lrp.epsilon")(model, **kw)
-
-
-def _lrp_z(model: Any, bias: bool = True, **kw: Any) -> Analyzer:
-    return _lrp(ZRule(bias=bias), "lrp.z")(model, **kw)
-
-
-def _lrp_alpha_beta(model: Any, alpha: float = 1.0, beta: float = 0.0, bias: bool = True,
-                    **kw: Any) -> Analyzer:
-    return _lrp(AlphaBetaRule(alpha, beta, bias=bias), "lrp.alpha_beta")(model, **kw)
-
-
-def _alpha_beta_fixed(alpha: float, beta: float, name: str, bias: bool = True
-                      ) -> Callable[..., Analyzer]:
-    """``lrp.alpha_A_beta_B`` (``bias=True``) and ``..._IB`` (``bias=False``); both also take
-    ``bias=`` (iNNvestigate's fixed classes do not)."""
-    def lrp_alpha_beta_fixed(model: Any, bias: bool = bias, input_layer_rule: Any = None,
-                             max_pooling: str = "winner_take_all",
-                             canonizers: Any = None) -> Analyzer:
-        return _lrp(AlphaBetaRule(alpha, beta, bias=bias), name)(
-            model, input_layer_rule=input_layer_rule, max_pooling=max_pooling,
-            canonizers=canonizers)
-    return lrp_alpha_beta_fixed
-
-
-def _preset(conv_rule: Rule, name: str, flat_input: bool = False) -> Callable[..., Analyzer]:
-    """iNNvestigate's sequential presets: epsilon (bias kept) for Dense, ``conv_rule`` for
-    convolutions; the ``_flat`` forms use the flat rule on the input layer."""
-    def lrp_sequential_preset(model: Any, epsilon: float = 0.1, input_layer_rule: Any = None,
-                              max_pooling: str = "winner_take_all", canonizers: Any = None
-                              ) -> Analyzer:
-        if flat_input:
-            if input_layer_rule not in (None, "flat", "Flat"):
-                raise ValueError(f"{name} uses the flat rule on the input layer; "
-                                 f"input_layer_rule={input_layer_rule!r} is not allowed "
-                                 "(use the preset without '_flat' for another input rule)")
-            input_layer_rule = "flat"
-        dense = EpsilonRule(epsilon, bias=True)
-        return _lrp(conv_rule, name, dense_rule=dense, conv_rule=conv_rule)(
-            model, input_layer_rule=input_layer_rule, max_pooling=max_pooling,
-            canonizers=canonizers)
-    return lrp_sequential_preset
-
-
-def _layer_names(layers: Any) -> list[str]:
-    names = []
-    for layer in layers:
-        names.append(layer.name)
-        if hasattr(layer, "layers"):  # a nested model: all its layers
-            names += _layer_names(layer.layers)
-        inner = getattr(layer, "layer", None)  # TimeDistributed and other wrappers
-        if inner is not None:
-            names.append(inner.name)
-    return names
-
-
-def _preset_b_flat_until_idx(model: Any, until_layer_idx: int | None = None,
-                             epsilon: float = 0.1, max_pooling: str = "winner_take_all",
-                             canonizers: Any = None) -> Analyzer:
-    """Preset B flat, and the flat rule for every layer with a kernel among
-    ``model.layers[0..until_layer_idx]`` (iNNvestigate's index: ``model.layers`` of the given
-    model, its InputLayer included for functional models)."""
-    analyzer = _preset(AlphaBetaRule(2.0, 1.0), "lrp.sequential_preset_b_flat_until_idx",
-                       flat_input=True)(model, epsilon=epsilon, max_pooling=max_pooling,
-                                        canonizers=canonizers)
-    if until_layer_idx is None:
-        return analyzer
-    n = len(model.layers)
-    if isinstance(until_layer_idx, bool) or not isinstance(until_layer_idx, int) or \
-            not -n <= until_layer_idx < n:
-        raise ValueError(f"until_layer_idx must be an index into model.layers (0..{n - 1}, "
-                         f"'{model.name}' has {n} layers); got {until_layer_idx!r}")
-    stop = until_layer_idx % n
-    in_range = layer_name(*_layer_names(model.layers[: stop + 1]))
-
-    def weight_layer_in_range(op: Any, step: Any = None) -> bool:
-        # as iNNvestigate: the flat rule replaces the rule of layers with a kernel only
-        return is_kernel_layer(op, step) and in_range(op, step)
-
-    composite = analyzer.composite
-    composite.rules.insert(0, (weight_layer_in_range, FlatRule()))
-    return RelevanceAnalyzer(model, composite, relu_output=False, canonizers=canonizers,
-                             name="lrp.sequential_preset_b_flat_until_idx")
-
-
-def _lrp_custom(model: Any, composite: Composite | None = None, rule: Rule | None = None,
-                input_layer_rule: Any = None, max_pooling: str = "winner_take_all",
-                relu_output: bool = False, canonizers: Any = None) -> Analyzer:
-    if (composite is None) == (rule is None):
-        raise ValueError("'lrp' needs exactly one of composite=Composite(...) or "
-                         "rule=<Rule for all weight layers>")
-    if composite is None:
-        composite = layer_map_composite(rule, input_layer_rule=_input_rule(input_layer_rule),
-                                        max_pooling=max_pooling)
-    return RelevanceAnalyzer(model, composite, relu_output=relu_output,
-                             canonizers=canonizers, name="lrp")
-
-
-_ANALYZERS: dict[str, Callable[..., Analyzer]] = {
-    "input": InputAnalyzer,
-    "random": RandomAnalyzer,
-    "gradient": Gradient,
-    "gradient.baseline": BaselineGradient,
-    "input_t_gradient": InputTimesGradient,
-    "deconvnet": Deconvnet,
-    "guided_backprop": GuidedBackprop,
-    "integrated_gradients": IntegratedGradients,
-    "smoothgrad": SmoothGrad,
-    "deep_taylor": _deep_taylor,
-    "deep_taylor.bounded": _deep_taylor_bounded,
-    "lrp": _lrp_custom,
-    "lrp.z": _lrp_z,
-    "lrp.epsilon": _lrp_epsilon,
-    "lrp.z_plus": _lrp(ZPlusRule(), "lrp.z_plus", add_rule=ZPlusRule()),
-    "lrp.z_plus_fast": _lrp(ZPlusRule(), "lrp.z_plus_fast", add_rule=ZPlusRule()),
-    "lrp.w_square": _lrp(WSquareRule(), "lrp.w_square"),
-    "lrp.flat": _lrp(FlatRule(), "lrp.flat"),
-    "lrp.alpha_beta": _lrp_alpha_beta,
-    "lrp.alpha_1_beta_0": _alpha_beta_fixed(1.0, 0.0, "lrp.alpha_1_beta_0"),
-    "lrp.alpha_1_beta_0_IB": _alpha_beta_fixed(1.0, 0.0, "lrp.alpha_1_beta_0_IB", bias=False),
-    "lrp.alpha_2_beta_1": _alpha_beta_fixed(2.0, 1.0, "lrp.alpha_2_beta_1"),
-    "lrp.alpha_2_beta_1_IB": _alpha_beta_fixed(2.0, 1.0, "lrp.alpha_2_beta_1_IB", bias=False),
-    "lrp.sequential_preset_a": _preset(AlphaBetaRule(1.0, 0.0), "lrp.sequential_preset_a"),
-    "lrp.sequential_preset_b": _preset(AlphaBetaRule(2.0, 1.0), "lrp.sequential_preset_b"),
-    "lrp.sequential_preset_a_flat": _preset(AlphaBetaRule(1.0, 0.0),
-                                            "lrp.sequential_preset_a_flat", flat_input=True),
-    "lrp.sequential_preset_b_flat": _preset(AlphaBetaRule(2.0, 1.0),
-                                            "lrp.sequential_preset_b_flat", flat_input=True),
-    "lrp.sequential_preset_b_flat_until_idx": _preset_b_flat_until_idx,
-}
+_ANALYZERS: dict[str, Builder] = {}
 
 #: Options of iNNvestigate's base classes that have no meaning here.
 _INNVESTIGATE_ONLY = ("disable_model_checks", "allow_lambda_layers", "reverse_verbose",
@@ -219,6 +49,26 @@ _INNVESTIGATE_ONLY = ("disable_model_checks", "allow_lambda_layers", "reverse_ve
                       "reverse_check_min_max_values", "reverse_check_finite",
                       "reverse_keep_tensors", "reverse_reapply_on_copied_layers",
                       "bn_layer_rule", "bn_layer_fuse_mode", "until_layer_rule")
+
+#: Parameters of a builder that are not options.
+_NOT_OPTIONS = ("model", "settings")
+
+
+def register(name: str) -> Callable[[B], B]:
+    """Decorator: make ``builder`` the analyzer ``name`` of :func:`create_analyzer`.
+
+    The builder (an analyzer class or a function) is called as ``builder(model,
+    settings=Settings(...), **options)``; its other parameters are the analyzer's options.
+    """
+    def decorate(builder: B) -> B:
+        if name in _ANALYZERS:
+            raise ValueError(f"analyzer {name!r} is registered twice")
+        if "settings" not in inspect.signature(builder).parameters:
+            raise TypeError(f"builder of analyzer {name!r} takes no 'settings' argument; it "
+                            "must accept settings=... and pass it to the Analyzer")
+        _ANALYZERS[name] = builder
+        return builder
+    return decorate
 
 
 def list_analyzers() -> list[str]:
@@ -229,7 +79,7 @@ def list_analyzers() -> list[str]:
 def analyzer_options(name: str) -> list[str]:
     """Keyword options of analyzer ``name`` (besides ``neuron_selection_mode``)."""
     params = inspect.signature(_ANALYZERS[_check_name(name)]).parameters
-    out = [p for p in params if p != "model" and params[p].kind in
+    out = [p for p in params if p not in _NOT_OPTIONS and params[p].kind in
            (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         out += [p for p in ("input_layer_rule", "max_pooling", "canonizers") if p not in out]
@@ -265,7 +115,7 @@ def _check_name(name: str) -> str:
 
 
 def create_analyzer(name: str, model: Any, neuron_selection_mode: str = "max_activation",
-                    **kwargs: Any) -> Analyzer:
+                    **kwargs: Any) -> Explainer:
     """Create the analyzer ``name`` for ``model`` (see :func:`list_analyzers`), like
     ``innvestigate.create_analyzer``.
 
@@ -292,8 +142,31 @@ def create_analyzer(name: str, model: Any, neuron_selection_mode: str = "max_act
         raise ValueError(f"analyzer {name!r} has no option "
                          f"{', '.join(repr(k) for k in unknown)}{extra}; its options are: "
                          f"{valid}")
-    analyzer = _ANALYZERS[name](model, **kwargs)
-    analyzer.name = name
-    analyzer.neuron_selection_mode = neuron_selection_mode
-    analyzer.settings = (name, dict(kwargs))
-    return analyzer
+    settings = Settings(name, dict(kwargs), neuron_selection_mode)
+    return _ANALYZERS[name](model, settings=settings, **kwargs)
+
+
+def load(name: str, state: dict[str, Any], model: Any = None) -> Explainer:
+    """The analyzer ``name`` rebuilt from ``Analyzer.save()``'s ``state``, on ``model`` if
+    given (else on the model held in ``state``)."""
+    if not isinstance(state, dict) or "kwargs" not in state:
+        raise ValueError("state must be the dict returned by Analyzer.save() (with "
+                         f"'kwargs' and 'neuron_selection_mode'); got {type(state).__name__}")
+    model = state.get("model") if model is None else model
+    if model is None:
+        raise ValueError("the state holds no model: pass model=<the Keras model>")
+    return create_analyzer(name, model,
+                           neuron_selection_mode=state.get("neuron_selection_mode",
+                                                           "max_activation"),
+                           **state["kwargs"])
+
+
+def load_npz(fname: Any, model: Any = None) -> Explainer:
+    """The analyzer saved by ``Analyzer.save_npz()``, on ``model`` (default: the model
+    rebuilt from the stored JSON and weights)."""
+    name, state = read_npz(fname, model)
+    return load(name, state)
+
+
+__all__ = ["Explainer", "analyzer_options", "create_analyzer", "list_analyzers", "load",
+           "load_npz", "register"]

@@ -12,6 +12,7 @@ from analyzers.analyzer import Analyzer
 from analyzers.canonizers import BatchNormFolder, Canonizer
 from analyzers.composites import Composite
 from analyzers.graph import build_graph
+from analyzers.settings import Settings
 
 
 class RelevanceAnalyzer(Analyzer):
@@ -29,11 +30,14 @@ class RelevanceAnalyzer(Analyzer):
     canonizers
         Graph rewrites applied first (default: fold BatchNormalization).
     name
-        Name reported by ``repr``.
+        Name reported by ``repr`` (``settings.name`` where ``settings`` are given).
+    settings
+        What :func:`analyzers.create_analyzer` was given (see :class:`~analyzers.Analyzer`).
     """
 
     def __init__(self, model: Any, composite: Composite, relu_output: bool = False,
-                 canonizers: Sequence[Canonizer] | None = None, name: str = "lrp") -> None:
+                 canonizers: Sequence[Canonizer] | None = None, name: str = "lrp", *,
+                 settings: Settings | None = None) -> None:
         if not isinstance(composite, Composite):
             raise ValueError(f"composite must be an analyzers.composites.Composite, got "
                              f"{type(composite).__name__}")
@@ -44,7 +48,7 @@ class RelevanceAnalyzer(Analyzer):
         self.relu_output = relu_output
         self.name = name
         self.rules = [composite.rule_for(step.op, step) for step in graph.steps]
-        super().__init__(model, graph)
+        super().__init__(model, graph, settings=settings)
 
     def _carried_inputs(self, x: tf.Tensor) -> dict[int, tuple[tf.Tensor, ...]]:
         """For each first-layer step whose rule works on stand-in inputs (z^B: the bounds;

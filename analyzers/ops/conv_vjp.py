@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from analyzers.compat import onednn_enabled
+
 Tensor = tf.Tensor
 
 _override: bool | None = None
@@ -35,8 +37,6 @@ def forward_vjp_enabled() -> bool:
     """Whether stride-1 convolutions in the rules use the forward-convolution VJP."""
     if _override is not None:
         return _override
-    from analyzers.compat import onednn_enabled
-
     return not onednn_enabled()  # None (a TensorFlow without the query): Eigen assumed
 
 

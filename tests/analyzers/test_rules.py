@@ -136,6 +136,31 @@ def test_z_plus_fast_path_on_nonnegative_inputs_is_the_same():
         np.testing.assert_allclose(fast, slow, atol=1e-6)
 
 
+@pytest.mark.parametrize("nonnegative", [False, True], ids=["signed", "nonnegative"])
+@pytest.mark.parametrize("case", KERNEL_CASES, ids=[c[0] for c in KERNEL_CASES])
+def test_fused_paths_equal_the_plain_formula(case, nonnegative, monkeypatch):
+    """The fused alpha-beta paths (``analyzers.rules._fused``) against the plain formula
+    (the switch off), on every kernel layer, for signed and non-negative inputs (float64)."""
+    from analyzers.rules import _fused
+
+    _, factory, in_shape = case
+    layer = _build(factory, in_shape, seed=5, dtype="float64")
+    op = make_op(layer)
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0.0 if nonnegative else LOW, HIGH, size=(2, *in_shape))
+    r = tf.constant(rng.uniform(0.1, 1.0, size=(2, *layer.compute_output_shape(
+        (None, *in_shape))[1:])))
+    rules = (analyzers.ZPlusRule(), analyzers.AlphaBetaRule(2, 1),
+             analyzers.AlphaBetaRule(2, 1, bias=False))
+    fused = [rule(op, [tf.constant(x)], r, nonnegative=nonnegative)[0].numpy()
+             for rule in rules]
+    monkeypatch.setattr(_fused, "ENABLED", False)
+    for rule, got in zip(rules, fused):
+        plain = rule(op, [tf.constant(x)], r, nonnegative=nonnegative)[0].numpy()
+        _compare(got, plain)
+        np.testing.assert_allclose(got, plain, rtol=1e-9, atol=1e-12)
+
+
 def test_bounded_rule_per_channel_bounds():
     in_shape = (3, 4, 4, 2)
     layer = _build(lambda: L.Conv3D(3, (1, 3, 3), padding="same"), in_shape, seed=2)

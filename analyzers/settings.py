@@ -1,50 +1,47 @@
-"""Save and load an analyzer's settings (iNNvestigate's ``save`` / ``load`` and the
-``_npz`` forms).
+"""An analyzer's settings: what :func:`analyzers.create_analyzer` was given, and their file
+form (iNNvestigate's ``save`` / ``load`` and the ``_npz`` forms).
 
-The settings are the analyzer's registry name, its options and ``neuron_selection_mode``;
-loading calls :func:`analyzers.create_analyzer` again, on the given model or on the saved
-one. ``save()`` keeps everything in memory (the model object included); ``save_npz()``
+The settings are the analyzer's registry name, its options and ``neuron_selection_mode``
+(:class:`Settings`); an analyzer gets them when it is built, and loading calls
+:func:`analyzers.create_analyzer` again, on the given model or on the saved one. The
+in-memory state (``Analyzer.save()``) holds the model object itself; :func:`write_npz`
 writes a JSON text of the settings, array options as arrays, and the model's JSON and
-weights, with no pickle (so ``load_npz`` never runs stored code). Options that are objects
-(rules, composites, canonizers) can be saved in memory but not to a file.
+weights, with no pickle (so :func:`read_npz` never runs stored code). Options that are
+objects (rules, composites, canonizers) can be saved in memory but not to a file.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
+import keras
 import numpy as np
+
+#: iNNvestigate's ``neuron_selection_mode`` values.
+NEURON_SELECTION_MODES = ("max_activation", "index", "all")
 
 _FORMAT = "analyzers-settings-1"
 
 
-def save(analyzer: Any) -> tuple[str, dict[str, Any]]:
-    """``(name, state)`` of an analyzer made by :func:`analyzers.create_analyzer`."""
-    if analyzer.settings is None:
-        raise ValueError(f"{type(analyzer).__name__} was not made by "
-                         "analyzers.create_analyzer, so its settings are unknown; create it "
-                         "with create_analyzer(name, model, ...) to save it")
-    name, kwargs = analyzer.settings
-    return name, {"kwargs": dict(kwargs),
-                  "neuron_selection_mode": analyzer.neuron_selection_mode,
-                  "model": analyzer.model}
+@dataclass(frozen=True)
+class Settings:
+    """What :func:`analyzers.create_analyzer` was given for one analyzer.
 
+    Parameters
+    ----------
+    name
+        The registry name.
+    options
+        The keyword options.
+    neuron_selection_mode
+        One of :data:`NEURON_SELECTION_MODES`.
+    """
 
-def load(name: str, state: dict[str, Any], model: Any = None) -> Any:
-    """The analyzer ``name`` rebuilt from ``state`` (on ``model`` if given)."""
-    from analyzers.registry import create_analyzer
-
-    if not isinstance(state, dict) or "kwargs" not in state:
-        raise ValueError("state must be the dict returned by Analyzer.save() (with "
-                         f"'kwargs' and 'neuron_selection_mode'); got {type(state).__name__}")
-    model = state.get("model") if model is None else model
-    if model is None:
-        raise ValueError("the state holds no model: pass model=<the Keras model>")
-    return create_analyzer(name, model,
-                           neuron_selection_mode=state.get("neuron_selection_mode",
-                                                           "max_activation"),
-                           **state["kwargs"])
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    neuron_selection_mode: str = "max_activation"
 
 
 def _encode(key: str, value: Any, arrays: dict[str, np.ndarray]) -> Any:
@@ -74,15 +71,14 @@ def _decode(value: Any, data: Any) -> Any:
     return value
 
 
-def save_npz(analyzer: Any, fname: Any) -> None:
-    """Write the settings, and the model's JSON and weights where Keras can serialize the
-    model, to the npz file ``fname``."""
-    name, state = save(analyzer)
+def write_npz(fname: Any, name: str, state: dict[str, Any]) -> None:
+    """Write ``Analyzer.save()``'s ``(name, state)`` to the npz file ``fname``: the settings,
+    and the model's JSON and weights where Keras can serialize the model."""
     arrays: dict[str, np.ndarray] = {}
     kwargs = {k: _encode(k, v, arrays) for k, v in state["kwargs"].items()}
     header = {"format": _FORMAT, "name": name, "kwargs": kwargs,
               "neuron_selection_mode": state["neuron_selection_mode"]}
-    model = analyzer.model
+    model = state["model"]
     try:
         arrays["model_json"] = np.array(model.to_json())
         for i, w in enumerate(model.get_weights()):
@@ -93,8 +89,10 @@ def save_npz(analyzer: Any, fname: Any) -> None:
     np.savez(fname, **arrays)
 
 
-def load_npz(fname: Any, model: Any = None) -> Any:
-    """The analyzer saved by :func:`save_npz`, on ``model`` (default: the stored model)."""
+def read_npz(fname: Any, model: Any = None) -> tuple[str, dict[str, Any]]:
+    """``(name, state)`` as ``Analyzer.save()`` gives it, from a :func:`write_npz` file; the
+    state's model is ``model`` if given, else the one rebuilt from the stored JSON and
+    weights."""
     with np.load(fname, allow_pickle=False) as data:
         if "settings" not in data.files:
             raise ValueError(f"{fname} is not a file written by Analyzer.save_npz() (no "
@@ -108,13 +106,12 @@ def load_npz(fname: Any, model: Any = None) -> Any:
             if "model_json" not in data.files:
                 raise ValueError(f"{fname} holds no model (it could not be serialized): pass "
                                  "model=<the Keras model>")
-            import keras
-
             model = keras.models.model_from_json(str(data["model_json"]))
             n = sum(k.startswith("model_weight/") for k in data.files)
             model.set_weights([data[f"model_weight/{i}"] for i in range(n)])
-    state = {"kwargs": kwargs, "neuron_selection_mode": header["neuron_selection_mode"]}
-    return load(header["name"], state, model)
+    return header["name"], {"kwargs": kwargs,
+                            "neuron_selection_mode": header["neuron_selection_mode"],
+                            "model": model}
 
 
-__all__ = ["load", "load_npz", "save", "save_npz"]
+__all__ = ["NEURON_SELECTION_MODES", "Settings", "read_npz", "write_npz"]

@@ -1,0 +1,36 @@
+"""Relevance rules: one small class per rule, one module per formula.
+
+A rule maps ``(op, inputs, output relevance)`` to the relevance of each input:
+``rule(op, xs, r, nonnegative=False) -> list[tensor]``. ``op`` is a
+:class:`~analyzers.ops.base.LayerOp`; ``nonnegative=True`` tells a rule that every input is
+known to be >= 0 (it may then skip the negative-input terms; the result is the same).
+
+All rules use the gradient-as-relevance identity: for a linear map ``z = f(x)`` with
+weights ``w``, ``sum_j w_ij s_j`` is the vector-Jacobian product of ``f`` at ``s``, so
+``R_i = x_i * sum_j w_ij R_j / z_j`` is ``x * VJP(f, R / z)``. The rules are generic over
+the layer's rank (Dense, Conv1D/2D/3D, transposed convolutions, pooling) because ``f`` is
+the layer's own map evaluated with modified weights.
+
+Denominators are stabilized by adding ``eps * sign(z)`` (``sign(0) = +1``), so there is
+never a division by zero.
+
+Modules: :mod:`~analyzers.rules.base` (:class:`Rule`, shared helpers),
+:mod:`~analyzers.rules.epsilon` (epsilon, z), :mod:`~analyzers.rules.alpha_beta`
+(alpha-beta, z+), :mod:`~analyzers.rules.bounded` (z^B),
+:mod:`~analyzers.rules.input_independent` (w^2, flat), :mod:`~analyzers.rules.passing`
+(gradient, identity, gate). Fused fast paths that compute a formula with fewer layer calls
+live in the private ``_fused`` module, behind one switch.
+"""
+
+from analyzers.rules.alpha_beta import AlphaBetaRule, ZPlusRule
+from analyzers.rules.base import Rule, stabilize
+from analyzers.rules.bounded import BoundedRule
+from analyzers.rules.epsilon import EpsilonRule, ZRule
+from analyzers.rules.input_independent import FlatRule, WSquareRule
+from analyzers.rules.passing import GateRule, GradientRule, IdentityRule
+
+__all__ = [
+    "AlphaBetaRule", "BoundedRule", "EpsilonRule", "FlatRule", "GateRule", "GradientRule",
+    "IdentityRule", "Rule",
+    "WSquareRule", "ZPlusRule", "ZRule", "stabilize",
+]

@@ -1,0 +1,107 @@
+"""LRP-alpha-beta and z+: activating and inhibitory contributions normalized separately."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from analyzers.rules import _fused
+from analyzers.rules.base import Rule, Tensor, grads, signed_part, sum_present
+
+
+class AlphaBetaRule(Rule):
+    """LRP-alpha-beta: positive and negative contributions are normalized separately,
+    ``R_i = sum_j (alpha z+_ij / z+_j - beta z-_ij / z-_j) R_j``.
+
+    ``z+_ij = x+_i w+_ij + x-_i w-_ij`` (contributions > 0), ``z-_ij = x+_i w-_ij + x-_i w+_ij``.
+    With ``bias=True`` the positive part of the bias joins ``z+_j`` and the negative part
+    joins ``z-_j`` (iNNvestigate 2.1.2 adds the whole bias to both denominators). Requires
+    ``alpha - beta = 1`` (conservation), checked here.
+
+    A neuron with no inhibitory contribution (``z-_j = 0``) passes its relevance by the
+    activating part alone (``alpha`` taken as 1), one with no activating contribution by the
+    inhibitory part alone, so relevance is conserved; iNNvestigate (and the textbook
+    formula) give ``alpha R_j`` and ``-beta R_j`` there (the latter flips the sign of a
+    neuron whose contributions are all negative). ``conserve_degenerate=False`` gives the
+    textbook behaviour.
+    """
+
+    name = "alpha_beta"
+
+    def __init__(self, alpha: float = 1.0, beta: float = 0.0, bias: bool = True,
+                 epsilon: float = 1e-9, conserve_degenerate: bool = True) -> None:
+        if not np.isclose(alpha - beta, 1.0):
+            raise ValueError(f"alpha-beta rule needs alpha - beta = 1 (relevance "
+                             f"conservation); got alpha={alpha}, beta={beta} "
+                             f"(alpha - beta = {alpha - beta})")
+        if beta < 0:
+            raise ValueError(f"alpha-beta rule needs beta >= 0, got beta={beta}")
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.bias = bool(bias)
+        self.epsilon = float(epsilon)
+        self.conserve_degenerate = bool(conserve_degenerate)
+
+    def __call__(self, op, xs, r, nonnegative=False, stand_ins=None):
+        fused = _fused.alpha_beta(op, xs, r, nonnegative, beta=self.beta, bias=self.bias,
+                                  seeds=self._seeds)
+        if fused is not None:
+            return fused
+        xs = list(xs)
+        xp = xs if nonnegative else [tf.nn.relu(x) for x in xs]
+        xn = [] if nonnegative else [tf.minimum(x, 0.0) for x in xs]
+        b = op.bias if (self.bias and op.has_weights) else None
+        bp = None if b is None else tf.nn.relu(b)
+        bn = None if b is None else tf.minimum(b, 0.0)
+        kernel = op.kernel if op.has_weights else None
+        watched = xp + xn
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(watched)
+            z_act = sum_present(signed_part(op, xp, +1, kernel, bp),
+                                signed_part(op, xn, -1, kernel) if xn else None)
+            z_inh = None
+            if self.beta:
+                z_inh = sum_present(signed_part(op, xp, -1, kernel, bn),
+                                    signed_part(op, xn, +1, kernel) if xn else None)
+        targets = [z_act] if z_inh is None else [z_act, z_inh]
+        seeds = self._seeds(z_act, z_inh, r)
+        g = grads(targets, watched, tape, seeds)
+        rel = [x * gi for x, gi in zip(xp, g[: len(xp)])]
+        if xn:
+            rel = [a + x * gi for a, x, gi in zip(rel, xn, g[len(xp):])]
+        return rel
+
+    def _seeds(self, z_act: Tensor, z_inh: Tensor | None, r: Tensor) -> list[Tensor]:
+        """Output gradients ``alpha R / z+`` and ``-beta R / z-`` (denominators are
+        sign-definite: ``z+ >= 0``, ``z- <= 0``). A neuron without inhibitory (or without
+        activating) contributions gives all its relevance to the part it has, so that
+        ``alpha - beta = 1`` still conserves (unless ``conserve_degenerate=False``)."""
+        if z_inh is None:  # no inhibitory part at all (beta = 0, or a weightless map)
+            alpha = 1.0 if (self.beta and self.conserve_degenerate) else self.alpha
+            return [alpha * r / (z_act + self.epsilon)]
+        if not self.conserve_degenerate:
+            return [self.alpha * r / (z_act + self.epsilon),
+                    -self.beta * r / (z_inh - self.epsilon)]
+        no_inh = tf.equal(z_inh, 0.0)
+        no_act = tf.equal(z_act, 0.0)
+        one = tf.ones_like(z_act)
+        alpha = tf.where(no_inh, one, tf.where(no_act, 0.0 * one, self.alpha * one))
+        beta = tf.where(no_inh, 0.0 * one, tf.where(no_act, -one, self.beta * one))
+        return [alpha * r / (z_act + self.epsilon), -beta * r / (z_inh - self.epsilon)]
+
+
+class ZPlusRule(AlphaBetaRule):
+    """z+ as in iNNvestigate 2.1.2 (alpha=1, beta=0, bias ignored): ``R_i = sum_j z+_ij /
+    z+_j R_j`` with ``z+_ij = x+_i w+_ij + x-_i w-_ij``. For non-negative inputs (ReLU
+    layers) this is the deep Taylor z+ rule ``x_i w+_ij / sum_i x_i w+_ij``."""
+
+    name = "z_plus"
+
+    def __init__(self) -> None:
+        super().__init__(alpha=1.0, beta=0.0, bias=False)
+
+    def __repr__(self) -> str:
+        return "ZPlusRule()"
+
+
+__all__ = ["AlphaBetaRule", "ZPlusRule"]
