@@ -288,7 +288,8 @@ def _example(tf, row: pd.Series, label_index: int, decoded: DecodedVideo, encodi
         "encoding": _bytes([encoding.encode()]),
         "frames": _bytes(decoded.frames),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    return example.SerializeToString(deterministic=True)  # the same bytes in every process
 
 
 def _write_shard(tf, path: Path, examples: list[bytes]) -> None:
