@@ -15,6 +15,7 @@ from kvlrp.commands.shared.options import (
     positive_int,
 )
 from kvlrp.commands.shared.scaleout import add_scale_arguments, print_worker_summary, scale_kwargs
+from kvlrp.data.clips.spec import CROPS, DEFAULT_CROPS
 
 if TYPE_CHECKING:
     from kvlrp.analysis.explain.config import ExplainConfig
@@ -37,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", help="split to explain (default test)")
     parser.add_argument("--clips-per-video", type=count_or_all, default=4,
                         help="evaluation clips per video (int or 'all', default 4)")
-    parser.add_argument("--crops", type=int, default=1, choices=[1, 3],
+    parser.add_argument("--crops", type=int, default=DEFAULT_CROPS, choices=CROPS,
                         help="spatial crops per clip: 1 (centre, default) or 3 (start, centre "
                              "and end of the longer side); each crop is explained as a clip")
     parser.add_argument("--prior-seeds", type=non_negative_int, default=3,

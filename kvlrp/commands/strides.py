@@ -9,6 +9,7 @@ from kvlrp.commands.shared.errors import bad_input_is_a_command_error
 from kvlrp.commands.shared.model_args import add_model_arguments
 from kvlrp.commands.shared.options import count_or_all, positive_int
 from kvlrp.commands.shared.scaleout import add_scale_arguments, print_worker_summary, scale_kwargs
+from kvlrp.data.clips.spec import CROPS, DEFAULT_CROPS
 
 if TYPE_CHECKING:
     from kvlrp.analysis.strides.config import StridesConfig
@@ -26,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", help="split to evaluate (default test)")
     parser.add_argument("--clips-per-video", type=count_or_all, default=4,
                         help="evaluation clips per video (int or 'all', default 4)")
-    parser.add_argument("--crops", type=int, default=1, choices=[1, 3],
+    parser.add_argument("--crops", type=int, default=DEFAULT_CROPS, choices=CROPS,
                         help="spatial crops per clip: 1 (centre, default) or 3 (start, centre "
                              "and end of the longer side, as MMAction2's ThreeCrop); "
                              "probabilities are averaged over clips x crops per video")

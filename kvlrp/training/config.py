@@ -2,7 +2,7 @@
 
 Built from ``kvlrp train``'s options (:func:`kvlrp.commands.train.train_config`), from
 :func:`kvlrp.training.train`'s keywords (:meth:`TrainConfig.from_keywords`) or directly; the
-clip settings live in one :class:`~kvlrp.data.clips.pipeline.ClipSpec`, from which the resume
+clip settings live in one :class:`~kvlrp.data.clips.spec.ClipSpec`, from which the resume
 settings and the saved :class:`~kvlrp.models.ModelInfo` are derived.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from numbers import Real
 from typing import TYPE_CHECKING, Any
 
-from kvlrp.data.clips.pipeline import ClipSpec
+from kvlrp.data.clips.spec import ClipSpec, check_trainable
 from kvlrp.infra import fs
 from kvlrp.infra.checks import check_positive_or_all, is_int
 from kvlrp.models import ARCHITECTURES
@@ -28,10 +28,6 @@ from kvlrp.training.strategy import STRATEGY_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
-
-#: Upper bounds of the clip settings (a 2160-pixel crop is a 4K frame).
-MAX_CLIP_LEN = 1024
-MAX_SIZE = 2160
 
 #: Settings that must match for a run to resume from an earlier run's checkpoint (the keys
 #: of :meth:`TrainConfig.resume_settings`).
@@ -90,7 +86,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_kwargs", types.MappingProxyType(dict(self.model_kwargs)))
         _check_run(self)
-        _check_clip(self.clip.clip_len, self.clip.step, self.clip.size)
+        check_trainable(self.clip.clip_len, self.clip.step, self.clip.size,
+                        error=TrainingSetupError)
         check_positive_or_all("val_clips", self.val_clips, error=TrainingSetupError)
         self.builder_kwargs()  # refuses model arguments that contradict the clip
 
@@ -109,7 +106,7 @@ class TrainConfig:
     ) -> TrainConfig:
         """The config of :func:`~kvlrp.training.train`'s keywords (the clip settings apart,
         ``settings`` are fields; unknown names are builder arguments, ``model_kwargs``)."""
-        _check_clip(clip_len, step, size)
+        check_trainable(clip_len, step, size, error=TrainingSetupError)
         try:
             clip = ClipSpec(clip_len=clip_len, step=step, size=size,
                             normalization=normalization, short_policy=short_policy)
@@ -185,15 +182,6 @@ def _check_run(config: TrainConfig) -> None:
         raise TrainingSetupError(
             f"unknown strategy {config.strategy!r}; use one of {STRATEGY_NAMES} or a "
             "tf.distribute.Strategy")
-
-
-def _check_clip(clip_len: Any, step: Any, size: Any) -> None:
-    """One-line errors for clip settings that cannot work (before anything is computed)."""
-    for name, value, high in (("clip_len", clip_len, MAX_CLIP_LEN), ("step", step, None),
-                              ("size", size, MAX_SIZE)):
-        if not is_int(value) or value < 1 or (high is not None and value > high):
-            bound = f"in 1..{high}" if high else ">= 1"
-            raise TrainingSetupError(f"{name} must be an int {bound}, got {value!r}")
 
 
 def _with_input_shape(

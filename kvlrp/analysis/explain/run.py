@@ -33,6 +33,8 @@ from kvlrp.analysis.runs.config_checks import config_from
 from kvlrp.analysis.runs.partition import assign_videos, sort_rows, video_rank, write_worker_file
 from kvlrp.analysis.runs.run_files import read_table, run_settings, write_table
 from kvlrp.analysis.runs.timing import clip_fps, span_seconds
+from kvlrp.data.clips.normalization import NORMALIZATION_BOUNDS
+from kvlrp.data.clips.spec import DEFAULT_CROPS, clip_span
 from kvlrp.infra import resume
 from kvlrp.infra.atomic import write_csv, write_json
 from kvlrp.infra.safe_paths import check_out_dir, confined, safe_part
@@ -164,7 +166,6 @@ def _plan(model: Any, info: Any, shard_dir: str | Path, out: Path,
           config: ExplainConfig) -> _Plan:
     """The steps, analyzers, videos and settings of a run, and which steps ``partial/``
     already holds."""
-    from kvlrp.data.clips.pipeline import NORMALIZATION_BOUNDS
     from kvlrp.data.shards.folder import read_index
 
     steps = list(config.steps or [info.step])
@@ -334,8 +335,8 @@ def _context(info: Any, shard_dir: str | Path, config: ExplainConfig, plan: _Pla
     worker's ``worker.json`` for ``kvlrp merge``)."""
     steps = plan.steps
     fps, fps_note = clip_fps(shard_dir, config.split)
-    spans = [{"step": s, "span_frames": s * (info.clip_len - 1) + 1,
-              "span_seconds": span_seconds(s * (info.clip_len - 1) + 1, fps)} for s in steps]
+    spans = [{"step": s, "span_frames": clip_span(info.clip_len, s),
+              "span_seconds": span_seconds(clip_span(info.clip_len, s), fps)} for s in steps]
     return {"analyzer": plan.analyzer_name, "target": config.target, "split": config.split,
             "steps": steps, "train_step": info.step, "clip_len": info.clip_len,
             "clips_per_video": config.clips_per_video, "crops": config.crops, "fps": fps,
@@ -383,7 +384,7 @@ def write_explain_reports(out: Path, sources: Sequence[tuple[Path, dict]],
         "kind": "explain", "analyzer": context["analyzer"], "target": context["target"],
         "split": context["split"], "steps": steps, "train_step": train_step,
         "clip_len": context["clip_len"], "clips_per_video": context["clips_per_video"],
-        "crops": context.get("crops", 1), "fps": context.get("fps"),
+        "crops": context.get("crops", DEFAULT_CROPS), "fps": context.get("fps"),
         "fps_note": context.get("fps_note"), "spans": context.get("spans"),
         "prior": context["prior"], "prior_seeds": context["prior_seeds"],
         "n_excluded": int((excl["model"] == "trained").sum()),

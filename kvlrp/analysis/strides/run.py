@@ -21,6 +21,7 @@ from kvlrp.analysis.runs.run_files import run_settings
 from kvlrp.analysis.runs.timing import clip_fps
 from kvlrp.analysis.strides.config import StridesConfig
 from kvlrp.analysis.strides.predictions import stride_predictions
+from kvlrp.data.clips.spec import DEFAULT_CROPS
 from kvlrp.infra.atomic import write_csv, write_json
 from kvlrp.infra.safe_paths import check_out_dir
 
@@ -253,7 +254,8 @@ def write_strides_reports(out: Path, clips: Any, sel_clips: Any, context: dict) 
     summary = {
         "kind": "strides", "split": split, "steps": steps, "train_step": train_step,
         "clip_len": clip_len, "clips_per_video": context["clips_per_video"],
-        "crops": context.get("crops", 1), "equal_counts": context.get("equal_counts", False),
+        "crops": context.get("crops", DEFAULT_CROPS),
+        "equal_counts": context.get("equal_counts", False),
         "fps": context.get("fps"), "fps_note": context.get("fps_note"), "best": best,
         "tie_rule": TIE_RULE, "classes": context["classes"], **selection,
         "shuffled_control": shuffled.to_dict("records")[0] if len(shuffled) else None,

@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from kvlrp.data.clips.pipeline import ClipSpec
+from kvlrp.data.clips.spec import ClipSpec
 from kvlrp.training import TrainConfig, TrainingSetupError, train
 from kvlrp.training.config import RESUME_KEYS
 
