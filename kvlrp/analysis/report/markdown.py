@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 
 from kvlrp.analysis.report.plots import plot_flipping, plot_profiles, plot_strides, plot_temporal
+from kvlrp.analysis.report.study_section import study_section
+from kvlrp.analysis.report.tables import markdown_table
 from kvlrp.infra import fs
 from kvlrp.infra.atomic import atomic_write
 
@@ -41,19 +43,6 @@ def find_runs(root: str | Path) -> dict[str, Path]:
             f"`kvlrp explain` or `kvlrp strides` in it or in a sub-folder"
         )
     return runs
-
-
-def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
-    """A GitHub markdown table of ``df`` (floats rounded)."""
-    def cell(v):
-        if isinstance(v, (float, np.floating)):
-            return "" if np.isnan(v) else f"{v:.{digits}f}"
-        return str(v).replace("|", "\\|")
-
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |",
-             "|" + "|".join("---" for _ in df.columns) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -215,8 +204,6 @@ def build_report(root: str | Path) -> Path:
     for kind, run in runs.items():
         lines.append(f"- {kind}: `{_rel(run, root)}`")
     lines.append("")
-    from kvlrp.analysis.report.study_section import study_section
-
     lines += study_section(root, plots)
     if "explain" in runs:
         lines += _explain_section(runs["explain"], root, plots)
