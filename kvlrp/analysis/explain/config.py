@@ -1,5 +1,5 @@
-"""``ExplainConfig``: every option of one ``kvlrp explain`` run (:func:`kvlrp.analysis.
-explain_run.run_explain`), checked once when it is built."""
+"""``ExplainConfig``: every option of one ``kvlrp explain`` run
+(:func:`kvlrp.analysis.explain.run.run_explain`), checked once when it is built."""
 
 from __future__ import annotations
 

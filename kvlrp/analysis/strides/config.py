@@ -1,5 +1,5 @@
-"""``StridesConfig``: every option of one ``kvlrp strides`` run (:func:`kvlrp.analysis.
-strides_run.run_strides`), checked once when it is built."""
+"""``StridesConfig``: every option of one ``kvlrp strides`` run
+(:func:`kvlrp.analysis.strides.run.run_strides`), checked once when it is built."""
 
 from __future__ import annotations
 
