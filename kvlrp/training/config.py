@@ -39,30 +39,52 @@ RESUME_KEYS = (
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The settings of one :func:`~kvlrp.training.train` run (see its parameters).
+    """The settings of one :func:`~kvlrp.training.train` run.
 
     Attributes
     ----------
-    shard_dir, out_dir
-        Shard folder to train on; model folder to write (or resume).
+    shard_dir
+        Folder written by ``kvlrp prepare`` (``index.csv``, ``classes.json``, TFRecords).
+    out_dir
+        Model folder to write; if it holds an unfinished run with the same settings, training
+        resumes after its last finished epoch (unless ``resume=False``).
     model
-        Architecture name (a key of ``kvlrp.models.ARCHITECTURES``).
+        Architecture name (a key of ``kvlrp.models.ARCHITECTURES``, e.g. ``c3d_small``,
+        ``r2plus1d_small``, ``x3d``).
     clip
         Clip geometry and preprocessing (``clip_len``, ``step``, ``size``, ``normalization``,
-        ``short_policy``; ``crops`` applies to validation).
-    epochs, batch_size, steps_per_epoch, learning_rate
-        Training length, global batch size, batches per epoch (``None``: one clip per
-        training video) and Adam learning rate.
-    seed, deterministic
-        Seed (``None``: unseeded); op determinism (``None``: when seeded).
+        ``short_policy``: frames per clip, stride between a clip's frames, square crop size,
+        pixel normalisation and the policy for videos shorter than a clip's span; ``crops``
+        applies to validation).
+    epochs
+        Total epochs (a resumed run trains only the missing ones).
+    batch_size
+        Global batch size (split over replicas under a distribution strategy).
+    steps_per_epoch
+        Batches per epoch (default 40: with the other defaults, 40 epochs of 40 batches of
+        16, ``c3d_small`` reaches its plateau on the demo's synthetic dataset in a few minutes
+        on 2 CPU cores); ``None``: one random clip per training video.
+    seed
+        Seeds weights, dropout and clip sampling; with ``deterministic`` the same seed gives
+        the same history on the same machine. ``None``: unseeded.
+    learning_rate
+        Adam learning rate.
     val_split, val_clips
-        Split validated after every epoch; clips per video (int or ``"all"``).
-    resume, restore_best
-        Continue an interrupted run in ``out_dir``; keep the best validation epoch's weights.
+        Split validated after every epoch and evaluation clips per video (int or ``"all"``).
+    resume
+        Continue an interrupted run in ``out_dir``; ``False`` starts over.
+    restore_best
+        Return and save the weights of the epoch with the lowest validation loss (validation
+        scores of small sets are noisy); ``False``, or no validation split: the last epoch's.
+    deterministic
+        Run with TensorFlow op determinism (restored afterwards, see
+        :func:`kvlrp.training.train.op_determinism`); ``None``: when ``seed`` is given.
     strategy
-        ``None``/``"default"``, ``"mirrored"``, ``"multiworker"`` or a ``tf.distribute.Strategy``.
+        ``None``/``"default"``, ``"mirrored"``, ``"multiworker"`` (cluster from ``TF_CONFIG``)
+        or a ``tf.distribute.Strategy``.
     model_kwargs
-        Architecture builder arguments (read-only; the clip's shape is added by
+        Architecture builder arguments (``widths``, ``dense_units``, ``batch_norm``,
+        ``temporal_padding``, ...; read-only; the clip's shape is added by
         :meth:`builder_kwargs`).
     """
 
