@@ -52,23 +52,9 @@ def run_explain(model: Any, info: Any, shard_dir: str | Path, out_dir: str | Pat
     completed steps and computes only the missing ones, and ends with the same tables as an
     uninterrupted run; steps saved with other settings or weights are recomputed.
 
-    Parameters
-    ----------
-    model, info
-        A Keras model and its :class:`kvlrp.models.ModelInfo` (classes, clip settings,
-        normalisation).
-    shard_dir
-        Shard folder from ``kvlrp prepare``.
-    out_dir
-        Output folder (local, or any ``tf.io.gfile`` URL).
-    config
-        The options (:class:`~kvlrp.analysis.explain.config.ExplainConfig`); or give them as
-        keywords (``steps=[1, 4], prior_seeds=0, ...``), not both.
-
-    Returns
-    -------
-    dict
-        The content of ``summary.json`` (or, for one of several workers, what it wrote).
+    The model, folders, ``config`` (an :class:`~kvlrp.analysis.explain.config.ExplainConfig`,
+    or its fields by keyword: ``steps=[1, 4], prior_seeds=0, ...``) and the returned summary
+    are those of :func:`~kvlrp.analysis.runs.skeleton.run_evaluation`.
     """
     return run_evaluation(ExplainRun(), model, info, shard_dir, out_dir, config, options)
 

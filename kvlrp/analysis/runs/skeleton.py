@@ -123,7 +123,8 @@ def run_evaluation(kind: RunKind[ConfigT, PlanT, SavedT, ResultT], model: Any, i
     kind
         What the run computes (explain or strides).
     model, info
-        A Keras model and its :class:`~kvlrp.models.ModelInfo`.
+        A Keras model and its :class:`~kvlrp.models.ModelInfo` (classes, clip settings,
+        normalisation).
     shard_dir
         Shard folder from ``kvlrp prepare``.
     out_dir

@@ -43,24 +43,10 @@ def run_strides(model: Any, info: Any, shard_dir: str | Path, out_dir: str | Pat
     (:class:`~kvlrp.analysis.strides.config.StridesConfig`'s ``worker``) writes
     ``worker.json`` instead of the final tables (``kvlrp merge`` makes them).
 
-    Parameters
-    ----------
-    model, info
-        A Keras model and its :class:`kvlrp.models.ModelInfo`.
-    shard_dir
-        Shard folder from ``kvlrp prepare``.
-    out_dir
-        Output folder (local, or any ``tf.io.gfile`` URL).
-    config
-        The options (:class:`~kvlrp.analysis.strides.config.StridesConfig`); or give them as
-        keywords (``steps=[1, 2, 4], control=False, ...``), not both.
-    on_video
-        Called with ``(videos_seen, video_id)`` after each video of the reported split.
-
-    Returns
-    -------
-    dict
-        The content of ``summary.json`` (or, for one of several workers, what it wrote).
+    The model, folders, ``config`` (a :class:`~kvlrp.analysis.strides.config.StridesConfig`,
+    or its fields by keyword: ``steps=[1, 2, 4], control=False, ...``) and the returned
+    summary are those of :func:`~kvlrp.analysis.runs.skeleton.run_evaluation`; ``on_video`` is
+    called with ``(videos_seen, video_id)`` after each video of the reported split.
     """
     return run_evaluation(StridesRun(on_video), model, info, shard_dir, out_dir, config,
                           options)
