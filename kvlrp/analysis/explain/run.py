@@ -38,7 +38,7 @@ from kvlrp.data.clips.spec import clip_span
 from kvlrp.infra import resume
 from kvlrp.infra.safe_paths import confined, safe_part
 
-__all__ = ["ExplainRun", "run_explain"]
+__all__ = ["ExplainKind", "run_explain"]
 
 T = TypeVar("T")
 
@@ -56,7 +56,7 @@ def run_explain(model: Any, info: Any, shard_dir: str | Path, out_dir: str | Pat
     or its fields by keyword: ``steps=[1, 4], prior_seeds=0, ...``) and the returned summary
     are those of :func:`~kvlrp.analysis.runs.skeleton.run_evaluation`.
     """
-    return run_evaluation(ExplainRun(), model, info, shard_dir, out_dir, config, options)
+    return run_evaluation(ExplainKind(), model, info, shard_dir, out_dir, config, options)
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class _StepAnalyzers:
     keep: Callable[[str, int], bool]
 
 
-class ExplainRun:
+class ExplainKind:
     """The explain phases of :func:`~kvlrp.analysis.runs.skeleton.run_evaluation`."""
 
     name = "explain"

@@ -22,7 +22,7 @@ from kvlrp.analysis.strides.predictions import stride_predictions
 from kvlrp.analysis.strides.reports import write_strides_reports
 from kvlrp.data.shards.folder import read_dataset_info, read_index
 
-__all__ = ["StridesRun", "run_strides"]
+__all__ = ["StridesKind", "run_strides"]
 
 
 def run_strides(model: Any, info: Any, shard_dir: str | Path, out_dir: str | Path,
@@ -48,7 +48,7 @@ def run_strides(model: Any, info: Any, shard_dir: str | Path, out_dir: str | Pat
     summary are those of :func:`~kvlrp.analysis.runs.skeleton.run_evaluation`; ``on_video`` is
     called with ``(videos_seen, video_id)`` after each video of the reported split.
     """
-    return run_evaluation(StridesRun(on_video), model, info, shard_dir, out_dir, config,
+    return run_evaluation(StridesKind(on_video), model, info, shard_dir, out_dir, config,
                           options)
 
 
@@ -72,7 +72,7 @@ class _Predictions:
 
 
 @dataclass(frozen=True)
-class StridesRun:
+class StridesKind:
     """The strides phases of :func:`~kvlrp.analysis.runs.skeleton.run_evaluation`."""
 
     #: Called with ``(videos_seen, video_id)`` after each video of the reported split.

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from kvlrp.analysis.explain.run import ExplainRun
+from kvlrp.analysis.explain.run import ExplainKind
 from kvlrp.analysis.runs.partition import Worker
 from kvlrp.analysis.runs.skeleton import Run, WorkerPart, run_evaluation, shared_context
 from kvlrp.analysis.strides.config import StridesConfig
-from kvlrp.analysis.strides.run import StridesRun
+from kvlrp.analysis.strides.run import StridesKind
 
 
 @dataclass
@@ -89,5 +89,5 @@ def test_checks_come_before_the_plan(small_model, synthetic_shards, tmp_path):
 
 
 def test_explain_and_strides_are_kinds_of_the_skeleton():
-    assert (ExplainRun.name, StridesRun.name) == ("explain", "strides")
-    assert StridesRun().on_video is None
+    assert (ExplainKind.name, StridesKind.name) == ("explain", "strides")
+    assert StridesKind().on_video is None
