@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kvlrp.commands.shared.errors import bad_input_is_a_command_error
-from kvlrp.commands.shared.model_args import add_model_arguments
+from kvlrp.commands.shared.model_args import add_model_arguments, load_from_args
 from kvlrp.commands.shared.options import count_or_all, positive_int
 from kvlrp.commands.shared.scaleout import add_scale_arguments, print_worker_summary
 from kvlrp.data.clips.spec import CROPS, DEFAULT_CROPS
@@ -51,8 +51,6 @@ def run_command(name: str, args: argparse.Namespace,
                 print_summary: Callable[[dict, str], None]) -> int:
     """Run ``kvlrp NAME``: its config from ``args``, the model, ``runner``; then print the
     summary, or what one of several workers wrote."""
-    from kvlrp.commands.shared.model_args import load_from_args  # (Keras)
-
     with bad_input_is_a_command_error(shards=args.data):
         config = config_from_args(args)
         model, info = load_from_args(args)
