@@ -131,7 +131,7 @@ def _synth_and_prepare(out: Path, config: DemoConfig, progress: bool) -> Path:
     if config.test_fraction is not None:
         import pandas as pd
 
-        from kvlrp.data.manifests.manifest import VAL_FRACTION, stratified_splits
+        from kvlrp.data.manifests.splits import VAL_FRACTION, stratified_splits
         from kvlrp.infra.atomic import write_csv
 
         table = pd.read_csv(manifest)

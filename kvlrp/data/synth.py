@@ -38,7 +38,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from kvlrp.data.manifests.manifest import stratified_splits
+from kvlrp.data.manifests.splits import stratified_splits
 from kvlrp.infra.atomic import write_csv, write_json
 
 #: Class names (sorted, so a class's index is its position here).

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 
 from kvlrp.analysis.report.plots import plot_flipping, plot_profiles, plot_strides, plot_temporal
+from kvlrp.analysis.report.study_section import study_section
+from kvlrp.analysis.report.tables import markdown_table
 from kvlrp.infra import fs
 from kvlrp.infra.atomic import atomic_write
 
@@ -43,27 +45,25 @@ def find_runs(root: str | Path) -> dict[str, Path]:
     return runs
 
 
-def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
-    """A GitHub markdown table of ``df`` (floats rounded)."""
-    def cell(v):
-        if isinstance(v, (float, np.floating)):
-            return "" if np.isnan(v) else f"{v:.{digits}f}"
-        return str(v).replace("|", "\\|")
-
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |",
-             "|" + "|".join("---" for _ in df.columns) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)
-
-
 def _rel(path: Path, root: Path) -> str:
     return Path(os.path.relpath(str(path), str(root))).as_posix()
 
 
 def _explain_section(run: Path, root: Path, plots: Path) -> list[str]:
+    """The explain part of ``report.md``: border scores, profiles, temporal relevance, frame
+    flipping and heatmaps (each with its figure)."""
     summary = json.loads((run / "summary.json").read_text())
     table = fs.read_csv(run / "frame_relevance_summary.csv")
     borders = fs.read_csv(run / "border_scores.csv")
+    return (_border_lines(run, summary, borders)
+            + _profile_lines(table, borders, root, plots)
+            + _temporal_lines(table, borders, summary, root, plots)
+            + _flipping_lines(run, summary, root, plots)
+            + _heatmap_lines(run, root))
+
+
+def _border_lines(run: Path, summary: dict, borders: pd.DataFrame) -> list[str]:
+    """What was explained, the border scores per step and their paired changes."""
     out = ["## Where in the clip the model looks", ""]
     out.append(
         f"Analyzer `{summary['analyzer']}`, explaining the {summary['target']} class, "
@@ -89,44 +89,57 @@ def _explain_section(run: Path, root: Path, plots: Path) -> list[str]:
         out += ["", "Change of B against the reference step, paired over the same videos "
                 "(each video's clips averaged; 95 % bootstrap resampling videos jointly for "
                 "both steps):", "", markdown_table(fs.read_csv(changes))]
-    png = plot_profiles(table, borders, plots / "frame_relevance.png")
-    out += ["", f"![frame relevance]({_rel(png, root)})", ""]
-    wide = table[table["class"].astype(str) == "all"].pivot(index="position", columns="step",
-                                                             values="mean_share")
-    wide.columns = [f"share, step {s}" for s in wide.columns]
-    rel = table[table["class"].astype(str) == "all"].pivot(index="position", columns="step",
-                                                            values="relative_share")
-    rel.columns = [f"relative, step {s}" for s in rel.columns]
-    out += [markdown_table(pd.concat([wide, rel], axis=1).reset_index()), ""]
-    out += _temporal_lines(table, borders, summary, root, plots)
-    flip = run / "frame_flipping.csv"
-    if flip.exists():
-        curves = fs.read_csv(flip)
-        auc_file = run / "frame_flipping_auc.csv"
-        if auc_file.exists():
-            aucs = fs.read_csv(auc_file)
-        else:
-            aucs = curves.groupby(["step", "method"], sort=False)["auc"].first().reset_index()
-        png = plot_flipping(curves, plots / "frame_flipping.png")
-        out += ["## Faithfulness: frame flipping", "",
-                f"Frames replaced by {_FILLS[summary.get('flip_fill', 'mean')]}, in "
-                "order of frame relevance (most relevant first) or at random; the curve is the "
-                "model's probability of the explained class. Deletion removes frames (lower "
-                "area = the ordering found the frames the model relies on); insertion starts "
-                "from a clip with every frame replaced and restores them (higher area = "
-                "better). Orderings: the analyzer's frame relevance, `gradient_abs` (summed "
-                "absolute input gradient per frame), `random` (seeded). Intervals: 95 % "
-                "bootstrap over clips; `diff_vs_*` pair each clip's area with the same clip's "
-                "area under the other ordering.", "", markdown_table(aucs, digits=4), ""]
-        out += _flipping_verdict(aucs) + [f"![frame flipping]({_rel(png, root)})", ""]
-    heatmaps = sorted((run / "heatmaps").glob("*.png"))
-    if heatmaps:
-        out += ["## Heatmaps", "", "Top: frames; middle: relevance (red positive, blue "
-                "negative, one symmetric scale per clip); bottom (when computed): its temporal "
-                "part (selective relevance), on the same scale. Animated versions: `.gif` beside "
-                "each.", ""]
-        out += [f"![{p.stem}]({_rel(p, root)})" for p in heatmaps[:6]] + [""]
     return out
+
+
+def _profile_lines(table: pd.DataFrame, borders: pd.DataFrame, root: Path,
+                   plots: Path) -> list[str]:
+    """The share profiles (figure, and raw and relative shares per position and step)."""
+    png = plot_profiles(table, borders, plots / "frame_relevance.png")
+    everything = table[table["class"].astype(str) == "all"]
+    wide = everything.pivot(index="position", columns="step", values="mean_share")
+    wide.columns = [f"share, step {s}" for s in wide.columns]
+    rel = everything.pivot(index="position", columns="step", values="relative_share")
+    rel.columns = [f"relative, step {s}" for s in rel.columns]
+    return ["", f"![frame relevance]({_rel(png, root)})", "",
+            markdown_table(pd.concat([wide, rel], axis=1).reset_index()), ""]
+
+
+def _flipping_lines(run: Path, summary: dict, root: Path, plots: Path) -> list[str]:
+    """Frame flipping: the areas under the curves, the verdict and the figure (if flipped)."""
+    flip = run / "frame_flipping.csv"
+    if not flip.exists():
+        return []
+    curves = fs.read_csv(flip)
+    auc_file = run / "frame_flipping_auc.csv"
+    if auc_file.exists():
+        aucs = fs.read_csv(auc_file)
+    else:
+        aucs = curves.groupby(["step", "method"], sort=False)["auc"].first().reset_index()
+    png = plot_flipping(curves, plots / "frame_flipping.png")
+    out = ["## Faithfulness: frame flipping", "",
+           f"Frames replaced by {_FILLS[summary.get('flip_fill', 'mean')]}, in "
+           "order of frame relevance (most relevant first) or at random; the curve is the "
+           "model's probability of the explained class. Deletion removes frames (lower "
+           "area = the ordering found the frames the model relies on); insertion starts "
+           "from a clip with every frame replaced and restores them (higher area = "
+           "better). Orderings: the analyzer's frame relevance, `gradient_abs` (summed "
+           "absolute input gradient per frame), `random` (seeded). Intervals: 95 % "
+           "bootstrap over clips; `diff_vs_*` pair each clip's area with the same clip's "
+           "area under the other ordering.", "", markdown_table(aucs, digits=4), ""]
+    return out + _flipping_verdict(aucs) + [f"![frame flipping]({_rel(png, root)})", ""]
+
+
+def _heatmap_lines(run: Path, root: Path) -> list[str]:
+    """Up to six heatmap strips (if any were drawn)."""
+    heatmaps = sorted((run / "heatmaps").glob("*.png"))
+    if not heatmaps:
+        return []
+    return (["## Heatmaps", "", "Top: frames; middle: relevance (red positive, blue "
+             "negative, one symmetric scale per clip); bottom (when computed): its temporal "
+             "part (selective relevance), on the same scale. Animated versions: `.gif` beside "
+             "each.", ""]
+            + [f"![{p.stem}]({_rel(p, root)})" for p in heatmaps[:6]] + [""])
 
 
 def _temporal_lines(table: pd.DataFrame, borders: pd.DataFrame, summary: dict, root: Path,
@@ -215,8 +228,6 @@ def build_report(root: str | Path) -> Path:
     for kind, run in runs.items():
         lines.append(f"- {kind}: `{_rel(run, root)}`")
     lines.append("")
-    from kvlrp.analysis.report.study_section import study_section
-
     lines += study_section(root, plots)
     if "explain" in runs:
         lines += _explain_section(runs["explain"], root, plots)

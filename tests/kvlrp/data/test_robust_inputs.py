@@ -201,7 +201,8 @@ def test_lock_held_by_another_process_and_released_when_it_dies(video_folder, tm
 def test_shard_temporary_files_have_unique_names(tmp_path, monkeypatch):
     import tensorflow as tf
 
-    from kvlrp.data.shards.folder import folder as shards
+    from kvlrp.data.shards import folder as shards
+
     seen = []
     real = tf.io.TFRecordWriter
 
