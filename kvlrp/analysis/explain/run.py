@@ -19,7 +19,7 @@ from kvlrp.analysis.explain.frames import (
     explain_frames,
     reinitialised_clone,
 )
-from kvlrp.analysis.explain.heatmaps import heatmap_gif, heatmap_strip
+from kvlrp.analysis.explain.heatmaps import heatmap_gif, heatmap_stem, heatmap_strip
 from kvlrp.analysis.explain.plan import (
     ExplainPlan,
     SavedSteps,
@@ -36,7 +36,7 @@ from kvlrp.analysis.runs.skeleton import Run, WorkerPart, run_evaluation, shared
 from kvlrp.analysis.runs.timing import span_seconds
 from kvlrp.data.clips.spec import clip_span
 from kvlrp.infra import resume
-from kvlrp.infra.safe_paths import confined, safe_part
+from kvlrp.infra.safe_paths import confined
 
 __all__ = ["ExplainKind", "run_explain"]
 
@@ -229,12 +229,13 @@ def _heatmaps(kept: list[dict], folder: Path, n: int, bounds: Any,
     files = []
     for k in round_robin(by_label.values(), n):
         # video ids come from the data: one flat, safe name, confined to the heatmap folder
-        stem = f"step{k['step']}_{safe_part(k['video_id'])}_clip{k['clip_index']}"
+        stem = heatmap_stem(k["step"], k["video_id"], k["clip_index"])
         title = (f"{k['video_id']} step {k['step']}: label {k['label']}, predicted "
                  f"{k['predicted']}, explained {classes[k['target']]}")
         files.append(heatmap_strip(k["clip"], k["relevance"], confined(folder, f"{stem}.png"),
                                    shares=k["shares"], title=title, bounds=bounds,
                                    temporal=k.get("temporal")))
         files.append(heatmap_gif(k["clip"], k["relevance"], confined(folder, f"{stem}.gif"),
-                                 shares=k["shares"], bounds=bounds))
+                                 shares=k["shares"], bounds=bounds,
+                                 temporal=k.get("temporal")))
     return files

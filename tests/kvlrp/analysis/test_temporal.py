@@ -152,18 +152,20 @@ def test_heatmap_strip_gets_a_temporal_row(tmp_path):
     # a temporal part of zero leaves the third row grey (no colour where nothing is temporal)
     blank = np.asarray(Image.open(heatmap_strip(clip, rel, tmp_path / "c.png",
                                                 temporal=np.zeros_like(rel))))
-    from kvlrp.analysis.explain.heatmaps import _GAP, _LABEL_HEIGHT
+    from kvlrp.analysis.explain.heatmaps import _GAP, _LABEL_HEIGHT, _font, _gutter_width
 
     tile = 96  # 8 px frames upscaled to heatmap_strip's min_size
     top = _LABEL_HEIGHT + 2 * (tile + _GAP)  # below the frames and the relevance row
-    row3 = blank[top + 2:top + tile, :90]
+    left = _gutter_width(_font())  # right of the row labels
+    row3 = blank[top + 2:top + tile, left:left + 90]
     assert np.abs(row3[..., 0].astype(int) - row3[..., 2].astype(int)).max() <= 1
 
 
 def test_report_lines_for_temporal_and_flipping(tmp_path):
     import pandas as pd
 
-    from kvlrp.analysis.report.markdown import _flipping_verdict, _temporal_lines
+    from kvlrp.analysis.report.blocks import Heading, Table
+    from kvlrp.analysis.report.explain_section import _temporal_blocks, flipping_verdict
 
     table = pd.DataFrame({"step": [1] * 3, "class": ["all"] * 3, "position": [0, 1, 2],
                           "temporal_share": [0.2, 0.5, 0.2], "temporal_ci_low": [0.1, 0.4, 0.1],
