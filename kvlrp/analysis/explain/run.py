@@ -44,7 +44,8 @@ T = TypeVar("T")
 
 
 def run_explain(model: Any, info: Any, shard_dir: str | Path, out_dir: str | Path,
-                config: ExplainConfig | None = None, **options: Any) -> dict:
+                config: ExplainConfig | None = None, *, model_path: str | Path | None = None,
+                **options: Any) -> dict:
     """Explain a model's evaluation clips at one or more steps and write the reports.
 
     Each finished step's tables are kept in ``out_dir/partial`` (written atomically, with the
@@ -54,9 +55,11 @@ def run_explain(model: Any, info: Any, shard_dir: str | Path, out_dir: str | Pat
 
     The model, folders, ``config`` (an :class:`~kvlrp.analysis.explain.config.ExplainConfig`,
     or its fields by keyword: ``steps=[1, 4], prior_seeds=0, ...``) and the returned summary
-    are those of :func:`~kvlrp.analysis.runs.skeleton.run_evaluation`.
+    are those of :func:`~kvlrp.analysis.runs.skeleton.run_evaluation`; ``model_path`` (the
+    model's folder or ``.keras`` file) goes into the summary's ``provenance`` with its SHA-256.
     """
-    return run_evaluation(ExplainKind(), model, info, shard_dir, out_dir, config, options)
+    return run_evaluation(ExplainKind(), model, info, shard_dir, out_dir, config, options,
+                          model_path=model_path)
 
 
 @dataclass(frozen=True)
