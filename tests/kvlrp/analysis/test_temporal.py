@@ -174,8 +174,10 @@ def test_report_lines_for_temporal_and_flipping(tmp_path):
                             "temporal_fraction": [0.3], "temporal_border_score": [0.4],
                             "temporal_border_ci_low": [0.3], "temporal_border_ci_high": [0.5],
                             "border_score": [0.8]})
-    lines = _temporal_lines(table, borders, {"temporal_sigma": 1.0}, tmp_path, tmp_path)
-    assert "## Temporal vs spatial relevance" in lines
+    blocks = _temporal_blocks(tmp_path, table, borders, {"temporal_sigma": 1.0}, tmp_path)
+    assert blocks[0] == Heading("Temporal vs spatial relevance")
+    view = next(b for b in blocks if isinstance(b, Table)).frame
+    assert list(view["temporal B [95% CI]"]) == ["0.400 [0.300, 0.500]"]
     assert (tmp_path / "temporal_relevance.png").exists()
     aucs = pd.DataFrame({"step": [1, 1, 1, 1], "curve": ["deletion", "deletion", "insertion",
                                                           "insertion"],
@@ -183,6 +185,6 @@ def test_report_lines_for_temporal_and_flipping(tmp_path):
                          "diff_vs_random": [-0.1, np.nan, -0.05, np.nan],
                          "diff_vs_random_ci_low": [-0.2, np.nan, -0.1, np.nan],
                          "diff_vs_random_ci_high": [-0.01, np.nan, 0.0, np.nan]})
-    verdict = "\n".join(_flipping_verdict(aucs))
+    verdict = "\n".join(flipping_verdict(aucs))
     assert "deletion: `dt` ranks frames best" in verdict and "an established difference" in verdict
     assert "insertion: no ordering beats a random order" in verdict
