@@ -7,6 +7,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
+from kvlrp.commands.shared import preflight
 from kvlrp.commands.shared.errors import bad_input_is_a_command_error
 from kvlrp.commands.shared.options import count_or_all, positive_float, positive_int
 from kvlrp.data.clips.normalization import NORMALIZATIONS
@@ -90,6 +91,13 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         seed=args.seed, learning_rate=args.lr, val_clips=args.val_clips,
         resume=not args.no_resume, strategy=args.strategy, **model_kwargs(args),
     )
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse a missing shard folder and a model folder that cannot be written, before any
+    work."""
+    preflight.existing(args.data, "--data", "a shard folder written by `kvlrp prepare`")
+    preflight.out_dir(args.out)
 
 
 def run(args: argparse.Namespace) -> int:
