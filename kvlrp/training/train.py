@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from kvlrp.infra import fs
 from kvlrp.infra.compat import disable_op_determinism, op_determinism_enabled
+from kvlrp.infra.progress import on_terminal
 from kvlrp.infra.resume import UnreadableStateError, compare
 from kvlrp.infra.safe_paths import check_out_dir
 from kvlrp.models import ModelInfo, build_model, save_model
@@ -199,7 +200,7 @@ def _compute(
             net, _train_data(config), plan.strategy, epochs=config.epochs,
             initial_epoch=plan.initial_epoch, steps_per_epoch=plan.steps_per_epoch,
             global_batch_size=config.batch_size, callbacks=[epoch_end, *callbacks],
-            verbose=(1 if sys.stdout.isatty() else 2) if progress else 0,
+            verbose=(1 if on_terminal(sys.stdout) else 2) if progress else 0,
         )
     return net, epoch_end
 

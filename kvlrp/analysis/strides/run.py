@@ -21,6 +21,7 @@ from kvlrp.analysis.strides.config import StridesConfig
 from kvlrp.analysis.strides.predictions import stride_predictions
 from kvlrp.analysis.strides.reports import write_strides_reports
 from kvlrp.data.shards.folder import read_dataset_info, read_index
+from kvlrp.infra.progress import progress_bar
 
 __all__ = ["StridesKind", "run_strides"]
 
@@ -198,13 +199,8 @@ class _Evaluation:
         from kvlrp.data.clips.pipeline import video_examples  # (TensorFlow)
 
         config, worker = self.config, self.config.worker
-        bar = None
-        if config.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(self.plan.mine[on_split]),
-                       desc=f"strides {list(config.steps)} ({on_split})", unit="video",
-                       disable=None)  # None: no bar unless stderr is a terminal
+        bar = progress_bar(total=len(self.plan.mine[on_split]), enabled=config.progress,
+                           desc=f"strides {list(config.steps)} ({on_split})", unit="video")
         settings = {**run_settings(self.model, self.info, self.shard_dir, on_split,
                                    config.clips_per_video),
                     "crops": config.crops, "equal_counts": config.equal_counts}
@@ -221,5 +217,4 @@ class _Evaluation:
                 batch_size=config.batch_size, on_video=hook, progress=bar,
                 allow_empty=worker.is_split)
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
