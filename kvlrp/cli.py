@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args._check is not None:  # before TensorFlow starts and the device line
             args._check(args)
-        message = prefer_onednn()  # before any command imports TensorFlow
+        message = prefer_onednn() if args.command in TF_COMMANDS else None  # before TF loads
         if message:
             print(message, file=sys.stderr)
         if args.command in TF_COMMANDS:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kvlrp.analysis.runs.config_checks import check_split
 from kvlrp.analysis.runs.devices import SplitModel
 from kvlrp.analysis.runs.partition import assign_videos
 from kvlrp.analysis.runs.run_files import run_settings
@@ -86,16 +87,11 @@ class StridesKind:
         config, shard_dir = run.config, run.shard_dir
         index = read_index(shard_dir)
         split = config.split
-        if not (index["split"] == split).any():
-            raise ValueError(f"no videos in split {split!r} of {shard_dir}; splits there: "
-                             f"{sorted(index['split'].unique())}")
-        splits = sorted(index["split"].unique())
+        check_split(index, split, shard_dir)
         select_on = config.select_on
         if select_on is None:
-            select_on = "val" if "val" in splits and split != "val" else split
-        if select_on != split and not (index["split"] == select_on).any():
-            raise ValueError(f"--select-on {select_on!r}: no videos in that split of "
-                             f"{shard_dir}; splits there: {splits}")
+            select_on = "val" if (index["split"] == "val").any() and split != "val" else split
+        check_split(index, select_on, shard_dir, "--select-on")
         order = {sp: index.loc[index["split"] == sp, "video_id"].astype(str).tolist()
                  for sp in dict.fromkeys([split, select_on])}
         mine = {sp: assign_videos(index[index["split"] == sp], config.worker) for sp in order}
