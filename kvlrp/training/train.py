@@ -165,7 +165,9 @@ def _plan(config: TrainConfig) -> _Plan:
     except ValueError as err:
         raise TrainingSetupError(str(err)) from None
     shards = check_shards(config.shard_dir, config.clip.clip_len, config.clip.step,
-                          config.val_split)
+                          config.val_split, size=config.clip.size)
+    if shards.upscale_note:
+        logger.warning("%s", shards.upscale_note)
     if not shards.n_val:
         warnings.warn(
             f"no videos in the {config.val_split!r} split of {config.shard_dir}: training "
