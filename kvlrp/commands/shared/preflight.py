@@ -31,4 +31,4 @@ def existing(path: str | os.PathLike | None, option: str, what: str) -> None:
     None (not given) and URLs pass."""
     if path is None or is_url(path) or Path(path).exists():
         return
-    raise CommandError(f"{option} {path} not found: pass {what}")
+    raise CommandError(f"{option} {path} does not exist: pass {what}")

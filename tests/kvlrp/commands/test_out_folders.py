@@ -87,7 +87,7 @@ def test_arguments_are_checked_before_the_device_line(tmp_path, capsys):
                  "--out", str(tmp_path / "out")])
     captured = capsys.readouterr()
     assert code == 2 and captured.out == ""
-    assert "--model" in one_line(captured.err) and "not found" in captured.err
+    assert "--model" in one_line(captured.err) and "does not exist" in captured.err
     assert not (tmp_path / "out").exists()
 
 
