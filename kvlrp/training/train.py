@@ -90,7 +90,9 @@ def train(
     progress
         Show Keras' progress bar (one line per epoch when output is not a terminal).
     callbacks
-        Extra Keras callbacks (run after validation and checkpointing).
+        Extra Keras callbacks. At an epoch's end they run after validation and before the
+        epoch is saved, so what they add to the logs is a column of ``history.csv`` (e.g.
+        :class:`kvlrp.analysis.explain.callback.BorderEffectCallback`).
     **options
         The settings by keyword, as :meth:`TrainConfig.from_keywords` takes them: the fields
         of :class:`TrainConfig` (``model``, ``epochs``, ``seed``, ...), the clip settings
@@ -201,7 +203,8 @@ def _compute(
         run_epochs(
             net, _train_data(config), plan.strategy, epochs=config.epochs,
             initial_epoch=plan.initial_epoch, steps_per_epoch=plan.steps_per_epoch,
-            global_batch_size=config.batch_size, callbacks=[epoch_end, *callbacks],
+            global_batch_size=config.batch_size,
+            callbacks=[epoch_end.validation, *callbacks, epoch_end],
             verbose=(1 if on_terminal(sys.stdout) else 2) if progress else 0,
         )
     return net, epoch_end
