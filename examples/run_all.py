@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,9 +40,12 @@ def run_notebook(notebook: Path, env: dict[str, str]) -> bool:
                                                  env.get("PATH", "")]))
     try:
         nb = nbformat.read(notebook, as_version=4)
-        kernel = KernelManager(kernel_name="python3", transport="ipc")  # local sockets, no TCP
-        NotebookClient(nb, km=kernel, timeout=TIMEOUT_S,
-                       resources={"metadata": {"path": str(HERE)}}).execute()
+        with tempfile.TemporaryDirectory(prefix="kvlrp-kernel-") as sockets:
+            # local sockets (not TCP), named by absolute path: the kernel runs in HERE
+            kernel = KernelManager(kernel_name="python3", transport="ipc",
+                                   ip=str(Path(sockets) / "kernel"))
+            NotebookClient(nb, km=kernel, timeout=TIMEOUT_S, startup_timeout=TIMEOUT_S,
+                           resources={"metadata": {"path": str(HERE)}}).execute()
     except (CellExecutionError, CellTimeoutError) as err:
         print(err, flush=True)
         return False
