@@ -44,8 +44,12 @@ def run_notebook(notebook: Path, env: dict[str, str]) -> bool:
             # local sockets (not TCP), named by absolute path: the kernel runs in HERE
             kernel = KernelManager(kernel_name="python3", transport="ipc",
                                    ip=str(Path(sockets) / "kernel"))
-            NotebookClient(nb, km=kernel, timeout=TIMEOUT_S, startup_timeout=TIMEOUT_S,
-                           resources={"metadata": {"path": str(HERE)}}).execute()
+            try:
+                NotebookClient(nb, km=kernel, timeout=TIMEOUT_S, startup_timeout=TIMEOUT_S,
+                               resources={"metadata": {"path": str(HERE)}}).execute()
+            finally:  # a kernel manager given to nbclient is ours to stop
+                if kernel.has_kernel:
+                    kernel.shutdown_kernel()
     except (CellExecutionError, CellTimeoutError) as err:
         print(err, flush=True)
         return False
