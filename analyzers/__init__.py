@@ -14,6 +14,12 @@ The named analyzers are registered by the modules that define them
 (:mod:`analyzers.gradients`, :mod:`analyzers.lrp`), imported here for that.
 """
 
+# TensorFlow first, without its start-up notes (TF_CPP_MIN_LOG_LEVEL=2 unless set; the notes
+# logged before TensorFlow reads it are filtered from file descriptor 2)
+from analyzers.compat import import_tensorflow
+
+import_tensorflow()
+
 # the modules that define (and register) the named analyzers, gradient family first: the
 # order of list_analyzers()
 from analyzers import gradients, lrp  # noqa: F401

@@ -2,14 +2,37 @@
 
 Keras 3 exports no public way to walk a functional model's graph in execution order; the
 functional model keeps it in ``_nodes_by_depth``. TensorFlow exports no public way to ask
-whether its oneDNN CPU kernels are on; ``_pywrap_util_port.IsMklEnabled`` answers it. Every use
+whether its oneDNN CPU kernels are on; ``_pywrap_util_port.IsMklEnabled`` answers it. Importing
+TensorFlow 2.21 writes start-up notes straight to file descriptor 2, some of them before its
+log level (``TF_CPP_MIN_LOG_LEVEL``) is read; :func:`import_tensorflow` filters them. Every use
 goes through this module, and ``tests/test_compat.py`` checks the assumptions on the installed
 versions.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any
+
+#: Start-up notes of TensorFlow / XLA / CUDA stubs dropped on import (everything else is kept).
+TF_STARTUP_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog"
+    r"|oneDNN custom operations are on"
+    r"|Could not find cuda drivers"
+    r"|failed call to cuInit"
+    r"|This TensorFlow binary is optimized to use available CPU instructions"
+    r"|To enable the following instructions:"
+    r"|Unable to register cu(DNN|FFT|BLAS) factory"
+    r"|computation placer already registered"
+    r"|TF-TRT Warning: Could not find TensorRT"
+    r"|cuda_(platform|executor|blas|dnn|fft)\.cc"
+    r"|cudart_stub\.cc"
+)
 
 
 def is_functional(model: Any) -> bool:
@@ -36,3 +59,47 @@ def onednn_enabled() -> bool | None:
         return None
     query = getattr(_pywrap_util_port, "IsMklEnabled", None)
     return None if query is None else bool(query())
+
+
+@contextlib.contextmanager
+def filtered_stderr(pattern: re.Pattern[str] = TF_STARTUP_NOISE) -> Iterator[None]:
+    """Send file descriptor 2 to a temporary file inside the block; afterwards write back the
+    lines that do not match ``pattern`` (so real errors still show)."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 (a windowless process): nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", errors="replace")
+            kept = [line for line in text.splitlines()
+                    if line.strip() and not pattern.search(line)]
+            if kept:
+                sys.stderr.write("\n".join(kept) + "\n")
+                sys.stderr.flush()
+
+
+def import_tensorflow() -> Any:
+    """Import TensorFlow (once) and look for its devices without its start-up notes.
+
+    Sets ``TF_CPP_MIN_LOG_LEVEL=2`` (INFO and WARNING off) unless the variable is set already,
+    then imports TensorFlow and lists its GPUs (where CUDA initialisation notes come from)
+    inside :func:`filtered_stderr`. A TensorFlow imported earlier is returned as it is.
+    """
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with filtered_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
+    return tf

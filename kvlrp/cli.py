@@ -1,8 +1,9 @@
 """The ``kvlrp`` console script: one sub-command per module in :mod:`kvlrp.commands`.
 
-Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``;
-it raises :class:`kvlrp.commands.shared.errors.CommandError` for bad input, which :func:`main`
-prints as
+Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``,
+and may define ``check_arguments(args)``: the checks that need no TensorFlow (the output folder,
+files named by options), run before TensorFlow starts and before the device line. Both raise
+:class:`kvlrp.commands.shared.errors.CommandError` for bad input, which :func:`main` prints as
 one line on stderr with exit status 2. A command module that fails to import is an error.
 Command modules import TensorFlow lazily (inside ``run``) so that ``kvlrp --help`` stays fast
 and so that :func:`kvlrp.infra.tfsetup.prefer_onednn` can choose TensorFlow's CPU kernels before
@@ -19,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from kvlrp import __version__
 from kvlrp.commands.shared.errors import CommandError
 from kvlrp.infra.environment import record_command
 from kvlrp.infra.tfsetup import prefer_onednn
@@ -41,8 +43,8 @@ COMMANDS: dict[str, str] = {
 
 #: Commands that import TensorFlow (quietly, see :mod:`kvlrp.infra.runtime`); those in
 #: :data:`DEVICE_COMMANDS` also print the device line.
-TF_COMMANDS = {"demo", "prepare", "train", "explain", "strides"}
-DEVICE_COMMANDS = {"demo", "train", "explain", "strides"}
+TF_COMMANDS = {"demo", "prepare", "train", "explain", "strides", "study", "info"}
+DEVICE_COMMANDS = {"demo", "train", "explain", "strides", "study"}
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -58,13 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kvlrp",
         description="Explain 3D-conv Keras video classifiers; tune their step size at test time.",
     )
+    parser.add_argument("--version", action="version", version=f"kvlrp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"kvlrp.commands.{module_name}")
         cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(cmd)
-        cmd.set_defaults(_run=module.run)
+        cmd.set_defaults(_run=module.run, _check=getattr(module, "check_arguments", None))
     return parser
 
 
@@ -99,10 +102,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     record_command(["kvlrp", *arguments])  # the `command` of every result's provenance
     args = build_parser().parse_args(arguments)
     show_library_messages()
-    message = prefer_onednn()  # before any command imports TensorFlow
-    if message:
-        print(message, file=sys.stderr)
     try:
+        if args._check is not None:  # before TensorFlow starts and the device line
+            args._check(args)
+        message = prefer_onednn() if args.command in TF_COMMANDS else None  # before TF loads
+        if message:
+            print(message, file=sys.stderr)
         if args.command in TF_COMMANDS:
             from kvlrp.infra.runtime import start_tensorflow
 

@@ -79,3 +79,31 @@ def saved_model(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model")
     save_model(c3d_small(4, frames=4, size=16, widths=(2, 4), dense_units=4), path, info)
     return path
+
+
+@pytest.fixture
+def unwritable_dir(tmp_path: Path) -> Path:
+    """A folder this process cannot create anything in, also as root: made immutable
+    (``chattr +i``) where that works, else read-only by its mode; skips where neither holds."""
+    import shutil
+    import subprocess
+
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    immutable = os.geteuid() == 0 and shutil.which("chattr") and subprocess.run(
+        ["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+    if not immutable:
+        folder.chmod(0o555)
+    try:
+        probe = folder / "probe"
+        try:
+            probe.mkdir()
+        except OSError:
+            yield folder
+        else:
+            probe.rmdir()
+            pytest.skip("no way to make a folder unwritable for this process here")
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)

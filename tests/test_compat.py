@@ -74,3 +74,25 @@ def test_onednn_query_answers_on_this_tensorflow_and_follows_the_switch():
         assert answer is False
     elif asked == "1" and platform.machine().lower() in ("x86_64", "amd64"):
         assert answer is True  # x86 wheels carry oneDNN
+
+
+def _draws() -> list:
+    """One draw of each global random source a training run uses after a reseed."""
+    import random
+
+    shuffled = tf.data.Dataset.range(20).shuffle(20, seed=7)
+    return [random.random(), float(np.random.rand()),  # noqa: NPY002 - the global state
+            float(tf.random.uniform(())), float(keras.random.uniform(())),
+            [int(x) for x in shuffled]]
+
+
+def test_random_state_kept_puts_back_every_global_random_state():
+    from kvlrp.infra.compat import random_state_kept
+
+    keras.utils.set_random_seed(5)
+    expected = _draws()
+    keras.utils.set_random_seed(5)
+    with random_state_kept():
+        keras.utils.set_random_seed(1234)
+        _draws()
+    assert _draws() == expected

@@ -9,8 +9,11 @@ runners (:mod:`~kvlrp.analysis.explain.frames`, :mod:`~kvlrp.analysis.strides.pr
 :mod:`~kvlrp.analysis.measures.flipping`) take a Keras model and any analyzer object with
 iNNvestigate's
 ``analyze(x, neuron_selection)`` method; :func:`run_explain` / :func:`run_strides` run them over
-a shard folder and write the reports (what ``kvlrp explain`` / ``kvlrp strides`` call).
+a shard folder and write the reports (what ``kvlrp explain`` / ``kvlrp strides`` call);
+:class:`BorderEffectCallback` measures the border effect while a model trains.
 """
+
+from typing import Any
 
 from kvlrp.analysis.explain.config import ExplainConfig
 from kvlrp.analysis.explain.frames import analyzer_factory, explain_frames, reinitialised_clone
@@ -26,9 +29,19 @@ from kvlrp.analysis.strides.predictions import stride_predictions
 from kvlrp.analysis.strides.run import run_strides
 
 __all__ = [
-    "ExplainConfig", "StridesConfig", "analyzer_factory", "best_step", "bootstrap_indices",
-    "border_score", "build_report",
+    "BorderEffectCallback", "ExplainConfig", "StridesConfig", "analyzer_factory", "best_step",
+    "bootstrap_indices", "border_clips", "border_score", "build_report",
     "clip_shares", "explain_frames", "frame_flipping_table", "frame_relevance",
     "percentile_interval", "reinitialised_clone", "run_explain", "run_strides",
     "stride_predictions", "stride_table", "summarize_profiles", "video_predictions",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``BorderEffectCallback`` and ``border_clips`` on first use (a Keras callback class needs
+    Keras, which importing ``kvlrp.analysis`` does not load)."""
+    if name in ("BorderEffectCallback", "border_clips"):
+        from kvlrp.analysis.explain import callback
+
+        return getattr(callback, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

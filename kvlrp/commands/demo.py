@@ -9,6 +9,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from kvlrp.commands.shared import preflight
 from kvlrp.commands.shared.options import positive_int
 
 HELP = "end-to-end demo on synthetic videos: train, explain, stride table, report"
@@ -91,6 +92,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "study` and report the per-seed and across-seed tables (sizes "
                              "for about 20 minutes with 3 seeds; --quick: tiny)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse an output folder that cannot be written, before any work."""
+    preflight.out_dir(args.out)
 
 
 def run(args: argparse.Namespace) -> int:

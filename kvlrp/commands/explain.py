@@ -64,6 +64,10 @@ def config_from_args(args: argparse.Namespace) -> ExplainConfig:
         crops=args.crops, **scale_kwargs(args))
 
 
+#: Checks before TensorFlow starts: the model, data and output paths.
+check_arguments = evaluation.check_arguments
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp explain``."""
     from kvlrp.analysis.explain.run import run_explain

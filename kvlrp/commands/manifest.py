@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from kvlrp.commands.shared import preflight
 from kvlrp.commands.shared.errors import bad_input_is_a_command_error
 from kvlrp.commands.shared.options import fraction, positive_int
 
@@ -63,6 +64,11 @@ def layout_options(args: argparse.Namespace) -> dict:
             classes = [line.strip() for line in path.read_text().splitlines() if line.strip()]
         return {"lists": lists or None, "classes": classes}
     return {}
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse a manifest path whose folder cannot be written, before any work."""
+    preflight.out_file(args.out)
 
 
 def run(args: argparse.Namespace) -> int:

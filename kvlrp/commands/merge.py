@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from kvlrp.commands.shared import preflight
 from kvlrp.commands.shared.errors import bad_input_is_a_command_error
 
 HELP = "combine the partial tables of explain/strides workers into the final tables"
@@ -15,6 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dirs", nargs="+", metavar="DIR",
                         help="output folders of all workers of one explain or strides run")
     parser.add_argument("--out", required=True, help="folder for the final tables")
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse a folder for the final tables that cannot be written, before any work."""
+    preflight.out_dir(args.out)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from kvlrp.commands.shared import preflight
 from kvlrp.commands.shared.errors import BAD_INPUT, bad_input_is_a_command_error
 from kvlrp.commands.shared.options import non_negative_int, positive_float, positive_int
 
@@ -45,6 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "--direct_num_workers=2\" or --beam-options=\"--runner="
                              "DataflowRunner --project=P --region=R --temp_location="
                              "gs://B/tmp\"")
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse a missing manifest and a shard folder that cannot be written, before any
+    work."""
+    preflight.existing(args.manifest, "MANIFEST", "a manifest CSV or a class-folder tree")
+    preflight.out_dir(args.out)
 
 
 def run(args: argparse.Namespace) -> int:

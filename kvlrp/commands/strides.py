@@ -47,6 +47,10 @@ def config_from_args(args: argparse.Namespace) -> StridesConfig:
         crops=args.crops, equal_counts=not args.distinct_clips, **scale_kwargs(args))
 
 
+#: Checks before TensorFlow starts: the model, data and output paths.
+check_arguments = evaluation.check_arguments
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp strides``."""
     from kvlrp.analysis.strides.run import run_strides

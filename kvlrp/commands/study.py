@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from kvlrp.commands.shared import preflight
 from kvlrp.commands.shared.errors import bad_input_is_a_command_error
 from kvlrp.commands.shared.options import count_or_all, non_negative_int, positive_int
 from kvlrp.commands.train import MODELS, model_kwargs
@@ -41,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flip-fill", default="freeze", choices=["mean", "zero", "freeze"])
     parser.add_argument("--n-boot", type=positive_int, default=1000)
     parser.add_argument("--no-progress", action="store_true")
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse a missing shard folder and a study folder that cannot be written, before any
+    work."""
+    preflight.existing(args.data, "--data", "a shard folder written by `kvlrp prepare`")
+    preflight.out_dir(args.out)
 
 
 def run(args: argparse.Namespace) -> int:

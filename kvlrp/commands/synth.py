@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kvlrp.commands.shared import preflight
 from kvlrp.commands.shared.options import positive_int
 
 HELP = "write the synthetic video dataset (classes differ only in slow temporal dynamics)"
@@ -25,15 +26,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "format is written reproducibly, see synth.json)")
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse an output folder that cannot be written, before any work."""
+    preflight.out_dir(args.out)
+
+
 def run(args: argparse.Namespace) -> int:
     """Write the dataset and print where it went and which codec encoded it."""
     import pandas as pd
 
     from kvlrp.data.synth import CLASSES, read_synth_info, write_synthetic_dataset
-    from kvlrp.infra.safe_paths import check_out_dir
 
     try:
-        check_out_dir(args.out)
         manifest = write_synthetic_dataset(
             args.out, videos_per_class=args.videos_per_class, seed=args.seed, size=args.size,
             min_frames=args.min_frames, max_frames=args.max_frames, suffix=args.format,

@@ -7,6 +7,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
+from kvlrp.commands.shared import preflight
 from kvlrp.commands.shared.errors import bad_input_is_a_command_error
 from kvlrp.commands.shared.options import count_or_all, positive_float, positive_int
 from kvlrp.data.clips.normalization import NORMALIZATIONS
@@ -61,6 +62,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-resume", action="store_true",
                         help="start over even if --out holds an interrupted run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    border = parser.add_argument_group(
+        "the border effect while training",
+        "explain fixed validation clips every N epochs; the frame profile and border scores "
+        "(raw and relative to the architecture's prior) go to history.csv and, with a heatmap, "
+        "to TensorBoard (tensorboard --logdir OUT/logs)")
+    border.add_argument("--border-every", type=positive_int, default=None, metavar="N",
+                        help="explain after every N-th epoch (default: never)")
+    border.add_argument("--border-clips", type=positive_int, default=8, metavar="K",
+                        help="clips explained: one from each of K validation videos, the "
+                             "classes in turn (default 8)")
 
 
 def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -92,12 +103,21 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     )
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse a missing shard folder and a model folder that cannot be written, before any
+    work."""
+    preflight.existing(args.data, "--data", "a shard folder written by `kvlrp prepare`")
+    preflight.out_dir(args.out)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp train``."""
     from kvlrp.training import TrainingSetupError, train
 
     with bad_input_is_a_command_error((TrainingSetupError,), shards=args.data):
-        result = train(config=train_config(args), progress=not args.no_progress)
+        config = train_config(args)
+        callbacks = [] if args.border_every is None else [border_callback(config, args)]
+        result = train(config=config, progress=not args.no_progress, callbacks=callbacks)
     if result.initial_epoch:
         print(f"resumed after epoch {result.initial_epoch}")
     last = result.history.iloc[-1].to_dict() if len(result.history) else {}
@@ -106,7 +126,32 @@ def run(args: argparse.Namespace) -> int:
     print(throughput_line(result.info.extra, len(result.history) - result.initial_epoch))
     print(f"model: {result.model_dir / 'model.keras'} (+ kvlrp.json)")
     print(f"history: {result.model_dir / 'history.csv'}")
+    if callbacks:
+        print(f"border effect every {args.border_every} epoch(s): history columns "
+              f"border_score, relative_border_score, frame_share_<t>, relative_share_<t>; "
+              f"TensorBoard: tensorboard --logdir {callbacks[0].log_dir}")
     return 0
+
+
+def border_callback(config: TrainConfig, args: argparse.Namespace):
+    """The :class:`~kvlrp.analysis.explain.callback.BorderEffectCallback` of
+    ``--border-every``: clips of the validation split (train where there is none), logged to
+    ``OUT/logs``."""
+    from kvlrp.analysis.explain.callback import BorderEffectCallback, border_clips
+    from kvlrp.data.clips.normalization import NORMALIZATION_BOUNDS
+    from kvlrp.data.shards.folder import read_index
+    from kvlrp.infra import fs
+
+    index = read_index(config.shard_dir)
+    split = config.val_split if (index["split"] == config.val_split).any() else "train"
+    if split != config.val_split:
+        print(f"kvlrp train: no {config.val_split!r} videos: --border-every explains clips of "
+              "the training split")
+    chosen = border_clips(config.shard_dir, config.clip, args.border_clips, split=split)
+    return BorderEffectCallback(
+        chosen["clips"], args.border_every, labels=chosen["labels"],
+        video_ids=chosen["video_ids"], bounds=NORMALIZATION_BOUNDS[config.clip.normalization],
+        log_dir=str(fs.path(config.out_dir) / "logs"), step=config.clip.step, seed=config.seed or 0)
 
 
 def throughput_line(extra: dict[str, Any], epochs_run: int) -> str:

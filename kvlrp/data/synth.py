@@ -40,6 +40,7 @@ import pandas as pd
 
 from kvlrp.data.manifests.splits import stratified_splits
 from kvlrp.infra.atomic import write_csv, write_json
+from kvlrp.infra.progress import progress_bar
 
 #: Class names (sorted, so a class's index is its position here).
 CLASSES: tuple[str, ...] = ("drift_down", "drift_sideways", "drift_up", "still")
@@ -184,7 +185,7 @@ def write_synthetic_dataset(
     suffix, codec
         Container and encoder (default: H.264 via libx264 in mp4 if PyAV's FFmpeg has it).
     progress
-        Show a tqdm progress bar.
+        Show a progress bar (on a terminal only, see :mod:`kvlrp.infra.progress`).
     workers
         Videos rendered, encoded and checked at once, in threads (see :func:`ordered_map`; the
         files do not depend on it).
@@ -222,10 +223,8 @@ def write_synthetic_dataset(
     write = partial(_write_job, out_dir=out_dir, seed=seed, params=spec, suffix=suffix,
                     codec=codec, options=options)
     rows = ordered_map(write, jobs, workers)
-    if progress:
-        from tqdm import tqdm
-
-        rows = tqdm(rows, total=len(jobs), desc="synth videos", unit="video")
+    rows = progress_bar(rows, enabled=progress, total=len(jobs), desc="synth videos",
+                        unit="video")
     table = pd.DataFrame(list(rows))
     table["split"] = stratified_splits(table["label"].tolist(), table["path"].tolist(), seed=seed)
     manifest = write_csv(table[["path", "label", "split", "video_id"]], out_dir / "manifest.csv")

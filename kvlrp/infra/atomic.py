@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +46,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None],
         return _atomic_write_url(path, write, suffix)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # the name TEMPORARY matches (remove_stray_temporaries cleans up after a killed process)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -57,6 +59,30 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None],
         tmp_path.unlink(missing_ok=True)
         raise
     return path
+
+
+#: Names of :func:`atomic_write`'s temporary files: ``.NAME.XXXXXXXX.tmp[SUFFIX]`` (the eight
+#: characters are :func:`tempfile.mkstemp`'s).
+TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\..+)?$")
+
+
+def remove_stray_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that :func:`atomic_write` calls killed mid-write left in
+    ``folder`` and its subfolders (a SIGKILL runs no clean-up); returns what was deleted.
+
+    Call it where no other process writes into ``folder`` (at the start of a run that owns
+    it). A missing folder or a URL holds nothing to clean.
+    """
+    from kvlrp.infra.fs import is_url
+
+    if is_url(folder) or not Path(folder).is_dir():
+        return []
+    removed = []
+    for path in sorted(Path(folder).rglob(".*.tmp*")):
+        if TEMPORARY.match(path.name) and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def _atomic_write_url(path: Any, write: Callable[[Path], None], suffix: str) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import tempfile
 from pathlib import Path
 
 from kvlrp.infra import fs
@@ -56,17 +57,72 @@ def confined(folder: str | os.PathLike, name: str) -> Path:
 
 
 def check_out_dir(out_dir: str | os.PathLike, option: str = "--out") -> Path | fs.GPath:
-    """``out_dir`` as a Path, refused (before any work) if it exists and is not a folder, or
-    if the nearest existing parent is not a folder."""
+    """``out_dir`` as a Path, refused (before any work) where no run could write it: a file in
+    the way (``out_dir`` itself or a parent), a kernel pseudo-filesystem (``/proc``, ``/sys``),
+    or a folder this process cannot create entries in (permissions, a read-only mount).
+
+    Nothing is left behind: the write check creates and removes an empty folder in the
+    nearest existing folder. URLs (object stores) are not checked.
+
+    Raises
+    ------
+    ValueError
+        One line naming ``option``, the path, what is wrong and what would be right.
+    """
     if fs.is_url(out_dir):  # object stores: folders are name prefixes, nothing to check
         return fs.path(out_dir)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{option} {out} is a file, not a folder; name a folder (it is created)")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(f"{option} {out}: {parent} is a file, not a folder")
-            break
+    existing = out if out.exists() else next(p for p in out.parents if p.exists())
+    if not existing.is_dir():
+        raise ValueError(f"{option} {out}: {existing} is a file, not a folder")
+    kind = filesystem_type(existing)
+    if kind in PSEUDO_FILESYSTEMS:
+        raise ValueError(f"{option} {out} is on {kind}, a kernel pseudo-filesystem that holds "
+                         "no files; name a folder on a disk")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".kvlrp-write-check-", dir=existing))
+    except OSError as err:
+        raise ValueError(f"{option} {out}: cannot write in {existing} ({err.strerror}); name a "
+                         "folder you can write to") from None
     return out
 
+
+def check_out_file(out_file: str | os.PathLike, option: str = "--out") -> Path:
+    """``out_file`` as a Path, refused (before any work) if it is a folder or if its folder
+    fails :func:`check_out_dir`."""
+    out = Path(out_file)
+    if out.is_dir():
+        raise ValueError(f"{option} {out} is a folder; name a file (e.g. {out / 'manifest.csv'})")
+    check_out_dir(out.parent, option=f"{option} {out}:")
+    return out
+
+
+#: Filesystem types that hold no files of their own (kernel interfaces, device nodes).
+PSEUDO_FILESYSTEMS = frozenset({
+    "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts",
+    "devtmpfs", "efivarfs", "fusectl", "hugetlbfs", "mqueue", "nsfs", "proc", "pstore",
+    "rpc_pipefs", "securityfs", "sysfs", "tracefs",
+})
+
+
+def filesystem_type(path: str | os.PathLike) -> str | None:
+    """Type of the filesystem holding ``path`` (``ext4``, ``proc``, ...), read from
+    ``/proc/self/mountinfo``; None where that is not available (not Linux)."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return None
+    target = os.path.realpath(path)
+    best, kind = "", None
+    for line in lines:
+        fields = line.split()
+        if "-" not in fields or len(fields) < 5:
+            continue
+        mount_point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+        inside = (target == mount_point or mount_point == "/"
+                  or target.startswith(mount_point.rstrip("/") + "/"))
+        if inside and len(mount_point) >= len(best):
+            best, kind = mount_point, fields[fields.index("-") + 1]
+    return kind

@@ -23,7 +23,8 @@ from kvlrp.data.clips.normalization import NORMALIZATIONS, get_normalization
 from kvlrp.models.info import ModelInfo
 from kvlrp.models.saving import INFO_FILENAME, ModelLoadError, load_keras_file, load_model
 
-__all__ = ["ModelMismatchError", "check_against_shards", "input_geometry", "load_any_model",
+__all__ = ["MULTI_LABEL_ACTIVATIONS", "ModelMismatchError", "check_against_shards",
+           "check_class_scores", "input_geometry", "load_any_model",
            "match_shard_classes", "read_classes_file", "select_outputs", "wrap_model"]
 
 
@@ -132,6 +133,7 @@ def wrap_model(
     clip_len = _resolve("clip length", "frames", frames, clip_len, "--clip-len", name)
     size = _resolve("crop size", "height/width", fixed, size, "--size", name)
     out_shape = tuple(model.outputs[0].shape)
+    check_class_scores(model)
     classes = [str(c) for c in classes]
     if len(out_shape) != 2:
         raise ModelMismatchError(
@@ -146,6 +148,28 @@ def wrap_model(
                      size=size, normalization=norm, short_policy=short_policy,
                      extra={"model_name": name})
     return model, info
+
+
+#: Output activations of independent per-class scores (multi-label), not one class per clip.
+MULTI_LABEL_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
+
+
+def check_class_scores(model: Any) -> None:
+    """Refuse a model whose last layer is a sigmoid: kvlrp explains and evaluates single-label
+    classifiers, whose output is logits or a softmax over the classes.
+
+    Raises
+    ------
+    ModelMismatchError
+        Naming the layer and what to give the model instead.
+    """
+    last = model.layers[-1]
+    activation = getattr(getattr(last, "activation", None), "__name__", None)
+    if activation in MULTI_LABEL_ACTIVATIONS:
+        raise ModelMismatchError(
+            f"model {model.name!r} ends in a {activation} (layer {last.name!r}): independent "
+            "per-class scores of a multi-label model; kvlrp explains and evaluates "
+            "single-label classifiers, so give the model a softmax or linear (logits) output")
 
 
 def _resolve(what: str, dims: str, fixed: int | None, given: int | None, flag: str,
@@ -190,6 +214,9 @@ def load_any_model(
         raise ValueError("give the classes either as --classes or as --classes-file, not both")
     if classes_file is not None:
         classes = read_classes_file(classes_file)
+    if classes is not None:
+        _check_unique(classes, "--classes" if classes_file is None
+                      else f"--classes-file {classes_file}")
     if path.is_dir() or (path.name == "model.keras" and (path.parent / INFO_FILENAME).is_file()):
         model, info = load_model(path, allow_unsafe=allow_unsafe)
         _same_as_folder(path, info, classes=classes, normalization=normalization,
@@ -217,6 +244,14 @@ def load_any_model(
     model = load_keras_file(path, allow_unsafe=allow_unsafe)
     return wrap_model(model, classes, normalization, clip_len=clip_len, size=size,
                       step=1 if step is None else step)
+
+
+def _check_unique(classes: list[str], source: str) -> None:
+    """Refuse a class list that names a class twice, naming where it came from."""
+    twice = next((c for i, c in enumerate(classes) if c in classes[:i]), None)
+    if twice is not None:
+        raise ValueError(f"{source} names the class {twice!r} twice; class names must be unique "
+                         "(one per model output, in output order)")
 
 
 def _same_as_folder(path: Path, info: ModelInfo, **given: Any) -> None:

@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from kvlrp.data.clips.spec import clip_span
+from kvlrp.data.clips.spec import clip_span, upscale_note
 from kvlrp.infra import fs
 
 
@@ -28,6 +28,9 @@ class ShardSummary:
         Frames of the longest training video.
     n_short_train
         Training videos shorter than a clip's span (handled by the short-clip policy).
+    upscale_note
+        One line if the crop is larger than some training videos' frames (their clips are
+        upscaled), else None.
     """
 
     classes: list[str]
@@ -35,12 +38,15 @@ class ShardSummary:
     n_val: int
     max_train_frames: int
     n_short_train: int
+    upscale_note: str | None = None
 
 
 def check_shards(
-    shard_dir: str | os.PathLike, clip_len: int, step: int, val_split: str = "val"
+    shard_dir: str | os.PathLike, clip_len: int, step: int, val_split: str = "val",
+    size: int | None = None,
 ) -> ShardSummary:
-    """Validate a shard folder for training with clips of ``clip_len`` frames at ``step``.
+    """Validate a shard folder for training with clips of ``clip_len`` frames at ``step``
+    (and, given ``size``, note training videos whose frames are smaller than the crop).
 
     Raises
     ------
@@ -92,4 +98,6 @@ def check_shards(
         n_val=len(val),
         max_train_frames=max_frames,
         n_short_train=int((train["n_frames"] < span).sum()),
+        upscale_note=None if size is None else upscale_note(
+            zip(train["height"], train["width"]), size, f"the 'train' split of {shard_dir}"),
     )

@@ -119,6 +119,26 @@ class RunState:
                 old.unlink(missing_ok=True)
 
 
+class _Validation(keras.callbacks.Callback):
+    """Times the epoch's training and adds the validation scores to its logs (for
+    :class:`EpochEnd`, which saves them after the callbacks in between)."""
+
+    def __init__(self, end: EpochEnd) -> None:
+        super().__init__()
+        self.end = end
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.end._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        self.end._train_seconds = time.perf_counter() - self.end._start
+        if self.end.validate is not None:
+            scores = self.end.validate(self.end.model)
+            for key in ("loss", "clip_accuracy", "video_accuracy"):
+                logs[f"val_{key}"] = scores[key]
+
+
 def _seed_generator_states(model: keras.Model) -> list:
     return [v for v in model.non_trainable_variables
             if v.path.rsplit("/", 1)[-1] == "seed_generator_state"]
@@ -144,7 +164,9 @@ def restore_rng_states(model: keras.Model, states: list[list[int]] | None) -> No
 
 
 class EpochEnd(keras.callbacks.Callback):
-    """Adds validation scores and the epoch's wall time to the logs, then saves the epoch.
+    """Saves each finished epoch: its logs (and wall times) as a history row, the checkpoint
+    and the resume state. Its :attr:`validation` callback adds the validation scores to the
+    logs first; callbacks run between the two add theirs to the same row.
 
     Parameters
     ----------
@@ -175,20 +197,15 @@ class EpochEnd(keras.callbacks.Callback):
         self.settings = settings
         self.validate = validate
         self._start = time.perf_counter()
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._start = time.perf_counter()
+        self._train_seconds = 0.0
+        #: The first callback of an epoch's end: validation scores into the logs.
+        self.validation = _Validation(self)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
-        train_seconds = time.perf_counter() - self._start
-        if self.validate is not None:
-            scores = self.validate(self.model)
-            for key in ("loss", "clip_accuracy", "video_accuracy"):
-                logs[f"val_{key}"] = scores[key]
         row = {"epoch": epoch + 1}
         row.update({k: float(v) for k, v in logs.items()})
-        row["train_seconds"] = train_seconds
+        row["train_seconds"] = self._train_seconds
         row["epoch_seconds"] = time.perf_counter() - self._start
         self.rows.append(row)
         if "val_loss" in logs and (self.best is None or logs["val_loss"] < self.best["val_loss"]):

@@ -24,6 +24,7 @@ import tensorflow as tf
 from kvlrp.data.shards.folder import shard_fingerprint
 from kvlrp.infra import fs
 from kvlrp.infra.compat import disable_op_determinism, op_determinism_enabled
+from kvlrp.infra.progress import on_terminal
 from kvlrp.infra.provenance import provenance
 from kvlrp.infra.resume import UnreadableStateError, compare
 from kvlrp.infra.safe_paths import check_out_dir
@@ -91,7 +92,9 @@ def train(
     progress
         Show Keras' progress bar (one line per epoch when output is not a terminal).
     callbacks
-        Extra Keras callbacks (run after validation and checkpointing).
+        Extra Keras callbacks. At an epoch's end they run after validation and before the
+        epoch is saved, so what they add to the logs is a column of ``history.csv`` (e.g.
+        :class:`kvlrp.analysis.explain.callback.BorderEffectCallback`).
     **options
         The settings by keyword, as :meth:`TrainConfig.from_keywords` takes them: the fields
         of :class:`TrainConfig` (``model``, ``epochs``, ``seed``, ...), the clip settings
@@ -167,7 +170,9 @@ def _plan(config: TrainConfig) -> _Plan:
     except ValueError as err:
         raise TrainingSetupError(str(err)) from None
     shards = check_shards(config.shard_dir, config.clip.clip_len, config.clip.step,
-                          config.val_split)
+                          config.val_split, size=config.clip.size)
+    if shards.upscale_note:
+        logger.warning("%s", shards.upscale_note)
     if not shards.n_val:
         warnings.warn(
             f"no videos in the {config.val_split!r} split of {config.shard_dir}: training "
@@ -201,8 +206,9 @@ def _compute(
         run_epochs(
             net, _train_data(config), plan.strategy, epochs=config.epochs,
             initial_epoch=plan.initial_epoch, steps_per_epoch=plan.steps_per_epoch,
-            global_batch_size=config.batch_size, callbacks=[epoch_end, *callbacks],
-            verbose=(1 if sys.stdout.isatty() else 2) if progress else 0,
+            global_batch_size=config.batch_size,
+            callbacks=[epoch_end.validation, *callbacks, epoch_end],
+            verbose=(1 if on_terminal(sys.stdout) else 2) if progress else 0,
         )
     return net, epoch_end
 

@@ -21,6 +21,7 @@ from kvlrp.analysis.measures.profiles import FRAME_COLUMNS
 from kvlrp.analysis.measures.shares import clip_shares, frame_relevance
 from kvlrp.analysis.measures.temporal import DEFAULT_SIGMA, temporal_relevance
 from kvlrp.analysis.runs.values import as_str
+from kvlrp.infra.compat import random_state_kept
 
 TARGETS = ("predicted", "label")
 #: Columns of ``frame_relevance_prior.csv``.
@@ -68,12 +69,15 @@ def check_analyzer_name(name: str) -> None:
 
 def reinitialised_clone(model: Any, seed: int) -> Any:
     """The same architecture with freshly initialised weights (``keras.models.clone_model``
-    re-runs every initializer), seeded."""
+    re-runs every initializer), seeded; the global random state is left as it was
+    (:func:`kvlrp.infra.compat.random_state_kept`: a prior drawn during training changes
+    nothing in it)."""
     import keras
 
-    keras.utils.set_random_seed(int(seed))
     try:
-        return keras.models.clone_model(model)
+        with random_state_kept():
+            keras.utils.set_random_seed(int(seed))
+            return keras.models.clone_model(model)
     except Exception as err:  # subclassed models without get_config cannot be cloned
         raise ValueError(
             f"cannot re-initialise model {model.name!r} for the position prior "

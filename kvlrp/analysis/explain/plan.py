@@ -15,6 +15,7 @@ import pandas as pd
 from kvlrp.analysis.explain.config import ExplainConfig
 from kvlrp.analysis.explain.frames import Analyzer, AnalyzerFactory, analyzer_factory
 from kvlrp.analysis.explain.reports import state_path, table_path
+from kvlrp.analysis.runs.config_checks import check_split
 from kvlrp.analysis.runs.partition import assign_videos
 from kvlrp.analysis.runs.run_files import run_settings
 from kvlrp.analysis.runs.skeleton import Run
@@ -75,9 +76,7 @@ def plan_explain(run: Run[ExplainConfig]) -> ExplainPlan:
     factory, obj = _analyzer_of(config.analyzer, bounds)
     prior_seeds, prior_note = _prior_of(config, factory)
     index = read_index(run.shard_dir)
-    index = index[index["split"] == config.split]
-    if index.empty:
-        raise ValueError(f"no videos in split {config.split!r} of {run.shard_dir}")
+    index = check_split(index, config.split, run.shard_dir)
     flip_ids = _flip_video_ids(index, config.flip_videos)
     videos = (assign_videos(index, config.worker, pinned=flip_ids) if config.worker.is_split
               else None)

@@ -4,10 +4,10 @@ resumable step by step (the phases: :func:`kvlrp.analysis.runs.skeleton.run_eval
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,11 +36,10 @@ from kvlrp.analysis.runs.skeleton import Run, WorkerPart, run_evaluation, shared
 from kvlrp.analysis.runs.timing import span_seconds
 from kvlrp.data.clips.spec import clip_span
 from kvlrp.infra import resume
+from kvlrp.infra.progress import progress_bar
 from kvlrp.infra.safe_paths import confined
 
 __all__ = ["ExplainKind", "run_explain"]
-
-T = TypeVar("T")
 
 
 def run_explain(model: Any, info: Any, shard_dir: str | Path, out_dir: str | Path,
@@ -180,7 +179,8 @@ def _explain_clips(run: Run[ExplainConfig], step: int, plan: ExplainPlan,
     data = eval_dataset(run.shard_dir, spec, split=config.split,
                         n_clips=config.clips_per_video, batch_size=config.batch_size,
                         videos=plan.videos)
-    batches = (_numpy(b) for b in _progress(data, config.progress, f"explain step {step}"))
+    batches = (_numpy(b) for b in progress_bar(data, enabled=config.progress,
+                                               desc=f"explain step {step}", unit="batch"))
     predictor, main, priors = run.model, step_analyzers.main, step_analyzers.priors
     if config.devices:  # each batch split over the devices, results put back together
         devices = list(config.devices)
@@ -194,15 +194,6 @@ def _explain_clips(run: Run[ExplainConfig], step: int, plan: ExplainPlan,
 
 def _numpy(batch: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (v.numpy() if hasattr(v, "numpy") else v) for k, v in batch.items()}
-
-
-def _progress(iterable: Iterable[T], enabled: bool, desc: str) -> Iterable[T]:
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    # disable=None: no bar when stderr is not a terminal (a log file gets no per-batch lines)
-    return tqdm(iterable, desc=desc, unit="batch", disable=None)
 
 
 def _flipping(model: Any, kept: list[dict], name: str, step: int, fill: str,

@@ -16,8 +16,8 @@ from kvlrp.infra.checks import check_positive, is_int
 C = TypeVar("C")
 
 __all__ = ["check_choice", "check_count", "check_devices",
-           "check_int", "check_positive", "check_sigma", "check_steps", "check_worker",
-           "config_from"]
+           "check_int", "check_positive", "check_sigma", "check_split", "check_steps",
+           "check_worker", "config_from"]
 
 
 def check_steps(steps: Iterable[Any]) -> tuple[int, ...]:
@@ -77,6 +77,22 @@ def check_devices(devices: Iterable[str] | None) -> tuple[str, ...] | None:
         raise TypeError(f"devices must be a list of device names, got the string {devices!r}")
     names = tuple(str(d) for d in devices)
     return names or None
+
+
+def check_split(index: Any, split: str, shard_dir: Any, option: str = "--split") -> Any:
+    """The rows of ``index`` (a shard folder's ``index.csv``) in ``split``; none is a
+    ValueError naming the splits there and the option (``option``) that picks another."""
+    rows = index[index["split"] == split]
+    if rows.empty:
+        counts = index["split"].value_counts()
+        held = ", ".join(f"{name}: {counts[name]}" for name in sorted(counts.index)) or "nothing"
+        example = next((s for s in ("val", "train", "test") if s in counts.index), None)
+        hint = f" (e.g. {option} {example})" if example else ""
+        raise ValueError(
+            f"no videos in split {split!r} of {shard_dir} (it holds {held}); choose one of "
+            f"those with {option}{hint}, or give the manifest a {split} split (kvlrp manifest "
+            f"assigns one where it can) and prepare the shards again")
+    return rows
 
 
 def config_from(cls: type[C], config: C | None, options: Mapping[str, Any],

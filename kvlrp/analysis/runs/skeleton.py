@@ -9,6 +9,7 @@ built here too (:func:`shared_context`, :func:`write_summary`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,12 @@ from kvlrp.analysis.runs.class_check import check_classes
 from kvlrp.analysis.runs.config_checks import config_from
 from kvlrp.analysis.runs.partition import Worker, write_worker_file
 from kvlrp.analysis.runs.timing import clip_fps
-from kvlrp.data.clips.spec import DEFAULT_CROPS
-from kvlrp.infra.atomic import write_json
+from kvlrp.data.clips.spec import DEFAULT_CROPS, upscale_note
+from kvlrp.data.shards.folder import read_index
+from kvlrp.infra.atomic import remove_stray_temporaries, write_json
 from kvlrp.infra.safe_paths import check_out_dir
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Run", "RunConfig", "RunKind", "WorkerPart", "run_evaluation", "shared_context",
            "write_summary"]
@@ -145,12 +149,27 @@ def run_evaluation(kind: RunKind[ConfigT, PlanT, SavedT, ResultT], model: Any, i
     """
     config = config_from(kind.config_type, config, options, f"run_{kind.name}")
     out = check_out_dir(out_dir)  # local, or any tf.io.gfile URL
+    removed = remove_stray_temporaries(out)  # left by a killed run (a SIGKILL cleans nothing)
+    if removed:
+        logger.info("removed %d temporary file(s) an interrupted run left in %s", len(removed),
+                    out)
     check_classes(model, info, shard_dir)
+    _warn_if_upscaled(shard_dir, config.split, info.size)
     run = Run(model, info, shard_dir, out, config, model_path)
     plan = kind.plan(run)
     saved = kind.resume(run, plan)
     result = kind.compute(run, plan, saved)
     return _summarise(kind, run, plan, result)
+
+
+def _warn_if_upscaled(shard_dir: str | Path, split: str, size: int) -> None:
+    """One warning line if the crop is larger than some evaluated videos' frames."""
+    index = read_index(shard_dir)
+    rows = index[index["split"] == split]
+    note = upscale_note(zip(rows["height"], rows["width"]), size, f"split {split!r} of "
+                        f"{shard_dir}")
+    if note:
+        logger.warning("%s", note)
 
 
 def _summarise(kind: RunKind[ConfigT, PlanT, SavedT, ResultT], run: Run[ConfigT], plan: PlanT,

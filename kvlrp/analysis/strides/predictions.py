@@ -146,6 +146,12 @@ def stride_predictions(
     states = [_KeyState(pdir, s, c, {**(settings or {}), "step": s, "control": c,
                                      "control_seed": control_seed}) for s, c in keys]
     pending = [st for st in states if not st.complete]
+    resumed = [st for st in states if st.complete or st.done]
+    if resumed:
+        logger.info("resuming from %s: %s", pdir, "; ".join(
+            f"step {st.step}{' (shuffled control)' if st.control == 'shuffled' else ''} "
+            + ("complete" if st.complete else f"{len(st.done)} video(s) done")
+            for st in resumed))
     try:
         if pending:
             _run_videos(model, videos, make_clips, pending, control_seed, checkpoint_every,

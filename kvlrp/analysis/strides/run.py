@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kvlrp.analysis.runs.config_checks import check_split
 from kvlrp.analysis.runs.devices import SplitModel
 from kvlrp.analysis.runs.partition import assign_videos
 from kvlrp.analysis.runs.run_files import run_settings
@@ -21,6 +22,7 @@ from kvlrp.analysis.strides.config import StridesConfig
 from kvlrp.analysis.strides.predictions import stride_predictions
 from kvlrp.analysis.strides.reports import write_strides_reports
 from kvlrp.data.shards.folder import read_dataset_info, read_index
+from kvlrp.infra.progress import progress_bar
 
 __all__ = ["StridesKind", "run_strides"]
 
@@ -88,16 +90,11 @@ class StridesKind:
         config, shard_dir = run.config, run.shard_dir
         index = read_index(shard_dir)
         split = config.split
-        if not (index["split"] == split).any():
-            raise ValueError(f"no videos in split {split!r} of {shard_dir}; splits there: "
-                             f"{sorted(index['split'].unique())}")
-        splits = sorted(index["split"].unique())
+        check_split(index, split, shard_dir)
         select_on = config.select_on
         if select_on is None:
-            select_on = "val" if "val" in splits and split != "val" else split
-        if select_on != split and not (index["split"] == select_on).any():
-            raise ValueError(f"--select-on {select_on!r}: no videos in that split of "
-                             f"{shard_dir}; splits there: {splits}")
+            select_on = "val" if (index["split"] == "val").any() and split != "val" else split
+        check_split(index, select_on, shard_dir, "--select-on")
         order = {sp: index.loc[index["split"] == sp, "video_id"].astype(str).tolist()
                  for sp in dict.fromkeys([split, select_on])}
         mine = {sp: assign_videos(index[index["split"] == sp], config.worker) for sp in order}
@@ -201,13 +198,8 @@ class _Evaluation:
         from kvlrp.data.clips.pipeline import video_examples  # (TensorFlow)
 
         config, worker = self.config, self.config.worker
-        bar = None
-        if config.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(self.plan.mine[on_split]),
-                       desc=f"strides {list(config.steps)} ({on_split})", unit="video",
-                       disable=None)  # None: no bar unless stderr is a terminal
+        bar = progress_bar(total=len(self.plan.mine[on_split]), enabled=config.progress,
+                           desc=f"strides {list(config.steps)} ({on_split})", unit="video")
         settings = {**run_settings(self.model, self.info, self.shard_dir, on_split,
                                    config.clips_per_video),
                     "crops": config.crops, "equal_counts": config.equal_counts}
@@ -224,5 +216,4 @@ class _Evaluation:
                 batch_size=config.batch_size, on_video=hook, progress=bar,
                 allow_empty=worker.is_split)
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()

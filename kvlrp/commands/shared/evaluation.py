@@ -8,6 +8,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from kvlrp.commands.shared import preflight
 from kvlrp.commands.shared.errors import bad_input_is_a_command_error
 from kvlrp.commands.shared.model_args import add_model_arguments, load_from_args
 from kvlrp.commands.shared.options import count_or_all, positive_int
@@ -45,6 +46,16 @@ def add_run_arguments(parser: argparse.ArgumentParser, batch_size: int,
     parser.add_argument("--seed", type=int, default=0, help=seed_help)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_scale_arguments(parser)
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse missing model, classes-file and shard paths and an output folder that cannot be
+    written, before TensorFlow starts."""
+    preflight.existing(args.model, "--model", "a kvlrp model folder (model.keras + kvlrp.json) "
+                                               "or your own Keras .keras file")
+    preflight.existing(args.classes_file, "--classes-file", "a file of class names")
+    preflight.existing(args.data, "--data", "a shard folder written by `kvlrp prepare`")
+    preflight.out_dir(args.out)
 
 
 def run_command(name: str, args: argparse.Namespace,

@@ -1,14 +1,16 @@
 """``ClipSpec``: the one place that owns the clip rules (no TensorFlow, so any module may use it).
 
 What a clip is (its length, step and span), how it is cropped (:data:`CROPS`, default
-:data:`DEFAULT_CROPS`), normalised and cut at a video's end (:data:`SHORT_POLICIES`), and every
-check of those settings. Everything else imports them from here: the tf.data pipelines
+:data:`DEFAULT_CROPS`), normalised and cut at a video's end (:data:`SHORT_POLICIES`), every
+check of those settings, and the note when frames are smaller than the crop
+(:func:`upscale_note`). Everything else imports them from here: the tf.data pipelines
 (:mod:`kvlrp.data.clips.pipeline`), the plain-Python reference
 (:mod:`kvlrp.data.clips.clip_sampling`), the run configs and the command-line options.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -16,7 +18,7 @@ from kvlrp.data.clips.normalization import NORMALIZATION_BOUNDS
 from kvlrp.infra.checks import check_positive, is_int
 
 __all__ = ["CROPS", "DEFAULT_CROPS", "MAX_CLIP_LEN", "MAX_SIZE", "SHORT_POLICIES", "ClipSpec",
-           "check_crops", "check_short_policy", "check_trainable", "clip_span"]
+           "check_crops", "check_short_policy", "check_trainable", "clip_span", "upscale_note"]
 
 #: Evaluation crops per clip: 1 (centre) or 3 (start, centre and end of the frame's longer side).
 CROPS = (1, 3)
@@ -64,6 +66,22 @@ def check_trainable(clip_len: Any, step: Any, size: Any, *,
         if not is_int(value) or value < 1 or (high is not None and value > high):
             bound = f"in 1..{high}" if high else ">= 1"
             raise error(f"{name} must be an int {bound}, got {value!r}")
+
+
+def upscale_note(frame_sizes: Iterable[tuple[int, int]], size: int, where: str) -> str | None:
+    """One line if some videos' frames (``(height, width)`` each) are smaller than the
+    ``size``-pixel crop, so that their clips are upscaled (bilinear) to fit; else None.
+
+    ``where`` names the videos (e.g. ``"split 'test' of shards/"``).
+    """
+    short = [min(int(h), int(w)) for h, w in frame_sizes]
+    small = [s for s in short if s < size]
+    if not small:
+        return None
+    return (f"the {size}-pixel crop is larger than the frames of {len(small)} of {len(short)} "
+            f"videos in {where} (shorter side down to {min(small)} px): their clips are "
+            f"upscaled (bilinear) to fit; prepare the shards with --short-side {size} or more "
+            "from larger videos, or use a model for smaller frames")
 
 
 @dataclass(frozen=True)

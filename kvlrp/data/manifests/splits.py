@@ -1,6 +1,7 @@
 """Split assignment: the split names, the default val/test fractions, and assigning
 train/val/test per class (:func:`stratified_splits`) or by whole groups (:func:`group_splits`,
-videos of one group never straddle splits)."""
+videos of one group never straddle splits; :func:`fill_empty_splits` for datasets too small
+for the fractions)."""
 
 from __future__ import annotations
 
@@ -50,14 +51,7 @@ def group_splits(
     holds ``round(fraction * n)`` of that label's ``n`` videos (at least one group when the
     label has three groups or more); the rest go to ``rest``. So no group straddles splits.
     """
-    unit = [g if g else f"\0{k}" for g, k in zip(groups, keys)]
-    members: dict[str, list[int]] = {}
-    for i, g in enumerate(unit):
-        members.setdefault(g, []).append(i)
-    by_label: dict[str, list[str]] = {}
-    for g, idx in members.items():
-        values, counts = np.unique([labels[i] for i in idx], return_counts=True)
-        by_label.setdefault(str(values[np.argmax(counts)]), []).append(g)
+    members, by_label = _units(labels, groups, keys)
     out = [rest] * len(labels)
     rng = np.random.default_rng(seed)
     for label in sorted(by_label):
@@ -76,3 +70,54 @@ def group_splits(
                 taken += len(members[names[cursor]])
                 cursor += 1
     return out
+
+
+def fill_empty_splits(
+    splits: list[str], labels: list[str], groups: list[str], keys: list[str],
+    wanted: list[str], seed: int = 0, rest: str = "train",
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Give every split of ``wanted`` that holds no video one whole group from ``rest``.
+
+    Small classes get no val or test video from :func:`group_splits` (a class of two videos
+    at 20 %); this takes, per empty split, a group of the label with the most groups left in
+    ``rest`` (ties: the first label by name; never a label's last group, so every class
+    keeps a training video), chosen with ``seed``. Splits that cannot be filled stay empty.
+
+    Returns
+    -------
+    tuple
+        The new splits, and one ``(split, label)`` per group moved.
+    """
+    members, by_label = _units(labels, groups, keys)
+    out = list(splits)
+    rng = np.random.default_rng(seed)
+    moved = []
+    for split in wanted:
+        if split in out:
+            continue
+        left = {label: sorted(g for g in names if out[members[g][0]] == rest)
+                for label, names in by_label.items()}
+        donors = sorted((-len(names), label) for label, names in left.items() if len(names) > 1)
+        if not donors:
+            continue
+        label = donors[0][1]
+        unit = left[label][int(rng.integers(len(left[label])))]
+        for i in members[unit]:
+            out[i] = split
+        moved.append((split, label))
+    return out, moved
+
+
+def _units(labels: list[str], groups: list[str], keys: list[str]
+           ) -> tuple[dict[str, list[int]], dict[str, list[str]]]:
+    """``(group -> row indices, label -> its groups)``; a video without a group is its own
+    group, and a group belongs to its most common label."""
+    unit = [g if g else f"\0{k}" for g, k in zip(groups, keys)]
+    members: dict[str, list[int]] = {}
+    for i, g in enumerate(unit):
+        members.setdefault(g, []).append(i)
+    by_label: dict[str, list[str]] = {}
+    for g, idx in members.items():
+        values, counts = np.unique([labels[i] for i in idx], return_counts=True)
+        by_label.setdefault(str(values[np.argmax(counts)]), []).append(g)
+    return members, by_label

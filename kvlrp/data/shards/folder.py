@@ -27,6 +27,7 @@ from kvlrp.data.shards.shard_progress import load_progress, progress_settings, s
 from kvlrp.infra import fs
 from kvlrp.infra.atomic import atomic_write, write_csv, write_json
 from kvlrp.infra.folder_lock import folder_lock
+from kvlrp.infra.progress import progress_bar
 from kvlrp.infra.safe_paths import check_out_dir
 
 #: Upper bound of the decoding processes.
@@ -96,7 +97,7 @@ def prepare_shards(
     allow_truncated
         Keep the decodable part of truncated files instead of skipping them.
     progress
-        Show a tqdm progress bar.
+        Show a progress bar (on a terminal only, see :mod:`kvlrp.infra.progress`).
     fps
         Resample every video to this frame rate at decode (frames dropped or repeated, see
         :mod:`kvlrp.video.resample`), so that one step spans the same time in every video;
@@ -144,7 +145,8 @@ def _prepare_locked(manifest: Manifest, out_dir, options: ShardOptions, workers:
     tasks = [DecodeTask(table.loc[vid, "path"], options.encoding, options.jpeg_quality,
                         options.short_side, options.allow_truncated, options.fps)
              for _, ids in pending for vid in ids]
-    bar = _progress_bar(len(tasks), progress)
+    bar = progress_bar(total=len(tasks), enabled=progress, desc="decoding videos",
+                       unit="video")
     results = _decode_all(tasks, workers)
     try:
         for name, ids in pending:
@@ -325,8 +327,3 @@ def _write_shard(tf, path: Path, examples: list[bytes]) -> None:
 
     atomic_write(path, write)
 
-
-def _progress_bar(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="decoding videos", unit="video", disable=not enabled)

@@ -62,7 +62,10 @@ def test_bad_analyzer_and_split_are_named(saved_model, synthetic_shards, tmp_pat
     assert "unknown analyzer 'lrp.nope'" in err and "deep_taylor.bounded" in err
     assert main(["strides", *common, "--split", "holdout"]) == 2
     err = capsys.readouterr().err
-    assert "no videos in split 'holdout'" in err and "test" in err
+    assert "no videos in split 'holdout'" in err and "test: 4" in err
+    assert "choose one of those with --split (e.g. --split val)" in err
+    assert main(["strides", *common, "--select-on", "holdout"]) == 2
+    assert "choose one of those with --select-on" in capsys.readouterr().err
     assert main(["strides", "--model", str(tmp_path / "none"), "--data", str(synthetic_shards),
                  "--out", str(tmp_path)]) == 2
     assert "model.keras" in capsys.readouterr().err

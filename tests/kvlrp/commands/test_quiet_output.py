@@ -56,3 +56,82 @@ def test_a_command_prints_its_own_output_and_one_device_line(synthetic_shards, t
     notices = ("kvlrp: using TensorFlow's oneDNN",)  # the one-line kernel notice (issue 10)
     rest = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith(notices)]
     assert rest == []  # no progress bar either: stderr is not a terminal
+
+
+def _quiet_env() -> dict[str, str]:
+    """The environment of a user who set nothing (no log level, GPUs not hidden)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES")}
+    env.update(PYTHONPATH=str(REPO), MPLBACKEND="Agg")
+    return env
+
+
+def test_import_analyzers_is_quiet_and_keeps_a_users_log_level():
+    """As in a notebook: ``import analyzers`` shows none of TensorFlow's start-up notes."""
+    code = "import os, analyzers; print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=_quiet_env(), timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "2" and proc.stderr == ""
+    env = {**_quiet_env(), "TF_CPP_MIN_LOG_LEVEL": "0"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "0" and proc.stderr == ""
+
+
+def test_info_shows_no_start_up_notes():
+    proc = subprocess.run([sys.executable, "-m", "kvlrp", "info"], capture_output=True,
+                          text=True, env=_quiet_env(), timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert "tensorflow:" in proc.stdout
+    notices = ("kvlrp: using TensorFlow's oneDNN",)
+    assert [ln for ln in proc.stderr.splitlines() if not ln.startswith(notices)] == []
+
+
+def test_start_up_filter_keeps_other_lines(capfd):
+    from analyzers.compat import filtered_stderr
+
+    with filtered_stderr():
+        os.write(2, b"I0000 port.cc:153] oneDNN custom operations are on.\nreal trouble\n")
+    assert capfd.readouterr().err == "real trouble\n"
+
+
+def test_progress_bars_only_on_a_terminal(tmp_path):
+    """synth and prepare with stderr in a log file: no bars; the helper on a terminal: a bar."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    log = tmp_path / "log.txt"
+    env = {**_quiet_env(), "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "-1"}
+    with log.open("w") as stderr:
+        for argv in (["synth", "--out", str(tmp_path / "d"), "--videos-per-class", "1",
+                      "--size", "16", "--min-frames", "8", "--max-frames", "8"],
+                     ["prepare", str(tmp_path / "d" / "manifest.csv"), "--out",
+                      str(tmp_path / "s"), "--workers", "0"]):
+            code = subprocess.call([sys.executable, "-m", "kvlrp", *argv], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=stderr, cwd=REPO,
+                                   timeout=300)
+            assert code == 0, log.read_text()
+    assert "video/s" not in log.read_text() and "\r" not in log.read_text(), log.read_text()
+    main_fd, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # 80 columns
+    code = ("from kvlrp.infra.progress import progress_bar\n"
+            "for _ in progress_bar(range(3), desc='counting', unit='thing'): pass")
+    proc = subprocess.run([sys.executable, "-c", code], stderr=terminal, env=env, cwd=REPO,
+                          timeout=60)
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main_fd, 4096)
+        except OSError:  # EIO: the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main_fd)
+    shown = b"".join(chunks).decode()
+    assert proc.returncode == 0 and "counting" in shown and "thing" in shown

@@ -183,3 +183,49 @@ def test_real_clips_as_class_folders_prepare_root(realvideos_dir, tmp_path, caps
     assert f"{len(clips)} videos in shards; 0 skipped" in capsys.readouterr().out
     index = pd.read_csv(shards / "index.csv")
     assert sorted(index["label"].unique()) == ["household", "sport"]
+
+
+def _touch_videos(root: Path, per_class: dict[str, int]) -> None:
+    """Class folders of empty ``.mp4`` files (the layout reads names, not content)."""
+    for label, n in per_class.items():
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for k in range(n):
+            (root / label / f"{label}{k}.mp4").write_bytes(b"")
+
+
+def test_a_small_folder_still_gets_every_split_and_says_so(tmp_path):
+    """5 videos in 3 class folders (2, 2, 1): 20 % of a class of two is no video, so one group
+    moves from train into val and one into test; every class keeps a training video."""
+    _touch_videos(tmp_path, {"cooking": 1, "household": 2, "sport": 2})
+    result = build_manifest("class-folders", tmp_path)
+    table = result.table
+    assert table["split"].value_counts().to_dict() == {"train": 3, "val": 1, "test": 1}
+    assert set(table.loc[table["split"] == "train", "label"]) == {"cooking", "household", "sport"}
+    assert any("moved one group from train to val" in note for note in result.notes)
+
+
+def test_a_folder_too_small_for_any_split_says_what_to_do(tmp_path, caplog):
+    _touch_videos(tmp_path, {"a": 1, "b": 1})
+    with caplog.at_level("WARNING", logger="kvlrp"):
+        table = build_manifest("class-folders", tmp_path).table
+    assert set(table["split"]) == {"train"}
+    [message] = [r.getMessage() for r in caplog.records]
+    assert message.startswith("no videos in val and test: 2 video(s)")
+    assert "--split train" in message and "--val-fraction 0 --test-fraction 0" in message
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="kvlrp"):  # asked for no val and no test: no word
+        build_manifest("class-folders", tmp_path, val_fraction=0, test_fraction=0)
+    assert caplog.records == []
+
+
+def test_an_empty_class_folder_is_a_warning(tmp_path, caplog):
+    _touch_videos(tmp_path, {"a": 3, "b": 3})
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("x")
+    with caplog.at_level("WARNING", logger="kvlrp"):
+        table = build_manifest("class-folders", tmp_path).table
+    assert set(table["label"]) == {"a", "b"}
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("empty holds no videos: left out (no class 'empty')" in m for m in messages)
+    assert any("notes holds no videos (1 other file(s))" in m for m in messages)

@@ -67,3 +67,37 @@ def test_suffix_names_the_temporary_file_for_writers_that_check_it(tmp_path):
     with pytest.raises(ValueError, match=r"\.weights\.h5"):
         atomic_write(tmp_path / "other.weights.h5", model.save_weights)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.weights.h5", "model.keras"]
+
+
+def test_a_sigkill_mid_write_leaves_a_temporary_that_the_next_run_removes(tmp_path):
+    """A SIGKILL runs no clean-up, so the temporary file stays (as a GIF's did in heatmaps/);
+    remove_stray_temporaries, called where a run starts, deletes it and nothing else."""
+    import signal
+    import subprocess
+    import sys
+
+    from repo_paths import REPO_ROOT
+
+    from kvlrp.infra.atomic import TEMPORARY, remove_stray_temporaries
+
+    folder = tmp_path / "heatmaps"
+    folder.mkdir()
+    (folder / "step1_v_clip0.png").write_text("a finished file")
+    (folder / ".hidden_note").write_text("not ours")
+    code = ("import time\nfrom kvlrp.infra.atomic import atomic_write\n"
+            "def write(tmp):\n    tmp.write_bytes(b'GIF89a half')\n    print('writing', "
+            "flush=True)\n    time.sleep(600)\n"
+            f"atomic_write({str(folder / 'step1_v_clip0.gif')!r}, write)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    stray = [p for p in folder.iterdir() if p.name.startswith(".step1_v_clip0.gif.")]
+    assert len(stray) == 1 and TEMPORARY.match(stray[0].name), list(folder.iterdir())
+    assert remove_stray_temporaries(tmp_path) == stray
+    assert sorted(p.name for p in folder.iterdir()) == [".hidden_note", "step1_v_clip0.png"]
+    assert remove_stray_temporaries(tmp_path / "missing") == []

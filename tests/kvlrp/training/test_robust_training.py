@@ -23,12 +23,15 @@ SCORES = ["epoch", "loss", "accuracy", "val_loss", "val_clip_accuracy", "val_vid
 
 
 class _InterruptAfter(keras.callbacks.Callback):
+    """Ctrl-C once ``epoch`` epochs are saved (as the next one starts: callbacks run before an
+    epoch is saved, so one raising at an epoch's end loses that epoch)."""
+
     def __init__(self, epoch: int) -> None:
         super().__init__()
         self.epoch = epoch
 
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.epoch:
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
             raise KeyboardInterrupt
 
 

@@ -3,6 +3,7 @@ MMAction2 lists (see :func:`build_manifest`)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,12 @@ from kvlrp.data.manifests.layouts.hmdb51 import hmdb51
 from kvlrp.data.manifests.layouts.kinetics import kinetics
 from kvlrp.data.manifests.layouts.mmaction import mmaction
 from kvlrp.data.manifests.layouts.ucf101 import ucf101
-from kvlrp.data.manifests.splits import TEST_FRACTION, VAL_FRACTION, group_splits
+from kvlrp.data.manifests.splits import (
+    TEST_FRACTION,
+    VAL_FRACTION,
+    fill_empty_splits,
+    group_splits,
+)
 from kvlrp.infra.atomic import write_csv
 
 #: Layout name -> reader ``(root, **options) -> LayoutResult``.
@@ -33,6 +39,8 @@ LAYOUTS: dict[str, Callable[..., LayoutResult]] = {
     "kinetics": kinetics,
     "mmaction": mmaction,
 }
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["LAYOUTS", "LayoutError", "LayoutResult", "build_manifest", "write_manifest"]
 
@@ -73,17 +81,40 @@ def build_manifest(
         table.loc[empty, "group"] = [group_of(Path(p).name, group_regex)
                                      for p in table.loc[empty, "path"]]
     if (table["split"] == "").all():
-        table["split"] = group_splits(table["label"].tolist(), table["group"].tolist(),
-                                      table["path"].tolist(),
-                                      {"val": val_fraction, "test": test_fraction}, seed=seed)
-        result.notes.append(f"splits assigned by whole groups per class ({val_fraction:.0%} val, "
-                            f"{test_fraction:.0%} test)")
+        table["split"] = _assign_splits(table, val_fraction, test_fraction, seed, result.notes)
     elif "val" not in set(table["split"]) and val_fraction > 0:
         table = carve_val(table, val_fraction, seed=seed)
         result.notes.append(f"val carved from train: {val_fraction:.0%} of each class's train "
                             "videos, whole groups")
     result.table = table.reset_index(drop=True)
     return result
+
+
+def _assign_splits(table: pd.DataFrame, val_fraction: float, test_fraction: float, seed: int,
+                   notes: list[str]) -> list[str]:
+    """Splits by whole groups per class (:func:`group_splits`); in a dataset too small for the
+    fractions, one group moved from train into each empty split (:func:`fill_empty_splits`);
+    what was done goes to ``notes``, a split left empty is a warning saying what to do."""
+    labels, groups, keys = (table[c].tolist() for c in ("label", "group", "path"))
+    fractions = {"val": val_fraction, "test": test_fraction}
+    splits = group_splits(labels, groups, keys, fractions, seed=seed)
+    notes.append(f"splits assigned by whole groups per class ({val_fraction:.0%} val, "
+                 f"{test_fraction:.0%} test)")
+    wanted = [split for split, fraction in fractions.items() if fraction > 0]
+    splits, moved = fill_empty_splits(splits, labels, groups, keys, wanted, seed=seed)
+    if moved:
+        what = " and ".join(f"{split} (a video of {label!r})" for split, label in moved)
+        notes.append(f"too few videos per class for those fractions: moved one group from "
+                     f"train to {what}, so that every split has a video; with so few, "
+                     "accuracies are anecdotes")
+    empty = [split for split in wanted if split not in splits]
+    if empty:
+        logger.warning(
+            "no videos in %s: %d video(s) cannot give every class a training video and fill "
+            "%s too; evaluate another split (`kvlrp strides --split train`, `kvlrp explain "
+            "--split train`), add videos, or pass %s to ask for none", " and ".join(empty),
+            len(labels), " and ".join(empty), " ".join(f"--{s}-fraction 0" for s in empty))
+    return splits
 
 
 def write_manifest(result: LayoutResult, out: str | os.PathLike) -> tuple[Path, Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from kvlrp.data.manifests.layouts.common import (
@@ -13,6 +14,8 @@ from kvlrp.data.manifests.layouts.common import (
     make_table,
     video_id,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def class_folders(root: str | Path, group_regex: str | None = None) -> LayoutResult:
@@ -38,7 +41,12 @@ def class_folders(root: str | Path, group_regex: str | None = None) -> LayoutRes
         raise LayoutError(f"dataset folder not found: {root}")
     rows = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for path in sorted(p for p in folder.rglob("*") if is_video(p)):
+        videos = sorted(p for p in folder.rglob("*") if is_video(p))
+        if not videos:
+            others = sum(1 for p in folder.rglob("*") if p.is_file())
+            logger.warning("class folder %s holds no videos%s: left out (no class %r)", folder,
+                           f" ({others} other file(s))" if others else "", folder.name)
+        for path in videos:
             rows.append({"path": str(path), "label": folder.name, "split": "",
                          "video_id": video_id(root, path),
                          "group": group_of(path.name, group_regex)})
