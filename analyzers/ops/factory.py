@@ -107,8 +107,11 @@ def _ranks(prefix: str, ranks: str = "123", suffix: str = "D") -> tuple[type, ..
 def _check_relu(layer: Any) -> ActivationOp:
     if float(layer.threshold) != 0.0:
         raise ValueError("ReLU with threshold != 0")
-    name = "relu" if float(layer.negative_slope) == 0.0 else "leaky_relu"
-    return ActivationOp(layer, name, fn=layer.call)
+    if float(layer.negative_slope) != 0.0:
+        return ActivationOp(layer, "leaky_relu", fn=layer.call)
+    if layer.max_value is None:  # a plain ReLU: the same op as activation="relu"
+        return ActivationOp(layer, "relu")
+    return ActivationOp(layer, "relu", fn=layer.call)  # clipped: passed by its derivative
 
 
 def _build_conv(layer: Any) -> ConvOp:
