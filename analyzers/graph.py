@@ -21,7 +21,7 @@ from analyzers.errors import UnsupportedLayerError
 from analyzers.ops import LayerOp, make_ops, supported_layer_names
 from analyzers.ops.activations import GATES
 from analyzers.ops.gates import MultiplyOp
-from analyzers.ops.structural import IdentityOp, LayerCallOp
+from analyzers.ops.structural import IdentityOp, LayerCallOp, TimeDistributedOp
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,8 @@ class _Flattener:
     def __init__(self) -> None:
         self.steps: list[Step] = []
         self.ids = itertools.count()
+        #: The TimeDistributed layer around the nested model being inlined, if any.
+        self.distributed: Any = None
 
     def new_id(self) -> int:
         return next(self.ids)
@@ -83,6 +85,9 @@ class _Flattener:
     def emit(self, layer: Any, input_ids: list[int]) -> list[int]:
         if isinstance(layer, keras.Model):
             return self.inline(layer, input_ids)
+        if isinstance(layer, keras.layers.TimeDistributed) and isinstance(layer.layer,
+                                                                          keras.Model):
+            return self.inline_distributed(layer, input_ids)
         if not isinstance(layer, keras.layers.Layer):
             name = getattr(layer, "name", repr(layer))
             raise UnsupportedLayerError(name, type(layer).__name__, supported_layer_names(),
@@ -92,9 +97,32 @@ class _Flattener:
         current = tuple(input_ids)
         for op in make_ops(layer):
             out = self.new_id()
-            self.steps.append(Step(op, current, out))
+            self.steps.append(Step(self.distribute(op), current, out))
             current = (out,)
         return list(current)
+
+    def distribute(self, op: LayerOp) -> LayerOp:
+        """``op`` applied per time step where a TimeDistributed model is being inlined."""
+        if self.distributed is None:
+            return op
+        if isinstance(op, (MultiplyOp, TimeDistributedOp)):
+            raise UnsupportedLayerError(
+                op.name, type(op.layer).__name__, supported_layer_names(),
+                f"{type(op.layer).__name__} inside the model that TimeDistributed "
+                f"'{self.distributed.name}' wraps")
+        return TimeDistributedOp(self.distributed, op, name=op.name)
+
+    def inline_distributed(self, layer: Any, input_ids: list[int]) -> list[int]:
+        """``TimeDistributed(model)``: the model's steps, each applied per time step."""
+        if self.distributed is not None:
+            raise UnsupportedLayerError(
+                layer.name, "TimeDistributed", supported_layer_names(),
+                f"a TimeDistributed model inside TimeDistributed '{self.distributed.name}'")
+        self.distributed = layer
+        try:
+            return self.inline(layer.layer, input_ids)
+        finally:
+            self.distributed = None
 
     def inline(self, model: Any, input_ids: list[int]) -> list[int]:
         if isinstance(model, keras.Sequential):

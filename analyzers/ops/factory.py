@@ -143,6 +143,8 @@ def _build_layer_norm(layer: Any) -> LayerNormOp:
 
 
 def _build_time_distributed(layer: Any) -> TimeDistributedOp:
+    """TimeDistributed around one layer (around a model: inlined by the graph builder,
+    one TimeDistributed op per step of the model)."""
     inner = layer.layer
     if isinstance(inner, (L.TimeDistributed, keras.Model)):
         raise ValueError(f"TimeDistributed around {type(inner).__name__}")
@@ -209,7 +211,9 @@ register(LayerNormOp, (L.LayerNormalization,), WEIGHTS,
 register(GroupNormOp, (L.GroupNormalization,), WEIGHTS,
          "GroupNormalization (mean and std held constant)")
 register(TimeDistributedOp, (L.TimeDistributed,),
-         lambda op, mp: op.inner.standard_rule(mp), "TimeDistributed (any of these)",
+         lambda op, mp: op.inner.standard_rule(mp),
+         "TimeDistributed (any of these, or a nested Functional / Sequential model of them, "
+         "e.g. a per-frame CNN; not Multiply)",
          _build_time_distributed)
 
 #: Every supported layer class (besides nested Functional / Sequential models).
