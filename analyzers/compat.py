@@ -1,10 +1,11 @@
 """The private Keras / TensorFlow internals ``analyzers`` relies on, in one place.
 
 Keras 3 exports no public way to walk a functional model's graph in execution order; the
-functional model keeps it in ``_nodes_by_depth``. TensorFlow exports no public way to ask
-whether its oneDNN CPU kernels are on; ``_pywrap_util_port.IsMklEnabled`` answers it. Every use
-goes through this module, and ``tests/test_compat.py`` checks the assumptions on the installed
-versions.
+functional model keeps it in ``_nodes_by_depth``. Nor does it say what input shape a
+subclassed model was built with; every layer keeps it in ``_build_shapes_dict``. TensorFlow
+exports no public way to ask whether its oneDNN CPU kernels are on;
+``_pywrap_util_port.IsMklEnabled`` answers it. Every use goes through this module, and
+``tests/test_compat.py`` checks the assumptions on the installed versions.
 """
 
 from __future__ import annotations
@@ -23,6 +24,20 @@ def nodes_by_depth(model: Any) -> dict[int, list[Any]]:
     Each node has ``operation`` (the layer), ``is_input``, ``input_tensors`` and ``outputs``.
     """
     return model._nodes_by_depth
+
+
+def build_input_shape(model: Any) -> tuple[Any, ...] | None:
+    """The input shape a built single-input layer or model was built with (batch first), or
+    None (not built, or several inputs). Keras keeps it in ``_build_shapes_dict``, also
+    for a subclassed model loaded from a ``.keras`` file."""
+    shapes = getattr(model, "_build_shapes_dict", None)
+    if not isinstance(shapes, dict) or len(shapes) != 1:
+        return None
+    (shape,) = shapes.values()
+    if not isinstance(shape, (list, tuple)) or not all(
+            d is None or isinstance(d, int) for d in shape):
+        return None
+    return tuple(shape)
 
 
 def onednn_enabled() -> bool | None:

@@ -221,15 +221,20 @@ SUPPORTED_LAYERS: tuple[type, ...] = tuple(cls for s in REGISTRY for cls in s.cl
 
 
 def supported_layer_names() -> list[str]:
-    """Class names of the supported layers, for messages and docs."""
+    """Class names of the supported layers."""
     return sorted({cls.__name__ for cls in SUPPORTED_LAYERS})
+
+
+def supported_layers() -> list[str]:
+    """What the relevance analyzers support, one entry per registration (classes and the
+    configurations handled): the list in docs/analyzers.md. The gradient family needs none
+    of it. Class names only: :func:`supported_layer_names`."""
+    return [s.doc for s in REGISTRY] + ["nested Functional and Sequential models"]
 
 
 def supported_layers_markdown() -> str:
     """The list of supported layers in docs/analyzers.md, one bullet per registration."""
-    lines = [f"- {s.doc}" for s in REGISTRY]
-    lines.append("- nested Functional and Sequential models")
-    return "\n".join(lines)
+    return "\n".join(f"- {entry}" for entry in supported_layers())
 
 
 def support_for(layer: Any) -> Support | None:
@@ -244,6 +249,8 @@ def support_for(layer: Any) -> Support | None:
 
 
 def _unsupported(layer: Any, reason: str = "") -> UnsupportedLayerError:
+    if isinstance(layer, L.Lambda):
+        reason = "it runs arbitrary Python code: only the gradient family can explain it"
     return UnsupportedLayerError(layer.name, type(layer).__name__, supported_layer_names(),
                                  reason)
 
@@ -280,4 +287,4 @@ def make_op(layer: Any) -> LayerOp:
 
 __all__ = ["REGISTRY", "SUPPORTED_LAYERS", "Support", "WEIGHTS", "activation_name",
            "make_op", "make_ops", "register", "support_for", "supported_layer_names",
-           "supported_layers_markdown"]
+           "supported_layers", "supported_layers_markdown"]

@@ -15,7 +15,8 @@ for analyzer names on each:
 Budget: the default run (fixed seed, ``derandomize=True``) draws :data:`EXAMPLES` models
 and checks :data:`NAMES_PER_EXAMPLE` analyzer names on each (drawn too), plus every
 analyzer name on one of two fixed models; about a minute and a half of CPU time. ``KVLRP_ZOO=long``
-(``tox -e zoo-long``) checks every name on each of many fresh random models.
+(``tox -e zoo-long``) checks every name on each of many fresh random models
+(``KVLRP_ZOO_EXAMPLES=N``: how many).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import analyzers  # noqa: E402
 
 LONG = os.environ.get("KVLRP_ZOO", "") == "long"
 #: Models drawn, and analyzer names checked on each (long: every name).
-EXAMPLES = 150 if LONG else 8
+EXAMPLES = int(os.environ.get("KVLRP_ZOO_EXAMPLES", 150 if LONG else 8))
 NAMES_PER_EXAMPLE = None if LONG else 3
 #: Each example builds and explains a model: report the failing one, do not shrink.
 ZOO_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=not LONG,
