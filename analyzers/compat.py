@@ -1,11 +1,11 @@
 """The private Keras / TensorFlow internals ``analyzers`` relies on, in one place.
 
-Keras 3 exports no public way to walk a functional model's graph in execution order; the
-functional model keeps it in ``_nodes_by_depth``. Nor does it say what input shape a
-subclassed model was built with; every layer keeps it in ``_build_shapes_dict``. TensorFlow
-exports no public way to ask whether its oneDNN CPU kernels are on;
-``_pywrap_util_port.IsMklEnabled`` answers it. Every use goes through this module, and
-``tests/test_compat.py`` checks the assumptions on the installed versions.
+Keras 3 exports no public way to walk a functional model's graph in execution order (the
+functional model keeps it in ``_nodes_by_depth``), to ask what input shape a subclassed model
+was built with (every layer keeps it in ``_build_shapes_dict``) or to list every layer inside
+a model (``_flatten_layers``). TensorFlow exports no public way to ask whether its oneDNN CPU
+kernels are on; ``_pywrap_util_port.IsMklEnabled`` answers it. Every use goes through this
+module, and ``tests/test_compat.py`` checks the assumptions on the installed versions.
 """
 
 from __future__ import annotations
@@ -24,6 +24,12 @@ def nodes_by_depth(model: Any) -> dict[int, list[Any]]:
     Each node has ``operation`` (the layer), ``is_input``, ``input_tensors`` and ``outputs``.
     """
     return model._nodes_by_depth
+
+
+def sublayers(model: Any) -> list[Any]:
+    """``model`` and every layer inside it, recursively (wrapped layers, RNN cells and the
+    layers of nested models included)."""
+    return list(model._flatten_layers(include_self=True, recursive=True))
 
 
 def build_input_shape(model: Any) -> tuple[Any, ...] | None:

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from analyzers.compat import build_input_shape, is_functional
+from analyzers.precision import computing_in_reduced_precision, float32_compute
 
 #: What to do with a subclassed model that cannot be traced.
 HOW = "rebuild it as keras.Model(inputs, outputs) from its layers (the functional API)"
@@ -73,8 +74,9 @@ def _check_same(model: Any, twin: Any, shape: tuple[Any, ...], name: str) -> Non
     if any(d is None for d in shape[1:]):
         return  # an open dimension: no input to try
     x = np.random.default_rng(0).uniform(-1, 1, (1,) + tuple(shape[1:])).astype("float32")
-    want = np.asarray(model(x, training=False))
-    got = np.asarray(twin(x, training=False))
+    with float32_compute(computing_in_reduced_precision(model)):
+        want = np.asarray(model(x, training=False))
+        got = np.asarray(twin(x, training=False))
     if want.shape != got.shape or not np.allclose(got, want, rtol=1e-4, atol=1e-5):
         raise ValueError(f"{name} and its call() traced on a symbolic input computes "
                          f"something else than the model (state or value-dependent code?); "
