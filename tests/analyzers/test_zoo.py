@@ -39,7 +39,7 @@ import analyzers  # noqa: E402
 
 LONG = os.environ.get("KVLRP_ZOO", "") == "long"
 #: Models drawn, and analyzer names checked on each (long: every name).
-EXAMPLES = int(os.environ.get("KVLRP_ZOO_EXAMPLES", 150 if LONG else 8))
+EXAMPLES = int(os.environ.get("KVLRP_ZOO_EXAMPLES", 60 if LONG else 8))
 NAMES_PER_EXAMPLE = None if LONG else 3
 #: Each example builds and explains a model: report the failing one, do not shrink.
 ZOO_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=not LONG,
@@ -72,7 +72,7 @@ def _no_proportional(facts):  # w^2 / flat give relevance to neurons that did no
 #: Analyzer name -> on which models (facts) it conserves relevance to 1e-4.
 CONSERVES = {
     "lrp": _bias_free, "lrp.z": _bias_free, "lrp.epsilon": _bias_free,
-    "lrp.alpha_2_beta_1": _bias_free, "lrp.alpha_2_beta_1_IB": lambda facts: True,
+    "lrp.alpha_2_beta_1": _bias_free, "lrp.alpha_2_beta_1_IB": _bias_free,
     "lrp.z_plus": _z_plus_like, "lrp.z_plus_fast": _z_plus_like,
     "lrp.alpha_beta": _z_plus_like, "lrp.alpha_1_beta_0": _z_plus_like,
     "lrp.alpha_1_beta_0_IB": _z_plus_like, "deep_taylor": _z_plus_like,

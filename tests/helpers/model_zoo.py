@@ -149,6 +149,8 @@ class _Net:
         self.h = self.input
         self.facts: set[str] = set()
         self.refused_by: set[str] = set()
+        #: the current tensor may be negative (the input is; a ReLU block's output is not)
+        self.signed = True
 
     @property
     def rank(self) -> int:
@@ -160,6 +162,7 @@ class _Net:
 
     def activation(self, key: str) -> Activation:
         act = ACTIVATIONS[key]
+        self.signed = not act.nonnegative
         if not act.nonnegative:
             self.facts.add("signed")
         if act.relu:
@@ -241,11 +244,14 @@ def _block_nested(net: _Net, block: Block) -> None:
 
 def _block_residual(net: _Net, block: Block) -> None:
     """``h + block(h)`` (the block keeps the channels), then the activation again."""
-    before = net.h
+    before, signed = net.h, net.signed
     block = replace(block, filters=int(before.shape[-1]), pool="none")
     _block_conv(net, block)
     net.h = L.Add()([before, net.h])
     net.facts.add("proportional")
+    if signed:  # a sum with a negative input: z+ may find no positive part at the sum
+        net.facts.add("signed")
+        net.signed = True
 
 
 def _block_branches(merge: Callable[[], Any]) -> Callable[[_Net, Block], None]:
