@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from analyzers.compat import is_functional, nodes_by_depth
 from analyzers.errors import UnsupportedLayerError
-from analyzers.functional import HOW, as_functional
+from analyzers.functional import as_functional
 from analyzers.ops import LayerOp, make_ops, supported_layer_names
 from analyzers.ops.activations import GATES
 from analyzers.ops.gates import MultiplyOp
@@ -138,7 +138,8 @@ class _Flattener:
             except ValueError as err:
                 raise UnsupportedLayerError(
                     model.name, type(model).__name__, supported_layer_names(),
-                    f"a subclassed model whose call() cannot be traced; {HOW}") from err
+                    "a subclassed model whose call() cannot be traced into layers: build "
+                    "it with the functional API") from err
         inputs = list(model.inputs)
         if len(inputs) != len(input_ids):
             raise ValueError(f"model '{model.name}' expects {len(inputs)} inputs, "

@@ -19,20 +19,21 @@ import keras
 from analyzers.compat import sublayers
 
 FLOAT32 = "float32"
+#: The half-precision dtypes a policy may compute (or keep weights) in.
+HALF = ("float16", "bfloat16")
 
 
 def reduced_precision_layers(model: Any) -> list[Any]:
-    """The layers of ``model`` that compute in another dtype than float32 (none for a
-    float32 model).
+    """The layers of ``model`` that compute in half precision (none for a float32 model).
 
     Raises
     ------
     ValueError
-        A layer keeps its weights in another dtype than float32.
+        A layer keeps its weights in half precision.
     """
     for layer in sublayers(model):
         for variable in layer.weights:
-            if variable.dtype != FLOAT32:
+            if variable.dtype in HALF:
                 raise ValueError(
                     f"model '{model.name}' keeps weights in {variable.dtype} (layer "
                     f"'{layer.name}', policy '{layer.dtype_policy.name}'); explain a float32 "
@@ -42,9 +43,8 @@ def reduced_precision_layers(model: Any) -> list[Any]:
 
 
 def computing_in_reduced_precision(model: Any) -> list[Any]:
-    """The layers of ``model`` whose compute dtype is not float32."""
-    return [layer for layer in sublayers(model)
-            if layer.dtype_policy.compute_dtype != FLOAT32]
+    """The layers of ``model`` whose compute dtype is float16 or bfloat16."""
+    return [layer for layer in sublayers(model) if layer.dtype_policy.compute_dtype in HALF]
 
 
 @contextmanager
