@@ -27,8 +27,9 @@ from analyzers.analyzer import Analyzer
 from analyzers.canonizers import BatchNormFolder, Canonizer
 from analyzers.composites import Composite, layer_map_composite
 from analyzers.errors import UnsupportedLayerError
+from analyzers.functional import as_functional
 from analyzers.graph import build_graph
-from analyzers.ops import SUPPORTED_LAYERS, supported_layer_names
+from analyzers.ops import SUPPORTED_LAYERS, supported_layer_names, supported_layers
 from analyzers.registry import analyzer_options, create_analyzer, list_analyzers
 from analyzers.rules import (
     AlphaBetaRule,
@@ -46,6 +47,6 @@ __all__ = [
     "AlphaBetaRule", "Analyzer", "BatchNormFolder", "BoundedRule", "Canonizer", "Composite",
     "EpsilonRule", "FlatRule", "GradientRule", "Rule", "SUPPORTED_LAYERS",
     "UnsupportedLayerError", "WSquareRule", "ZPlusRule", "ZRule", "build_graph",
-    "analyzer_options", "create_analyzer",
-    "layer_map_composite", "list_analyzers", "supported_layer_names",
+    "analyzer_options", "as_functional", "create_analyzer",
+    "layer_map_composite", "list_analyzers", "supported_layer_names", "supported_layers",
 ]

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from analyzers import registry
 from analyzers.graph import Graph, build_graph
+from analyzers.precision import float32_compute, reduced_precision_layers
 from analyzers.settings import NEURON_SELECTION_MODES, Settings, write_npz
 
 NeuronSelection = str | int | np.ndarray | None
@@ -51,6 +52,8 @@ class Analyzer:
         self.model = model
         self.graph = graph if (graph is not None or not needs_graph) else build_graph(model)
         self.input_shape, self.n_outputs = _io_shapes(model, self.graph)
+        #: Layers computing in half precision (a mixed policy): float32 while explaining.
+        self._reduced_precision = reduced_precision_layers(model)
         #: What :func:`analyzers.create_analyzer` was given (for :meth:`save`).
         self.settings = settings
         if settings is not None:
@@ -120,6 +123,11 @@ class Analyzer:
             raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
         x = self._check_input(x)
         index = self._check_selection(neuron_selection, x.shape[0])
+        with float32_compute(self._reduced_precision):
+            return self._analyze_chunks(x, index, batch_size)
+
+    def _analyze_chunks(self, x: np.ndarray, index: np.ndarray, batch_size: int | None
+                        ) -> np.ndarray:
         n = x.shape[0]
         if batch_size is None or batch_size >= n:
             return self._compiled(tf.convert_to_tensor(x), tf.convert_to_tensor(index)).numpy()

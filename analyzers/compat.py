@@ -1,11 +1,13 @@
 """The private Keras / TensorFlow internals ``analyzers`` relies on, in one place.
 
-Keras 3 exports no public way to walk a functional model's graph in execution order; the
-functional model keeps it in ``_nodes_by_depth``. TensorFlow exports no public way to ask
-whether its oneDNN CPU kernels are on; ``_pywrap_util_port.IsMklEnabled`` answers it. Importing
-TensorFlow 2.21 writes start-up notes straight to file descriptor 2, some of them before its
-log level (``TF_CPP_MIN_LOG_LEVEL``) is read; :func:`import_tensorflow` filters them. Every use
-goes through this module, and ``tests/test_compat.py`` checks the assumptions on the installed
+Keras 3 exports no public way to walk a functional model's graph in execution order (the
+functional model keeps it in ``_nodes_by_depth``), to ask what input shape a subclassed model
+was built with (every layer keeps it in ``_build_shapes_dict``) or to list every layer inside
+a model (``_flatten_layers``). TensorFlow exports no public way to ask whether its oneDNN CPU
+kernels are on; ``_pywrap_util_port.IsMklEnabled`` answers it. Importing TensorFlow 2.21 writes
+start-up notes straight to file descriptor 2, some of them before its log level
+(``TF_CPP_MIN_LOG_LEVEL``) is read; :func:`import_tensorflow` filters them. Every use goes
+through this module, and ``tests/test_compat.py`` checks the assumptions on the installed
 versions.
 """
 
@@ -46,6 +48,26 @@ def nodes_by_depth(model: Any) -> dict[int, list[Any]]:
     Each node has ``operation`` (the layer), ``is_input``, ``input_tensors`` and ``outputs``.
     """
     return model._nodes_by_depth
+
+
+def sublayers(model: Any) -> list[Any]:
+    """``model`` and every layer inside it, recursively (wrapped layers, RNN cells and the
+    layers of nested models included)."""
+    return list(model._flatten_layers(include_self=True, recursive=True))
+
+
+def build_input_shape(model: Any) -> tuple[Any, ...] | None:
+    """The input shape a built single-input layer or model was built with (batch first), or
+    None (not built, or several inputs). Keras keeps it in ``_build_shapes_dict``, also
+    for a subclassed model loaded from a ``.keras`` file."""
+    shapes = getattr(model, "_build_shapes_dict", None)
+    if not isinstance(shapes, dict) or len(shapes) != 1:
+        return None
+    (shape,) = shapes.values()
+    if not isinstance(shape, (list, tuple)) or not all(
+            d is None or isinstance(d, int) for d in shape):
+        return None
+    return tuple(shape)
 
 
 def onednn_enabled() -> bool | None:

@@ -3,8 +3,9 @@
 A :class:`Graph` is the engine's own, runnable form of a model: steps in execution order,
 each an op with the integer ids of the tensors it reads and writes. Nested models are
 inlined; a final softmax is stripped (the model is explained at its logits, like
-iNNvestigate's ``model_wo_softmax``). Every unsupported layer is reported here, before
-any computation, by :class:`~analyzers.errors.UnsupportedLayerError`.
+iNNvestigate's ``model_wo_softmax``); a subclassed model is traced into its layers first
+(:func:`analyzers.functional.as_functional`). Every unsupported layer is reported here,
+before any computation, by :class:`~analyzers.errors.UnsupportedLayerError`.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import tensorflow as tf
 
 from analyzers.compat import is_functional, nodes_by_depth
 from analyzers.errors import UnsupportedLayerError
+from analyzers.functional import as_functional
 from analyzers.ops import LayerOp, make_ops, supported_layer_names
 from analyzers.ops.activations import GATES
 from analyzers.ops.gates import MultiplyOp
-from analyzers.ops.structural import IdentityOp, LayerCallOp
+from analyzers.ops.structural import IdentityOp, LayerCallOp, TimeDistributedOp
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class _Flattener:
     def __init__(self) -> None:
         self.steps: list[Step] = []
         self.ids = itertools.count()
+        #: The TimeDistributed layer around the nested model being inlined, if any.
+        self.distributed: Any = None
 
     def new_id(self) -> int:
         return next(self.ids)
@@ -83,18 +87,44 @@ class _Flattener:
     def emit(self, layer: Any, input_ids: list[int]) -> list[int]:
         if isinstance(layer, keras.Model):
             return self.inline(layer, input_ids)
+        if isinstance(layer, keras.layers.TimeDistributed) and isinstance(layer.layer,
+                                                                          keras.Model):
+            return self.inline_distributed(layer, input_ids)
         if not isinstance(layer, keras.layers.Layer):
             name = getattr(layer, "name", repr(layer))
             raise UnsupportedLayerError(name, type(layer).__name__, supported_layer_names(),
-                                        "a backend operation, not a layer")
+                                        "a Keras operation, not a layer: write it as a layer")
         if isinstance(layer, keras.layers.InputLayer):
             return list(input_ids)
         current = tuple(input_ids)
         for op in make_ops(layer):
             out = self.new_id()
-            self.steps.append(Step(op, current, out))
+            self.steps.append(Step(self.distribute(op), current, out))
             current = (out,)
         return list(current)
+
+    def distribute(self, op: LayerOp) -> LayerOp:
+        """``op`` applied per time step where a TimeDistributed model is being inlined."""
+        if self.distributed is None:
+            return op
+        if isinstance(op, (MultiplyOp, TimeDistributedOp)):
+            raise UnsupportedLayerError(
+                op.name, type(op.layer).__name__, supported_layer_names(),
+                f"{type(op.layer).__name__} inside the model that TimeDistributed "
+                f"'{self.distributed.name}' wraps")
+        return TimeDistributedOp(self.distributed, op, name=op.name)
+
+    def inline_distributed(self, layer: Any, input_ids: list[int]) -> list[int]:
+        """``TimeDistributed(model)``: the model's steps, each applied per time step."""
+        if self.distributed is not None:
+            raise UnsupportedLayerError(
+                layer.name, "TimeDistributed", supported_layer_names(),
+                f"a TimeDistributed model inside TimeDistributed '{self.distributed.name}'")
+        self.distributed = layer
+        try:
+            return self.inline(layer.layer, input_ids)
+        finally:
+            self.distributed = None
 
     def inline(self, model: Any, input_ids: list[int]) -> list[int]:
         if isinstance(model, keras.Sequential):
@@ -103,10 +133,13 @@ class _Flattener:
                 current = self.emit(layer, current)
             return current
         if not is_functional(model):
-            raise UnsupportedLayerError(
-                model.name, type(model).__name__, supported_layer_names(),
-                "subclassed models cannot be traced; build it with the functional API",
-            )
+            try:
+                model = as_functional(model)
+            except ValueError as err:
+                raise UnsupportedLayerError(
+                    model.name, type(model).__name__, supported_layer_names(),
+                    "a subclassed model whose call() cannot be traced into layers: build "
+                    "it with the functional API") from err
         inputs = list(model.inputs)
         if len(inputs) != len(input_ids):
             raise ValueError(f"model '{model.name}' expects {len(inputs)} inputs, "
@@ -147,7 +180,7 @@ def _strip_softmax(steps: list[Step], output_id: int, notes: list[str]) -> list[
         if step.op.activation_name == "softmax":
             raise UnsupportedLayerError(
                 step.op.name, type(step.op.layer).__name__, supported_layer_names(),
-                "softmax is only supported as the model's last activation")
+                "softmax only as the model's last activation")
     return steps
 
 
@@ -182,8 +215,7 @@ def mark_gates(steps: list[Step]) -> None:
                     "gates only"
                 raise UnsupportedLayerError(
                     op.name, type(op.layer).__name__, supported_layer_names(),
-                    f"a Multiply of {what}: only a product of one tensor with gates "
-                    "(outputs of sigmoid / hard_sigmoid) is explained")
+                    f"a Multiply of {what}; only x * sigmoid gates is explained")
             op.gate_inputs = flags
         if step.output in origin:
             for user in consumers.get(step.output, []):
@@ -191,9 +223,8 @@ def mark_gates(steps: list[Step]) -> None:
                     source = origin[step.output].op
                     raise UnsupportedLayerError(
                         source.name, type(source.layer).__name__, supported_layer_names(),
-                        f"activation '{source.activation_name}' is only supported as a "
-                        f"gate (an input of Multiply); its output reaches "
-                        f"'{user.op.name}'")
+                        f"'{source.activation_name}' only as a gate of Multiply; its output "
+                        f"reaches '{user.op.name}'")
 
 
 def annotate_steps(steps: list[Step], input_id: int) -> list[Step]:
@@ -225,6 +256,7 @@ def build_graph(model: Any) -> Graph:
     """
     if not isinstance(model, keras.Model):
         raise ValueError(f"expected a keras.Model, got {type(model).__name__}")
+    model = as_functional(model)  # a subclassed model: traced into its layers
     if not model.built:
         raise ValueError(f"model '{model.name}' is not built: call it on data or build it "
                          "with an input shape before creating an analyzer")
@@ -246,8 +278,8 @@ def build_graph(model: Any) -> Graph:
         if step.op.activation_name in GATES and step.output == output_id:
             raise UnsupportedLayerError(
                 step.op.name, type(step.op.layer).__name__, supported_layer_names(),
-                f"activation '{step.op.activation_name}' is only supported as a gate "
-                "(an input of Multiply), not as the model's output")
+                f"'{step.op.activation_name}' only as a gate of Multiply, not as the "
+                "model's output")
     mark_gates(steps)
     steps = annotate_steps(steps, input_id)
     out_shape = outputs[0].shape

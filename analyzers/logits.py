@@ -56,14 +56,14 @@ def _called_model(model: Any) -> Forward:
     if isinstance(layer, keras.layers.Softmax) or (
             isinstance(layer, keras.layers.Activation) and _is_softmax(layer.activation)):
         body = keras.Model(model.inputs, node.input_tensors[0])
-        logger.info("softmax layer '%s' of '%s' left out: explaining the logits",
-                    layer.name, model.name)
+        _note_once(f"softmax layer '{layer.name}' of '{model.name}' left out: explaining "
+                   "the logits")
         return lambda x: body(x, training=False)
     if not _is_softmax(getattr(layer, "activation", None)):
         return lambda x: model(x, training=False)
     body = keras.Model(model.inputs, node.input_tensors)
-    logger.info("softmax of layer '%s' of '%s' left out: explaining the logits",
-                layer.name, model.name)
+    _note_once(f"softmax of layer '{layer.name}' of '{model.name}' left out: explaining the "
+               "logits")
 
     def forward(x: tf.Tensor) -> tf.Tensor:
         hidden = body(x, training=False)
@@ -87,11 +87,30 @@ def logit_function(model: Any) -> tuple[Forward, Graph | None]:
     check_model(model)
     try:
         graph = build_graph(model)
-    except (UnsupportedLayerError, ValueError) as err:  # e.g. a swish activation
-        logger.info("'%s' is not a layer graph the relevance engine knows (%s); the gradient "
-                    "analyzers call the model itself", model.name, err)
+    except (UnsupportedLayerError, ValueError) as err:  # e.g. an LSTM
+        _note_once(f"model '{model.name}': {_why(err)}; the gradient analyzers call the "
+                   "model itself")
         return _called_model(model), None
     return graph.forward, graph
+
+
+_NOTED: set[str] = set()
+
+
+def _why(err: Exception) -> str:
+    """One short clause: why the relevance engine has no graph of the model."""
+    if isinstance(err, UnsupportedLayerError):
+        return f"layer '{err.layer_name}' ({err.layer_class}) has no relevance rule"
+    first = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return first if len(first) <= 160 else first[:157] + "..."
+
+
+def _note_once(message: str) -> None:
+    """Log ``message`` (INFO) the first time it comes up in this process: a program that
+    builds many analyzers for one model (or its re-initialised copies) says it once."""
+    if message not in _NOTED:
+        _NOTED.add(message)
+        logger.info(message)
 
 
 __all__ = ["check_model", "logit_function"]

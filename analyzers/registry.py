@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from analyzers.functional import as_functional
 from analyzers.settings import NEURON_SELECTION_MODES, Settings, read_npz
 
 
@@ -121,7 +122,9 @@ def create_analyzer(name: str, model: Any, neuron_selection_mode: str = "max_act
 
     Unsupported layers raise :class:`analyzers.UnsupportedLayerError` here, before any
     computation (the gradient family, ``input`` and ``random`` accept any differentiable
-    single-input model). Keyword arguments are the analyzer's options (e.g. ``low``/``high``
+    single-input model). A subclassed model is explained through its functional twin
+    (:func:`analyzers.as_functional`), or refused in one line saying how to make it
+    functional. Keyword arguments are the analyzer's options (e.g. ``low``/``high``
     for ``deep_taylor.bounded``, ``epsilon`` for ``lrp.epsilon``; see
     :func:`analyzer_options`). ``neuron_selection_mode``: ``"max_activation"`` (default;
     each sample's top logit, or the outputs given to ``analyze``), ``"index"`` (``analyze``
@@ -143,7 +146,7 @@ def create_analyzer(name: str, model: Any, neuron_selection_mode: str = "max_act
                          f"{', '.join(repr(k) for k in unknown)}{extra}; its options are: "
                          f"{valid}")
     settings = Settings(name, dict(kwargs), neuron_selection_mode)
-    return _ANALYZERS[name](model, settings=settings, **kwargs)
+    return _ANALYZERS[name](as_functional(model), settings=settings, **kwargs)
 
 
 def load(name: str, state: dict[str, Any], model: Any = None) -> Explainer:

@@ -93,9 +93,18 @@ class RelevanceAnalyzer(Analyzer):
             xs = [values[i] for i in step.inputs]
             r_in = rule(step.op.at(xs), xs, r, nonnegative=step.input_nonnegative,
                         stand_ins=carried.get(k))
-            for i, ri in zip(step.inputs, r_in):
+            for i, x_i, ri in zip(step.inputs, xs, r_in):
+                ri = _shaped_like(ri, x_i)
                 relevance[i] = relevance[i] + ri if i in relevance else ri
         result = relevance.get(graph.input_id)
         if result is None:
             return tf.zeros_like(x)
         return result
+
+
+def _shaped_like(r: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+    """``r`` with the static shape of ``x`` (relevance has its input's shape; a rule's VJP,
+    e.g. through a reshape with a dynamic batch, may come back with unknown dimensions)."""
+    if r.shape.is_fully_defined() or r.shape == x.shape:
+        return r
+    return tf.ensure_shape(r, x.shape)

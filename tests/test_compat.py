@@ -10,7 +10,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from analyzers.compat import is_functional, nodes_by_depth, onednn_enabled
+from analyzers.compat import (
+    build_input_shape,
+    is_functional,
+    nodes_by_depth,
+    onednn_enabled,
+    sublayers,
+)
 from kvlrp.infra.compat import disable_op_determinism, op_determinism_enabled
 
 
@@ -47,6 +53,34 @@ def test_subclassed_models_are_not_taken_for_functional_ones():
             return self.dense(x)
 
     assert not is_functional(Sub())
+
+
+def test_a_built_subclassed_model_tells_its_input_shape(tmp_path):
+    @keras.saving.register_keras_serializable(package="test_compat")
+    class Sub(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.dense(x)
+
+    model = Sub()
+    assert build_input_shape(model) is None  # not called yet
+    model(np.ones((2, 5), "float32"))
+    assert build_input_shape(model) == (2, 5)
+    model.save(tmp_path / "sub.keras")
+    assert build_input_shape(keras.saving.load_model(tmp_path / "sub.keras")) == (2, 5)
+
+
+def test_sublayers_reach_wrapped_layers_cells_and_nested_models():
+    inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="inner_dense")])
+    model = keras.Sequential([
+        keras.Input((4, 3)), keras.layers.TimeDistributed(inner, name="td"),
+        keras.layers.GRU(2, name="gru"), keras.layers.Dense(1, name="head")])
+    names = [type(layer).__name__ for layer in sublayers(model)]
+    assert names[0] == "Sequential" and "GRUCell" in names
+    assert "inner_dense" in [layer.name for layer in sublayers(model)]
 
 
 def test_op_determinism_can_be_queried_and_switched_back_off():

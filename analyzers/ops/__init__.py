@@ -7,8 +7,9 @@ from analyzers.ops.factory import (
     make_op,
     make_ops,
     supported_layer_names,
+    supported_layers,
     supported_layers_markdown,
 )
 
 __all__ = ["LayerOp", "REGISTRY", "SUPPORTED_LAYERS", "make_op", "make_ops",
-           "supported_layer_names", "supported_layers_markdown"]
+           "supported_layer_names", "supported_layers", "supported_layers_markdown"]

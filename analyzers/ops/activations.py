@@ -48,7 +48,4 @@ def resolve_activation(fn: Any) -> tuple[str, Callable | None]:
         return name, tf.nn.relu
     if name in ELEMENTWISE or name in GATES:
         return name, fn if callable(fn) else keras.activations.get(name)
-    raise ValueError(
-        f"activation '{name}' is not supported (supported: {', '.join(SUPPORTED_ACTIVATIONS)};"
-        " sigmoid / hard_sigmoid only as a gate of Multiply, softmax only on the last layer)"
-    )
+    raise ValueError(f"activation '{name}'")  # the supported ones: SUPPORTED_ACTIVATIONS

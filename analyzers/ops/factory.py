@@ -107,8 +107,11 @@ def _ranks(prefix: str, ranks: str = "123", suffix: str = "D") -> tuple[type, ..
 def _check_relu(layer: Any) -> ActivationOp:
     if float(layer.threshold) != 0.0:
         raise ValueError("ReLU with threshold != 0")
-    name = "relu" if float(layer.negative_slope) == 0.0 else "leaky_relu"
-    return ActivationOp(layer, name, fn=layer.call)
+    if float(layer.negative_slope) != 0.0:
+        return ActivationOp(layer, "leaky_relu", fn=layer.call)
+    if layer.max_value is None:  # a plain ReLU: the same op as activation="relu"
+        return ActivationOp(layer, "relu")
+    return ActivationOp(layer, "relu", fn=layer.call)  # clipped: passed by its derivative
 
 
 def _build_conv(layer: Any) -> ConvOp:
@@ -140,6 +143,8 @@ def _build_layer_norm(layer: Any) -> LayerNormOp:
 
 
 def _build_time_distributed(layer: Any) -> TimeDistributedOp:
+    """TimeDistributed around one layer (around a model: inlined by the graph builder,
+    one TimeDistributed op per step of the model)."""
     inner = layer.layer
     if isinstance(inner, (L.TimeDistributed, keras.Model)):
         raise ValueError(f"TimeDistributed around {type(inner).__name__}")
@@ -206,7 +211,9 @@ register(LayerNormOp, (L.LayerNormalization,), WEIGHTS,
 register(GroupNormOp, (L.GroupNormalization,), WEIGHTS,
          "GroupNormalization (mean and std held constant)")
 register(TimeDistributedOp, (L.TimeDistributed,),
-         lambda op, mp: op.inner.standard_rule(mp), "TimeDistributed (any of these)",
+         lambda op, mp: op.inner.standard_rule(mp),
+         "TimeDistributed (any of these, or a nested Functional / Sequential model of them, "
+         "e.g. a per-frame CNN; not Multiply)",
          _build_time_distributed)
 
 #: Every supported layer class (besides nested Functional / Sequential models).
@@ -214,15 +221,20 @@ SUPPORTED_LAYERS: tuple[type, ...] = tuple(cls for s in REGISTRY for cls in s.cl
 
 
 def supported_layer_names() -> list[str]:
-    """Class names of the supported layers, for messages and docs."""
+    """Class names of the supported layers."""
     return sorted({cls.__name__ for cls in SUPPORTED_LAYERS})
+
+
+def supported_layers() -> list[str]:
+    """What the relevance analyzers support, one entry per registration (classes and the
+    configurations handled): the list in docs/analyzers.md. The gradient family needs none
+    of it. Class names only: :func:`supported_layer_names`."""
+    return [s.doc for s in REGISTRY] + ["nested Functional and Sequential models"]
 
 
 def supported_layers_markdown() -> str:
     """The list of supported layers in docs/analyzers.md, one bullet per registration."""
-    lines = [f"- {s.doc}" for s in REGISTRY]
-    lines.append("- nested Functional and Sequential models")
-    return "\n".join(lines)
+    return "\n".join(f"- {entry}" for entry in supported_layers())
 
 
 def support_for(layer: Any) -> Support | None:
@@ -237,6 +249,8 @@ def support_for(layer: Any) -> Support | None:
 
 
 def _unsupported(layer: Any, reason: str = "") -> UnsupportedLayerError:
+    if isinstance(layer, L.Lambda):
+        reason = "it runs arbitrary Python code: only the gradient family can explain it"
     return UnsupportedLayerError(layer.name, type(layer).__name__, supported_layer_names(),
                                  reason)
 
@@ -273,4 +287,4 @@ def make_op(layer: Any) -> LayerOp:
 
 __all__ = ["REGISTRY", "SUPPORTED_LAYERS", "Support", "WEIGHTS", "activation_name",
            "make_op", "make_ops", "register", "support_for", "supported_layer_names",
-           "supported_layers_markdown"]
+           "supported_layers", "supported_layers_markdown"]

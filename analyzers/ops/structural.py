@@ -70,11 +70,13 @@ class TimeDistributedOp(LayerOp):
     Rules see the inner layer (``op.layer`` is the inner Keras layer), so a
     ``TimeDistributed(Conv2D)`` gets the same rule as a ``Conv2D``; every property of the
     op (flags, weights, activation, default rule) is the inner op's, with channel axes
-    counted from the front shifted by the time axis.
+    counted from the front shifted by the time axis. A ``TimeDistributed`` around a nested
+    model becomes one such op per step of that model (``name``: the step's own name), each
+    input folded to ``[batch * time, ...]``.
     """
 
-    def __init__(self, layer: Any, inner: LayerOp) -> None:
-        super().__init__(inner.layer, layer.name)
+    def __init__(self, layer: Any, inner: LayerOp, name: str | None = None) -> None:
+        super().__init__(inner.layer, name or layer.name)
         self.wrapper = layer
         self.inner = inner
 
@@ -111,7 +113,7 @@ class TimeDistributedOp(LayerOp):
         return op
 
     def at(self, xs: list[Tensor]) -> LayerOp:
-        inner_at = self.inner.at([self._flatten(xs[0])])
+        inner_at = self.inner.at([self._flatten(x) for x in xs])
         if inner_at is self.inner:
             return self
         op = copy.copy(self)
@@ -127,7 +129,7 @@ class TimeDistributedOp(LayerOp):
     def _wrap(self, fn: Any, xs: list[Tensor]) -> Tensor:
         x = xs[0]
         lead = tf.shape(x)[:2]
-        y = fn([self._flatten(x)])
+        y = fn([self._flatten(t) for t in xs])
         out = tf.reshape(y, tf.concat([lead, tf.shape(y)[1:]], axis=0))
         out.set_shape(list(x.shape[:2]) + list(y.shape[1:]))
         return out

@@ -36,7 +36,8 @@ class IdentityRule(Rule):
 
     def __call__(self, op, xs, r, nonnegative=False, stand_ins=None):
         (x,) = xs
-        if x.shape.rank is not None and r.shape.rank is not None and x.shape != r.shape:
+        # compatible, not equal: a traced relevance may know fewer dimensions than x
+        if not x.shape.is_compatible_with(r.shape):
             raise ValueError(f"identity rule on layer '{op.name}': input shape {x.shape} "
                              f"differs from output shape {r.shape}")
         return [r]

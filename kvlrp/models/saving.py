@@ -1,7 +1,10 @@
 """Save and load a model folder: ``model.keras`` + ``kvlrp.json`` (:class:`ModelInfo`).
 
 Loading uses Keras safe mode: a file whose layers need arbitrary Python code (a ``Lambda``)
-is refused with :class:`UnsafeModelError` unless ``allow_unsafe=True`` is passed.
+is refused with :class:`UnsafeModelError` unless ``allow_unsafe=True`` is passed. Custom
+layers and models come from ``custom_objects`` (see :mod:`kvlrp.models.custom_objects`); a
+subclassed model is replaced by its functional twin (:func:`analyzers.as_functional`: the
+same layers and weights), which the rest of kvlrp can inspect, clone and explain.
 """
 
 from __future__ import annotations
@@ -9,9 +12,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import keras
 
+import analyzers
 from kvlrp.infra import fs
 from kvlrp.infra.atomic import atomic_write, write_json
 from kvlrp.models.info import ModelInfo
@@ -76,7 +81,8 @@ def read_info(model_dir: str | os.PathLike) -> ModelInfo:
 
 
 def load_model(
-    model_dir: str | os.PathLike, allow_unsafe: bool = False, compile: bool = False
+    model_dir: str | os.PathLike, allow_unsafe: bool = False, compile: bool = False,
+    custom_objects: dict[str, Any] | None = None,
 ) -> tuple[keras.Model, ModelInfo]:
     """Load a model folder written by :func:`save_model`.
 
@@ -89,6 +95,8 @@ def load_model(
         you trust.
     compile
         Restore the training configuration (optimizer, loss) too.
+    custom_objects
+        Custom layers and models by name (:func:`kvlrp.models.custom_objects.load_custom_objects`).
 
     Returns
     -------
@@ -102,7 +110,8 @@ def load_model(
             f"{path} not found: a kvlrp model folder holds {MODEL_FILENAME} and {INFO_FILENAME}"
         )
     info = read_info(model_dir)
-    model = load_keras_file(path, allow_unsafe=allow_unsafe, compile=compile)
+    model = load_keras_file(path, allow_unsafe=allow_unsafe, compile=compile,
+                            custom_objects=custom_objects)
     units = model.outputs[0].shape[-1]
     if units != info.num_classes:
         raise ModelLoadError(
@@ -112,8 +121,12 @@ def load_model(
 
 
 def load_keras_file(path: str | os.PathLike, allow_unsafe: bool = False,
-                    compile: bool = False) -> keras.Model:
+                    compile: bool = False, custom_objects: dict[str, Any] | None = None
+                    ) -> keras.Model:
     """Load one ``.keras`` file in Keras safe mode, each failure a :class:`ModelLoadError`.
+
+    A subclassed model comes back as its functional twin (the same layers and weights), or
+    is refused in one line saying how to make it functional.
 
     Parameters
     ----------
@@ -123,14 +136,16 @@ def load_keras_file(path: str | os.PathLike, allow_unsafe: bool = False,
         Allow layers that run arbitrary Python code on load (``Lambda``).
     compile
         Restore the training configuration too.
+    custom_objects
+        Custom layers and models by name (CLI: ``--custom-objects FILE_OR_MODULE``).
     """
     path = fs.path(path)  # local, or any tf.io.gfile URL
     if not path.is_file():
         raise ModelLoadError(f"model file {path} not found")
     try:
         with fs.local_copy(path) as local:  # Keras reads local files (a URL is copied)
-            return keras.saving.load_model(local, compile=compile,
-                                           safe_mode=not allow_unsafe)
+            model = keras.saving.load_model(local, compile=compile, safe_mode=not allow_unsafe,
+                                            custom_objects=custom_objects)
     except ValueError as err:
         if not allow_unsafe and ("safe_mode" in str(err) or "arbitrary code" in str(err)):
             raise UnsafeModelError(
@@ -140,10 +155,16 @@ def load_keras_file(path: str | os.PathLike, allow_unsafe: bool = False,
             ) from err
         raise ModelLoadError(f"could not load {path}: {err}") from err
     except TypeError as err:
+        first = str(err).split(". ")[0]  # Keras appends the whole config
         raise ModelLoadError(
-            f"could not load {path}: {err} (a custom layer must be registered with "
-            "keras.saving.register_keras_serializable before loading)"
+            f"could not load {path}: {first}. Name the Python file or module that defines it "
+            "with --custom-objects FILE_OR_MODULE (in Python: custom_objects="
+            "kvlrp.models.custom_objects.load_custom_objects(FILE_OR_MODULE))"
         ) from err
+    try:
+        return analyzers.as_functional(model)
+    except ValueError as err:
+        raise ModelLoadError(f"{path}: {err}") from err
 
 
 def _model_dir(model_dir: str | os.PathLike) -> Path:

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import analyzers
 from kvlrp.data.clips.normalization import NORMALIZATIONS, get_normalization
 from kvlrp.models.info import ModelInfo
 from kvlrp.models.saving import INFO_FILENAME, ModelLoadError, load_keras_file, load_model
@@ -111,7 +112,8 @@ def wrap_model(
     Returns
     -------
     tuple
-        ``(model, info)``; the model itself is unchanged.
+        ``(model, info)``; the model itself is unchanged (a subclassed model is replaced by
+        its functional twin, :func:`analyzers.as_functional`: the same layers and weights).
 
     Raises
     ------
@@ -120,6 +122,10 @@ def wrap_model(
         dimensions without a value.
     """
     norm = get_normalization(normalization).name
+    try:
+        model = analyzers.as_functional(model)
+    except ValueError as err:
+        raise ModelMismatchError(str(err)) from err
     frames, height, width, channels = input_geometry(model)
     name = model.name
     if channels not in (None, 3):
@@ -194,6 +200,7 @@ def load_any_model(
     step: int | None = None,
     shard_dir: str | os.PathLike | None = None,
     allow_unsafe: bool = False,
+    custom_objects: dict[str, Any] | None = None,
 ) -> tuple[Any, ModelInfo]:
     """Load a kvlrp model folder, or a bare ``.keras`` file described by the other arguments.
 
@@ -202,7 +209,8 @@ def load_any_model(
     them. Any other ``.keras`` file is the user's own model: ``normalization`` is required;
     classes come from ``classes`` or ``classes_file``, else the shard folder's class list;
     clip length and crop size from the model's input shape (``clip_len``/``size`` where open);
-    ``step`` (default 1) is its training step.
+    ``step`` (default 1) is its training step. ``custom_objects``: custom layers and models
+    by name (:func:`kvlrp.models.custom_objects.load_custom_objects`).
 
     Raises
     ------
@@ -218,7 +226,7 @@ def load_any_model(
         _check_unique(classes, "--classes" if classes_file is None
                       else f"--classes-file {classes_file}")
     if path.is_dir() or (path.name == "model.keras" and (path.parent / INFO_FILENAME).is_file()):
-        model, info = load_model(path, allow_unsafe=allow_unsafe)
+        model, info = load_model(path, allow_unsafe=allow_unsafe, custom_objects=custom_objects)
         _same_as_folder(path, info, classes=classes, normalization=normalization,
                         clip_len=clip_len, size=size, step=step)
         return model, info
@@ -241,7 +249,7 @@ def load_any_model(
         from kvlrp.data.shards.folder import read_classes
 
         classes = read_classes(shard_dir)
-    model = load_keras_file(path, allow_unsafe=allow_unsafe)
+    model = load_keras_file(path, allow_unsafe=allow_unsafe, custom_objects=custom_objects)
     return wrap_model(model, classes, normalization, clip_len=clip_len, size=size,
                       step=1 if step is None else step)
 

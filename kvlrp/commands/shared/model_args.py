@@ -1,5 +1,6 @@
 """Options shared by ``explain`` and ``strides`` that say which model to run and how:
-a kvlrp model folder, or your own ``.keras`` file with its classes and input normalisation."""
+a kvlrp model folder, or your own ``.keras`` file with its classes and input normalisation,
+and where its custom layers are defined (``--custom-objects``)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,17 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                      help="step size the model was trained at (default 1): the reference "
                           "step of the tables")
     parser.add_argument("--allow-unsafe", action="store_true",
-                        help="load models with Lambda layers (runs code stored in the file)")
+                        help="load models with Lambda layers (runs code stored in the file; "
+                             "only the gradient analyzers explain a Lambda)")
+    add_custom_objects_argument(parser)
+
+
+def add_custom_objects_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--custom-objects FILE_OR_MODULE`` (every command that loads a model)."""
+    parser.add_argument("--custom-objects", default=None, metavar="FILE_OR_MODULE",
+                        help="a Python file or importable module that defines (and registers) "
+                             "the model's custom layers or model class; imported before "
+                             "loading (runs its code)")
 
 
 def split_classes(values: list[str] | None) -> list[str] | None:
@@ -55,6 +66,7 @@ def load_from_args(args: argparse.Namespace):
     ValueError, FileNotFoundError
         Bad or contradictory options, with one-line messages.
     """
+    from kvlrp.models.custom_objects import load_custom_objects
     from kvlrp.models.wrap import load_any_model, match_shard_classes
 
     for flag in ("clip_len", "size", "train_step"):
@@ -64,7 +76,8 @@ def load_from_args(args: argparse.Namespace):
     model, info = load_any_model(
         args.model, classes=split_classes(args.classes), classes_file=args.classes_file,
         normalization=args.normalization, clip_len=args.clip_len, size=args.size,
-        step=args.train_step, shard_dir=args.data, allow_unsafe=args.allow_unsafe)
+        step=args.train_step, shard_dir=args.data, allow_unsafe=args.allow_unsafe,
+        custom_objects=load_custom_objects(args.custom_objects))
     model, info, note = match_shard_classes(model, info, args.data)
     if note:
         print(f"kvlrp: {note}")
