@@ -21,7 +21,7 @@ from analyzers.errors import UnsupportedLayerError
 from analyzers.ops import LayerOp, make_ops, supported_layer_names
 from analyzers.ops.activations import GATES
 from analyzers.ops.gates import MultiplyOp
-from analyzers.ops.structural import IdentityOp, LayerCallOp
+from analyzers.ops.structural import FoldTimeOp, IdentityOp, LayerCallOp, UnfoldTimeOp
 
 
 @dataclass(frozen=True)
@@ -89,12 +89,35 @@ class _Flattener:
                                         "a backend operation, not a layer")
         if isinstance(layer, keras.layers.InputLayer):
             return list(input_ids)
+        if isinstance(layer, keras.layers.TimeDistributed) and isinstance(layer.layer,
+                                                                           keras.Model):
+            return self.inline_time_distributed(layer, input_ids)
         current = tuple(input_ids)
         for op in make_ops(layer):
             out = self.new_id()
             self.steps.append(Step(op, current, out))
             current = (out,)
         return list(current)
+
+    def inline_time_distributed(self, layer: Any, input_ids: list[int]) -> list[int]:
+        """``TimeDistributed`` around a nested model: the model's steps inlined on the frames
+        folded into the batch, ``[batch * time, ...]``, and unfolded after."""
+        shape = layer.get_build_config().get("input_shape") if layer.built else None
+        if shape is None or shape[1] is None:
+            raise UnsupportedLayerError(
+                layer.name, type(layer).__name__, supported_layer_names(),
+                "TimeDistributed around a model needs a fixed number of frames: give the "
+                "model input one, e.g. keras.Input(shape=(frames, ...))")
+        folded = self.new_id()
+        self.steps.append(Step(FoldTimeOp(layer), tuple(input_ids), folded))
+        inner = self.inline(layer.layer, [folded])
+        if len(inner) != 1:
+            raise UnsupportedLayerError(layer.name, type(layer).__name__,
+                                        supported_layer_names(),
+                                        "TimeDistributed around a model with several outputs")
+        out = self.new_id()
+        self.steps.append(Step(UnfoldTimeOp(layer, int(shape[1])), tuple(inner), out))
+        return [out]
 
     def inline(self, model: Any, input_ids: list[int]) -> list[int]:
         if isinstance(model, keras.Sequential):

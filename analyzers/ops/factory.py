@@ -206,7 +206,9 @@ register(LayerNormOp, (L.LayerNormalization,), WEIGHTS,
 register(GroupNormOp, (L.GroupNormalization,), WEIGHTS,
          "GroupNormalization (mean and std held constant)")
 register(TimeDistributedOp, (L.TimeDistributed,),
-         lambda op, mp: op.inner.standard_rule(mp), "TimeDistributed (any of these)",
+         lambda op, mp: op.inner.standard_rule(mp),
+         "TimeDistributed (any of these, or a nested Sequential / Functional model: its steps "
+         "run on the frames folded into the batch; a fixed number of frames)",
          _build_time_distributed)
 
 #: Every supported layer class (besides nested Functional / Sequential models).
