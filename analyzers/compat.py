@@ -1,13 +1,14 @@
 """The private Keras / TensorFlow internals ``analyzers`` relies on, in one place.
 
 Keras 3 exports no public way to walk a functional model's graph in execution order (the
-functional model keeps it in ``_nodes_by_depth``), to ask what input shape a subclassed model
-was built with (every layer keeps it in ``_build_shapes_dict``) or to list every layer inside
-a model (``_flatten_layers``). TensorFlow exports no public way to ask whether its oneDNN CPU
-kernels are on; ``_pywrap_util_port.IsMklEnabled`` answers it. Importing TensorFlow 2.21 writes
-start-up notes straight to file descriptor 2, some of them before its log level
-(``TF_CPP_MIN_LOG_LEVEL``) is read; :func:`import_tensorflow` filters them. Every use goes
-through this module, and ``tests/test_compat.py`` checks the assumptions on the installed
+functional model keeps it in ``_nodes_by_depth``, and each node keeps the arguments of its call,
+the ``mask`` a layer was handed among them, in ``arguments``), to ask what input shape a
+subclassed model was built with (every layer keeps it in ``_build_shapes_dict``) or to list
+every layer inside a model (``_flatten_layers``). TensorFlow exports no public way to ask
+whether its oneDNN CPU kernels are on; ``_pywrap_util_port.IsMklEnabled`` answers it. Importing
+TensorFlow 2.21 writes start-up notes straight to file descriptor 2, some of them before its
+log level (``TF_CPP_MIN_LOG_LEVEL``) is read; :func:`import_tensorflow` filters them. Every use
+goes through this module, and ``tests/test_compat.py`` checks the assumptions on the installed
 versions.
 """
 
@@ -68,6 +69,19 @@ def build_input_shape(model: Any) -> tuple[Any, ...] | None:
             d is None or isinstance(d, int) for d in shape):
         return None
     return tuple(shape)
+
+
+def mask_arguments(node: Any) -> list[Any]:
+    """The Keras tensors a graph node was called with as its ``mask`` argument.
+
+    Keras 3 records the mask a layer is handed in the functional graph: as the call's ``mask``
+    keyword, computed by operation nodes of their own (a Masking layer's mask by ``NotEqual``
+    and ``Any`` nodes).
+    """
+    import keras  # here, not at the top: import_tensorflow must run before TensorFlow loads
+
+    kwargs = getattr(getattr(node, "arguments", None), "kwargs", None) or {}
+    return [t for t in keras.tree.flatten(kwargs.get("mask")) if isinstance(t, keras.KerasTensor)]
 
 
 def onednn_enabled() -> bool | None:

@@ -30,6 +30,7 @@ an op without one is refused there, so no layer silently gets gradient semantics
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from analyzers.ops.base import LayerOp
@@ -44,8 +45,9 @@ from analyzers.ops.kernel import (
 )
 from analyzers.ops.normalization import DiagonalOp, GroupNormOp, LayerNormOp
 from analyzers.ops.pooling import GlobalPoolOp, PoolOp
+from analyzers.ops.recurrent import BidirectionalOp, RecurrentOp
 from analyzers.ops.structural import AddOp, TimeDistributedOp
-from analyzers.rules import Rule
+from analyzers.rules import RecurrentRule, Rule
 
 Predicate = Callable[[LayerOp, Any], bool]
 
@@ -168,7 +170,14 @@ class Composite:
                 raise ValueError(f"a composite holds (predicate, rule) pairs; got {pair!r}")
 
     def rule_for(self, op: LayerOp, step: Any = None) -> Rule:
-        """The rule for ``op`` (first match, else the default or standard treatment)."""
+        """The rule for ``op`` (first match, else the default or standard treatment).
+
+        A recurrent layer gets a :class:`~analyzers.rules.RecurrentRule` holding the rule
+        this composite gives each part of its cell (its linear parts like weight layers, its
+        sums like ``Add``; only parts that read the layer's input as input layers)."""
+        if isinstance(op, (RecurrentOp, BidirectionalOp)):
+            return RecurrentRule({name: self.rule_for(part, _part_step(part, step))
+                                  for name, part in op.parts().items()})
         for predicate, rule in self.rules:
             if predicate(op, step):
                 return rule
@@ -184,6 +193,14 @@ class Composite:
     def __repr__(self) -> str:
         names = ", ".join(f"({getattr(p, '__name__', p)}, {r!r})" for p, r in self.rules)
         return f"Composite([{names}], default={self.default!r})"
+
+
+def _part_step(part: LayerOp, step: Any) -> Any:
+    """The step a cell's part is matched with: its layer's, but a part that does not read the
+    layer's input (a sum, a map of the state alone) is never an input layer."""
+    if step is None or getattr(part, "reads_input", True):
+        return step
+    return replace(step, is_input_layer=False)
 
 
 def layer_map_composite(kernel_rule: Rule, *, input_layer_rule: Rule | None = None,

@@ -17,13 +17,14 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from analyzers.compat import is_functional, nodes_by_depth
+from analyzers.compat import is_functional, mask_arguments, nodes_by_depth
 from analyzers.errors import UnsupportedLayerError
 from analyzers.functional import as_functional
 from analyzers.ops import LayerOp, make_ops, supported_layer_names
 from analyzers.ops.activations import GATES
 from analyzers.ops.gates import MultiplyOp
-from analyzers.ops.structural import IdentityOp, LayerCallOp, TimeDistributedOp
+from analyzers.ops.recurrent import MaskFlow, MaskOp
+from analyzers.ops.structural import FoldTimeOp, IdentityOp, LayerCallOp, UnfoldTimeOp
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,7 @@ class _Flattener:
     def __init__(self) -> None:
         self.steps: list[Step] = []
         self.ids = itertools.count()
-        #: The TimeDistributed layer around the nested model being inlined, if any.
-        self.distributed: Any = None
+        self.masks = MaskFlow()
 
     def new_id(self) -> int:
         return next(self.ids)
@@ -96,35 +96,48 @@ class _Flattener:
                                         "a Keras operation, not a layer: write it as a layer")
         if isinstance(layer, keras.layers.InputLayer):
             return list(input_ids)
+        if isinstance(layer, keras.layers.TimeDistributed) and isinstance(layer.layer,
+                                                                           keras.Model):
+            return self.inline_time_distributed(layer, input_ids)
+        ops = make_ops(layer)
         current = tuple(input_ids)
-        for op in make_ops(layer):
+        try:
+            mask = self.masks.mask_for(layer, ops, input_ids)
+        except ValueError as err:
+            raise UnsupportedLayerError(layer.name, type(layer).__name__,
+                                        supported_layer_names(), str(err)) from err
+        if mask is not None:  # a recurrent layer reads its mask as a second input
+            mask_id = self.new_id()
+            self.steps.append(Step(MaskOp(mask.layer), (mask.tensor,), mask_id))
+            current += (mask_id,)
+        for op in ops:
             out = self.new_id()
-            self.steps.append(Step(self.distribute(op), current, out))
+            self.steps.append(Step(op, current, out))
             current = (out,)
+        self.masks.record(layer, input_ids, list(current))
         return list(current)
 
-    def distribute(self, op: LayerOp) -> LayerOp:
-        """``op`` applied per time step where a TimeDistributed model is being inlined."""
-        if self.distributed is None:
-            return op
-        if isinstance(op, (MultiplyOp, TimeDistributedOp)):
+    def inline_time_distributed(self, layer: Any, input_ids: list[int]) -> list[int]:
+        """``TimeDistributed`` around a nested model: the model's steps inlined on the frames
+        folded into the batch, ``[batch * time, ...]``, and unfolded after."""
+        shape = layer.get_build_config().get("input_shape") if layer.built else None
+        if shape is None or shape[1] is None:
             raise UnsupportedLayerError(
-                op.name, type(op.layer).__name__, supported_layer_names(),
-                f"{type(op.layer).__name__} inside the model that TimeDistributed "
-                f"'{self.distributed.name}' wraps")
-        return TimeDistributedOp(self.distributed, op, name=op.name)
-
-    def inline_distributed(self, layer: Any, input_ids: list[int]) -> list[int]:
-        """``TimeDistributed(model)``: the model's steps, each applied per time step."""
-        if self.distributed is not None:
-            raise UnsupportedLayerError(
-                layer.name, "TimeDistributed", supported_layer_names(),
-                f"a TimeDistributed model inside TimeDistributed '{self.distributed.name}'")
-        self.distributed = layer
-        try:
-            return self.inline(layer.layer, input_ids)
-        finally:
-            self.distributed = None
+                layer.name, type(layer).__name__, supported_layer_names(),
+                "TimeDistributed around a model needs a fixed number of frames: give the "
+                "model input one, e.g. keras.Input(shape=(frames, ...))")
+        folded = self.new_id()
+        self.steps.append(Step(FoldTimeOp(layer), tuple(input_ids), folded))
+        self.masks.fold(layer, input_ids[0], folded)
+        inner = self.inline(layer.layer, [folded])
+        if len(inner) != 1:
+            raise UnsupportedLayerError(layer.name, type(layer).__name__,
+                                        supported_layer_names(),
+                                        "TimeDistributed around a model with several outputs")
+        out = self.new_id()
+        self.steps.append(Step(UnfoldTimeOp(layer, int(shape[1])), tuple(inner), out))
+        self.masks.record(layer, input_ids, [out])
+        return [out]
 
     def inline(self, model: Any, input_ids: list[int]) -> list[int]:
         if isinstance(model, keras.Sequential):
@@ -146,11 +159,13 @@ class _Flattener:
                              f"got {len(input_ids)}")
         mapping = {id(t): i for t, i in zip(inputs, input_ids)}
         by_depth = nodes_by_depth(model)
+        mask_only = _mask_computations(by_depth, model.outputs)
         for depth in sorted(by_depth, reverse=True):
             for node in by_depth[depth]:
-                if not node.operation or node.is_input:
+                if not node.operation or node.is_input or id(node) in mask_only:
                     continue
-                in_ids = [mapping[id(t)] for t in node.input_tensors]
+                masks = {id(t) for t in mask_arguments(node)}
+                in_ids = [mapping[id(t)] for t in node.input_tensors if id(t) not in masks]
                 out_ids = self.emit(node.operation, in_ids)
                 if len(out_ids) != len(node.outputs):
                     raise UnsupportedLayerError(
@@ -159,6 +174,26 @@ class _Flattener:
                 for t, o in zip(node.outputs, out_ids):
                     mapping[id(t)] = o
         return [mapping[id(t)] for t in model.outputs]
+
+
+def _mask_computations(by_depth: dict[int, list[Any]], outputs: list[Any]) -> set[int]:
+    """Ids of the nodes that only compute masks: operations that are no layers (a Masking
+    layer's mask is recorded as ``NotEqual`` / ``Any`` nodes) whose outputs reach layers as
+    ``mask`` arguments alone. The engine follows masks itself
+    (:class:`~analyzers.ops.recurrent.MaskFlow`)."""
+    read = {id(t) for t in outputs}  # tensors read as values (by kept nodes, or outputs)
+    skipped: set[int] = set()
+    for depth in sorted(by_depth):  # consumers before producers
+        for node in by_depth[depth]:
+            if not node.operation or node.is_input:
+                continue
+            if (not isinstance(node.operation, keras.layers.Layer)
+                    and not any(id(t) in read for t in node.outputs)):
+                skipped.add(id(node))
+                continue
+            masks = {id(t) for t in mask_arguments(node)}
+            read.update(id(t) for t in node.input_tensors if id(t) not in masks)
+    return skipped
 
 
 def _strip_softmax(steps: list[Step], output_id: int, notes: list[str]) -> list[Step]:

@@ -13,6 +13,7 @@ import tensorflow as tf
 from analyzers.compat import (
     build_input_shape,
     is_functional,
+    mask_arguments,
     nodes_by_depth,
     onednn_enabled,
     sublayers,
@@ -41,6 +42,23 @@ def test_functional_models_expose_nodes_by_depth_with_the_fields_used():
         assert all(hasattr(t, "shape") for t in node.input_tensors)
     add_node = by_depth[0][0]
     assert len(add_node.input_tensors) == 2
+
+
+def test_nodes_keep_the_mask_a_layer_was_handed():
+    """Keras records a Masking layer's mask as operation nodes of their own and passes it to
+    the recurrent layer as its ``mask`` argument, which the node keeps."""
+    inputs = keras.Input((5, 3))
+    masked = keras.layers.Masking(name="masking")(inputs)
+    out = keras.layers.LSTM(2, name="lstm")(masked)
+    by_depth = nodes_by_depth(keras.Model(inputs, out))
+    nodes = {n.operation.name: n for d in by_depth for n in by_depth[d] if n.operation}
+    lstm = nodes["lstm"]
+    (mask,) = mask_arguments(lstm)
+    assert [id(t) for t in lstm.input_tensors] == [id(masked), id(mask)]
+    assert mask_arguments(nodes["masking"]) == []
+    producers = {type(n.operation).__name__ for n in nodes.values()
+                 if not isinstance(n.operation, keras.layers.Layer)}
+    assert producers == {"NotEqual", "Any"}
 
 
 def test_subclassed_models_are_not_taken_for_functional_ones():

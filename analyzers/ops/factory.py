@@ -29,6 +29,7 @@ from analyzers.ops.kernel import (
 )
 from analyzers.ops.normalization import GroupNormOp, LayerNormOp
 from analyzers.ops.pooling import GlobalPoolOp, PoolOp
+from analyzers.ops.recurrent import BidirectionalOp, MaskingOp, RecurrentOp
 from analyzers.ops.structural import (
     ActivationOp,
     AddOp,
@@ -212,9 +213,17 @@ register(GroupNormOp, (L.GroupNormalization,), WEIGHTS,
          "GroupNormalization (mean and std held constant)")
 register(TimeDistributedOp, (L.TimeDistributed,),
          lambda op, mp: op.inner.standard_rule(mp),
-         "TimeDistributed (any of these, or a nested Functional / Sequential model of them, "
-         "e.g. a per-frame CNN; not Multiply)",
+         "TimeDistributed (any of these, or a nested Sequential / Functional model: its steps "
+         "run on the frames folded into the batch; a fixed number of frames)",
          _build_time_distributed)
+register(RecurrentOp, (L.LSTM, L.GRU, L.SimpleRNN) + _ranks("ConvLSTM") + (L.RNN,), WEIGHTS,
+         "LSTM, GRU (`reset_after` either way), SimpleRNN, ConvLSTM1D/2D/3D, RNN around their "
+         "cells (`return_sequences`, `go_backwards`, masks; a fixed number of timesteps): "
+         "gates held constant, see [Recurrent models](recurrent-models.md)")
+register(BidirectionalOp, (L.Bidirectional,), WEIGHTS,
+         "Bidirectional around those (`merge_mode` concat, sum or ave)")
+register(MaskingOp, (L.Masking,), _gradient,
+         "Masking (masked timesteps get no relevance; recurrent layers read its mask)")
 
 #: Every supported layer class (besides nested Functional / Sequential models).
 SUPPORTED_LAYERS: tuple[type, ...] = tuple(cls for s in REGISTRY for cls in s.classes)

@@ -1,5 +1,6 @@
 """Layer ops that move, copy, merge or pass values without weights: identity-like layers,
-activation layers, shape layers, Add / Average / Concatenate, and TimeDistributed."""
+activation layers, shape layers, Add / Average / Concatenate, TimeDistributed, and the
+folding of frames into the batch for a TimeDistributed around a nested model."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import tensorflow as tf
 
 from analyzers.ops.activations import resolve_activation
 from analyzers.ops.base import LayerOp, Tensor
+from analyzers.rules import GradientRule
 
 
 class IdentityOp(LayerOp):
@@ -140,3 +142,38 @@ class TimeDistributedOp(LayerOp):
 
     def preactivation(self, xs: list[Tensor]) -> Tensor:
         return self._wrap(self.inner.preactivation, xs)
+
+
+class FoldTimeOp(LayerOp):
+    """``[batch, time, ...] -> [batch * time, ...]``: the frames of a ``TimeDistributed``
+    around a nested model folded into the batch, so that the model's own steps run on them
+    (relevance passes by the Jacobian, exactly)."""
+
+    def __init__(self, layer: Any) -> None:
+        super().__init__(layer, f"{layer.name}/fold")
+
+    def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
+               bias: Tensor | None = None) -> Tensor:
+        return TimeDistributedOp._flatten(xs[0])
+
+    def standard_rule(self, max_pooling: str) -> Any:
+        return GradientRule()
+
+
+class UnfoldTimeOp(LayerOp):
+    """``[batch * time, ...] -> [batch, time, ...]`` after a folded nested model (``frames``:
+    the fixed number of frames)."""
+
+    def __init__(self, layer: Any, frames: int) -> None:
+        super().__init__(layer, f"{layer.name}/unfold")
+        self.frames = frames
+
+    def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
+               bias: Tensor | None = None) -> Tensor:
+        y = xs[0]
+        out = tf.reshape(y, tf.concat([[-1, self.frames], tf.shape(y)[1:]], axis=0))
+        out.set_shape([None, self.frames] + list(y.shape[1:]))
+        return out
+
+    def standard_rule(self, max_pooling: str) -> Any:
+        return GradientRule()

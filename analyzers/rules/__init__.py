@@ -18,8 +18,9 @@ Modules: :mod:`~analyzers.rules.base` (:class:`Rule`, shared helpers),
 :mod:`~analyzers.rules.epsilon` (epsilon, z), :mod:`~analyzers.rules.alpha_beta`
 (alpha-beta, z+), :mod:`~analyzers.rules.bounded` (z^B),
 :mod:`~analyzers.rules.input_independent` (w^2, flat), :mod:`~analyzers.rules.passing`
-(gradient, identity, gate). Fused fast paths that compute a formula with fewer layer calls
-live in the private ``_fused`` module, behind one switch.
+(gradient, identity, gate), :mod:`~analyzers.rules.recurrent` (a recurrent layer's loop
+walked backwards with the rules of its cell's parts). Fused fast paths that compute a formula
+with fewer layer calls live in the private ``_fused`` module, behind one switch.
 """
 
 from analyzers.rules.alpha_beta import AlphaBetaRule, ZPlusRule
@@ -28,9 +29,10 @@ from analyzers.rules.bounded import BoundedRule
 from analyzers.rules.epsilon import EpsilonRule, ZRule
 from analyzers.rules.input_independent import FlatRule, WSquareRule
 from analyzers.rules.passing import GateRule, GradientRule, IdentityRule
+from analyzers.rules.recurrent import RecurrentRule
 
 __all__ = [
     "AlphaBetaRule", "BoundedRule", "EpsilonRule", "FlatRule", "GateRule", "GradientRule",
-    "IdentityRule", "Rule",
+    "IdentityRule", "RecurrentRule", "Rule",
     "WSquareRule", "ZPlusRule", "ZRule", "stabilize",
 ]

@@ -334,7 +334,10 @@ def test_unsupported_layer_raises_before_computation(bad_layer, reason):
     assert info.value.layer_class == type(layer).__name__
 
 
-def test_lstm_model_is_refused_clearly():
-    model = keras.Sequential([keras.Input((5, 3)), L.LSTM(4), L.Dense(2)])
-    with pytest.raises(analyzers.UnsupportedLayerError, match=r"\(LSTM\) has no relevance rule"):
+def test_an_unsupported_recurrent_configuration_is_refused_clearly():
+    model = keras.Sequential([keras.Input((5, 3)),
+                              L.RNN(L.StackedRNNCells([L.LSTMCell(4), L.LSTMCell(4)])),
+                              L.Dense(2)])
+    with pytest.raises(analyzers.UnsupportedLayerError, match=r"\(RNN\) has no relevance rule "
+                       r"\(a recurrent layer with cell StackedRNNCells"):
         analyzers.create_analyzer("lrp.z", model)

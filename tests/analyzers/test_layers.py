@@ -12,6 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from conservation import assert_conserved  # noqa: E402
 
 import analyzers  # noqa: E402
@@ -287,3 +288,35 @@ def test_batch_norm_at_the_input_folds_into_a_dense_layer():
     x = _range_input((6,))
     np.testing.assert_allclose(graph.forward(x).numpy(), model.predict(x, verbose=0),
                                atol=1e-5)
+
+
+def test_time_distributed_around_a_nested_model_explains_like_its_layers_each_wrapped():
+    """TimeDistributed around a nested Sequential (a per-frame CNN): its steps are inlined on
+    the frames folded into the batch, so it explains like the same layers each wrapped in
+    TimeDistributed; a time axis of unknown length is refused."""
+    keras.utils.set_random_seed(8)
+    cnn = keras.Sequential([keras.Input((6, 6, 2)), L.Conv2D(3, 3, activation="relu"),
+                            L.MaxPooling2D(), L.Flatten(), L.Dense(4, activation="relu")])
+    inp = keras.Input((3, 6, 6, 2))
+    head = L.Dense(2)
+    model = keras.Model(inp, head(L.GlobalAveragePooling1D()(L.TimeDistributed(cnn)(inp))))
+    h = inp
+    for layer in cnn.layers:
+        h = L.TimeDistributed(layer)(h)
+    twin = keras.Model(inp, head(L.GlobalAveragePooling1D()(h)))
+    x = _range_input((3, 6, 6, 2))
+    np.testing.assert_allclose(twin(x).numpy(), model(x).numpy(), atol=1e-5)
+    tf.config.run_functions_eagerly(True)  # the same code, without a trace per analyzer
+    try:
+        for name, kwargs, _ in ANALYZERS:
+            if name in ("lrp.z", "lrp.alpha_2_beta_1", "deep_taylor.bounded"):
+                a = analyzers.create_analyzer(name, model, **kwargs).analyze(x, 1)
+                b = analyzers.create_analyzer(name, twin, **kwargs).analyze(x, 1)
+                np.testing.assert_allclose(a, b, atol=1e-5 * np.abs(b).max(), err_msg=name)
+    finally:
+        tf.config.run_functions_eagerly(False)
+    frames = keras.Input((None, 6, 6, 2))
+    unknown = keras.Model(frames, head(L.GlobalAveragePooling1D()(L.TimeDistributed(cnn)(
+        frames))))
+    with pytest.raises(analyzers.UnsupportedLayerError, match="a fixed number of frames"):
+        analyzers.create_analyzer("lrp.z", unknown)

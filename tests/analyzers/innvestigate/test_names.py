@@ -223,10 +223,12 @@ def test_gradient_family_runs_where_relevance_rules_refuse():
 
 
 def test_gradient_on_a_model_the_graph_does_not_know():
-    """An LSTM model (not a layer graph of ours): gradient and integrated gradients are
-    computed by calling the model, softmax stripped; LRP refuses it by name."""
+    """A model with stacked LSTM cells in one RNN (not a layer graph of ours): gradient and
+    integrated gradients are computed by calling the model, softmax stripped; LRP refuses it
+    by name."""
     inputs = keras.Input((5, 3))
-    hidden = keras.layers.LSTM(4, name="lstm")(inputs)
+    cells = keras.layers.StackedRNNCells([keras.layers.LSTMCell(4), keras.layers.LSTMCell(4)])
+    hidden = keras.layers.RNN(cells, name="lstm")(inputs)
     outputs = keras.layers.Dense(3, activation="softmax", name="head")(hidden)
     model = keras.Model(inputs, outputs)
     x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype(np.float32)
@@ -243,7 +245,7 @@ def test_gradient_on_a_model_the_graph_does_not_know():
     expected = tape.gradient(target, xt).numpy()
     got = analyzers.create_analyzer("gradient", model).analyze(x)
     np.testing.assert_allclose(got, expected, atol=1e-5)
-    with pytest.raises(analyzers.UnsupportedLayerError, match=r"layer 'lstm' \(LSTM\)"):
+    with pytest.raises(analyzers.UnsupportedLayerError, match=r"layer 'lstm' \(RNN\)"):
         analyzers.create_analyzer("lrp.epsilon", model)
 
 
