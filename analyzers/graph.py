@@ -87,9 +87,6 @@ class _Flattener:
     def emit(self, layer: Any, input_ids: list[int]) -> list[int]:
         if isinstance(layer, keras.Model):
             return self.inline(layer, input_ids)
-        if isinstance(layer, keras.layers.TimeDistributed) and isinstance(layer.layer,
-                                                                          keras.Model):
-            return self.inline_distributed(layer, input_ids)
         if not isinstance(layer, keras.layers.Layer):
             name = getattr(layer, "name", repr(layer))
             raise UnsupportedLayerError(name, type(layer).__name__, supported_layer_names(),
@@ -119,13 +116,8 @@ class _Flattener:
 
     def inline_time_distributed(self, layer: Any, input_ids: list[int]) -> list[int]:
         """``TimeDistributed`` around a nested model: the model's steps inlined on the frames
-        folded into the batch, ``[batch * time, ...]``, and unfolded after."""
-        shape = layer.get_build_config().get("input_shape") if layer.built else None
-        if shape is None or shape[1] is None:
-            raise UnsupportedLayerError(
-                layer.name, type(layer).__name__, supported_layer_names(),
-                "TimeDistributed around a model needs a fixed number of frames: give the "
-                "model input one, e.g. keras.Input(shape=(frames, ...))")
+        folded into the batch, ``[batch * time, ...]``, and unfolded after (the number of
+        frames read from the wrapper's input, so an open time axis works too)."""
         folded = self.new_id()
         self.steps.append(Step(FoldTimeOp(layer), tuple(input_ids), folded))
         self.masks.fold(layer, input_ids[0], folded)
@@ -135,7 +127,7 @@ class _Flattener:
                                         supported_layer_names(),
                                         "TimeDistributed around a model with several outputs")
         out = self.new_id()
-        self.steps.append(Step(UnfoldTimeOp(layer, int(shape[1])), tuple(inner), out))
+        self.steps.append(Step(UnfoldTimeOp(layer), (inner[0], input_ids[0]), out))
         self.masks.record(layer, input_ids, [out])
         return [out]
 

@@ -161,18 +161,19 @@ class FoldTimeOp(LayerOp):
 
 
 class UnfoldTimeOp(LayerOp):
-    """``[batch * time, ...] -> [batch, time, ...]`` after a folded nested model (``frames``:
-    the fixed number of frames)."""
+    """``[batch * time, ...] -> [batch, time, ...]`` after a folded nested model. Its inputs
+    are the folded output and the wrapper's input ``[batch, time, ...]``, read for its number
+    of frames only (so it gets no relevance: an unconnected input gets zeros)."""
 
-    def __init__(self, layer: Any, frames: int) -> None:
+    def __init__(self, layer: Any) -> None:
         super().__init__(layer, f"{layer.name}/unfold")
-        self.frames = frames
 
     def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
                bias: Tensor | None = None) -> Tensor:
-        y = xs[0]
-        out = tf.reshape(y, tf.concat([[-1, self.frames], tf.shape(y)[1:]], axis=0))
-        out.set_shape([None, self.frames] + list(y.shape[1:]))
+        y, wrapped = xs
+        frames = wrapped.shape[1] if wrapped.shape[1] is not None else tf.shape(wrapped)[1]
+        out = tf.reshape(y, tf.concat([[-1, frames], tf.shape(y)[1:]], axis=0))
+        out.set_shape([None, wrapped.shape[1]] + list(y.shape[1:]))
         return out
 
     def standard_rule(self, max_pooling: str) -> Any:

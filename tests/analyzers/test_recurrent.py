@@ -396,4 +396,4 @@ def test_return_state_initial_state_and_merged_masks_are_refused():
     frames = keras.Input((None, 4, 4, 1))
     cnn = keras.Sequential([keras.Input((4, 4, 1)), L.Flatten()])
     _refused(keras.Model(frames, L.Dense(2)(L.GRU(2)(L.TimeDistributed(cnn)(frames)))),
-             "a fixed number of frames")
+             "a sequence of unknown length")  # TimeDistributed takes it; the GRU does not

@@ -131,17 +131,31 @@ def test_time_distributed_model_conserves_with_an_open_time_axis(per_layer):
                              err_msg=f"{name}, {frames} frames")
 
 
-def test_multiply_and_nested_time_distributed_inside_are_refused():
+def _conserves_lrp_z(model, frames):
+    x = np.random.default_rng(3).uniform(-1, 1, (2, frames) + FRAME).astype(np.float32)
+    logits = model.predict(x, verbose=0)
+    selection = np.argmax(logits, axis=1)
+    relevance = analyzers.create_analyzer("lrp.z", model).analyze(x, selection)
+    assert relevance.shape == x.shape
+    assert_conserved(relevance, logits[np.arange(2), selection], rtol=1e-4)
+
+
+def test_gates_and_nested_time_distributed_inside_are_explained():
+    """Folding the frames into the batch runs the nested model's own steps: a sigmoid gate
+    (``Multiply``) inside it and a TimeDistributed inside it are explained as anywhere."""
     frame = keras.Input(FRAME)
     gate = L.Conv2D(2, 1, activation="sigmoid")(frame)
     gated = keras.Model(frame, L.Flatten()(L.Multiply()([frame, gate])), name="gated")
     inp = keras.Input((3,) + FRAME)
-    h = L.Dense(2)(L.TimeDistributed(gated)(inp)[:, 0])
-    with pytest.raises(analyzers.UnsupportedLayerError, match="Multiply inside the model"):
-        analyzers.build_graph(keras.Model(inp, h))
+    h = L.Dense(2)(L.Flatten()(L.TimeDistributed(gated)(inp)))
+    _conserves_lrp_z(keras.Model(inp, h), 3)
     clip = keras.Input((2, 3) + FRAME)
     inner = keras.Sequential([keras.Input((3,) + FRAME),
                               L.TimeDistributed(L.Conv2D(2, 3)), L.Flatten()])
     h = L.Dense(2)(L.Flatten()(L.TimeDistributed(inner)(clip)))
-    with pytest.raises(analyzers.UnsupportedLayerError, match="TimeDistributed"):
-        analyzers.build_graph(keras.Model(clip, h))
+    model = keras.Model(clip, h)
+    x = np.random.default_rng(4).uniform(-1, 1, (2, 2, 3) + FRAME).astype(np.float32)
+    logits = model.predict(x, verbose=0)
+    selection = np.argmax(logits, axis=1)
+    relevance = analyzers.create_analyzer("lrp.z", model).analyze(x, selection)
+    assert_conserved(relevance, logits[np.arange(2), selection], rtol=1e-4)

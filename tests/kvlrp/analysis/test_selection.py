@@ -161,6 +161,6 @@ def test_run_strides_selects_on_val_and_reports_on_test(small_model, synthetic_s
                        split="test", clips_per_video=1, n_boot=50, progress=False,
                        select_on="test")
     assert same["selected_on"] == "test" and same["gain_optimistic"] is True
-    with pytest.raises(ValueError, match="no videos in that split"):
+    with pytest.raises(ValueError, match="no videos in split 'holdout'"):
         run_strides(model, info, synthetic_shards, tmp_path / "bad", steps=[1], split="test",
                     progress=False, select_on="holdout")
