@@ -1,7 +1,8 @@
 """The private Keras / TensorFlow internals ``analyzers`` relies on, in one place.
 
 Keras 3 exports no public way to walk a functional model's graph in execution order; the
-functional model keeps it in ``_nodes_by_depth``. TensorFlow exports no public way to ask
+functional model keeps it in ``_nodes_by_depth``, and each node the arguments its layer was
+called with in ``arguments``. TensorFlow exports no public way to ask
 whether its oneDNN CPU kernels are on; ``_pywrap_util_port.IsMklEnabled`` answers it. Every use
 goes through this module, and ``tests/test_compat.py`` checks the assumptions on the installed
 versions.
@@ -23,6 +24,13 @@ def nodes_by_depth(model: Any) -> dict[int, list[Any]]:
     Each node has ``operation`` (the layer), ``is_input``, ``input_tensors`` and ``outputs``.
     """
     return model._nodes_by_depth
+
+
+def call_arguments(node: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``(args, kwargs)`` a functional model's node called its layer with, KerasTensors in
+    place of the tensors (in the order of ``node.input_tensors`` when flattened)."""
+    arguments = node.arguments
+    return tuple(arguments.args), dict(arguments.kwargs)
 
 
 def onednn_enabled() -> bool | None:

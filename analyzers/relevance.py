@@ -94,6 +94,8 @@ class RelevanceAnalyzer(Analyzer):
             r_in = rule(step.op.at(xs), xs, r, nonnegative=step.input_nonnegative,
                         stand_ins=carried.get(k))
             for i, ri in zip(step.inputs, r_in):
+                if ri is None:  # this input gets no relevance (an index, a held weight)
+                    continue
                 relevance[i] = relevance[i] + ri if i in relevance else ri
         result = relevance.get(graph.input_id)
         if result is None:

@@ -18,6 +18,7 @@ import keras
 from analyzers.errors import UnsupportedLayerError
 from analyzers.ops.activations import ELEMENTWISE, activation_name
 from analyzers.ops.base import LayerOp
+from analyzers.ops.embedding import EmbeddingOp
 from analyzers.ops.gates import MultiplyOp
 from analyzers.ops.kernel import (
     AffineOp,
@@ -25,6 +26,7 @@ from analyzers.ops.kernel import (
     ConvTransposeOp,
     DenseOp,
     DepthwiseConvOp,
+    EinsumDenseOp,
     separable_ops,
 )
 from analyzers.ops.normalization import GroupNormOp, LayerNormOp
@@ -35,9 +37,11 @@ from analyzers.ops.structural import (
     ConcatenateOp,
     IdentityOp,
     LayerCallOp,
+    SoftmaxOp,
     TimeDistributedOp,
 )
-from analyzers.rules import GateRule, GradientRule, IdentityRule, Rule, ZRule
+from analyzers.ops.traced import AttentionOp, TracedOp
+from analyzers.rules import ConstantRule, GateRule, GradientRule, IdentityRule, Rule, ZRule
 
 L = keras.layers
 
@@ -157,6 +161,26 @@ def _pooling_rule(op: LayerOp, max_pooling: str) -> Rule:
     return _max_pooling_rule(op, max_pooling) if op.is_max else ZRule()
 
 
+def _build_einsum_dense(layer: Any) -> EinsumDenseOp:
+    if getattr(layer, "quantization_mode", None):
+        raise ValueError(f"quantized EinsumDense ({layer.quantization_mode})")
+    return EinsumDenseOp(layer)
+
+
+def _attention_only(op: LayerOp, max_pooling: str) -> Rule:
+    """The default rule of what only AttnLRP / CP-LRP explain: a refusal, naming them."""
+    if isinstance(op, SoftmaxOp):
+        what = ("a softmax inside the model: only AttnLRP's softmax rule explains it "
+                "(softmax as the model's last activation is stripped under every analyzer)")
+    else:
+        what = ("it is explained through the operations its call runs (weight contractions, "
+                "products of two signals, softmax, normalising statistics)")
+    raise UnsupportedLayerError(
+        op.name, type(op.layer).__name__, supported_layer_names(),
+        f"{what}; explain this model with the analyzer 'attnlrp' (AttnLRP) or 'cp_lrp' "
+        "(CP-LRP), or with a gradient analyzer")
+
+
 _gradient = lambda op, mp: GradientRule()  # noqa: E731
 _identity = lambda op, mp: IdentityRule()  # noqa: E731
 _ACTS = ", ".join(a for a in ELEMENTWISE)
@@ -186,9 +210,10 @@ register(IdentityOp, (L.InputLayer, L.Dropout, L.SpatialDropout1D, L.SpatialDrop
          "ActivityRegularization; InputLayer")
 register(ActivationOp, (L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.Softmax), _identity,
          f"Activation (`linear`, {_ACTS}; aliases swish, hard_swish: relevance passed "
-         "unchanged; `sigmoid`/`hard_sigmoid` only as gates of Multiply; `softmax` only "
-         "last), the same as `activation=` of Dense and convolutions; ReLU (`max_value`, "
-         "`negative_slope`; not `threshold`), LeakyReLU, ELU; Softmax (last layer)",
+         "unchanged; `sigmoid`/`hard_sigmoid` only as gates of Multiply; `softmax` last, "
+         "or inside under `attnlrp` / `cp_lrp`), the same as `activation=` of Dense and "
+         "convolutions; ReLU (`max_value`, `negative_slope`; not `threshold`), LeakyReLU, "
+         "ELU; Softmax",
          _build_activation)
 register(AddOp, (L.Add, L.Average), lambda op, mp: ZRule(), "Add, Average",
          lambda layer: AddOp(layer, mean=isinstance(layer, L.Average)))
@@ -205,9 +230,30 @@ register(LayerNormOp, (L.LayerNormalization,), WEIGHTS,
          _build_layer_norm)
 register(GroupNormOp, (L.GroupNormalization,), WEIGHTS,
          "GroupNormalization (mean and std held constant)")
+register(EinsumDenseOp, (L.EinsumDense,), WEIGHTS,
+         "EinsumDense (any equation and `bias_axes`; not quantized)", _build_einsum_dense)
+register(EmbeddingOp, (L.Embedding,), lambda op, mp: ConstantRule(),
+         "Embedding (a lookup: its vectors are constants that keep the relevance they get, "
+         "as a learned position table added to the tokens does)")
+register(AttentionOp, (L.MultiHeadAttention,), _attention_only,
+         "MultiHeadAttention (any heads, `attention_axes`, masks, biases; not "
+         "`return_attention_scores`): analyzers `attnlrp` and `cp_lrp`, through the "
+         "operations of its call")
 register(TimeDistributedOp, (L.TimeDistributed,),
          lambda op, mp: op.inner.standard_rule(mp), "TimeDistributed (any of these)",
          _build_time_distributed)
+
+#: Custom layers (classes defined outside Keras, ``Lambda``) and ``keras.ops`` calls in a
+#: functional model, explained through the operations their call runs: matched by
+#: :func:`analyzers.ops.traced.explained_by_operations`, not by class (so not in REGISTRY).
+CUSTOM = Support(TracedOp, (L.Layer,), TracedOp, _attention_only,
+                 "custom layers (classes defined outside Keras, `Lambda`) and `keras.ops` calls "
+                 "in a functional model: analyzers `attnlrp` and `cp_lrp`, through the "
+                 "operations of their call, where every operation has a rule")
+#: A softmax that is not the model's output (made from an activation step by the graph).
+SOFTMAX_INSIDE = Support(SoftmaxOp, (L.Softmax,), SoftmaxOp, _attention_only,
+                         "a softmax inside the model (Softmax, Activation, or a layer's "
+                         "activation): analyzers `attnlrp` and `cp_lrp`")
 
 #: Every supported layer class (besides nested Functional / Sequential models).
 SUPPORTED_LAYERS: tuple[type, ...] = tuple(cls for s in REGISTRY for cls in s.classes)
@@ -220,7 +266,7 @@ def supported_layer_names() -> list[str]:
 
 def supported_layers_markdown() -> str:
     """The list of supported layers in docs/analyzers.md, one bullet per registration."""
-    lines = [f"- {s.doc}" for s in REGISTRY]
+    lines = [f"- {s.doc}" for s in (*REGISTRY, CUSTOM, SOFTMAX_INSIDE)]
     lines.append("- nested Functional and Sequential models")
     return "\n".join(lines)
 
@@ -271,6 +317,6 @@ def make_op(layer: Any) -> LayerOp:
     return ops[0]
 
 
-__all__ = ["REGISTRY", "SUPPORTED_LAYERS", "Support", "WEIGHTS", "activation_name",
-           "make_op", "make_ops", "register", "support_for", "supported_layer_names",
-           "supported_layers_markdown"]
+__all__ = ["CUSTOM", "REGISTRY", "SOFTMAX_INSIDE", "SUPPORTED_LAYERS", "Support", "WEIGHTS",
+           "activation_name", "make_op", "make_ops", "register", "support_for",
+           "supported_layer_names", "supported_layers_markdown"]

@@ -1,6 +1,6 @@
-"""Layer ops with a weight kernel: Dense, Conv1D/2D/3D (grouped too), DepthwiseConv1D/2D,
-the two steps of SeparableConv1D/2D, Conv1D/2D/3DTranspose, and the affine form of a
-BatchNormalization that could not be folded."""
+"""Layer ops with a weight kernel: Dense, EinsumDense, Conv1D/2D/3D (grouped too),
+DepthwiseConv1D/2D, the two steps of SeparableConv1D/2D, Conv1D/2D/3DTranspose, and the affine
+form of a BatchNormalization that could not be folded."""
 
 from __future__ import annotations
 
@@ -93,6 +93,20 @@ class DenseOp(KernelOp):
     def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
                bias: Tensor | None = None) -> Tensor:
         return self._add_bias(ops.matmul(xs[0], kernel), bias)
+
+
+class EinsumDenseOp(KernelOp):
+    """``keras.layers.EinsumDense``: ``einsum(equation, x, kernel) + bias`` (any equation,
+    ``bias_axes`` or none; the LoRA-adapted kernel where LoRA is on). Its axes are given by
+    the equation, so the rules' stacked fast paths are off (plain formulas)."""
+
+    def __init__(self, layer: Any, name: str | None = None) -> None:
+        super().__init__(layer, name)
+        self.bias_attr = "bias" if getattr(layer, "bias", None) is not None else None
+
+    def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
+               bias: Tensor | None = None) -> Tensor:
+        return self._add_bias(ops.einsum(self.layer.equation, xs[0], kernel), bias)
 
 
 class _SpatialKernelOp(KernelOp):

@@ -1,5 +1,6 @@
 """Layer ops that move, copy, merge or pass values without weights: identity-like layers,
-activation layers, shape layers, Add / Average / Concatenate, and TimeDistributed."""
+activation layers, a softmax inside the model, shape layers, Add / Average / Concatenate,
+and TimeDistributed."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import copy
 from typing import Any
 
 import tensorflow as tf
+from keras import ops
 
 from analyzers.ops.activations import resolve_activation
 from analyzers.ops.base import LayerOp, Tensor
@@ -30,6 +32,31 @@ class ActivationOp(LayerOp):
         self.activation_name, self.activation = resolve_activation(activation)
         if fn is not None:
             self.activation = fn
+
+
+class SoftmaxOp(LayerOp):
+    """A softmax that is not the model's output: a ``Softmax`` layer (any ``axis``), an
+    ``Activation("softmax")``, or the ``softmax`` activation of a kernel layer (then a step of
+    its own after the layer). Only AttnLRP's softmax rule explains it
+    (:class:`~analyzers.rules.SoftmaxRule`; the analyzers ``attnlrp`` and ``cp_lrp``)."""
+
+    preserves_nonnegative = False
+
+    def __init__(self, layer: Any, axis: int | tuple[int, ...] = -1,
+                 name: str | None = None) -> None:
+        super().__init__(layer, name)
+        self.axis = axis
+
+    @property
+    def output_nonnegative(self) -> bool:
+        return True
+
+    def preactivation(self, xs: list[Tensor]) -> Tensor:
+        return ops.softmax(xs[0], axis=self.axis)
+
+    def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
+               bias: Tensor | None = None) -> Tensor:
+        raise TypeError(f"softmax '{self.name}' is not linear; its rule is SoftmaxRule")
 
 
 class LayerCallOp(LayerOp):
