@@ -92,7 +92,9 @@ class _Flattener:
         return next(self.ids)
 
     def emit(self, layer: Any, input_ids: list[int], node: Any = None) -> list[int]:
-        if isinstance(layer, keras.Model):
+        if isinstance(layer, keras.Model) and (
+                isinstance(layer, keras.Sequential) or is_functional(layer)
+                or not explained_by_operations(layer)):
             return self.inline(layer, input_ids)
         if not isinstance(layer, keras.layers.Layer) and not explained_by_operations(layer):
             name = getattr(layer, "name", repr(layer))

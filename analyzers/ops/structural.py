@@ -69,7 +69,9 @@ class LayerCallOp(LayerOp):
 
 
 class AddOp(LayerOp):
-    """``Add`` (and ``Average``, scaled by 1/n): a sum whose weights are all positive."""
+    """``Add`` (and ``Average``, scaled by 1/n): a sum whose weights are all positive (inputs
+    broadcast against each other, as in Keras: a position table ``[1, n, d]`` added to tokens
+    ``[batch, n, d]``)."""
 
     mixes_inputs = True
 
@@ -79,7 +81,9 @@ class AddOp(LayerOp):
 
     def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
                bias: Tensor | None = None) -> Tensor:
-        z = tf.add_n(xs)
+        z = xs[0]
+        for x in xs[1:]:  # broadcasting, as Keras's Add does (tf.add_n would not)
+            z = z + x
         return z / float(len(xs)) if self.mean else z
 
 
