@@ -31,7 +31,6 @@ from dataclasses import replace
 import tensorflow as tf
 
 from analyzers.graph import Graph, annotate_steps
-from analyzers.ops.normalization import LayerNormOp, StdHeldLayerNormOp
 from analyzers.ops.kernel import (
     AffineOp,
     ConvOp,
@@ -41,6 +40,7 @@ from analyzers.ops.kernel import (
     KernelOp,
     batch_norm_affine,
 )
+from analyzers.ops.normalization import LayerNormOp, StdHeldLayerNormOp
 
 
 class Canonizer:

@@ -279,8 +279,8 @@ def attention_composite(convention: str, epsilon: float = 1e-6, gamma: float | N
 
 
 __all__ = [
-    "Composite", "always", "attention_composite", "is_add", "is_average_pooling", "is_batch_norm", "is_conv",
-    "is_dense", "is_gate_multiply", "is_input_layer", "is_kernel_layer", "is_max_pooling",
-    "is_normalization", "is_softmax", "is_traced", "layer_class",
-    "layer_map_composite", "layer_name", "standard_rule",
+    "Composite", "always", "attention_composite", "is_add", "is_average_pooling",
+    "is_batch_norm", "is_conv", "is_dense", "is_gate_multiply", "is_input_layer",
+    "is_kernel_layer", "is_max_pooling", "is_normalization", "is_softmax", "is_traced",
+    "layer_class", "layer_map_composite", "layer_name", "standard_rule",
 ]

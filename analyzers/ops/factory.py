@@ -15,6 +15,7 @@ from typing import Any
 
 import keras
 
+from analyzers import tracing
 from analyzers.errors import UnsupportedLayerError
 from analyzers.ops.activations import ELEMENTWISE, activation_name
 from analyzers.ops.base import LayerOp
@@ -168,7 +169,11 @@ def _build_einsum_dense(layer: Any) -> EinsumDenseOp:
 
 
 def _attention_only(op: LayerOp, max_pooling: str) -> Rule:
-    """The default rule of what only AttnLRP / CP-LRP explain: a refusal, naming them."""
+    """The default rule of what only AttnLRP / CP-LRP explain: a refusal, naming them; but a
+    traced layer whose output depends on no input value (a learned class token, position
+    ids) is a constant under every analyzer."""
+    if isinstance(op, TracedOp) and not any(op.plan(tracing.CP_LRP).relevant_inputs):
+        return ConstantRule()
     if isinstance(op, SoftmaxOp):
         what = ("a softmax inside the model: only AttnLRP's softmax rule explains it "
                 "(softmax as the model's last activation is stripped under every analyzer)")

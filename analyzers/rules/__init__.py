@@ -20,8 +20,8 @@ Modules: :mod:`~analyzers.rules.base` (:class:`Rule`, shared helpers),
 :mod:`~analyzers.rules.input_independent` (w^2, flat), :mod:`~analyzers.rules.passing`
 (gradient, identity, gate), :mod:`~analyzers.rules.softmax` (AttnLRP's softmax rule),
 :mod:`~analyzers.rules.constant` (absorbing layers), :mod:`~analyzers.rules.traced` (the
-operations of a layer's call: custom layers, attention). Fused fast paths that compute a formula with fewer layer calls
-live in the private ``_fused`` module, behind one switch.
+operations of a layer's call: custom layers, attention). Fused fast paths that compute a
+formula with fewer layer calls live in the private ``_fused`` module, behind one switch.
 """
 
 from analyzers.rules.alpha_beta import AlphaBetaRule, ZPlusRule

@@ -16,17 +16,17 @@ function traced here, so the same machinery serves any TensorFlow callable (a re
 step, for instance).
 """
 
+from analyzers.tracing.rewrite import ModifiedGraph, modified_graph
 from analyzers.tracing.roles import (
     ATTNLRP,
-    CP_LRP,
     CONVENTIONS,
+    CP_LRP,
     Plan,
     UnsupportedOperation,
     plan_relevance,
     register_operation,
     registered_operations,
 )
-from analyzers.tracing.rewrite import ModifiedGraph, modified_graph
 from analyzers.tracing.run import traced_relevance
 from analyzers.tracing.trace import Trace, trace_function
 

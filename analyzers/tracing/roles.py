@@ -169,12 +169,14 @@ def _positions(entry: Operation | None, n_inputs: int) -> range | tuple[int, ...
 
 
 class _Analysis:
-    def __init__(self, trace: Trace, convention: str, held_inputs: Sequence[bool]) -> None:
+    def __init__(self, trace: Trace, convention: str, softmax_inputs: Sequence[bool]) -> None:
         if convention not in CONVENTIONS:
             raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
         self.g = _Graph(trace)
         self.convention = convention
-        self.held_inputs = {t for t, held in zip(trace.inputs, held_inputs) if held}
+        #: inputs that are softmax outputs computed outside the call
+        self.softmax_inputs = {t for t, flag in zip(trace.inputs, softmax_inputs) if flag}
+        self.held_inputs: set[str] = set()
         self.statistics: set[str] = set()
 
     # -- signal, held, constant ----------------------------------------------------------
@@ -257,15 +259,14 @@ class _Analysis:
         return nodes, wanted
 
     # -- attention weights (CP-LRP) ------------------------------------------------------
-    def attention_softmaxes(self, state: dict[str, int], active: set[str]) -> set[str]:
-        """Softmax nodes whose output (through value-moving operations) is a factor of a
-        product with another signal."""
+    def attention_weights(self, state: dict[str, int], active: set[str]) -> set[str]:
+        """Softmax nodes, and inputs that are softmax outputs, whose value (through
+        value-moving operations) is a factor of a product with another signal."""
         g = self.g
         found = set()
-        for name in active:
-            if g.op(name) != "Softmax":
-                continue
-            frontier = list(g.outputs[name])
+        starts = [(name, list(g.outputs[name])) for name in active if g.op(name) == "Softmax"]
+        starts += [(t, [t]) for t in g.trace.inputs if t in self.softmax_inputs]
+        for name, frontier in starts:
             seen: set[str] = set()
             while frontier:
                 t = frontier.pop()
@@ -294,8 +295,10 @@ class _Analysis:
         active, wanted = self.active(state)
         attention: set[str] = set()
         if self.convention == CP_LRP:
-            attention = self.attention_softmaxes(state, active)
+            attention = self.attention_weights(state, active)
             if attention:
+                self.held_inputs = {t for t in attention if t in self.softmax_inputs}
+                attention -= self.held_inputs
                 holds |= attention
                 state = self.states(holds)
                 active, wanted = self.active(state)
@@ -441,14 +444,15 @@ class _Analysis:
 
 
 def plan_relevance(trace: Trace, convention: str,
-                   held_inputs: Iterable[bool] | None = None) -> Plan:
+                   softmax_inputs: Iterable[bool] | None = None) -> Plan:
     """The roles of the operations of ``trace`` under ``convention`` (see module docstring).
 
-    ``held_inputs``: for each input of the trace, whether it is held constant (an attention
-    weight computed outside the call, under CP-LRP).
+    ``softmax_inputs``: for each input of the trace, whether it is a softmax output computed
+    outside the call (under CP-LRP held constant where it multiplies another signal, as an
+    attention weight).
     """
-    held = list(held_inputs) if held_inputs is not None else [False] * len(trace.inputs)
-    return _Analysis(trace, convention, held).plan()
+    flags = list(softmax_inputs) if softmax_inputs is not None else [False] * len(trace.inputs)
+    return _Analysis(trace, convention, flags).plan()
 
 
 __all__ = ["ATTNLRP", "CONVENTIONS", "CP_LRP", "Plan", "Region", "UnsupportedOperation",
