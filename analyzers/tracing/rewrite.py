@@ -147,8 +147,9 @@ def modified_graph(trace: Trace, plan: Plan, epsilon: float) -> ModifiedGraph:
         rw.stop(tensor)
     for consumer, slot, factor in plan.shares:
         rw.share(consumer, slot, factor)
+    # a weight layer can end the call: its epsilon node is then the output
     return ModifiedGraph(graph_def=rw.graph_def, inputs=trace.inputs, weights=trace.weights,
-                         captures=trace.captures, output=trace.outputs[0],
+                         captures=trace.captures, output=rw.current(trace.outputs[0]),
                          relevant_inputs=plan.relevant_inputs)
 
 

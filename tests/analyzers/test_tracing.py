@@ -102,6 +102,36 @@ def test_layer_norm_and_gelu_inside_a_custom_layer_explain_as_the_layers_do():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6 * np.abs(b).max(), err_msg=name)
 
 
+@keras.saving.register_keras_serializable(package="analyzers_tests")
+class Project(L.Layer):
+    """``x @ w``: a call that ends with a weight contraction, without a bias."""
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], 3), initializer="random_normal")
+
+    def call(self, x):
+        return ops.matmul(x, self.w)
+
+
+def test_a_weight_layer_ending_the_call_gets_the_epsilon_rule():
+    """Its epsilon node is the rewritten call's output (the LXT cross-check found it was
+    left beside the output once, giving the z rule there)."""
+    keras.utils.set_random_seed(8)
+    inp = keras.Input((5,))
+    layer = Project()
+    model = keras.Model(inp, layer(inp))
+    dense = keras.Model(inp, L.Dense(3, use_bias=False)(inp))
+    dense.set_weights(layer.get_weights())
+    x = _rng(8).normal(size=(2, 5)).astype(np.float32) * 0.1
+    for convention in ("attnlrp", "cp_lrp"):
+        (step,) = _traced_steps(model)
+        y = model(x)
+        (got,) = TracedRule(convention, 0.5)(step.op, [tf.constant(x)], y)
+        (op,) = [s.op for s in analyzers.build_graph(dense).steps]
+        (expected,) = analyzers.EpsilonRule(0.5)(op, [tf.constant(x)], y)
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-7)
+
+
 # --------------------------------------------------------------------------- custom attention
 HEADS, DIM, TOKENS, WINDOW = 2, 8, 6, 3
 
