@@ -163,6 +163,10 @@ class ConvOp(_SpatialKernelOp):
         if (conv_vjp.supports(self.rank, self.strides, padding, self.data_format, self.groups)
                 and conv_vjp.forward_vjp_enabled()):
             z = conv_vjp.conv_forward_vjp(x, kernel, padding, self.dilation_rate)
+        elif (conv_vjp.supports_patches(self.rank, kernel.shape[:self.rank], self.strides,
+                                        padding, self.dilation_rate, self.data_format,
+                                        self.groups) and conv_vjp.forward_vjp_enabled()):
+            z = conv_vjp.patch_conv(x, kernel)
         else:
             z = ops.conv(x, kernel, strides=list(self.strides), padding=padding,
                          dilation_rate=self.dilation_rate, data_format=self.data_format)
