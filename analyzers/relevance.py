@@ -79,7 +79,9 @@ class RelevanceAnalyzer(Analyzer):
 
     def _explain(self, x: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
         graph = self.graph
-        values = graph.forward_all(x)
+        values = {graph.input_id: x}
+        for step, rule in zip(graph.steps, self.rules):  # each rule may keep its forward
+            values[step.output] = rule.forward(step.op, [values[i] for i in step.inputs])
         logits = values[graph.output_id]
         if self.relu_output:
             logits = tf.nn.relu(logits)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import tensorflow as tf
+
 from analyzers import tracing
 from analyzers.rules.base import Rule
 
@@ -32,9 +36,30 @@ class TracedRule(Rule):
         self.convention = convention
         self.epsilon = float(epsilon)
 
+        #: op id -> (inputs, output) of :meth:`forward` in the graph being built
+        self._outputs: dict[int, tuple[list, Any]] = {}
+
+    def forward(self, op, xs):
+        """The layer's output computed by its rewritten call (graph mode; the same values),
+        kept so that the relevance pass differentiates it instead of running the call again."""
+        if tf.executing_eagerly():
+            return op.forward(list(xs))
+        graph = op.modified(self.convention, self.epsilon)
+        y = tracing.traced_output(graph, list(xs), op.weights)
+        self._outputs[id(op)] = (list(xs), y)
+        return y
+
     def __call__(self, op, xs, r, nonnegative=False, stand_ins=None):
         graph = op.modified(self.convention, self.epsilon)
+        kept = self._outputs.get(id(op))
+        if (kept is not None and not tf.executing_eagerly() and len(kept[0]) == len(xs)
+                and all(a is b for a, b in zip(kept[0], xs))
+                and kept[1].graph is tf.compat.v1.get_default_graph()):
+            return tracing.relevance_at(graph, kept[1], list(xs), r)
         return tracing.traced_relevance(graph, list(xs), op.weights, r)
+
+    def __repr__(self) -> str:
+        return f"TracedRule(convention={self.convention!r}, epsilon={self.epsilon!r})"
 
 
 __all__ = ["TracedRule"]

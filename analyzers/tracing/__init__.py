@@ -27,9 +27,10 @@ from analyzers.tracing.roles import (
     register_operation,
     registered_operations,
 )
-from analyzers.tracing.run import traced_relevance
+from analyzers.tracing.run import relevance_at, traced_output, traced_relevance
 from analyzers.tracing.trace import Trace, trace_function
 
 __all__ = ["ATTNLRP", "CONVENTIONS", "CP_LRP", "ModifiedGraph", "Plan", "Trace",
            "UnsupportedOperation", "modified_graph", "plan_relevance", "register_operation",
-           "registered_operations", "trace_function", "traced_relevance"]
+           "registered_operations", "relevance_at", "trace_function", "traced_output",
+           "traced_relevance"]
