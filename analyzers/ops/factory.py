@@ -231,7 +231,8 @@ register(AffineOp, (L.BatchNormalization,), WEIGHTS,
          "BatchNormalization (folded into the kernel layer before it, or after it where "
          "that layer has no zero padding; else an elementwise affine layer)")
 register(LayerNormOp, (L.LayerNormalization,), WEIGHTS,
-         "LayerNormalization (not `rms_scaling`; mean and std held constant)",
+         "LayerNormalization (not `rms_scaling`; mean and std held constant; under `attnlrp` "
+         "/ `cp_lrp` the std only)",
          _build_layer_norm)
 register(GroupNormOp, (L.GroupNormalization,), WEIGHTS,
          "GroupNormalization (mean and std held constant)")
@@ -254,7 +255,9 @@ register(TimeDistributedOp, (L.TimeDistributed,),
 CUSTOM = Support(TracedOp, (L.Layer,), TracedOp, _attention_only,
                  "custom layers (classes defined outside Keras, `Lambda`) and `keras.ops` calls "
                  "in a functional model: analyzers `attnlrp` and `cp_lrp`, through the "
-                 "operations of their call, where every operation has a rule")
+                 "operations of their call, where every operation has a rule (one whose "
+                 "output ignores its inputs' values, such as a learned class token: every "
+                 "analyzer)")
 #: A softmax that is not the model's output (made from an activation step by the graph).
 SOFTMAX_INSIDE = Support(SoftmaxOp, (L.Softmax,), SoftmaxOp, _attention_only,
                          "a softmax inside the model (Softmax, Activation, or a layer's "

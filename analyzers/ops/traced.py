@@ -134,9 +134,9 @@ class TracedOp(LayerOp):
         specs = [tf.TensorSpec(v.shape, v.dtype) for v in self.variables]
         try:
             self.trace = tracing.trace_function(call, self.template.specs, specs)
-        except (TypeError, ValueError, NotImplementedError) as err:
-            raise ValueError(f"its call could not be traced into one output tensor: {err}") \
-                from err
+        except Exception as err:  # noqa: BLE001  (whatever the layer raises: not traceable)
+            raise ValueError(f"its call could not be traced into one output tensor "
+                             f"({type(err).__name__}: {str(err)[:200]})") from err
         self.softmax_inputs = (False,) * len(tensors)
 
     def _arguments(self, xs: list[Tensor]) -> tuple[tuple[Any, ...], dict[str, Any]]:
