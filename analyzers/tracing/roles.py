@@ -90,7 +90,7 @@ class Plan:
     roles
         Node name -> role, for every active operation (``weight``, ``product``, ``softmax``,
         ``elementwise``, ``linear``) and every held one (``statistic``,
-        ``attention weights``).
+        ``attention weights``, ``held factor``).
     """
 
     convention: str
@@ -169,11 +169,15 @@ def _positions(entry: Operation | None, n_inputs: int) -> range | tuple[int, ...
 
 
 class _Analysis:
-    def __init__(self, trace: Trace, convention: str, softmax_inputs: Sequence[bool]) -> None:
+    def __init__(self, trace: Trace, convention: str, softmax_inputs: Sequence[bool],
+                 held_factors: Iterable[str] | None) -> None:
         if convention not in CONVENTIONS:
             raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
         self.g = _Graph(trace)
         self.convention = convention
+        #: operation types whose outputs are held where they are factors of a product
+        self.held_factors = set(("Softmax",) if convention == CP_LRP else ()) \
+            if held_factors is None else set(held_factors)
         #: inputs that are softmax outputs computed outside the call
         self.softmax_inputs = {t for t, flag in zip(trace.inputs, softmax_inputs) if flag}
         self.held_inputs: set[str] = set()
@@ -258,14 +262,17 @@ class _Analysis:
                     wanted.add(ins[p])
         return nodes, wanted
 
-    # -- attention weights (CP-LRP) ------------------------------------------------------
+    # -- held factors (CP-LRP's attention weights; gates) ---------------------------------
     def attention_weights(self, state: dict[str, int], active: set[str]) -> set[str]:
-        """Softmax nodes, and inputs that are softmax outputs, whose value (through
-        value-moving operations) is a factor of a product with another signal."""
+        """Nodes of the held-factor types (softmax under CP-LRP), and inputs that are softmax
+        outputs, whose value (through value-moving operations) is a factor of a product with
+        another signal."""
         g = self.g
         found = set()
-        starts = [(name, list(g.outputs[name])) for name in active if g.op(name) == "Softmax"]
-        starts += [(t, [t]) for t in g.trace.inputs if t in self.softmax_inputs]
+        starts = [(name, list(g.outputs[name])) for name in active
+                  if g.op(name) in self.held_factors]
+        if "Softmax" in self.held_factors:
+            starts += [(t, [t]) for t in g.trace.inputs if t in self.softmax_inputs]
         for name, frontier in starts:
             seen: set[str] = set()
             while frontier:
@@ -294,7 +301,7 @@ class _Analysis:
         state = self.states(holds)
         active, wanted = self.active(state)
         attention: set[str] = set()
-        if self.convention == CP_LRP:
+        if self.held_factors:
             attention = self.attention_weights(state, active)
             if attention:
                 self.held_inputs = {t for t in attention if t in self.softmax_inputs}
@@ -356,7 +363,7 @@ class _Analysis:
         for name in self.statistics:
             roles[name] = "statistic"
         for name in attention:
-            roles[name] = "attention weights"
+            roles[name] = "attention weights" if g.op(name) == "Softmax" else "held factor"
         regions = self._regions(cores, source, state, active, roles)
         stops = tuple(t for name in g.order if name in self.statistics | attention
                       for t in g.outputs[name][:1])
@@ -444,15 +451,28 @@ class _Analysis:
 
 
 def plan_relevance(trace: Trace, convention: str,
-                   softmax_inputs: Iterable[bool] | None = None) -> Plan:
+                   softmax_inputs: Iterable[bool] | None = None,
+                   held_factors: Iterable[str] | None = None) -> Plan:
     """The roles of the operations of ``trace`` under ``convention`` (see module docstring).
 
-    ``softmax_inputs``: for each input of the trace, whether it is a softmax output computed
-    outside the call (under CP-LRP held constant where it multiplies another signal, as an
-    attention weight).
+    Parameters
+    ----------
+    trace
+        The traced call.
+    convention
+        ``"attnlrp"`` or ``"cp_lrp"``.
+    softmax_inputs
+        For each input of the trace, whether it is a softmax output computed outside the call
+        (under CP-LRP held constant where it multiplies another signal, as an attention
+        weight).
+    held_factors
+        Operation types whose outputs are held constant where they are a factor of a product
+        with another signal (default: ``("Softmax",)`` under CP-LRP, none under AttnLRP).
+        ``("Sigmoid",)`` gives the LRP convention for gates (LSTM, GRU: the gate held, all
+        relevance to the gated signal).
     """
     flags = list(softmax_inputs) if softmax_inputs is not None else [False] * len(trace.inputs)
-    return _Analysis(trace, convention, flags).plan()
+    return _Analysis(trace, convention, flags, held_factors).plan()
 
 
 __all__ = ["ATTNLRP", "CONVENTIONS", "CP_LRP", "Plan", "Region", "UnsupportedOperation",

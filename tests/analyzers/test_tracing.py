@@ -341,3 +341,24 @@ def test_traced_relevance_runs_eagerly_and_gives_a_repeated_input_its_relevance_
     assert_conserved(first.numpy(), tf.reduce_sum(y, axis=[1, 2]).numpy(), rtol=1e-4)
     with pytest.raises(ValueError, match="convention must be one of"):
         TracedRule("lrp")
+
+
+def test_gates_as_held_factors_for_recurrent_cells():
+    """``held_factors=("Sigmoid",)``: an LSTM-like step's gates are held where they multiply
+    a signal, which gets all of the product's relevance (the LRP convention for gates)."""
+    def step(xs, ws):
+        (x,), (w,) = xs, ws
+        i, f, g = tf.split(tf.matmul(x, w), 3, axis=-1)
+        return tf.sigmoid(i) * tf.tanh(g) + tf.sigmoid(f) * x[:, :4]
+
+    trace = tracing.trace_function(step, [tf.TensorSpec([None, 4])],
+                                   [tf.TensorSpec([4, 12])])
+    plan = tracing.plan_relevance(trace, "attnlrp", held_factors=("Sigmoid",))
+    assert sorted(plan.nodes_with("held factor")) == ["Sigmoid", "Sigmoid_1"]
+    assert not plan.shares and plan.nodes_with("elementwise") == ["Tanh"]
+    x = tf.constant(_rng(9).normal(size=(3, 4)).astype(np.float32))
+    w = tf.constant(_rng(10).normal(size=(4, 12)).astype(np.float32))
+    y = step([x], [w])
+    graph = tracing.modified_graph(trace, plan, 1e-9)
+    (relevance,) = tracing.traced_relevance(graph, [x], [w], y)
+    assert_conserved(relevance.numpy(), tf.reduce_sum(y, axis=1).numpy(), rtol=1e-4)
