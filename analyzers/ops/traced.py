@@ -188,10 +188,11 @@ class TracedOp(LayerOp):
             return None
         first = missing[0]
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        why = f" here: {first.reason}" if first.reason else ""
         return (f"its call runs the TensorFlow operation '{first.op_type}' (node "
-                f"'{first.node}'){more}, which has no relevance rule: {first.reason}. Explain "
-                f"the model with a gradient analyzer ({_GRADIENT_NAMES}), or give the operation "
-                "a rule with analyzers.tracing.register_operation (docs/adding-a-layer.md)")
+                f"'{first.node}'){more}, which has no relevance rule{why}. Explain the model "
+                f"with a gradient analyzer ({_GRADIENT_NAMES}), or give the operation a rule "
+                "with analyzers.tracing.register_operation (docs/adding-a-layer.md)")
 
 
 class AttentionOp(TracedOp):

@@ -50,7 +50,8 @@ _BIAS = ("BiasAdd", "AddV2", "Add")
 
 @dataclass(frozen=True)
 class UnsupportedOperation:
-    """An active operation without a rule: node name, operation type and why."""
+    """An active operation without a rule: node name, operation type and why (empty: its
+    type has no entry)."""
 
     node: str
     op_type: str
@@ -318,7 +319,7 @@ class _Analysis:
         for name in order:  # contractions first: their ends bound the elementwise regions
             entry = operation(g.op(name))
             if entry is None:
-                unsupported.append(UnsupportedOperation(name, g.op(name), "it has no rule"))
+                unsupported.append(UnsupportedOperation(name, g.op(name), ""))
                 continue
             if entry.kind != "contraction":
                 continue
