@@ -17,6 +17,10 @@ zero-padded convolution, after a pooling, ...) stays as an elementwise affine la
 as to a layer with a diagonal kernel: for the z / epsilon rules the shift acts as a bias
 (and absorbs relevance), w^2 and flat pass relevance unchanged, z+ passes it where
 ``x * scale > 0`` and drops it elsewhere, z^B passes it unchanged.
+
+:class:`CentredLayerNorm` (AttnLRP's view, used by ``attnlrp`` and ``cp_lrp``) holds only a
+LayerNormalization's standard deviation constant, so its centring ``x - mean(x)`` stays a
+linear map that carries relevance (the default holds the mean constant too).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from analyzers.ops.kernel import (
     KernelOp,
     batch_norm_affine,
 )
+from analyzers.ops.normalization import LayerNormOp, StdHeldLayerNormOp
 
 
 class Canonizer:
@@ -178,9 +183,28 @@ def _fold_input(op: KernelOp, bn: object) -> KernelOp:
     return folded
 
 
+class CentredLayerNorm(Canonizer):
+    """Every LayerNormalization with only its standard deviation held constant
+    (:class:`~analyzers.ops.normalization.StdHeldLayerNormOp`): the same function, decomposed
+    as AttnLRP does (the centring carries relevance)."""
+
+    def apply(self, graph: Graph) -> Graph:
+        steps = []
+        for step in graph.steps:
+            op = step.op
+            if type(op) is LayerNormOp:
+                held = StdHeldLayerNormOp(op.layer, op.name)
+                held.support = op.support
+                step = replace(step, op=held)
+            steps.append(step)
+        return Graph(steps=steps, input_id=graph.input_id, output_id=graph.output_id,
+                     input_shape=graph.input_shape, n_outputs=graph.n_outputs,
+                     name=graph.name, notes=list(graph.notes))
+
+
 def fold_batch_norm(graph: Graph) -> Graph:
     """Shortcut for ``BatchNormFolder().apply(graph)``."""
     return BatchNormFolder().apply(graph)
 
 
-__all__ = ["BatchNormFolder", "Canonizer", "fold_batch_norm"]
+__all__ = ["BatchNormFolder", "Canonizer", "CentredLayerNorm", "fold_batch_norm"]

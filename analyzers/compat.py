@@ -84,6 +84,13 @@ def mask_arguments(node: Any) -> list[Any]:
     return [t for t in keras.tree.flatten(kwargs.get("mask")) if isinstance(t, keras.KerasTensor)]
 
 
+def call_arguments(node: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``(args, kwargs)`` a functional model's node called its layer with, KerasTensors in
+    place of the tensors (in the order of ``node.input_tensors`` when flattened)."""
+    arguments = node.arguments
+    return tuple(arguments.args), dict(arguments.kwargs)
+
+
 def onednn_enabled() -> bool | None:
     """Whether the loaded TensorFlow runs its oneDNN CPU kernels (imports TensorFlow).
 

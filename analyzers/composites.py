@@ -46,8 +46,17 @@ from analyzers.ops.kernel import (
 from analyzers.ops.normalization import DiagonalOp, GroupNormOp, LayerNormOp
 from analyzers.ops.pooling import GlobalPoolOp, PoolOp
 from analyzers.ops.recurrent import BidirectionalOp, RecurrentOp
-from analyzers.ops.structural import AddOp, TimeDistributedOp
-from analyzers.rules import RecurrentRule, Rule
+from analyzers.ops.structural import AddOp, SoftmaxOp, TimeDistributedOp
+from analyzers.ops.traced import TracedOp
+from analyzers.rules import (
+    EpsilonRule,
+    GammaRule,
+    RecurrentRule,
+    Rule,
+    SoftmaxRule,
+    TracedRule,
+    ZRule,
+)
 
 Predicate = Callable[[LayerOp, Any], bool]
 
@@ -103,6 +112,17 @@ def is_max_pooling(op: LayerOp, step: Any = None) -> bool:
 def is_add(op: LayerOp, step: Any = None) -> bool:
     """Add or Average."""
     return isinstance(_base(op), AddOp)
+
+
+def is_traced(op: LayerOp, step: Any = None) -> bool:
+    """A layer explained through the operations its call runs (MultiHeadAttention, custom
+    layers, ``keras.ops`` calls)."""
+    return isinstance(_base(op), TracedOp)
+
+
+def is_softmax(op: LayerOp, step: Any = None) -> bool:
+    """A softmax inside the model (not its output)."""
+    return isinstance(_base(op), SoftmaxOp)
 
 
 def is_input_layer(op: LayerOp, step: Any = None) -> bool:
@@ -244,9 +264,41 @@ def layer_map_composite(kernel_rule: Rule, *, input_layer_rule: Rule | None = No
     return Composite(pairs, max_pooling=max_pooling)
 
 
+def attention_composite(convention: str, epsilon: float = 1e-6, gamma: float | None = None,
+                        max_pooling: str = "winner_take_all") -> Composite:
+    """The composite of ``attnlrp`` / ``cp_lrp``: layers explained through their operations
+    (attention, custom layers) by ``convention``, a softmax inside the model by AttnLRP's
+    softmax rule, Dense / EinsumDense / convolutions by epsilon (or gamma, where ``gamma`` is
+    given and > 0), LayerNormalization by the z rule on its centred form (the
+    :class:`~analyzers.canonizers.CentredLayerNorm` canonizer), everything else as
+    standard (elementwise activations: identity).
+
+    Parameters
+    ----------
+    convention
+        ``"attnlrp"`` or ``"cp_lrp"``.
+    epsilon
+        The epsilon rule's stabilizer (also the gamma rule's).
+    gamma
+        The gamma rule's boost for the kernel layers outside attention (``None`` or 0: the
+        epsilon rule there).
+    max_pooling
+        ``"winner_take_all"`` (default) or ``"proportional"``.
+    """
+    kernel_rule = GammaRule(gamma, epsilon) if gamma else EpsilonRule(epsilon)
+    pairs: list[tuple[Predicate, Rule]] = [
+        (is_traced, TracedRule(convention, epsilon)),
+        (is_softmax, SoftmaxRule()),
+        (is_kernel_layer, kernel_rule),
+        (is_batch_norm, EpsilonRule(epsilon)),
+        (is_normalization, ZRule()),
+    ]
+    return Composite(pairs, max_pooling=max_pooling)
+
+
 __all__ = [
-    "Composite", "always", "is_add", "is_average_pooling", "is_batch_norm", "is_conv",
-    "is_dense", "is_gate_multiply", "is_input_layer", "is_kernel_layer", "is_max_pooling",
-    "is_normalization", "layer_class",
-    "layer_map_composite", "layer_name", "standard_rule",
+    "Composite", "always", "attention_composite", "is_add", "is_average_pooling",
+    "is_batch_norm", "is_conv", "is_dense", "is_gate_multiply", "is_input_layer",
+    "is_kernel_layer", "is_max_pooling", "is_normalization", "is_softmax", "is_traced",
+    "layer_class", "layer_map_composite", "layer_name", "standard_rule",
 ]

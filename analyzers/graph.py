@@ -3,9 +3,11 @@
 A :class:`Graph` is the engine's own, runnable form of a model: steps in execution order,
 each an op with the integer ids of the tensors it reads and writes. Nested models are
 inlined; a final softmax is stripped (the model is explained at its logits, like
-iNNvestigate's ``model_wo_softmax``); a subclassed model is traced into its layers first
-(:func:`analyzers.functional.as_functional`). Every unsupported layer is reported here,
-before any computation, by :class:`~analyzers.errors.UnsupportedLayerError`.
+iNNvestigate's ``model_wo_softmax``); a softmax inside the model is a step of its own. A
+subclassed model is traced into its layers first (:func:`analyzers.functional.as_functional`);
+custom layers and ``keras.ops`` calls are traced into the operations their call runs
+(:mod:`analyzers.ops.traced`). Every unsupported layer is reported here, before any
+computation, by :class:`~analyzers.errors.UnsupportedLayerError`.
 """
 
 from __future__ import annotations
@@ -17,14 +19,25 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from analyzers.compat import is_functional, mask_arguments, nodes_by_depth
+from analyzers import tracing
+from analyzers.compat import call_arguments, is_functional, mask_arguments, nodes_by_depth
 from analyzers.errors import UnsupportedLayerError
 from analyzers.functional import as_functional
 from analyzers.ops import LayerOp, make_ops, supported_layer_names
 from analyzers.ops.activations import GATES
+from analyzers.ops.factory import CUSTOM, SOFTMAX_INSIDE, support_for
 from analyzers.ops.gates import MultiplyOp
 from analyzers.ops.recurrent import MaskFlow, MaskOp
-from analyzers.ops.structural import FoldTimeOp, IdentityOp, LayerCallOp, UnfoldTimeOp
+from analyzers.ops.structural import (
+    ActivationOp,
+    FoldTimeOp,
+    IdentityOp,
+    LayerCallOp,
+    SoftmaxOp,
+    TimeDistributedOp,
+    UnfoldTimeOp,
+)
+from analyzers.ops.traced import TracedOp, explained_by_operations
 
 
 @dataclass(frozen=True)
@@ -84,10 +97,12 @@ class _Flattener:
     def new_id(self) -> int:
         return next(self.ids)
 
-    def emit(self, layer: Any, input_ids: list[int]) -> list[int]:
-        if isinstance(layer, keras.Model):
+    def emit(self, layer: Any, input_ids: list[int], node: Any = None) -> list[int]:
+        if isinstance(layer, keras.Model) and (
+                isinstance(layer, keras.Sequential) or is_functional(layer)
+                or not explained_by_operations(layer)):
             return self.inline(layer, input_ids)
-        if not isinstance(layer, keras.layers.Layer):
+        if not isinstance(layer, keras.layers.Layer) and not explained_by_operations(layer):
             name = getattr(layer, "name", repr(layer))
             raise UnsupportedLayerError(name, type(layer).__name__, supported_layer_names(),
                                         "a Keras operation, not a layer: write it as a layer")
@@ -96,7 +111,7 @@ class _Flattener:
         if isinstance(layer, keras.layers.TimeDistributed) and isinstance(layer.layer,
                                                                            keras.Model):
             return self.inline_time_distributed(layer, input_ids)
-        ops = make_ops(layer)
+        ops = _layer_ops(layer, node)
         current = tuple(input_ids)
         try:
             mask = self.masks.mask_for(layer, ops, input_ids)
@@ -158,7 +173,7 @@ class _Flattener:
                     continue
                 masks = {id(t) for t in mask_arguments(node)}
                 in_ids = [mapping[id(t)] for t in node.input_tensors if id(t) not in masks]
-                out_ids = self.emit(node.operation, in_ids)
+                out_ids = self.emit(node.operation, in_ids, node)
                 if len(out_ids) != len(node.outputs):
                     raise UnsupportedLayerError(
                         node.operation.name, type(node.operation).__name__,
@@ -188,6 +203,34 @@ def _mask_computations(by_depth: dict[int, list[Any]], outputs: list[Any]) -> se
     return skipped
 
 
+def _layer_ops(layer: Any, node: Any) -> list[LayerOp]:
+    """The ops of one layer call; a layer explained through its operations is traced with
+    the call's arguments (``node``: the model's graph node, ``None`` in a Sequential)."""
+    if support_for(layer) is None and explained_by_operations(layer):
+        op = TracedOp(layer)
+        op.support = CUSTOM
+        ops: list[LayerOp] = [op]
+    else:
+        ops = make_ops(layer)
+    for op in ops:
+        if isinstance(op, TimeDistributedOp) and isinstance(op.inner, TracedOp):
+            raise UnsupportedLayerError(layer.name, type(layer).__name__,
+                                        supported_layer_names(),
+                                        "TimeDistributed around a layer explained through its "
+                                        "operations; apply the layer to the reshaped tensor")
+        if isinstance(op, TracedOp):
+            try:
+                if node is not None:
+                    args, kwargs = call_arguments(node)
+                    op.bind(args, kwargs, list(node.input_tensors))
+                else:  # a layer of a Sequential model: one positional input
+                    op.bind((layer.input,), {}, [layer.input])
+            except (ValueError, AttributeError) as err:
+                raise UnsupportedLayerError(layer.name, type(layer).__name__,
+                                            supported_layer_names(), str(err)) from err
+    return ops
+
+
 def _strip_softmax(steps: list[Step], output_id: int, notes: list[str]) -> list[Step]:
     """Drop a softmax that produces the model output (activation layer or fused)."""
     for k in range(len(steps) - 1, -1, -1):
@@ -203,12 +246,61 @@ def _strip_softmax(steps: list[Step], output_id: int, notes: list[str]) -> list[
             # look through e.g. a Flatten/Dropout after the softmax
             steps = _strip_softmax(steps[:k], step.inputs[0], notes) + steps[k:]
         break
-    for step in steps:
-        if step.op.activation_name == "softmax":
-            raise UnsupportedLayerError(
-                step.op.name, type(step.op.layer).__name__, supported_layer_names(),
-                "softmax only as the model's last activation")
     return steps
+
+
+def _inner_softmax_steps(steps: list[Step]) -> list[Step]:
+    """Every softmax left (not the model's output) as a :class:`SoftmaxOp` step: a softmax
+    layer becomes one; a layer with a softmax activation becomes the layer without it,
+    then the softmax."""
+    used = [i for step in steps for i in (*step.inputs, step.output)]
+    next_id = itertools.count(max(used, default=0) + 1)
+    out: list[Step] = []
+    for step in steps:
+        op = step.op
+        if op.activation_name != "softmax":
+            out.append(step)
+            continue
+        layer = op.layer
+        axis = getattr(layer, "axis", -1) if isinstance(layer, keras.layers.Softmax) else -1
+        softmax = SoftmaxOp(layer, axis=axis, name=op.name if isinstance(op, ActivationOp)
+                            else f"{op.name}/softmax")
+        softmax.support = SOFTMAX_INSIDE
+        if isinstance(op, ActivationOp):
+            out.append(replace(step, op=softmax))
+            continue
+        hidden = next(next_id)
+        out.append(replace(step, op=op.without_activation(), output=hidden))
+        out.append(Step(softmax, (hidden,), step.output))
+    return out
+
+
+def mark_softmax_inputs(steps: list[Step]) -> None:
+    """Tell each op explained through its operations which of its inputs are softmax
+    outputs (directly or through reshaping and identity layers): under CP-LRP an attention
+    weight computed outside the call is held constant where it multiplies another signal."""
+    origin: set[int] = set()
+    for step in steps:
+        if isinstance(step.op, SoftmaxOp):
+            origin.add(step.output)
+        elif (isinstance(step.op, _GATE_THROUGH) and len(step.inputs) == 1
+              and step.inputs[0] in origin):
+            origin.add(step.output)
+    for step in steps:
+        if isinstance(step.op, TracedOp):
+            step.op.softmax_inputs = tuple(i in origin for i in step.inputs)
+
+
+def check_traced(steps: list[Step]) -> None:
+    """Refuse a layer explained through its operations if one of them has no rule (under
+    CP-LRP, which needs the fewest; AttnLRP's extra ones are checked by its analyzer)."""
+    for step in steps:
+        op = step.op
+        if isinstance(op, TracedOp):
+            reason = op.unsupported(tracing.CP_LRP)
+            if reason is not None:
+                raise UnsupportedLayerError(op.name, type(op.layer).__name__,
+                                            supported_layer_names(), reason)
 
 
 #: Ops a gate passes through unchanged in value (reshaping, identity layers).
@@ -307,7 +399,10 @@ def build_graph(model: Any) -> Graph:
                 step.op.name, type(step.op.layer).__name__, supported_layer_names(),
                 f"'{step.op.activation_name}' only as a gate of Multiply, not as the "
                 "model's output")
+    steps = _inner_softmax_steps(steps)
     mark_gates(steps)
+    mark_softmax_inputs(steps)
+    check_traced(steps)
     steps = annotate_steps(steps, input_id)
     out_shape = outputs[0].shape
     return Graph(steps=steps, input_id=input_id, output_id=output_id,
@@ -315,4 +410,5 @@ def build_graph(model: Any) -> Graph:
                  name=model.name, notes=notes)
 
 
-__all__ = ["Graph", "Step", "annotate_steps", "build_graph", "mark_gates"]
+__all__ = ["Graph", "Step", "annotate_steps", "build_graph", "check_traced", "mark_gates",
+           "mark_softmax_inputs"]

@@ -1,5 +1,6 @@
-"""The named LRP and deep Taylor analyzers (``deep_taylor*``, ``lrp*``): for each name, the
-composite of rules that :class:`~analyzers.relevance.RelevanceAnalyzer` applies.
+"""The named LRP and deep Taylor analyzers (``deep_taylor*``, ``lrp*``) and the attention-aware
+ones (``attnlrp``, ``cp_lrp``): for each name, the composite of rules that
+:class:`~analyzers.relevance.RelevanceAnalyzer` applies.
 
 Each is registered here under its iNNvestigate name (:func:`analyzers.registry.register`),
 in the order of :func:`analyzers.list_analyzers`; every builder passes the
@@ -11,7 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from analyzers.composites import Composite, is_kernel_layer, layer_map_composite, layer_name
+from analyzers import tracing
+from analyzers.canonizers import BatchNormFolder, CentredLayerNorm
+from analyzers.composites import (
+    Composite,
+    attention_composite,
+    is_kernel_layer,
+    layer_map_composite,
+    layer_name,
+)
+from analyzers.errors import UnsupportedLayerError
+from analyzers.ops import supported_layer_names
+from analyzers.ops.traced import TracedOp
 from analyzers.registry import register
 from analyzers.relevance import RelevanceAnalyzer
 from analyzers.rules import (
@@ -204,3 +216,31 @@ def _preset_b_flat_until_idx(model: Any, until_layer_idx: int | None = None,
     composite.rules.insert(0, (weight_layer_in_range, FlatRule()))
     return RelevanceAnalyzer(model, composite, relu_output=False, canonizers=canonizers,
                              settings=settings)
+
+
+def _attention_lrp(convention: str) -> Builder:
+    """``attnlrp`` / ``cp_lrp``: :func:`~analyzers.composites.attention_composite` with
+    LayerNormalization's centring kept linear (:class:`~analyzers.canonizers.CentredLayerNorm`);
+    a layer traced into its operations is refused if one of them has no rule under
+    ``convention``."""
+    def build(model: Any, epsilon: float = 1e-6, gamma: float | None = None,
+              max_pooling: str = "winner_take_all", *, settings: Settings | None = None
+              ) -> RelevanceAnalyzer:
+        if gamma is not None and not gamma >= 0:
+            raise ValueError(f"gamma must be >= 0 (or None: off), got {gamma!r}")
+        composite = attention_composite(convention, epsilon, gamma, max_pooling)
+        analyzer = RelevanceAnalyzer(model, composite,
+                                     canonizers=(BatchNormFolder(), CentredLayerNorm()),
+                                     settings=settings)
+        for step in analyzer.graph.steps:
+            op = step.op
+            reason = op.unsupported(convention) if isinstance(op, TracedOp) else None
+            if reason is not None:
+                raise UnsupportedLayerError(op.name, type(op.layer).__name__,
+                                            supported_layer_names(), reason)
+        return analyzer
+    return build
+
+
+register("attnlrp")(_attention_lrp(tracing.ATTNLRP))
+register("cp_lrp")(_attention_lrp(tracing.CP_LRP))

@@ -79,7 +79,9 @@ class RelevanceAnalyzer(Analyzer):
 
     def _explain(self, x: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
         graph = self.graph
-        values = graph.forward_all(x)
+        values = {graph.input_id: x}
+        for step, rule in zip(graph.steps, self.rules):  # each rule may keep its forward
+            values[step.output] = rule.forward(step.op, [values[i] for i in step.inputs])
         logits = values[graph.output_id]
         if self.relu_output:
             logits = tf.nn.relu(logits)
@@ -94,6 +96,8 @@ class RelevanceAnalyzer(Analyzer):
             r_in = rule(step.op.at(xs), xs, r, nonnegative=step.input_nonnegative,
                         stand_ins=carried.get(k))
             for i, x_i, ri in zip(step.inputs, xs, r_in):
+                if ri is None:  # this input gets no relevance (an index, a held weight)
+                    continue
                 ri = _shaped_like(ri, x_i)
                 relevance[i] = relevance[i] + ri if i in relevance else ri
         result = relevance.get(graph.input_id)

@@ -15,9 +15,11 @@ from typing import Any
 
 import keras
 
+from analyzers import tracing
 from analyzers.errors import UnsupportedLayerError
 from analyzers.ops.activations import ELEMENTWISE, activation_name
 from analyzers.ops.base import LayerOp
+from analyzers.ops.embedding import EmbeddingOp
 from analyzers.ops.gates import MultiplyOp
 from analyzers.ops.kernel import (
     AffineOp,
@@ -25,6 +27,7 @@ from analyzers.ops.kernel import (
     ConvTransposeOp,
     DenseOp,
     DepthwiseConvOp,
+    EinsumDenseOp,
     separable_ops,
 )
 from analyzers.ops.normalization import GroupNormOp, LayerNormOp
@@ -36,9 +39,11 @@ from analyzers.ops.structural import (
     ConcatenateOp,
     IdentityOp,
     LayerCallOp,
+    SoftmaxOp,
     TimeDistributedOp,
 )
-from analyzers.rules import GateRule, GradientRule, IdentityRule, Rule, ZRule
+from analyzers.ops.traced import AttentionOp, TracedOp
+from analyzers.rules import ConstantRule, GateRule, GradientRule, IdentityRule, Rule, ZRule
 
 L = keras.layers
 
@@ -163,6 +168,30 @@ def _pooling_rule(op: LayerOp, max_pooling: str) -> Rule:
     return _max_pooling_rule(op, max_pooling) if op.is_max else ZRule()
 
 
+def _build_einsum_dense(layer: Any) -> EinsumDenseOp:
+    if getattr(layer, "quantization_mode", None):
+        raise ValueError(f"quantized EinsumDense ({layer.quantization_mode})")
+    return EinsumDenseOp(layer)
+
+
+def _attention_only(op: LayerOp, max_pooling: str) -> Rule:
+    """The default rule of what only AttnLRP / CP-LRP explain: a refusal, naming them; but a
+    traced layer whose output depends on no input value (a learned class token, position
+    ids) is a constant under every analyzer."""
+    if isinstance(op, TracedOp) and not any(op.plan(tracing.CP_LRP).relevant_inputs):
+        return ConstantRule()
+    if isinstance(op, SoftmaxOp):
+        what = ("a softmax inside the model: only AttnLRP's softmax rule explains it "
+                "(softmax as the model's last activation is stripped under every analyzer)")
+    else:
+        what = ("it is explained through the operations its call runs (weight contractions, "
+                "products of two signals, softmax, normalising statistics)")
+    raise UnsupportedLayerError(
+        op.name, type(op.layer).__name__, supported_layer_names(),
+        f"{what}; explain this model with the analyzer 'attnlrp' (AttnLRP) or 'cp_lrp' "
+        "(CP-LRP), or with a gradient analyzer")
+
+
 _gradient = lambda op, mp: GradientRule()  # noqa: E731
 _identity = lambda op, mp: IdentityRule()  # noqa: E731
 _ACTS = ", ".join(a for a in ELEMENTWISE)
@@ -192,9 +221,10 @@ register(IdentityOp, (L.InputLayer, L.Dropout, L.SpatialDropout1D, L.SpatialDrop
          "ActivityRegularization; InputLayer")
 register(ActivationOp, (L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.Softmax), _identity,
          f"Activation (`linear`, {_ACTS}; aliases swish, hard_swish: relevance passed "
-         "unchanged; `sigmoid`/`hard_sigmoid` only as gates of Multiply; `softmax` only "
-         "last), the same as `activation=` of Dense and convolutions; ReLU (`max_value`, "
-         "`negative_slope`; not `threshold`), LeakyReLU, ELU; Softmax (last layer)",
+         "unchanged; `sigmoid`/`hard_sigmoid` only as gates of Multiply; `softmax` last, "
+         "or inside under `attnlrp` / `cp_lrp`), the same as `activation=` of Dense and "
+         "convolutions; ReLU (`max_value`, `negative_slope`; not `threshold`), LeakyReLU, "
+         "ELU; Softmax",
          _build_activation)
 register(AddOp, (L.Add, L.Average), lambda op, mp: ZRule(), "Add, Average",
          lambda layer: AddOp(layer, mean=isinstance(layer, L.Average)))
@@ -207,14 +237,24 @@ register(AffineOp, (L.BatchNormalization,), WEIGHTS,
          "BatchNormalization (folded into the kernel layer before it, or after it where "
          "that layer has no zero padding; else an elementwise affine layer)")
 register(LayerNormOp, (L.LayerNormalization,), WEIGHTS,
-         "LayerNormalization (not `rms_scaling`; mean and std held constant)",
+         "LayerNormalization (not `rms_scaling`; mean and std held constant; under `attnlrp` "
+         "/ `cp_lrp` the std only)",
          _build_layer_norm)
 register(GroupNormOp, (L.GroupNormalization,), WEIGHTS,
          "GroupNormalization (mean and std held constant)")
+register(EinsumDenseOp, (L.EinsumDense,), WEIGHTS,
+         "EinsumDense (any equation and `bias_axes`; not quantized)", _build_einsum_dense)
+register(EmbeddingOp, (L.Embedding,), lambda op, mp: ConstantRule(),
+         "Embedding (a lookup: its vectors are constants that keep the relevance they get, "
+         "as a learned position table added to the tokens does)")
+register(AttentionOp, (L.MultiHeadAttention,), _attention_only,
+         "MultiHeadAttention (any heads, `attention_axes`, masks, biases; not "
+         "`return_attention_scores`): analyzers `attnlrp` and `cp_lrp`, through the "
+         "operations of its call")
 register(TimeDistributedOp, (L.TimeDistributed,),
          lambda op, mp: op.inner.standard_rule(mp),
          "TimeDistributed (any of these, or a nested Sequential / Functional model: its steps "
-         "run on the frames folded into the batch; a fixed number of frames)",
+         "run on the frames folded into the batch)",
          _build_time_distributed)
 register(RecurrentOp, (L.LSTM, L.GRU, L.SimpleRNN) + _ranks("ConvLSTM") + (L.RNN,), WEIGHTS,
          "LSTM, GRU (`reset_after` either way), SimpleRNN, ConvLSTM1D/2D/3D, RNN around their "
@@ -224,6 +264,20 @@ register(BidirectionalOp, (L.Bidirectional,), WEIGHTS,
          "Bidirectional around those (`merge_mode` concat, sum or ave)")
 register(MaskingOp, (L.Masking,), _gradient,
          "Masking (masked timesteps get no relevance; recurrent layers read its mask)")
+
+#: Custom layers (classes defined outside Keras, ``Lambda``) and ``keras.ops`` calls in a
+#: functional model, explained through the operations their call runs: matched by
+#: :func:`analyzers.ops.traced.explained_by_operations`, not by class (so not in REGISTRY).
+CUSTOM = Support(TracedOp, (L.Layer,), TracedOp, _attention_only,
+                 "custom layers (classes defined outside Keras, `Lambda`) and `keras.ops` calls "
+                 "in a functional model: analyzers `attnlrp` and `cp_lrp`, through the "
+                 "operations of their call, where every operation has a rule (one whose "
+                 "output ignores its inputs' values, such as a learned class token: every "
+                 "analyzer)")
+#: A softmax that is not the model's output (made from an activation step by the graph).
+SOFTMAX_INSIDE = Support(SoftmaxOp, (L.Softmax,), SoftmaxOp, _attention_only,
+                         "a softmax inside the model (Softmax, Activation, or a layer's "
+                         "activation): analyzers `attnlrp` and `cp_lrp`")
 
 #: Every supported layer class (besides nested Functional / Sequential models).
 SUPPORTED_LAYERS: tuple[type, ...] = tuple(cls for s in REGISTRY for cls in s.classes)
@@ -238,7 +292,8 @@ def supported_layers() -> list[str]:
     """What the relevance analyzers support, one entry per registration (classes and the
     configurations handled): the list in docs/analyzers.md. The gradient family needs none
     of it. Class names only: :func:`supported_layer_names`."""
-    return [s.doc for s in REGISTRY] + ["nested Functional and Sequential models"]
+    return [s.doc for s in (*REGISTRY, CUSTOM, SOFTMAX_INSIDE)] + [
+        "nested Functional and Sequential models"]
 
 
 def supported_layers_markdown() -> str:
@@ -294,6 +349,6 @@ def make_op(layer: Any) -> LayerOp:
     return ops[0]
 
 
-__all__ = ["REGISTRY", "SUPPORTED_LAYERS", "Support", "WEIGHTS", "activation_name",
-           "make_op", "make_ops", "register", "support_for", "supported_layer_names",
-           "supported_layers", "supported_layers_markdown"]
+__all__ = ["CUSTOM", "REGISTRY", "SOFTMAX_INSIDE", "SUPPORTED_LAYERS", "Support", "WEIGHTS",
+           "activation_name", "make_op", "make_ops", "register", "support_for",
+           "supported_layer_names", "supported_layers", "supported_layers_markdown"]

@@ -1,6 +1,6 @@
-"""Layer ops with a weight kernel: Dense, Conv1D/2D/3D (grouped too), DepthwiseConv1D/2D,
-the two steps of SeparableConv1D/2D, Conv1D/2D/3DTranspose, and the affine form of a
-BatchNormalization that could not be folded."""
+"""Layer ops with a weight kernel: Dense, EinsumDense, Conv1D/2D/3D (grouped too),
+DepthwiseConv1D/2D, the two steps of SeparableConv1D/2D, Conv1D/2D/3DTranspose, and the affine
+form of a BatchNormalization that could not be folded."""
 
 from __future__ import annotations
 
@@ -95,6 +95,20 @@ class DenseOp(KernelOp):
         return self._add_bias(ops.matmul(xs[0], kernel), bias)
 
 
+class EinsumDenseOp(KernelOp):
+    """``keras.layers.EinsumDense``: ``einsum(equation, x, kernel) + bias`` (any equation,
+    ``bias_axes`` or none; the LoRA-adapted kernel where LoRA is on). Its axes are given by
+    the equation, so the rules' stacked fast paths are off (plain formulas)."""
+
+    def __init__(self, layer: Any, name: str | None = None) -> None:
+        super().__init__(layer, name)
+        self.bias_attr = "bias" if getattr(layer, "bias", None) is not None else None
+
+    def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
+               bias: Tensor | None = None) -> Tensor:
+        return self._add_bias(ops.einsum(self.layer.equation, xs[0], kernel), bias)
+
+
 class _SpatialKernelOp(KernelOp):
     """Common part of convolutions: geometry, channel axes from ``data_format``, bias."""
 
@@ -149,6 +163,10 @@ class ConvOp(_SpatialKernelOp):
         if (conv_vjp.supports(self.rank, self.strides, padding, self.data_format, self.groups)
                 and conv_vjp.forward_vjp_enabled()):
             z = conv_vjp.conv_forward_vjp(x, kernel, padding, self.dilation_rate)
+        elif (conv_vjp.supports_patches(self.rank, kernel.shape[:self.rank], self.strides,
+                                        padding, self.dilation_rate, self.data_format,
+                                        self.groups) and conv_vjp.forward_vjp_enabled()):
+            z = conv_vjp.patch_conv(x, kernel)
         else:
             z = ops.conv(x, kernel, strides=list(self.strides), padding=padding,
                          dilation_rate=self.dilation_rate, data_format=self.data_format)

@@ -1,5 +1,7 @@
 """LayerNormalization and GroupNormalization as rules see them: with the mean and standard
-deviation of the sample held constant, a diagonal affine layer (AttnLRP's treatment)."""
+deviation of the sample held constant, a diagonal affine layer; or, for LayerNormalization
+under AttnLRP / CP-LRP, with the standard deviation alone held constant, so that the centring
+``x - mean(x)`` stays a linear map that carries relevance (:class:`StdHeldLayerNormOp`)."""
 
 from __future__ import annotations
 
@@ -32,6 +34,36 @@ class DiagonalOp(LayerOp):
     def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
                bias: Tensor | None = None) -> Tensor:
         z = xs[0] * kernel
+        return z if bias is None else z + bias
+
+
+class CentredOp(LayerOp):
+    """``y = (x - mean(x)) * kernel + bias``, the mean over ``axes``, with per-element
+    ``kernel`` and ``bias`` shaped like the input (batch included): LayerNormalization with
+    its standard deviation held constant (AttnLRP's rule), linearised at one input."""
+
+    has_weights = True
+    preserves_nonnegative = False
+
+    def __init__(self, source: LayerOp, axes: list[int], kernel: Tensor,
+                 bias: Tensor | None) -> None:
+        super().__init__(source.layer, source.name)
+        self.axes = axes
+        self._kernel = kernel
+        self._bias = bias
+
+    @property
+    def kernel(self) -> Tensor:
+        return self._kernel
+
+    @property
+    def bias(self) -> Tensor | None:
+        return self._bias
+
+    def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
+               bias: Tensor | None = None) -> Tensor:
+        x = xs[0]
+        z = (x - tf.reduce_mean(x, axis=self.axes, keepdims=True)) * kernel
         return z if bias is None else z + bias
 
 
@@ -107,3 +139,21 @@ class GroupNormOp(_NormalizationOp):
         back = tf.shape(x)
         return (tf.reshape(tf.broadcast_to(mean, full), back),
                 tf.reshape(tf.broadcast_to(inv, full), back))
+
+
+class StdHeldLayerNormOp(LayerNormOp):
+    """``LayerNormalization`` with only its standard deviation held constant: :meth:`at`
+    returns the :class:`CentredOp` with kernel ``gamma / std`` (held) and bias ``beta``, so
+    the rules decompose the centring too (AttnLRP; the canonizer
+    :class:`~analyzers.canonizers.CentredLayerNorm` puts it in place of a LayerNormOp)."""
+
+    def at(self, xs: list[Tensor]) -> CentredOp:
+        x = xs[0]
+        axes = self._axes(x)
+        _, inv = self._stats(x)
+        kernel = tf.broadcast_to(inv, tf.shape(x))
+        gamma = self._param("gamma", x, axes)
+        if gamma is not None:
+            kernel = kernel * gamma
+        beta = self._param("beta", x, axes)
+        return CentredOp(self, axes, tf.stop_gradient(kernel), beta)

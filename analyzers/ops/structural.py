@@ -1,6 +1,7 @@
 """Layer ops that move, copy, merge or pass values without weights: identity-like layers,
-activation layers, shape layers, Add / Average / Concatenate, TimeDistributed, and the
-folding of frames into the batch for a TimeDistributed around a nested model."""
+activation layers, a softmax inside the model, shape layers, Add / Average / Concatenate,
+TimeDistributed, and the folding of frames into the batch for a TimeDistributed around a
+nested model."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import copy
 from typing import Any
 
 import tensorflow as tf
+from keras import ops
 
 from analyzers.ops.activations import resolve_activation
 from analyzers.ops.base import LayerOp, Tensor
@@ -34,6 +36,31 @@ class ActivationOp(LayerOp):
             self.activation = fn
 
 
+class SoftmaxOp(LayerOp):
+    """A softmax that is not the model's output: a ``Softmax`` layer (any ``axis``), an
+    ``Activation("softmax")``, or the ``softmax`` activation of a kernel layer (then a step of
+    its own after the layer). Only AttnLRP's softmax rule explains it
+    (:class:`~analyzers.rules.SoftmaxRule`; the analyzers ``attnlrp`` and ``cp_lrp``)."""
+
+    preserves_nonnegative = False
+
+    def __init__(self, layer: Any, axis: int | tuple[int, ...] = -1,
+                 name: str | None = None) -> None:
+        super().__init__(layer, name)
+        self.axis = axis
+
+    @property
+    def output_nonnegative(self) -> bool:
+        return True
+
+    def preactivation(self, xs: list[Tensor]) -> Tensor:
+        return ops.softmax(xs[0], axis=self.axis)
+
+    def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
+               bias: Tensor | None = None) -> Tensor:
+        raise TypeError(f"softmax '{self.name}' is not linear; its rule is SoftmaxRule")
+
+
 class LayerCallOp(LayerOp):
     """Weightless linear layers computed by the layer itself: Flatten, Reshape, Permute,
     ZeroPadding*, Cropping*, UpSampling*."""
@@ -44,7 +71,9 @@ class LayerCallOp(LayerOp):
 
 
 class AddOp(LayerOp):
-    """``Add`` (and ``Average``, scaled by 1/n): a sum whose weights are all positive."""
+    """``Add`` (and ``Average``, scaled by 1/n): a sum whose weights are all positive (inputs
+    broadcast against each other, as in Keras: a position table ``[1, n, d]`` added to tokens
+    ``[batch, n, d]``)."""
 
     mixes_inputs = True
 
@@ -54,7 +83,9 @@ class AddOp(LayerOp):
 
     def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
                bias: Tensor | None = None) -> Tensor:
-        z = tf.add_n(xs)
+        z = xs[0]
+        for x in xs[1:]:  # broadcasting, as Keras's Add does (tf.add_n would not)
+            z = z + x
         return z / float(len(xs)) if self.mean else z
 
 

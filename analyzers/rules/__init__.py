@@ -15,24 +15,32 @@ Denominators are stabilized by adding ``eps * sign(z)`` (``sign(0) = +1``), so t
 never a division by zero.
 
 Modules: :mod:`~analyzers.rules.base` (:class:`Rule`, shared helpers),
-:mod:`~analyzers.rules.epsilon` (epsilon, z), :mod:`~analyzers.rules.alpha_beta`
-(alpha-beta, z+), :mod:`~analyzers.rules.bounded` (z^B),
+:mod:`~analyzers.rules.epsilon` (epsilon, z), :mod:`~analyzers.rules.gamma` (gamma),
+:mod:`~analyzers.rules.alpha_beta` (alpha-beta, z+), :mod:`~analyzers.rules.bounded` (z^B),
 :mod:`~analyzers.rules.input_independent` (w^2, flat), :mod:`~analyzers.rules.passing`
 (gradient, identity, gate), :mod:`~analyzers.rules.recurrent` (a recurrent layer's loop
-walked backwards with the rules of its cell's parts). Fused fast paths that compute a formula
-with fewer layer calls live in the private ``_fused`` module, behind one switch.
+walked backwards with the rules of its cell's parts), :mod:`~analyzers.rules.softmax`
+(AttnLRP's softmax rule), :mod:`~analyzers.rules.constant` (absorbing layers),
+:mod:`~analyzers.rules.traced` (the operations of a layer's call: custom layers, attention).
+Fused fast paths that compute a formula with fewer layer calls live in the private ``_fused``
+module, behind one switch.
 """
 
 from analyzers.rules.alpha_beta import AlphaBetaRule, ZPlusRule
 from analyzers.rules.base import Rule, stabilize
 from analyzers.rules.bounded import BoundedRule
+from analyzers.rules.constant import ConstantRule
 from analyzers.rules.epsilon import EpsilonRule, ZRule
+from analyzers.rules.gamma import GammaRule
 from analyzers.rules.input_independent import FlatRule, WSquareRule
 from analyzers.rules.passing import GateRule, GradientRule, IdentityRule
 from analyzers.rules.recurrent import RecurrentRule
+from analyzers.rules.softmax import SoftmaxRule
+from analyzers.rules.traced import TracedRule
 
 __all__ = [
-    "AlphaBetaRule", "BoundedRule", "EpsilonRule", "FlatRule", "GateRule", "GradientRule",
-    "IdentityRule", "RecurrentRule", "Rule",
+    "AlphaBetaRule", "BoundedRule", "ConstantRule", "EpsilonRule", "FlatRule", "GammaRule",
+    "GateRule", "GradientRule", "IdentityRule", "RecurrentRule", "Rule", "SoftmaxRule",
+    "TracedRule",
     "WSquareRule", "ZPlusRule", "ZRule", "stabilize",
 ]

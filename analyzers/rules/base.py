@@ -68,6 +68,11 @@ class Rule:
         """The stand-ins this rule uses in place of input ``x`` (``None``: it uses ``x``)."""
         return None
 
+    def forward(self, op: LayerOp, xs: Sequence[Tensor]) -> Tensor:
+        """The layer's output in the analyzer's forward pass: ``op.forward(xs)``. A rule
+        may compute it in a form its relevance pass reuses (the same values)."""
+        return op.forward(list(xs))
+
     def __call__(self, op: LayerOp, xs: Sequence[Tensor], r: Tensor,
                  nonnegative: bool = False,
                  stand_ins: tuple[Tensor, ...] | None = None) -> list[Tensor]:

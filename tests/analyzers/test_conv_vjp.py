@@ -1,5 +1,6 @@
 """The forward-convolution VJP of stride-1 / dilated convolutions equals the tape's VJP
-(``Conv*DBackpropInput``) to 1e-5, and analyzers give the same relevance with it on or off."""
+(``Conv*DBackpropInput``) to 1e-5, patch embeddings as matrix products equal the convolution
+and its VJP, and analyzers give the same relevance with them on or off."""
 
 from __future__ import annotations
 
@@ -69,3 +70,25 @@ def test_analyzers_agree_with_the_forward_vjp_on_and_off():
         assert np.abs(ref).max() > 0
         np.testing.assert_allclose(out[name, True], ref, rtol=1e-5,
                                    atol=1e-5 * np.abs(ref).max(), err_msg=name)
+
+
+@pytest.mark.parametrize("shape, size", [((9, 3), (3,)), ((8, 10, 3), (4, 5)),
+                                         ((4, 9, 8, 3), (2, 4, 4))])
+def test_patch_embedding_as_a_matrix_product_matches_the_convolution(shape, size):
+    """Strides = kernel size, ``valid``: the same values and VJP (a remainder is cropped)."""
+    rng = np.random.default_rng(len(shape))
+    x = tf.constant(rng.normal(size=(2, *shape)).astype(np.float32))
+    kernel = tf.constant(rng.normal(size=(*size, 3, 5)).astype(np.float32))
+    rank = len(size)
+    assert conv_vjp.supports_patches(rank, size, size, "valid", (1,) * rank, "channels_last", 1)
+    assert not conv_vjp.supports_patches(rank, size, (1,) * rank, "valid", (1,) * rank,
+                                         "channels_last", 1)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        z_ref = keras.ops.conv(x, kernel, strides=size, padding="valid")
+        z = conv_vjp.patch_conv(x, kernel)
+    np.testing.assert_allclose(z.numpy(), z_ref.numpy(), rtol=1e-5, atol=1e-5)
+    seed = tf.constant(rng.normal(size=z_ref.shape).astype(np.float32))
+    g_ref = tape.gradient(z_ref, x, output_gradients=seed).numpy()
+    g = tape.gradient(z, x, output_gradients=seed).numpy()
+    np.testing.assert_allclose(g, g_ref, rtol=1e-5, atol=1e-5 * np.abs(g_ref).max())

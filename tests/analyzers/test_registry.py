@@ -31,7 +31,8 @@ def test_every_name_is_registered_by_its_defining_module():
     assert names[:9] == ["input", "random", "gradient", "gradient.baseline",
                          "input_t_gradient", "deconvnet", "guided_backprop",
                          "integrated_gradients", "smoothgrad"]
-    assert all(n.startswith(("deep_taylor", "lrp")) for n in names[9:])
+    assert all(n.startswith(("deep_taylor", "lrp")) for n in names[9:-2])
+    assert names[-2:] == ["attnlrp", "cp_lrp"]
     modules = {registry._ANALYZERS[n].__module__ for n in names}
     assert modules == {"analyzers.gradients", "analyzers.lrp"}
 
