@@ -16,7 +16,7 @@ from typing import Any
 import keras
 
 from analyzers import tracing
-from analyzers.errors import UnsupportedLayerError
+from analyzers.errors import GRADIENT_FAMILY, UnsupportedLayerError
 from analyzers.ops.activations import ELEMENTWISE, activation_name
 from analyzers.ops.base import LayerOp
 from analyzers.ops.embedding import EmbeddingOp
@@ -174,6 +174,10 @@ def _build_einsum_dense(layer: Any) -> EinsumDenseOp:
     return EinsumDenseOp(layer)
 
 
+#: The analyzers that explain attention, a softmax inside the model and custom layers.
+ATTENTION_ANALYZERS = ("attnlrp", "cp_lrp")
+
+
 def _attention_only(op: LayerOp, max_pooling: str) -> Rule:
     """The default rule of what only AttnLRP / CP-LRP explain: a refusal, naming them; but a
     traced layer whose output depends on no input value (a learned class token, position
@@ -181,15 +185,11 @@ def _attention_only(op: LayerOp, max_pooling: str) -> Rule:
     if isinstance(op, TracedOp) and not any(op.plan(tracing.CP_LRP).relevant_inputs):
         return ConstantRule()
     if isinstance(op, SoftmaxOp):
-        what = ("a softmax inside the model: only AttnLRP's softmax rule explains it "
-                "(softmax as the model's last activation is stripped under every analyzer)")
+        what = "a softmax inside the model: AttnLRP's softmax rule explains it"
     else:
-        what = ("it is explained through the operations its call runs (weight contractions, "
-                "products of two signals, softmax, normalising statistics)")
-    raise UnsupportedLayerError(
-        op.name, type(op.layer).__name__, supported_layer_names(),
-        f"{what}; explain this model with the analyzer 'attnlrp' (AttnLRP) or 'cp_lrp' "
-        "(CP-LRP), or with a gradient analyzer")
+        what = "explained through the operations its call runs, by AttnLRP / CP-LRP"
+    raise UnsupportedLayerError(op.name, type(op.layer).__name__, supported_layer_names(),
+                                what, working=ATTENTION_ANALYZERS + GRADIENT_FAMILY)
 
 
 _gradient = lambda op, mp: GradientRule()  # noqa: E731

@@ -26,7 +26,6 @@ from analyzers import tracing
 from analyzers.ops.base import LayerOp, Tensor
 
 #: Gradient analyzers, which explain any differentiable model (named in refusals).
-_GRADIENT_NAMES = "'gradient', 'input_t_gradient', 'integrated_gradients', 'smoothgrad'"
 
 
 def explained_by_operations(layer: Any) -> bool:
@@ -189,10 +188,8 @@ class TracedOp(LayerOp):
         first = missing[0]
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         why = f" here: {first.reason}" if first.reason else ""
-        return (f"its call runs the TensorFlow operation '{first.op_type}' (node "
-                f"'{first.node}'){more}, which has no relevance rule{why}. Explain the model "
-                f"with a gradient analyzer ({_GRADIENT_NAMES}), or give the operation a rule "
-                "with analyzers.tracing.register_operation (docs/adding-a-layer.md)")
+        return (f"op '{first.op_type}'{more} in its call has no rule{why}; see "
+                "analyzers.tracing.register_operation")
 
 
 class AttentionOp(TracedOp):

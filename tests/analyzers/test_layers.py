@@ -293,7 +293,7 @@ def test_batch_norm_at_the_input_folds_into_a_dense_layer():
 def test_time_distributed_around_a_nested_model_explains_like_its_layers_each_wrapped():
     """TimeDistributed around a nested Sequential (a per-frame CNN): its steps are inlined on
     the frames folded into the batch, so it explains like the same layers each wrapped in
-    TimeDistributed; a time axis of unknown length is refused."""
+    TimeDistributed; a time axis of unknown length is unfolded at run time."""
     keras.utils.set_random_seed(8)
     cnn = keras.Sequential([keras.Input((6, 6, 2)), L.Conv2D(3, 3, activation="relu"),
                             L.MaxPooling2D(), L.Flatten(), L.Dense(4, activation="relu")])
@@ -315,8 +315,15 @@ def test_time_distributed_around_a_nested_model_explains_like_its_layers_each_wr
                 np.testing.assert_allclose(a, b, atol=1e-5 * np.abs(b).max(), err_msg=name)
     finally:
         tf.config.run_functions_eagerly(False)
-    frames = keras.Input((None, 6, 6, 2))
+    frames = keras.Input((None, 6, 6, 2))  # an open time axis: unfolded at run time
     unknown = keras.Model(frames, head(L.GlobalAveragePooling1D()(L.TimeDistributed(cnn)(
         frames))))
-    with pytest.raises(analyzers.UnsupportedLayerError, match="a fixed number of frames"):
-        analyzers.create_analyzer("lrp.z", unknown)
+    for length in (2, 5):  # the same relevance as the model with that many frames
+        clip = np.random.default_rng(length).uniform(-1, 1, (2, length, 6, 6, 2)).astype(
+            np.float32)
+        fixed_in = keras.Input((length, 6, 6, 2))
+        fixed = keras.Model(fixed_in, head(L.GlobalAveragePooling1D()(L.TimeDistributed(cnn)(
+            fixed_in))))
+        want = analyzers.create_analyzer("lrp.z", fixed).analyze(clip, 1)
+        got = analyzers.create_analyzer("lrp.z", unknown).analyze(clip, 1)
+        np.testing.assert_allclose(got, want, atol=1e-5 * np.abs(want).max())

@@ -1,6 +1,6 @@
 """Every refusal says what to do (issue 22): one line under 300 characters naming the layer and
 its class, analyzers that do work on the model (and they do), and where adding a layer is
-described; a Lambda says that only the gradient family can explain it; the gradient
+described; a custom layer or Lambda names attnlrp / cp_lrp, which trace it; the gradient
 analyzers note a model they call as it is once, in one line; a subclassed model is traced
 into its layers, or refused in one line saying how to make it functional."""
 
@@ -46,6 +46,8 @@ def _gated(h):
 REFUSED = {
     # the layers of issue 22 (attention and recurrence may get rules later: then not refused)
     "gru": (lambda h: L.GRU(4, return_sequences=True, name="gru")(h), "gru", "GRU"),
+    "relu_gates": (lambda h: L.GRU(4, recurrent_activation="relu", return_sequences=True,
+                                   name="relu_gates")(h), "relu_gates", "GRU"),
     "attention": (lambda h: L.MultiHeadAttention(2, 4, name="mha")(h, h), "mha",
                   "MultiHeadAttention"),
     "lambda": (lambda h: L.Lambda(lambda t: t * 2.0, name="lam")(h), "lam", "Lambda"),
@@ -58,6 +60,10 @@ REFUSED = {
     "product": (_gated, "prod", "Multiply"),
     "keras_op": (lambda h: keras.ops.sin(h), None, None),
 }
+
+
+#: Cases the attention analyzers explain through the operations of the layer's call.
+TRACED = ("lambda", "custom", "keras_op")
 
 
 @pytest.mark.parametrize("case", list(REFUSED))
@@ -74,8 +80,11 @@ def test_every_refusal_says_what_to_do(case):
             analyzers.create_analyzer(name, model, **options.get(name, {}))
         except analyzers.UnsupportedLayerError as err:
             messages.add(str(err))
-        else:  # supported by now (attention, recurrence): nothing to refuse
-            assert case in ("gru", "attention"), f"{name} explains {case}"
+        else:  # supported by now (attention, recurrence), or a modified gradient on a layer
+            # traced into its operations (deconvnet / guided backprop need no rule there)
+            assert case in ("gru", "attention") or (
+                case in TRACED and name in ("deconvnet", "guided_backprop")), \
+                f"{name} explains {case}"
     if not messages:
         return
     (message,) = messages  # the same for every relevance analyzer
@@ -86,8 +95,8 @@ def test_every_refusal_says_what_to_do(case):
     assert "Works on this model: " in message
     working = [n for n in GRADIENT_FAMILY if n in message]
     assert working == list(GRADIENT_FAMILY), message
-    if case == "lambda":
-        assert "only the gradient family can explain it" in message
+    if case in TRACED:  # explained through the operations of its call by AttnLRP / CP-LRP
+        assert "Works on this model: attnlrp, cp_lrp, gradient" in message, message
     x = np.random.default_rng(0).uniform(-1, 1, (2,) + SHAPE).astype(np.float32)
     for name in working:  # the analyzers the message names do explain the model
         relevance_map = analyzers.create_analyzer(name, model).analyze(x)
@@ -109,12 +118,12 @@ def test_supported_layers_is_the_documented_list():
 
 
 def test_gradient_analyzers_note_a_model_they_call_once(caplog):
-    model = _model(REFUSED["custom"][0])
+    model = _model(REFUSED["relu_gates"][0])
     with caplog.at_level(logging.INFO, logger="analyzers"):
         for _ in range(3):
             analyzers.create_analyzer("gradient", model)
             analyzers.create_analyzer("integrated_gradients", model)
-    notes = [r.getMessage() for r in caplog.records if "scale" in r.getMessage()]
+    notes = [r.getMessage() for r in caplog.records if "relu_gates" in r.getMessage()]
     assert len(notes) == 1, notes
     assert "\n" not in notes[0] and len(notes[0]) < 200, notes[0]
 

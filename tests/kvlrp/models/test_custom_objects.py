@@ -144,7 +144,7 @@ def test_lambda_model_with_allow_unsafe(synthetic_shards, tmp_path, capsys):
     code = main(["explain", *common, "--out", str(tmp_path / "a")])
     err = capsys.readouterr().err
     assert code == 2 and "layer 'times_two' (Lambda)" in err
-    assert "only the gradient family can explain it" in err
+    assert "Works on this model: attnlrp, cp_lrp, gradient" in err  # traced into its ops
     code = main(["explain", *common, "--out", str(tmp_path / "b"), "--analyzer",
                  "input_t_gradient"])
     assert code == 0, capsys.readouterr().err
