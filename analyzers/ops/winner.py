@@ -16,11 +16,14 @@ max pooling uses the same order over the whole spatial extent. The rule is the s
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 
 import tensorflow as tf
 from keras import ops
+
+from analyzers.ops.argmax_pool import max_pool_argmax
 
 Tensor = tf.Tensor
 
@@ -125,9 +128,10 @@ def _undo_pad_or_crop(routed: Tensor, x_in: Tensor, x_pad: Tensor, padding: str)
 
 
 def _pool_stage(x: Tensor, axes: list[int], stage_axes: list[int], pool: list[int],
-                strides: list[int], padding: str, data_format: str) -> Tensor:
+                strides: list[int], padding: str, data_format: str, compiled: bool = False
+                ) -> Tensor:
     """Max pooling over ``stage_axes`` only (window ``pool``, ``strides`` on those axes, 1 on
-    the other spatial axes), with the first-winner gradient."""
+    the other spatial axes), with the first-winner gradient (``compiled``: by XLA)."""
     window = [pool[stage_axes.index(a)] if a in stage_axes else 1 for a in axes]
     steps = [strides[stage_axes.index(a)] if a in stage_axes else 1 for a in axes]
 
@@ -137,34 +141,64 @@ def _pool_stage(x: Tensor, axes: list[int], stage_axes: list[int], pool: list[in
 
         def backward(g: Tensor) -> Tensor:
             if pool == strides:
-                return _tiled_first_winner_grad(x_in, y, g, stage_axes, pool, padding)
-            return _sliced_first_winner_grad(x_in, y, g, stage_axes, pool, strides, padding)
+                fn = functools.partial(_tiled_first_winner_grad, axes=stage_axes, pool=pool,
+                                       padding=padding)
+            else:
+                fn = functools.partial(_sliced_first_winner_grad, axes=stage_axes, pool=pool,
+                                       strides=strides, padding=padding)
+            if compiled:  # a partial, not a closure: tf.function counts traces per code
+                fn = tf.function(fn, jit_compile=True)  # object; one per layer is no retrace
+            return fn(x_in, y, g)
 
         return y, backward
 
     return pooled(x)
 
 
+#: The ways to compute the first-winner gradient (``benchmarks/bench_pooling.py`` times
+#: them per pool shape): ``staged`` one TensorFlow stage per axis (slices or one reshape);
+#: ``compiled`` the joint window by XLA (one reshape for ``strides == pool``, else one
+#: strided slice per window offset, fused); ``staged_compiled`` the stages of ``staged``,
+#: each stage's gradient by XLA; ``argmax`` TensorFlow's argmax pooling
+#: (:mod:`analyzers.ops.argmax_pool`).
+METHODS = ("staged", "compiled", "staged_compiled", "argmax")
+
+
+def default_method(pool_size: Sequence[int], strides: Sequence[int]) -> str:
+    """The fastest exact method measured for this window (``benchmarks/results/pooling_*``):
+    ``compiled`` for non-overlapping windows (one reshape), ``staged_compiled`` for
+    overlapping ones (the joint window's 9 or 27 strided slices cost more than 3 + 3 + 3)."""
+    pool, steps = [int(k) for k in pool_size], [int(s) for s in strides]
+    return "compiled" if pool == steps else "staged_compiled"
+
+
 def max_pool_first_winner(x: Tensor, pool_size: Sequence[int], strides: Sequence[int],
-                          padding: str, data_format: str) -> Tensor:
+                          padding: str, data_format: str, method: str | None = None
+                          ) -> Tensor:
     """``keras.ops.max_pool`` whose gradient goes to each window's first maximum only.
 
-    Non-overlapping windows (``strides == pool_size``, as in C3D) are one pool whose gradient
-    reshapes (a handful of ops). Overlapping windows are pooled one spatial axis at a time,
-    the last axis first, each stage taking one strided slice per offset along its axis (3 + 3
-    + 3 slices instead of 27 for a 3x3x3 window): every stage routes ties to the first
-    maximum along its axis, so the composition picks the smallest offset on the first axis
-    holding the maximum, then on the second, ...: the first maximum in row-major window
-    order, as the joint window would.
+    ``method`` (default :func:`default_method`) is one of :data:`METHODS`; all give the
+    same winners. ``staged``: non-overlapping windows (``strides == pool_size``, as in C3D)
+    are one pool whose gradient reshapes (a handful of ops); overlapping windows are pooled
+    one spatial axis at a time, the last axis first, each stage taking one strided slice per
+    offset along its axis: every stage routes ties to the first maximum along its axis, so
+    the composition picks the smallest offset on the first axis holding the maximum, then on
+    the second, ...: the first maximum in row-major window order, as the joint window would.
     """
     axes = _spatial_axes(len(x.shape), data_format)
     pool, steps = [int(k) for k in pool_size], [int(s) for s in strides]
-    if pool == steps:
-        return _pool_stage(x, axes, axes, pool, steps, padding, data_format)
+    method = method or default_method(pool, steps)
+    if method not in METHODS:
+        raise ValueError(f"unknown max-pooling method {method!r}; one of {METHODS}")
+    if method == "argmax":
+        return max_pool_argmax(x, pool, steps, padding, data_format)
+    compiled = method in ("compiled", "staged_compiled")
+    if pool == steps or method == "compiled":
+        return _pool_stage(x, axes, axes, pool, steps, padding, data_format, compiled)
     y = x
     for axis, k, s in reversed(list(zip(axes, pool, steps))):
         if k != 1 or s != 1:
-            y = _pool_stage(y, axes, [axis], [k], [s], padding, data_format)
+            y = _pool_stage(y, axes, [axis], [k], [s], padding, data_format, compiled)
     return y
 
 
