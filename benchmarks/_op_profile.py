@@ -1,9 +1,9 @@
 """Time per TensorFlow op inside a compiled function, from ``tf.profiler``'s trace.
 
 :func:`op_profile` runs a callable under the profiler and sums the duration of every op the
-executor ran (on its compute threads; ops that ran in parallel both count), grouped by op type and by the Python-level name scope of the op (the trace's
-op names are ``scope/.../name:Type``). Used by ``bench_video_models.py --profile`` to say
-where an analyzer spends its time beyond the gradient's.
+executor ran (on its compute threads; ops that ran in parallel both count), grouped by op
+type, by the top-level name scope and by op (the trace names ops ``scope/.../name:Type``).
+Used to say where an analyzer spends its time beyond the gradient's.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def _events(logdir: str):
 
 
 def op_profile(fn: Callable[[], object], runs: int = 1) -> dict[str, dict[str, float]]:
-    """Seconds per op type (``by_type``), per top-level scope (``by_scope``) and per op (``by_name``) over
-    ``runs`` calls of ``fn`` (already traced: call it once before)."""
+    """Seconds per op type (``by_type``), per top-level scope (``by_scope``) and per op
+    (``by_name``) over ``runs`` calls of ``fn`` (already traced: call it once before)."""
     import tensorflow as tf
 
     logdir = tempfile.mkdtemp(prefix="op_profile_")

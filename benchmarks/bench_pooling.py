@@ -110,7 +110,7 @@ def run_worker(repeats: int, warmup: int, labels: list[str] | None) -> dict:
                     y = fn(xt)
                 return tape.gradient(y, xt, output_gradients=tf.ones_like(y) * 0.5)
 
-            calls[name] = lambda step=step: step(x).numpy()
+            calls[name] = lambda step=step, x=x: step(x).numpy()
         entry: dict = {"shape": shape, "pool": pool, "strides": strides, "padding": padding,
                        "exact": {n: _check_exact(n, pool, strides, padding)
                                  for n in CANDIDATES if n != "tf"}}
