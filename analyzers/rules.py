@@ -320,6 +320,9 @@ class BoundedRule(Rule):
         else:
             pairs = [self.stand_in_inputs(x) for x in xs]
             lows, highs = [p[0] for p in pairs], [p[1] for p in pairs]
+        if (len(xs) == 1 and op.has_weights and op.input_channel_axis is not None
+                and op.kernel_input_axis is not None):
+            return [self._stacked(op, xs[0], lows[0], highs[0], r)]
         kernel = op.kernel if op.has_weights else None
         watched = xs + lows + highs
         with tf.GradientTape(watch_accessed_variables=False) as tape:
@@ -333,6 +336,24 @@ class BoundedRule(Rule):
         n = len(xs)
         return [x * gx + lo * gl + hi * gh for x, lo, hi, gx, gl, gh in
                 zip(xs, lows, highs, g[:n], g[n:2 * n], g[2 * n:])]
+
+    def _stacked(self, op: LayerOp, x: Tensor, low: Tensor, high: Tensor, r: Tensor) -> Tensor:
+        """The same formula with one VJP: ``[x, low, high]`` stacked along the input channels
+        against the kernels ``[w; -w+; -w-]`` (that call's forward is not needed). The bounds'
+        term of ``z`` is the same for every sample (``low``/``high`` are the rule's bounds
+        broadcast), so it is computed on the first sample only."""
+        axis, kaxis = op.input_channel_axis, op.kernel_input_axis
+        kernel = op.kernel
+        wp, wn = tf.nn.relu(kernel), tf.minimum(kernel, 0.0)
+        bounds = op.linear([tf.concat([low[:1], high[:1]], axis=axis)],
+                           tf.concat([wp, wn], axis=kaxis), None)
+        z = op.linear([x], kernel, None) - bounds
+        stacked = tf.concat([x, low, high], axis=axis)
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(stacked)
+            z_stacked = op.linear([stacked], tf.concat([kernel, -wp, -wn], axis=kaxis), None)
+        g = _grads(z_stacked, [stacked], tape, r / stabilize(z, self.epsilon))[0]
+        return tf.add_n(tf.split(stacked * g, 3, axis=axis))
 
 
 class _InputIndependentRule(Rule):
