@@ -12,6 +12,11 @@ offsets of a window are enumerated row-major over the spatial axes (the first sp
 axis slowest, the last fastest), and the smallest offset holding the maximum wins. Global
 max pooling uses the same order over the whole spatial extent. The rule is the same in
 1D, 2D and 3D and whatever kernels TensorFlow runs.
+
+**Cost.** Computed op by op, the backward passes over the tensor many times (comparisons,
+selections, transposes: 3-5x TensorFlow's own max-pooling gradient on C3D's pools, 20-150x on
+I3D's overlapping ones). By default the backward is compiled by XLA into fused loops
+(:func:`default_method`; ``benchmarks/bench_pooling.py`` compares the methods per shape).
 """
 
 from __future__ import annotations
