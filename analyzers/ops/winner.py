@@ -197,14 +197,50 @@ def max_pool_first_winner(x: Tensor, pool_size: Sequence[int], strides: Sequence
         raise ValueError(f"unknown max-pooling method {method!r}; one of {METHODS}")
     if method == "argmax":
         return max_pool_argmax(x, pool, steps, padding, data_format)
-    compiled = method in ("compiled", "staged_compiled")
     if pool == steps or method == "compiled":
-        return _pool_stage(x, axes, axes, pool, steps, padding, data_format, compiled)
+        return _pool_stage(x, axes, axes, pool, steps, padding, data_format,
+                           compiled=method == "compiled")
+    if method == "staged_compiled":
+        return _staged_compiled(x, axes, pool, steps, padding, data_format)
+    return _staged(x, axes, pool, steps, padding, data_format)
+
+
+def _staged(x: Tensor, axes: list[int], pool: list[int], strides: list[int], padding: str,
+            data_format: str) -> Tensor:
+    """The pool as one stage per spatial axis (the last first), each with its gradient."""
     y = x
-    for axis, k, s in reversed(list(zip(axes, pool, steps))):
+    for axis, k, s in reversed(list(zip(axes, pool, strides))):
         if k != 1 or s != 1:
-            y = _pool_stage(y, axes, [axis], [k], [s], padding, data_format, compiled)
+            y = _pool_stage(y, axes, [axis], [k], [s], padding, data_format)
     return y
+
+
+def _staged_grad(x: Tensor, g: Tensor, axes: list[int], pool: list[int], strides: list[int],
+                 padding: str, data_format: str) -> Tensor:
+    """The input gradient of :func:`_staged` at ``x`` for output gradient ``g``."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = _staged(x, axes, pool, strides, padding, data_format)
+    return tape.gradient(y, x, output_gradients=g)
+
+
+def _staged_compiled(x: Tensor, axes: list[int], pool: list[int], strides: list[int],
+                     padding: str, data_format: str) -> Tensor:
+    """TensorFlow's joint pool forward; the backward recomputes the stages and routes
+    through them in one XLA-compiled function (no pass of TensorFlow's per stage)."""
+
+    @tf.custom_gradient
+    def pooled(x_in: Tensor):
+        y = ops.max_pool(x_in, pool, strides=strides, padding=padding, data_format=data_format)
+
+        def backward(g: Tensor) -> Tensor:
+            fn = functools.partial(_staged_grad, axes=axes, pool=pool, strides=strides,
+                                   padding=padding, data_format=data_format)
+            return tf.function(fn, jit_compile=True)(x_in, g)
+
+        return y, backward
+
+    return pooled(x)
 
 
 def global_max_first_winner(x: Tensor, data_format: str, keepdims: bool) -> Tensor:
