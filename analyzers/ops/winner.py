@@ -197,9 +197,9 @@ def max_pool_first_winner(x: Tensor, pool_size: Sequence[int], strides: Sequence
         raise ValueError(f"unknown max-pooling method {method!r}; one of {METHODS}")
     if method == "argmax":
         return max_pool_argmax(x, pool, steps, padding, data_format)
-    if pool == steps or method == "compiled":
+    if pool == steps or method == "compiled":  # one stage: staged_compiled is compiled
         return _pool_stage(x, axes, axes, pool, steps, padding, data_format,
-                           compiled=method == "compiled")
+                           compiled=method in ("compiled", "staged_compiled"))
     if method == "staged_compiled":
         return _staged_compiled(x, axes, pool, steps, padding, data_format)
     return _staged(x, axes, pool, steps, padding, data_format)
