@@ -41,6 +41,7 @@ from analyzers.ops.kernel import (
     batch_norm_affine,
 )
 from analyzers.ops.normalization import LayerNormOp, StdHeldLayerNormOp
+from analyzers.ops.taps import merge_temporal_taps
 
 
 class Canonizer:
@@ -63,13 +64,16 @@ def _channel_axis_matches(kernel_op: object, bn_layer: object) -> bool:
 
 
 class BatchNormFolder(Canonizer):
-    """Fold BatchNormalization into the preceding kernel layer where possible."""
+    """Fold BatchNormalization into the preceding kernel layer where possible (first
+    merging channelwise convolutions written as temporal taps into one grouped op,
+    :mod:`analyzers.ops.taps`)."""
 
     def apply(self, graph: Graph) -> Graph:
+        steps, merged = merge_temporal_taps(list(graph.steps))  # BN may follow their Add
+        graph = replace(graph, steps=steps)
         consumers = graph.consumers()
-        notes = list(graph.notes)
+        notes = list(graph.notes) + merged
         producer = {step.output: k for k, step in enumerate(graph.steps)}
-        steps = list(graph.steps)
         drop: set[int] = set()
         rename: dict[int, int] = {}
         for k, step in enumerate(steps):

@@ -10,7 +10,7 @@ from typing import Any
 import tensorflow as tf
 from keras import ops
 
-from analyzers.ops import conv_vjp
+from analyzers.ops import conv_vjp, grouped_conv
 from analyzers.ops.activations import resolve_activation
 from analyzers.ops.base import LayerOp, Tensor
 
@@ -145,6 +145,9 @@ class ConvOp(_SpatialKernelOp):
 
     A grouped convolution is the dense convolution with a block-diagonal kernel; it has
     no single input-channel sum, so the stacked fast paths of the rules are switched off.
+    A channelwise 3D one (``groups == in_channels``, X3D) runs as depthwise 2D convolutions
+    per temporal tap (:mod:`analyzers.ops.grouped_conv`; TensorFlow's grouped ``Conv3D`` is
+    slow on the CPU).
     """
 
     kernel_input_axis = -2
@@ -160,7 +163,11 @@ class ConvOp(_SpatialKernelOp):
     def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
                bias: Tensor | None = None) -> Tensor:
         x, padding = self._causal(xs[0], kernel)
-        if (conv_vjp.supports(self.rank, self.strides, padding, self.data_format, self.groups)
+        if grouped_conv.supports(tuple(x.shape), self.groups, self.data_format, self.strides,
+                                 self.dilation_rate):
+            z = grouped_conv.channelwise_conv3d(x, kernel, self.strides, padding,
+                                                self.dilation_rate)
+        elif (conv_vjp.supports(self.rank, self.strides, padding, self.data_format, self.groups)
                 and conv_vjp.forward_vjp_enabled()):
             z = conv_vjp.conv_forward_vjp(x, kernel, padding, self.dilation_rate)
         elif (conv_vjp.supports_patches(self.rank, kernel.shape[:self.rank], self.strides,

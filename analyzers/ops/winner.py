@@ -12,15 +12,23 @@ offsets of a window are enumerated row-major over the spatial axes (the first sp
 axis slowest, the last fastest), and the smallest offset holding the maximum wins. Global
 max pooling uses the same order over the whole spatial extent. The rule is the same in
 1D, 2D and 3D and whatever kernels TensorFlow runs.
+
+**Cost.** Computed op by op, the backward passes over the tensor many times (comparisons,
+selections, transposes: 3-5x TensorFlow's own max-pooling gradient on C3D's pools, 20-150x on
+I3D's overlapping ones). By default the backward is compiled by XLA into fused loops
+(:func:`default_method`; ``benchmarks/bench_pooling.py`` compares the methods per shape).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 
 import tensorflow as tf
 from keras import ops
+
+from analyzers.ops.argmax_pool import max_pool_argmax
 
 Tensor = tf.Tensor
 
@@ -125,9 +133,10 @@ def _undo_pad_or_crop(routed: Tensor, x_in: Tensor, x_pad: Tensor, padding: str)
 
 
 def _pool_stage(x: Tensor, axes: list[int], stage_axes: list[int], pool: list[int],
-                strides: list[int], padding: str, data_format: str) -> Tensor:
+                strides: list[int], padding: str, data_format: str, compiled: bool = False
+                ) -> Tensor:
     """Max pooling over ``stage_axes`` only (window ``pool``, ``strides`` on those axes, 1 on
-    the other spatial axes), with the first-winner gradient."""
+    the other spatial axes), with the first-winner gradient (``compiled``: by XLA)."""
     window = [pool[stage_axes.index(a)] if a in stage_axes else 1 for a in axes]
     steps = [strides[stage_axes.index(a)] if a in stage_axes else 1 for a in axes]
 
@@ -137,35 +146,101 @@ def _pool_stage(x: Tensor, axes: list[int], stage_axes: list[int], pool: list[in
 
         def backward(g: Tensor) -> Tensor:
             if pool == strides:
-                return _tiled_first_winner_grad(x_in, y, g, stage_axes, pool, padding)
-            return _sliced_first_winner_grad(x_in, y, g, stage_axes, pool, strides, padding)
+                fn = functools.partial(_tiled_first_winner_grad, axes=stage_axes, pool=pool,
+                                       padding=padding)
+            else:
+                fn = functools.partial(_sliced_first_winner_grad, axes=stage_axes, pool=pool,
+                                       strides=strides, padding=padding)
+            if compiled:  # a partial, not a closure: tf.function counts traces per code
+                fn = tf.function(fn, jit_compile=True)  # object; one per layer is no retrace
+            return fn(x_in, y, g)
 
         return y, backward
 
     return pooled(x)
 
 
+#: The ways to compute the first-winner gradient (``benchmarks/bench_pooling.py`` times
+#: them per pool shape): ``staged`` one TensorFlow stage per axis (slices or one reshape);
+#: ``compiled`` the joint window by XLA (one reshape for ``strides == pool``, else one
+#: strided slice per window offset, fused); ``staged_compiled`` the stages of ``staged``,
+#: each stage's gradient by XLA; ``argmax`` TensorFlow's argmax pooling
+#: (:mod:`analyzers.ops.argmax_pool`).
+METHODS = ("staged", "compiled", "staged_compiled", "argmax")
+
+
+def default_method(pool_size: Sequence[int], strides: Sequence[int]) -> str:
+    """The fastest exact method measured for this window (``benchmarks/results/pooling_*``):
+    ``compiled`` for non-overlapping windows (one reshape), ``staged_compiled`` for
+    overlapping ones (the joint window's 9 or 27 strided slices cost more than 3 + 3 + 3)."""
+    pool, steps = [int(k) for k in pool_size], [int(s) for s in strides]
+    return "compiled" if pool == steps else "staged_compiled"
+
+
 def max_pool_first_winner(x: Tensor, pool_size: Sequence[int], strides: Sequence[int],
-                          padding: str, data_format: str) -> Tensor:
+                          padding: str, data_format: str, method: str | None = None
+                          ) -> Tensor:
     """``keras.ops.max_pool`` whose gradient goes to each window's first maximum only.
 
-    Non-overlapping windows (``strides == pool_size``, as in C3D) are one pool whose gradient
-    reshapes (a handful of ops). Overlapping windows are pooled one spatial axis at a time,
-    the last axis first, each stage taking one strided slice per offset along its axis (3 + 3
-    + 3 slices instead of 27 for a 3x3x3 window): every stage routes ties to the first
-    maximum along its axis, so the composition picks the smallest offset on the first axis
-    holding the maximum, then on the second, ...: the first maximum in row-major window
-    order, as the joint window would.
+    ``method`` (default :func:`default_method`) is one of :data:`METHODS`; all give the
+    same winners. ``staged``: non-overlapping windows (``strides == pool_size``, as in C3D)
+    are one pool whose gradient reshapes (a handful of ops); overlapping windows are pooled
+    one spatial axis at a time, the last axis first, each stage taking one strided slice per
+    offset along its axis: every stage routes ties to the first maximum along its axis, so
+    the composition picks the smallest offset on the first axis holding the maximum, then on
+    the second, ...: the first maximum in row-major window order, as the joint window would.
     """
     axes = _spatial_axes(len(x.shape), data_format)
     pool, steps = [int(k) for k in pool_size], [int(s) for s in strides]
-    if pool == steps:
-        return _pool_stage(x, axes, axes, pool, steps, padding, data_format)
+    method = method or default_method(pool, steps)
+    if method not in METHODS:
+        raise ValueError(f"unknown max-pooling method {method!r}; one of {METHODS}")
+    if method == "argmax":
+        return max_pool_argmax(x, pool, steps, padding, data_format)
+    if pool == steps or method == "compiled":  # one stage: staged_compiled is compiled
+        return _pool_stage(x, axes, axes, pool, steps, padding, data_format,
+                           compiled=method in ("compiled", "staged_compiled"))
+    if method == "staged_compiled":
+        return _staged_compiled(x, axes, pool, steps, padding, data_format)
+    return _staged(x, axes, pool, steps, padding, data_format)
+
+
+def _staged(x: Tensor, axes: list[int], pool: list[int], strides: list[int], padding: str,
+            data_format: str) -> Tensor:
+    """The pool as one stage per spatial axis (the last first), each with its gradient."""
     y = x
-    for axis, k, s in reversed(list(zip(axes, pool, steps))):
+    for axis, k, s in reversed(list(zip(axes, pool, strides))):
         if k != 1 or s != 1:
             y = _pool_stage(y, axes, [axis], [k], [s], padding, data_format)
     return y
+
+
+def _staged_grad(x: Tensor, g: Tensor, axes: list[int], pool: list[int], strides: list[int],
+                 padding: str, data_format: str) -> Tensor:
+    """The input gradient of :func:`_staged` at ``x`` for output gradient ``g``."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = _staged(x, axes, pool, strides, padding, data_format)
+    return tape.gradient(y, x, output_gradients=g)
+
+
+def _staged_compiled(x: Tensor, axes: list[int], pool: list[int], strides: list[int],
+                     padding: str, data_format: str) -> Tensor:
+    """TensorFlow's joint pool forward; the backward recomputes the stages and routes
+    through them in one XLA-compiled function (no pass of TensorFlow's per stage)."""
+
+    @tf.custom_gradient
+    def pooled(x_in: Tensor):
+        y = ops.max_pool(x_in, pool, strides=strides, padding=padding, data_format=data_format)
+
+        def backward(g: Tensor) -> Tensor:
+            fn = functools.partial(_staged_grad, axes=axes, pool=pool, strides=strides,
+                                   padding=padding, data_format=data_format)
+            return tf.function(fn, jit_compile=True)(x_in, g)
+
+        return y, backward
+
+    return pooled(x)
 
 
 def global_max_first_winner(x: Tensor, data_format: str, keepdims: bool) -> Tensor:

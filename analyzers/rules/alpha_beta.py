@@ -43,8 +43,9 @@ class AlphaBetaRule(Rule):
         self.conserve_degenerate = bool(conserve_degenerate)
 
     def __call__(self, op, xs, r, nonnegative=False, stand_ins=None):
-        fused = _fused.alpha_beta(op, xs, r, nonnegative, beta=self.beta, bias=self.bias,
-                                  seeds=self._seeds)
+        fused = _fused.alpha_beta(
+            op, xs, r, nonnegative, beta=self.beta, bias=self.bias, seeds=self._seeds,
+            plain_nonnegative=lambda: self(op, xs, r, nonnegative=True))
         if fused is not None:
             return fused
         xs = list(xs)

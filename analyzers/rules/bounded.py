@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from analyzers.rules import _fused
 from analyzers.rules.base import Rule, Tensor, grads, signed_part, stabilize
 
 
@@ -44,6 +45,9 @@ class BoundedRule(Rule):
         else:
             pairs = [self.stand_in_inputs(x) for x in xs]
             lows, highs = [p[0] for p in pairs], [p[1] for p in pairs]
+        fused = _fused.bounded(op, xs, lows, highs, r, self.epsilon)
+        if fused is not None:
+            return fused
         kernel = op.kernel if op.has_weights else None
         watched = xs + lows + highs
         with tf.GradientTape(watch_accessed_variables=False) as tape:

@@ -20,7 +20,7 @@ from conservation import assert_conserved  # noqa: E402
 
 import analyzers  # noqa: E402
 from analyzers.ops import make_op  # noqa: E402
-from analyzers.ops.winner import max_pool_first_winner  # noqa: E402
+from analyzers.ops.winner import METHODS, max_pool_first_winner  # noqa: E402
 
 L = keras.layers
 
@@ -84,6 +84,39 @@ def test_winner_take_all_at_ties_matches_matrix_form(case, inputs):
     assert got.sum() == pytest.approx(float(r.sum()), rel=1e-6)
     # exactly one winner per window: as many non-zero inputs as windows at most
     assert np.count_nonzero(got) <= r.size
+
+
+def _case_geometry(kw, in_shape):
+    rank = len(in_shape) - 1
+    pool = kw["pool_size"]
+    pool = (pool,) * rank if isinstance(pool, int) else tuple(pool)
+    strides = kw.get("strides", pool)
+    strides = (strides,) * rank if isinstance(strides, int) else tuple(strides)
+    return pool, strides, kw.get("padding", "valid"), kw.get("data_format", "channels_last")
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("inputs", ["zeros", "two_levels", "negative_levels"])
+@pytest.mark.parametrize("case", TIE_CASES, ids=[c[0] for c in TIE_CASES])
+def test_every_method_matches_matrix_form_at_ties(case, inputs, method):
+    """Each way of computing the first-winner gradient (XLA, argmax pooling, stages) routes
+    tied windows as the matrix-form reference, and its forward is TensorFlow's max."""
+    _, _, avg_cls, kw, in_shape = case
+    membership, out_shape = _membership(avg_cls, kw, in_shape)
+    pool, strides, padding, data_format = _case_geometry(kw, in_shape)
+    rng = np.random.default_rng(4)
+    x = tf.constant(TIE_INPUTS[inputs](rng, in_shape)[None])
+    r = tf.constant(rng.uniform(0.1, 1.0, size=(1,) + out_shape).astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = max_pool_first_winner(x, pool, strides, padding, data_format, method=method)
+    got = tape.gradient(y, x, output_gradients=r).numpy()[0]
+    expected = ref.pool_winner_take_all(x.numpy().reshape(-1).astype(np.float64), membership,
+                                        r.numpy().reshape(-1).astype(np.float64))
+    np.testing.assert_array_equal(y.numpy(), keras.ops.max_pool(
+        x, pool, strides=strides, padding=padding, data_format=data_format).numpy())
+    np.testing.assert_allclose(got, expected.reshape(in_shape), rtol=1e-6, atol=1e-7)
+    assert np.count_nonzero(got) <= r.shape.num_elements()
 
 
 @pytest.mark.parametrize("case", TIE_CASES, ids=[c[0] for c in TIE_CASES])
@@ -200,6 +233,7 @@ def test_every_rule_conserves_on_tied_windows(make_model):
         assert_conserved(relevance, target, rtol=1e-4, err_msg=f"{name} {kwargs}")
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 @pytest.mark.parametrize("pool,strides,padding,shape", [
     ((2, 2, 2), (2, 2, 2), "valid", (3, 8, 9, 7, 4)),
@@ -212,9 +246,10 @@ def test_every_rule_conserves_on_tied_windows(make_model):
     ((3,), (3,), "same", (2, 10, 3)), ((3,), (2,), "valid", (2, 10, 3)),
 ])
 def test_separable_pool_routes_as_the_joint_window(pool, strides, padding, shape,
-                                                   data_format):
-    """The pool as it runs (one reshape stage for stride == window; otherwise one stage per
-    axis, each a reshape where that axis' stride equals its window, else sliced) gives the
+                                                   data_format, method):
+    """The pool as it runs, by every method (one reshape stage for stride == window,
+    otherwise one stage per axis, each a reshape where that axis' stride equals its window,
+    else sliced; the same by XLA; the joint window by XLA; argmax pooling stages) gives the
     same output and winners as ranking all offsets of the whole window jointly, on inputs
     with many ties and on distinct values."""
     from analyzers.ops.winner import _sliced_first_winner_grad, _spatial_axes
@@ -231,7 +266,7 @@ def test_separable_pool_routes_as_the_joint_window(pool, strides, padding, shape
         g = tf.constant(rng.uniform(0.5, 1.5, expected_y.shape).astype(np.float32))
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y = max_pool_first_winner(x, pool, strides, padding, data_format)
+            y = max_pool_first_winner(x, pool, strides, padding, data_format, method=method)
         staged = tape.gradient(y, x, output_gradients=g)
         joint = _sliced_first_winner_grad(x, expected_y, g, axes, list(pool), list(strides),
                                           padding)
@@ -239,7 +274,7 @@ def test_separable_pool_routes_as_the_joint_window(pool, strides, padding, shape
         # same winners; where windows overlap an input winning several windows sums their
         # gradients in another order (float32 round-off), else bit for bit
         np.testing.assert_array_equal(staged.numpy() != 0, joint.numpy() != 0)
-        if tuple(pool) == tuple(strides):
+        if tuple(pool) == tuple(strides) and method != "argmax":
             np.testing.assert_array_equal(staged.numpy(), joint.numpy())
         else:
             np.testing.assert_allclose(staged.numpy(), joint.numpy(), rtol=1e-6)

@@ -3,6 +3,11 @@
 - :func:`conv3d`: a bias-free Conv3D padded the way PyTorch pads (``kernel // 2`` zeros on
   both sides), so a strided convolution sees the same windows as the reference
   implementations (Keras' ``same`` pads asymmetrically when the stride is > 1).
+- :func:`channelwise_conv3d`: a channelwise (depthwise) 3D convolution, by default as
+  standard layers that TensorFlow runs fast on the CPU: zero padding, then per temporal tap a
+  cropped copy of the clip through ``TimeDistributed(DepthwiseConv2D)``, summed by ``Add``
+  (TensorFlow's ``Conv3D(groups=channels)`` is the slow path there); ``formulation="conv3d"``
+  gives the grouped ``Conv3D`` (the same map; models saved with it load as before).
 - :func:`batch_norm`: BatchNormalization with PyTorch's defaults (epsilon 1e-5, momentum 0.1,
   which is Keras' 0.9); ``bias=False`` drops its shift (``center=False``) for the
   bias-free variants that relevance-conservation checks need.
@@ -91,6 +96,78 @@ def conv3d(
         padding = "valid"
     return layers.Conv3D(filters, kernel, strides=strides, padding=padding, groups=groups,
                          use_bias=use_bias, name=name)(x)
+
+
+#: Formulations of a channelwise 3D convolution (:func:`channelwise_conv3d`).
+CHANNELWISE = ("taps", "conv3d")
+
+
+def channelwise_conv3d(
+    x,
+    kernel: Sequence[int],
+    strides: Sequence[int] = (1, 1, 1),
+    name: str = "conv",
+    formulation: str = "taps",
+    multiplier: int = 1,
+):
+    """Channelwise 3D convolution (``groups == channels``, bias-free, PyTorch padding).
+
+    ``formulation="taps"`` (default): ``ZeroPadding3D`` (``{name}_pad``), then for each
+    temporal tap ``dt`` a ``Cropping3D`` (``{name}_t{dt}_crop``) keeping frames ``dt ..
+    dt + T - 1`` and a ``TimeDistributed(DepthwiseConv2D)`` (``{name}_t{dt}``) with that
+    tap's kernel slice, summed by ``Add`` named ``name``: the same function as
+    ``Conv3D(groups=channels)`` (the weights of tap ``dt`` are the kernel's slice ``dt``,
+    :func:`channelwise_tap_weights`) in standard Keras layers, which ``analyzers`` explains as
+    the grouped convolution it is. ``"conv3d"``: the grouped ``Conv3D`` of :func:`conv3d`.
+    A single temporal tap or a temporal stride > 1 always uses ``Conv3D``.
+    """
+    if formulation not in CHANNELWISE:
+        raise ValueError(f"channelwise formulation must be one of {CHANNELWISE}, got "
+                         f"{formulation!r}")
+    kernel = tuple(int(k) for k in kernel)
+    strides = tuple(int(s) for s in strides)
+    channels = int(x.shape[-1])
+    if formulation == "conv3d" or kernel[0] == 1 or strides[0] != 1:
+        return conv3d(x, channels * multiplier, kernel, strides, name=name, groups=channels)
+    pads = tuple(k // 2 for k in kernel)
+    if any(pads):
+        x = layers.ZeroPadding3D(tuple((p, p) for p in pads), name=f"{name}_pad")(x)
+    # the grouped Conv3D's Glorot-uniform distribution (its fans count all k_t taps)
+    init = keras.initializers.VarianceScaling(1.0 / kernel[0], "fan_avg", "uniform")
+    taps = []
+    for dt in range(kernel[0]):
+        frames = layers.Cropping3D(((dt, kernel[0] - 1 - dt), (0, 0), (0, 0)),
+                                   name=f"{name}_t{dt}_crop")(x)
+        depthwise = layers.DepthwiseConv2D(kernel[1:], strides=strides[1:], padding="valid",
+                                           depth_multiplier=multiplier, use_bias=False,
+                                           depthwise_initializer=init)
+        taps.append(layers.TimeDistributed(depthwise, name=f"{name}_t{dt}")(frames))
+    return layers.Add(name=name)(taps)
+
+
+def channelwise_tap_weights(kernel, channels: int) -> list:
+    """The kernels of the ``taps`` layers of :func:`channelwise_conv3d` (in tap order, each
+    ``[k_h, k_w, channels, multiplier]``) from a grouped ``Conv3D`` kernel
+    ``[k_t, k_h, k_w, 1, channels * multiplier]`` (a numpy array)."""
+    k_t, k_h, k_w, _, out = kernel.shape
+    return [kernel[dt].reshape(k_h, k_w, channels, out // channels) for dt in range(k_t)]
+
+
+def copy_channelwise_weights(grouped: keras.Model, taps: keras.Model) -> None:
+    """Give ``taps`` (built with ``formulation="taps"``) the weights of ``grouped`` (the same
+    builder and arguments with ``"conv3d"``, e.g. an X3D saved by an earlier release): layers
+    are matched by name, tap ``dt`` of channelwise convolution ``c`` (``c_t{dt}``) gets the
+    slice ``dt`` of ``c``'s kernel (:func:`channelwise_tap_weights`). Both models then compute
+    the same function."""
+    by_name = {layer.name: layer for layer in grouped.layers}
+    for layer in taps.layers:
+        if isinstance(layer, layers.TimeDistributed):
+            name, tap = layer.name.rsplit("_t", 1)
+            source = by_name[name]
+            weights = channelwise_tap_weights(source.kernel.numpy(), int(source.groups))
+            layer.set_weights([weights[int(tap)]])
+        elif layer.weights:
+            layer.set_weights(by_name[layer.name].get_weights())
 
 
 def batch_norm(x, name: str, bias: bool = True, scale: bool = True, epsilon: float = 1e-5):

@@ -7,11 +7,16 @@ CVPR 2020) as Keras 3 functional models, in the layout of PyTorchVideo's ``creat
 - :func:`x3d_small`: narrower and shallower, to train on a CPU.
 
 A network: a stem (1x3x3 convolution, then a channelwise 5x1x1 one), four stages of
-bottleneck blocks (1x1x1, channelwise 3x3x3 = ``Conv3D(groups=channels)``, 1x1x1) with a
+bottleneck blocks (1x1x1, channelwise 3x3x3, 1x1x1) with a
 squeeze-and-excitation gate after the channelwise convolution of every other block and swish
 after it, and a head (1x1x1 convolution, BatchNorm, ReLU, global average, a ReLU projection
 and the classifier). The gate is GlobalAveragePooling3D -> Dense(relu) -> Dense(sigmoid) ->
-Reshape -> Multiply. Explaining it needs grouped convolutions, gated Multiply and swish in
+Reshape -> Multiply. A channelwise convolution is built, by default, from standard layers
+that TensorFlow runs fast on the CPU (per temporal tap a ``TimeDistributed(DepthwiseConv2D)``
+on cropped frames, summed by ``Add``; ``channelwise="conv3d"`` gives the grouped ``Conv3D`` of
+earlier releases, ten or more times slower there; both are the same function, and
+``analyzers`` explains the taps as the grouped convolution). Explaining it needs grouped
+convolutions, gated Multiply and swish in
 :mod:`analyzers`. Under z+ / deep Taylor it loses a little relevance (0.4-0.6 % of the logit
 on a random bias-free ``x3d_small``): channelwise-convolution units with a negative output and
 no activating contribution receive relevance through swish and cannot pass it on
@@ -27,7 +32,9 @@ import keras
 from keras import layers
 
 from kvlrp.models.builders.common import (
+    CHANNELWISE,
     batch_norm,
+    channelwise_conv3d,
     check_num_classes,
     classifier,
     clip_input,
@@ -60,6 +67,7 @@ def x3d(
     dropout: float = 0.5,
     bias: bool = True,
     name: str = "x3d",
+    channelwise: str = "taps",
 ) -> keras.Model:
     """X3D; the defaults are X3D-XS, whose ``input_shape`` is ``(4, 160, 160, 3)`` (the
     arguments every builder takes: :mod:`~kvlrp.models.builders.common`).
@@ -74,8 +82,17 @@ def x3d(
         Squeeze-and-excitation reduction (0 disables the gates).
     dropout
         Dropout rate before the classifier.
+    channelwise
+        How the channelwise convolutions are built
+        (:func:`~kvlrp.models.builders.common.channelwise_conv3d`): ``"taps"`` (default;
+        standard layers, per temporal tap a ``TimeDistributed(DepthwiseConv2D)``, fast on
+        the CPU) or ``"conv3d"`` (the grouped ``Conv3D`` of earlier releases, the same
+        function; TensorFlow runs it slowly on the CPU).
     """
     num_classes = check_num_classes(num_classes, name)
+    if channelwise not in CHANNELWISE:
+        raise ValueError(f"{name}: channelwise must be one of {CHANNELWISE}, got "
+                         f"{channelwise!r}")
     for label, value in (("width_factor", width_factor), ("depth_factor", depth_factor),
                          ("bottleneck_factor", bottleneck_factor)):
         if not float(value) > 0:
@@ -86,7 +103,7 @@ def x3d(
     inputs = clip_input(input_shape, name)
     stem_dim = round_width(STEM_DIM, width_factor)
     x = conv3d(inputs, stem_dim, (1, 3, 3), (1, 2, 2), name="stem_conv_s")
-    x = conv3d(x, stem_dim, (5, 1, 1), name="stem_conv_t", groups=stem_dim)
+    x = channelwise_conv3d(x, (5, 1, 1), name="stem_conv_t", formulation=channelwise)
     x = batch_norm(x, "stem_bn", bias)
     x = layers.ReLU(name="stem_relu")(x)
     dim_in, stage_dim = stem_dim, STEM_DIM
@@ -97,7 +114,8 @@ def x3d(
         dim_inner = int(bottleneck_factor * dim_out)
         for index in range(1, int(math.ceil(depth_factor * depth)) + 1):
             x = _res_block(x, dim_in, dim_inner, dim_out, 2 if index == 1 else 1,
-                           se_ratio if index % 2 else 0.0, bias, f"s{stage}_b{index}")
+                           se_ratio if index % 2 else 0.0, bias, f"s{stage}_b{index}",
+                           channelwise)
             dim_in = dim_out
     x = conv3d(x, dim_inner, (1, 1, 1), name="head_conv")
     x = batch_norm(x, "head_bn", bias)
@@ -118,22 +136,25 @@ def x3d_small(
     dropout: float = 0.0,
     bias: bool = True,
     name: str = "x3d_small",
+    channelwise: str = "taps",
 ) -> keras.Model:
     """A small X3D (stem 8 channels, stages 8/16/24/48, 1/1/3/2 blocks by default);
-    ``width_factor``, ``depth_factor``, ``head_dim`` and ``dropout`` as in :func:`x3d`."""
+    ``width_factor``, ``depth_factor``, ``head_dim``, ``dropout`` and ``channelwise`` as in
+    :func:`x3d`."""
     return x3d(num_classes, (frames, size, size, channels), width_factor=width_factor,
                depth_factor=depth_factor, head_dim=head_dim, dropout=dropout, bias=bias,
-               name=name)
+               name=name, channelwise=channelwise)
 
 
 def _res_block(x, dim_in: int, dim_inner: int, dim_out: int, spatial_stride: int,
-               se_ratio: float, bias: bool, name: str):
+               se_ratio: float, bias: bool, name: str, channelwise: str = "taps"):
     """Bottleneck branch + shortcut (1x1x1 strided convolution where shapes change), ReLU."""
     strides = (1, spatial_stride, spatial_stride)
     y = conv3d(x, dim_inner, (1, 1, 1), name=f"{name}_conv_a")
     y = batch_norm(y, f"{name}_bn_a", bias)
     y = layers.ReLU(name=f"{name}_relu_a")(y)
-    y = conv3d(y, dim_inner, (3, 3, 3), strides, name=f"{name}_conv_b", groups=dim_inner)
+    y = channelwise_conv3d(y, (3, 3, 3), strides, name=f"{name}_conv_b",
+                           formulation=channelwise)
     y = batch_norm(y, f"{name}_bn_b", bias)
     if se_ratio > 0:
         y = _squeeze_excite(y, dim_inner, round_width(dim_inner, se_ratio), bias, f"{name}_se")

@@ -24,6 +24,7 @@ from conservation import ascent_inputs, assert_conserved
 
 import analyzers
 from kvlrp.models import build_model
+from kvlrp.models.builders.common import copy_channelwise_weights
 
 SMALL = ["r3d_small", "r2plus1d_small", "i3d_small", "x3d_small"]
 #: Narrow variants of the builders for 8x16x16 clips (a few thousand parameters).
@@ -92,7 +93,16 @@ def bias_free_models():
     models = {}
     for name in SMALL:
         keras.utils.set_random_seed(1)
-        model = build_model(name, 3, frames=SHAPE[0], size=SHAPE[1], bias=False, **KWARGS[name])
+        # x3d_small: the weights drawn for its grouped-Conv3D formulation (the measurements
+        # below), copied into the default temporal-taps model (the same function)
+        extra = {"channelwise": "conv3d"} if name == "x3d_small" else {}
+        model = build_model(name, 3, frames=SHAPE[0], size=SHAPE[1], bias=False,
+                            **KWARGS[name], **extra)
+        if extra:
+            taps = build_model(name, 3, frames=SHAPE[0], size=SHAPE[1], bias=False,
+                               **KWARGS[name])
+            copy_channelwise_weights(model, taps)
+            model = taps
         assert _randomise_batch_norm(model, rng) > 0
         _mirror_head(model)
         models[name] = model
