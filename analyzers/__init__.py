@@ -27,8 +27,8 @@ from analyzers.analyzer import Analyzer
 from analyzers.canonizers import BatchNormFolder, Canonizer
 from analyzers.composites import Composite, layer_map_composite
 from analyzers.errors import UnsupportedLayerError
-from analyzers.functional import as_functional
-from analyzers.graph import build_graph
+from analyzers.model.functional import as_functional
+from analyzers.model.graph import build_graph
 from analyzers.ops import SUPPORTED_LAYERS, supported_layer_names, supported_layers
 from analyzers.registry import analyzer_options, create_analyzer, list_analyzers
 from analyzers.rules import (

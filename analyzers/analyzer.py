@@ -11,8 +11,8 @@ import numpy as np
 import tensorflow as tf
 
 from analyzers import registry
-from analyzers.graph import Graph, build_graph
-from analyzers.precision import float32_compute, reduced_precision_layers
+from analyzers.model.graph import Graph, build_graph
+from analyzers.model.precision import float32_compute, reduced_precision_layers
 from analyzers.settings import NEURON_SELECTION_MODES, Settings, write_npz
 
 NeuronSelection = str | int | np.ndarray | None

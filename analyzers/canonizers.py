@@ -30,7 +30,8 @@ from dataclasses import replace
 
 import tensorflow as tf
 
-from analyzers.graph import Graph, annotate_steps
+from analyzers.model.graph import Graph, annotate_steps
+from analyzers.ops.convolution.taps import merge_temporal_taps
 from analyzers.ops.kernel import (
     AffineOp,
     ConvOp,
@@ -41,7 +42,6 @@ from analyzers.ops.kernel import (
     batch_norm_affine,
 )
 from analyzers.ops.normalization import LayerNormOp, StdHeldLayerNormOp
-from analyzers.ops.taps import merge_temporal_taps
 
 
 class Canonizer:
@@ -66,7 +66,7 @@ def _channel_axis_matches(kernel_op: object, bn_layer: object) -> bool:
 class BatchNormFolder(Canonizer):
     """Fold BatchNormalization into the preceding kernel layer where possible (first
     merging channelwise convolutions written as temporal taps into one grouped op,
-    :mod:`analyzers.ops.taps`)."""
+    :mod:`analyzers.ops.convolution.taps`)."""
 
     def apply(self, graph: Graph) -> Graph:
         steps, merged = merge_temporal_taps(list(graph.steps))  # BN may follow their Add

@@ -2,7 +2,7 @@
 
 A :class:`Composite` is an ordered list of ``(predicate, rule)`` pairs. A predicate is a
 function ``(op, step) -> bool`` over a :class:`~analyzers.ops.base.LayerOp` and its
-:class:`~analyzers.graph.Step` (``step.is_input_layer``, ``step.input_nonnegative``);
+:class:`~analyzers.model.graph.Step` (``step.is_input_layer``, ``step.input_nonnegative``);
 ``op.layer`` is the Keras layer (the inner layer of a ``TimeDistributed``).
 
 :func:`layer_map_composite` builds the composites used by the named analyzers: a rule for
@@ -44,8 +44,8 @@ from analyzers.ops.kernel import (
     KernelOp,
 )
 from analyzers.ops.normalization import DiagonalOp, GroupNormOp, LayerNormOp
-from analyzers.ops.pooling import GlobalPoolOp, PoolOp
-from analyzers.ops.recurrent import BidirectionalOp, RecurrentOp
+from analyzers.ops.pooling.layers import GlobalPoolOp, PoolOp
+from analyzers.ops.recurrent.layers import BidirectionalOp, RecurrentOp
 from analyzers.ops.structural import AddOp, SoftmaxOp, TimeDistributedOp
 from analyzers.ops.traced import TracedOp
 from analyzers.rules import (

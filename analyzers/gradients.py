@@ -3,10 +3,10 @@
 * gradient (and iNNvestigate's ``gradient.baseline``), input times gradient, SmoothGrad,
   integrated gradients, plus the ``input`` and ``random`` baselines: all differentiate the
   selected logit (softmax stripped) with respect to the input, in one compiled function, on
-  any differentiable single-input Keras model (see :mod:`analyzers.logits`): no layer needs a
+  any differentiable single-input Keras model (see :mod:`analyzers.model.logits`): no layer needs a
   relevance rule.
 * deconvnet and guided backprop: the gradient with a modified backward pass at ReLUs. Both
-  walk the model's layer graph backwards (:func:`analyzers.graph.build_graph`, so they accept
+  walk the model's layer graph backwards (:func:`analyzers.model.graph.build_graph`, so they accept
   the layers the relevance engine supports), passing the signal through each layer's
   vector-Jacobian product (through any other activation by its derivative), except at a ReLU
   (a layer with ``activation="relu"``, an ``Activation("relu")`` or a ``ReLU`` layer):
@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from analyzers.analyzer import Analyzer
-from analyzers.logits import check_model, logit_function
+from analyzers.model.logits import check_model, logit_function
 from analyzers.registry import register
 from analyzers.settings import Settings
 

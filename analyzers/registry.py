@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from analyzers.functional import as_functional
+from analyzers.model.functional import as_functional
 from analyzers.settings import NEURON_SELECTION_MODES, Settings, read_npz
 
 

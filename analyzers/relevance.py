@@ -11,7 +11,7 @@ import tensorflow as tf
 from analyzers.analyzer import Analyzer
 from analyzers.canonizers import BatchNormFolder, Canonizer
 from analyzers.composites import Composite
-from analyzers.graph import build_graph
+from analyzers.model.graph import build_graph
 from analyzers.settings import Settings
 
 

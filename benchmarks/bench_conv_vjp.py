@@ -1,6 +1,6 @@
 """Time one stride-1 C3D layer's input VJP: the tape's (``Conv3DBackpropInputV2``) against
 the forward convolution with the flipped, channel-swapped kernel
-(:mod:`analyzers.ops.conv_vjp`), under both of TensorFlow's CPU kernel sets (one subprocess
+(:mod:`analyzers.ops.convolution.vjp`), under both of TensorFlow's CPU kernel sets (one subprocess
 each, so each ratio is measured within one process).
 
     python benchmarks/bench_conv_vjp.py              # writes results/conv_vjp.md
@@ -35,7 +35,7 @@ def worker(layers, repeats: int) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from analyzers.ops import conv_vjp
+    from analyzers.ops.convolution import vjp as conv_vjp
 
     out = {"kernels": _machine.kernel_set(), "layers": {}}
     for name, shape, cout in layers:

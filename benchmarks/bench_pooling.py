@@ -5,11 +5,11 @@ For every pool shape of the benchmark models (c3d_bench at batch 8, the full I3D
 
 - ``tf``: TensorFlow's ``max_pool`` (its gradient hands a tied window's gradient to every tied
   input in 3D: not exact, the reference time),
-- ``staged``: the slice / reshape stages of :mod:`analyzers.ops.winner` (the old path),
+- ``staged``: the slice / reshape stages of :mod:`analyzers.ops.pooling.winner` (the old path),
 - ``compiled``: the joint window by XLA (one reshape where strides == pool, else one strided
   slice per window offset),
 - ``staged_compiled``: the stages of ``staged``, each stage's gradient compiled by XLA,
-- ``argmax``: :mod:`analyzers.ops.argmax_pool` (``tf.nn.max_pool_with_argmax`` stages),
+- ``argmax``: :mod:`analyzers.ops.pooling.argmax` (``tf.nn.max_pool_with_argmax`` stages),
 
 interleaved round by round (``_interleave.round_orders``), and reports each one's ratio to
 ``tf``. Before timing, every exact candidate is checked against the joint-window reference on
@@ -57,7 +57,7 @@ KERNEL_SETS = {"oneDNN": "1", "Eigen": "0"}
 def _pool_fn(name: str, pool, strides, padding):
     from keras import ops
 
-    from analyzers.ops import winner
+    from analyzers.ops.pooling import winner
 
     if name == "tf":
         return lambda x: ops.max_pool(x, list(pool), strides=list(strides), padding=padding)
@@ -70,7 +70,7 @@ def _check_exact(name: str, pool, strides, padding) -> bool:
     import numpy as np
     import tensorflow as tf
 
-    from analyzers.ops.winner import _sliced_first_winner_grad, _spatial_axes
+    from analyzers.ops.pooling.winner import _sliced_first_winner_grad, _spatial_axes
 
     rank = len(pool)
     shape = (2, *[7 + k for k in range(rank)], 3)

@@ -31,8 +31,8 @@ from analyzers.ops.kernel import (
     separable_ops,
 )
 from analyzers.ops.normalization import GroupNormOp, LayerNormOp
-from analyzers.ops.pooling import GlobalPoolOp, PoolOp
-from analyzers.ops.recurrent import BidirectionalOp, MaskingOp, RecurrentOp
+from analyzers.ops.pooling.layers import GlobalPoolOp, PoolOp
+from analyzers.ops.recurrent.layers import BidirectionalOp, MaskingOp, RecurrentOp
 from analyzers.ops.structural import (
     ActivationOp,
     AddOp,

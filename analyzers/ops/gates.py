@@ -1,6 +1,6 @@
 """``Multiply`` by gates: the product of one tensor with the outputs of sigmoid /
 hard_sigmoid activations (squeeze-and-excitation, LSTM-style gating). Which inputs are
-gates is decided on the whole graph (:func:`analyzers.graph.mark_gates`)."""
+gates is decided on the whole graph (:func:`analyzers.model.graph.mark_gates`)."""
 
 from __future__ import annotations
 

@@ -10,9 +10,10 @@ from typing import Any
 import tensorflow as tf
 from keras import ops
 
-from analyzers.ops import conv_vjp, grouped_conv
 from analyzers.ops.activations import resolve_activation
 from analyzers.ops.base import LayerOp, Tensor
+from analyzers.ops.convolution import grouped as grouped_conv
+from analyzers.ops.convolution import vjp as conv_vjp
 
 
 def _bias_shape(rank: int, channels_last: bool, n: int) -> tuple[int, ...]:
@@ -146,7 +147,7 @@ class ConvOp(_SpatialKernelOp):
     A grouped convolution is the dense convolution with a block-diagonal kernel; it has
     no single input-channel sum, so the stacked fast paths of the rules are switched off.
     A channelwise 3D one (``groups == in_channels``, X3D) runs as depthwise 2D convolutions
-    per temporal tap (:mod:`analyzers.ops.grouped_conv`; TensorFlow's grouped ``Conv3D`` is
+    per temporal tap (:mod:`analyzers.ops.convolution.grouped`; TensorFlow's grouped ``Conv3D`` is
     slow on the CPU).
     """
 

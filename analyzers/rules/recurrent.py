@@ -2,11 +2,11 @@
 held constant, activations by the identity rule, the linear parts and the sums by the rules
 the composite gives them.
 
-The layer's op (:class:`analyzers.ops.recurrent.RecurrentOp`) runs the loop forward; this rule
-starts from the relevance of the output (every step's with ``return_sequences``, else the last
-one's) and, from the last timestep to the first, asks the cell
-(:meth:`analyzers.ops.cells.Cell.relevance`) for the relevance of ``x_t`` and of the previous
-state. A masked timestep passes the relevance of its state on unchanged and gives ``x_t``
+The layer's op (:class:`analyzers.ops.recurrent.layers.RecurrentOp`) runs the loop forward;
+this rule starts from the relevance of the output (every step's with ``return_sequences``,
+else the last one's) and, from the last timestep to the first, asks the cell
+(:meth:`analyzers.ops.recurrent.cells.Cell.relevance`) for the relevance of ``x_t`` and of the
+previous state. A masked timestep passes the relevance of its state on unchanged and gives ``x_t``
 none; at a sample's first step the zero initial state is no input, so nothing is absorbed there.
 """
 
@@ -40,7 +40,7 @@ def _step(cell: Any, run: Any, t: int, r_state: tuple, rules: Mapping[str, Rule]
 
 def walk(op: Any, run: Any, r: Tensor, rules: Mapping[str, Rule]) -> Tensor:
     """Relevance of a recurrent layer's input sequence (in input order) from the relevance
-    ``r`` of its output, for one :class:`~analyzers.ops.recurrent.Run`."""
+    ``r`` of its output, for one :class:`~analyzers.ops.recurrent.layers.Run`."""
     steps = len(run.records)
     r_out = tf.unstack(r, num=steps, axis=1) if op.return_sequences else \
         [None] * (steps - 1) + [r]

@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import analyzers  # noqa: E402
-from analyzers.ops import conv_vjp  # noqa: E402
+from analyzers.ops.convolution import vjp as conv_vjp  # noqa: E402
 
 CASES = [  # rank, kernel size, dilation, padding
     (1, (3,), (1,), "same"), (1, (4,), (2,), "valid"),

@@ -1,6 +1,7 @@
 """Channelwise 3D convolutions as depthwise 2D convolutions per temporal tap
-(:mod:`analyzers.ops.grouped_conv`): forward and input VJP equal Keras' ``Conv3D(groups=...)``
-to float32 round-off, and the engine's op for a grouped ``Conv3D`` uses them."""
+(:mod:`analyzers.ops.convolution.grouped`): forward and input VJP equal Keras'
+``Conv3D(groups=...)`` to float32 round-off, and the engine's op for a grouped ``Conv3D`` uses
+them."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from analyzers.ops import make_op  # noqa: E402
-from analyzers.ops.grouped_conv import channelwise_conv3d, supports  # noqa: E402
+from analyzers.ops.convolution.grouped import channelwise_conv3d, supports  # noqa: E402
 
 #: (id, channels, multiplier, kernel, strides, padding, dilation, input frames/height/width)
 CASES = [

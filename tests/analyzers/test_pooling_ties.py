@@ -20,7 +20,7 @@ from conservation import assert_conserved  # noqa: E402
 
 import analyzers  # noqa: E402
 from analyzers.ops import make_op  # noqa: E402
-from analyzers.ops.winner import METHODS, max_pool_first_winner  # noqa: E402
+from analyzers.ops.pooling.winner import METHODS, max_pool_first_winner  # noqa: E402
 
 L = keras.layers
 
@@ -252,7 +252,7 @@ def test_separable_pool_routes_as_the_joint_window(pool, strides, padding, shape
     else sliced; the same by XLA; the joint window by XLA; argmax pooling stages) gives the
     same output and winners as ranking all offsets of the whole window jointly, on inputs
     with many ties and on distinct values."""
-    from analyzers.ops.winner import _sliced_first_winner_grad, _spatial_axes
+    from analyzers.ops.pooling.winner import _sliced_first_winner_grad, _spatial_axes
 
     rng = np.random.default_rng(1)
     if data_format == "channels_first":  # shapes are given channels-last

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 from keras import ops
 
-from analyzers.ops.argmax_pool import max_pool_argmax
+from analyzers.ops.pooling.argmax import max_pool_argmax
 
 Tensor = tf.Tensor
 
@@ -165,7 +165,7 @@ def _pool_stage(x: Tensor, axes: list[int], stage_axes: list[int], pool: list[in
 #: ``compiled`` the joint window by XLA (one reshape for ``strides == pool``, else one
 #: strided slice per window offset, fused); ``staged_compiled`` the stages of ``staged``,
 #: each stage's gradient by XLA; ``argmax`` TensorFlow's argmax pooling
-#: (:mod:`analyzers.ops.argmax_pool`).
+#: (:mod:`analyzers.ops.pooling.argmax`).
 METHODS = ("staged", "compiled", "staged_compiled", "argmax")
 
 

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from analyzers.compat import build_input_shape, is_functional
-from analyzers.precision import computing_in_reduced_precision, float32_compute
+from analyzers.model.precision import computing_in_reduced_precision, float32_compute
 
 #: What to do with a subclassed model that cannot be traced.
 HOW = "rebuild it as keras.Model(inputs, outputs) from its layers (the functional API)"

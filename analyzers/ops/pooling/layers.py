@@ -4,7 +4,7 @@ The *linear* map of every pooling op is an average over the same windows; releva
 rules that decompose it (``ZRule``) split relevance in proportion to the inputs. The
 *preactivation* of a max pooling is the max itself; the gradient rule routes through it
 and so gives winner-take-all, with exactly one winner per window: the first maximum in
-window order (see :mod:`analyzers.ops.winner`), whatever kernel TensorFlow runs.
+window order (see :mod:`analyzers.ops.pooling.winner`), whatever kernel TensorFlow runs.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from keras import ops
 
 from analyzers.ops.base import LayerOp, Tensor
-from analyzers.ops.winner import global_max_first_winner, max_pool_first_winner
+from analyzers.ops.pooling.winner import global_max_first_winner, max_pool_first_winner
 
 
 class PoolOp(LayerOp):

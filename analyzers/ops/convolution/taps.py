@@ -8,7 +8,7 @@ layer by layer, the ``Add`` would split relevance among the taps by their signed
 following BatchNormalization could not be folded: not the grouped convolution's rules.
 :func:`merge_temporal_taps` finds that pattern in a list of graph steps and replaces it by one
 step: a grouped ``Conv3D`` op (:class:`~analyzers.ops.kernel.ConvOp`, run by
-:mod:`analyzers.ops.grouped_conv`) whose kernel stacks the taps' kernels, so that every rule
+:mod:`analyzers.ops.convolution.grouped`) whose kernel stacks the taps' kernels, so that every rule
 acts on it as on ``Conv3D(groups=channels)`` (and BatchNormalization folds into it).
 """
 

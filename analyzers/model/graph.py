@@ -4,7 +4,7 @@ A :class:`Graph` is the engine's own, runnable form of a model: steps in executi
 each an op with the integer ids of the tensors it reads and writes. Nested models are
 inlined; a final softmax is stripped (the model is explained at its logits, like
 iNNvestigate's ``model_wo_softmax``); a softmax inside the model is a step of its own. A
-subclassed model is traced into its layers first (:func:`analyzers.functional.as_functional`);
+subclassed model is traced into its layers first (:func:`analyzers.model.functional.as_functional`);
 custom layers and ``keras.ops`` calls are traced into the operations their call runs
 (:mod:`analyzers.ops.traced`). Every unsupported layer is reported here, before any
 computation, by :class:`~analyzers.errors.UnsupportedLayerError`.
@@ -22,12 +22,12 @@ import tensorflow as tf
 from analyzers import tracing
 from analyzers.compat import call_arguments, is_functional, mask_arguments, nodes_by_depth
 from analyzers.errors import UnsupportedLayerError
-from analyzers.functional import as_functional
+from analyzers.model.functional import as_functional
 from analyzers.ops import LayerOp, make_ops, supported_layer_names
 from analyzers.ops.activations import GATES
 from analyzers.ops.factory import CUSTOM, SOFTMAX_INSIDE, support_for
 from analyzers.ops.gates import MultiplyOp
-from analyzers.ops.recurrent import MaskFlow, MaskOp
+from analyzers.ops.recurrent.layers import MaskFlow, MaskOp
 from analyzers.ops.structural import (
     ActivationOp,
     FoldTimeOp,
@@ -187,7 +187,7 @@ def _mask_computations(by_depth: dict[int, list[Any]], outputs: list[Any]) -> se
     """Ids of the nodes that only compute masks: operations that are no layers (a Masking
     layer's mask is recorded as ``NotEqual`` / ``Any`` nodes) whose outputs reach layers as
     ``mask`` arguments alone. The engine follows masks itself
-    (:class:`~analyzers.ops.recurrent.MaskFlow`)."""
+    (:class:`~analyzers.ops.recurrent.layers.MaskFlow`)."""
     read = {id(t) for t in outputs}  # tensors read as values (by kept nodes, or outputs)
     skipped: set[int] = set()
     for depth in sorted(by_depth):  # consumers before producers

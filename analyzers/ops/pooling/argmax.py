@@ -4,7 +4,7 @@
 first input that holds the maximum in row-major window order (its CPU kernel keeps the running
 maximum under a strict ``>``, under oneDNN and Eigen alike), and its registered gradient
 (``MaxPoolGradWithArgmax``) scatters each window's gradient to that one input. That is the
-tie rule of :mod:`analyzers.ops.winner` at the cost of one pool and one scatter.
+tie rule of :mod:`analyzers.ops.pooling.winner` at the cost of one pool and one scatter.
 
 Other ranks reduce to it:
 

@@ -1,7 +1,7 @@
 """The explained function of the gradient analyzers: the model's logits, for any model.
 
 The gradient family only differentiates the model, so it needs no rule per layer. A model
-the relevance engine can flatten (:func:`analyzers.graph.build_graph`) runs as that graph
+the relevance engine can flatten (:func:`analyzers.model.graph.build_graph`) runs as that graph
 (softmax stripped); any other single-input Keras model is called as it is, with a softmax
 of its last layer (an ``activation="softmax"`` or a ``Softmax`` / ``Activation("softmax")``
 layer) left out, so that the logits are explained as in iNNvestigate's ``model_wo_softmax``.
@@ -17,7 +17,7 @@ import keras
 import tensorflow as tf
 
 from analyzers.errors import UnsupportedLayerError
-from analyzers.graph import Graph, build_graph
+from analyzers.model.graph import Graph, build_graph
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Recurrent layers as steps of the engine: LSTM, GRU, SimpleRNN, ConvLSTM1D/2D/3D (and RNN
 around their cells), Bidirectional, and the masks Keras passes them.
 
-A recurrent layer is one step. Its op runs the cell (:mod:`analyzers.ops.cells`) over the
+A recurrent layer is one step. Its op runs the cell (:mod:`analyzers.ops.recurrent.cells`) over the
 timesteps itself, a Python loop over the fixed number of frames inside the analyzer's
 ``tf.function``, with Keras's semantics: ``go_backwards`` processes the frames last to first and
 returns its sequence in that order; a masked timestep keeps the previous state and outputs it
@@ -28,7 +28,7 @@ import keras
 import tensorflow as tf
 
 from analyzers.ops.base import LayerOp, Tensor
-from analyzers.ops.cells import Cell, CellSumOp, State, Weights, make_cell
+from analyzers.ops.recurrent.cells import Cell, CellSumOp, State, Weights, make_cell
 from analyzers.rules import GradientRule
 from analyzers.rules.recurrent import select
 

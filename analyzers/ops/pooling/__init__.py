@@ -1,0 +1,1 @@
+"""Pooling layers: the pooling ops, first-winner max pooling and its gradient paths."""

@@ -1,0 +1,2 @@
+"""Recurrent layers: the layer ops (LSTM, GRU, SimpleRNN, ConvLSTM, Bidirectional, masks)
+and their cells."""
