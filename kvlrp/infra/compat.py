@@ -24,3 +24,14 @@ def disable_op_determinism() -> bool:
         return False
     disable()
     return True
+
+
+def functional_nodes(model: object) -> list | None:
+    """The graph nodes of a functional Keras model in execution order (each with
+    ``operation``, ``is_input``, ``input_tensors`` and ``outputs``), or None for a model that
+    is not functional. Keras 3 keeps them only in the private ``_nodes_by_depth`` (depth 0
+    produces the outputs)."""
+    by_depth = getattr(model, "_nodes_by_depth", None)
+    if by_depth is None or not hasattr(model, "inputs"):
+        return None
+    return [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]

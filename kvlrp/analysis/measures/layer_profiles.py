@@ -36,9 +36,12 @@ LAYER_BORDER_COLUMNS = ["layer", "depth", "step", "n_clips", "time_cells", "bord
                         "relative_border_ci_high", "unmapped_share"]
 #: Columns of the per-clip table ``layer_relevance.csv``.
 CLIP_COLUMNS = ["step", "video_id", "clip_index", "layer", "depth", "position", "relevance",
-                "share", "unmapped_share"]
-#: Columns of ``concept_profiles.csv`` (one row per step, channel and input frame position).
-CONCEPT_COLUMNS = ["layer", "channel", "position", "relevance", "share", "step", "n_clips",
+                "share", "unmapped_share", "time_cells"]
+#: Columns of the partial channel sums of one step (summed over workers before
+#: :func:`channel_table`).
+CHANNEL_SUM_COLUMNS = ["step", "layer", "channel", "position", "relevance_sum", "n_clips"]
+#: Columns of ``layer_channels.csv`` (one row per step, channel and input frame position).
+CHANNEL_COLUMNS = ["layer", "channel", "position", "relevance", "share", "step", "n_clips",
                    "channel_share", "border_share"]
 #: Distance under which two centres are the same cell, in frames.
 _TOL = 1e-6
@@ -79,53 +82,91 @@ def cell_weights(cell_centres: np.ndarray, length: int) -> np.ndarray:
     return weights
 
 
-def frames_of_layer(summed: np.ndarray, centres: np.ndarray,
+def compress(centres: np.ndarray) -> np.ndarray:
+    """``centres`` with every axis along which they do not change cut to size 1 (still
+    broadcastable to the same shape)."""
+    c = np.asarray(centres, dtype=np.float64)
+    for axis in range(c.ndim):
+        if c.shape[axis] > 1:
+            first = np.take(c, [0], axis=axis)
+            if np.array_equal(np.broadcast_to(first, c.shape), c, equal_nan=True):
+                c = first
+    return c
+
+
+def time_axis(centres: np.ndarray) -> int | None:
+    """The first axis along which the frame centres change (the layer's time axis, batch
+    excluded), None if they do not (one time cell: no frame resolution)."""
+    c = compress(centres)
+    varying = [a for a in range(c.ndim) if c.shape[a] > 1]
+    return varying[0] if varying else None
+
+
+def _collapse(relevance: np.ndarray, centres: np.ndarray,
+              keep_last: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Relevance ``[batch, *shape]`` summed over the axes along which ``centres``
+    (broadcastable to ``shape``) do not change -> ``([batch, positions(, last)], centres
+    [positions])``; ``keep_last`` keeps the last axis (channels) apart."""
+    r = np.asarray(relevance, dtype=np.float64)
+    shape = r.shape[1:]
+    c = compress(np.asarray(centres, dtype=np.float64))
+    if c.ndim != len(shape) or any(k not in (1, n) for k, n in zip(c.shape, shape)):
+        raise ValueError(f"layer relevance of shape {tuple(shape)} per sample does not match "
+                         f"centres of shape {c.shape}")
+    if keep_last and c.shape[-1] != 1:
+        raise ValueError("the layer's frame centres change along its last axis: it has no "
+                         "channel axis")
+    axes = tuple(a + 1 for a in range(len(shape))
+                 if c.shape[a] == 1 and not (keep_last and a == len(shape) - 1))
+    summed = r.sum(axis=axes, keepdims=True) if axes else r
+    batch = r.shape[0]
+    if keep_last:
+        return summed.reshape(batch, -1, shape[-1]), c.reshape(-1)
+    return summed.reshape(batch, -1), c.reshape(-1)
+
+
+def frames_of_layer(relevance: np.ndarray, centres: np.ndarray,
                     length: int) -> tuple[np.ndarray, np.ndarray]:
     """Frame relevance of a layer.
 
     Parameters
     ----------
-    summed
-        ``[batch, *token axes]`` relevance at the layer's output summed over its channels.
+    relevance
+        ``[batch, *output shape]`` relevance arriving at the layer's output (or that summed
+        over axes along which the centres do not change, those axes kept with size 1).
     centres
-        ``[*token axes]`` frame centre of each position (NaN: no frame).
+        Frame centre of each element (NaN: no frame), broadcastable to the output shape.
     length
         Frames of the input clip.
 
     Returns
     -------
     (frame, unmapped)
-        ``[batch, length]`` relevance per input frame and ``[batch]`` relevance at positions
-        without a frame.
+        ``[batch, length]`` relevance per input frame and ``[batch]`` relevance at elements
+        without a frame; together they hold the layer's total.
     """
-    summed = np.asarray(summed, dtype=np.float64)
-    batch = summed.shape[0]
-    flat = summed.reshape(batch, -1)
-    cell, values = time_cells(centres)
-    if cell.size != flat.shape[1]:
-        raise ValueError(f"layer relevance has {flat.shape[1]} positions per sample, its "
-                         f"centres {cell.size}")
-    per_cell = np.zeros((batch, values.size))
-    for k in range(values.size):
-        per_cell[:, k] = flat[:, cell == k].sum(axis=1)
+    flat, c = _collapse(relevance, centres)
+    cell, values = time_cells(c)
+    onehot = (cell[:, None] == np.arange(values.size)[None, :]).astype(np.float64)
+    per_cell = flat @ onehot
     unmapped = flat[:, cell < 0].sum(axis=1)
     return per_cell @ cell_weights(values, length), unmapped
 
 
 def channels_by_frame(relevance: np.ndarray, centres: np.ndarray, length: int) -> np.ndarray:
-    """``[batch, channels, length]``: the relevance at a layer's output ``[batch, *token axes,
-    channels]`` per channel and input frame (positions without a frame left out)."""
-    r = np.asarray(relevance, dtype=np.float64)
-    batch, channels = r.shape[0], r.shape[-1]
-    flat = r.reshape(batch, -1, channels)
-    cell, values = time_cells(centres)
-    per_cell = np.stack([flat[:, cell == k].sum(axis=1) for k in range(values.size)], axis=1) \
-        if values.size else np.zeros((batch, 0, channels))
+    """``[batch, channels, length]``: the relevance at a layer's output ``[batch, *shape,
+    channels]`` per channel and input frame (elements without a frame left out); the
+    centres must not change along the channel axis."""
+    flat, c = _collapse(relevance, centres, keep_last=True)
+    cell, values = time_cells(c)
+    onehot = (cell[:, None] == np.arange(values.size)[None, :]).astype(np.float64)
+    per_cell = np.einsum("bpc,pk->bkc", flat, onehot)
     return np.einsum("bkc,kf->bcf", per_cell, cell_weights(values, length))
 
 
 def layer_rows(frame: np.ndarray, unmapped: np.ndarray, step: int, video_ids: list[str],
-               clip_index: list[int], layer: str, depth: int) -> pd.DataFrame:
+               clip_index: list[int], layer: str, depth: int,
+               cells: int | float = np.nan) -> pd.DataFrame:
     """Per-clip rows (:data:`CLIP_COLUMNS`) of one layer for one batch; ``share`` is a frame's
     relevance over the clip's frame-carrying total (NaN where that total is 0)."""
     frame = np.asarray(frame, dtype=np.float64)
@@ -139,6 +180,7 @@ def layer_rows(frame: np.ndarray, unmapped: np.ndarray, step: int, video_ids: li
         "clip_index": np.repeat(clip_index, length), "layer": layer, "depth": depth,
         "position": np.tile(np.arange(length), batch), "relevance": frame.ravel(),
         "share": shares.ravel(), "unmapped_share": np.repeat(lost, length),
+        "time_cells": cells,
     })[CLIP_COLUMNS]
 
 
@@ -189,13 +231,35 @@ def summarize_layers(rows: pd.DataFrame, prior: pd.DataFrame | None = None,
             .reset_index(drop=True))
 
 
-def concept_table(sums: np.ndarray, n_clips: int, layer: str, step: int) -> pd.DataFrame:
-    """``concept_profiles.csv`` rows of one step from ``sums`` ``[channels, length]``, the
-    relevance per channel and input frame summed over ``n_clips`` clips: ``relevance`` the
-    mean over clips, ``share`` its part of the total over every channel and frame,
+def channel_sum_rows(sums: np.ndarray, n_clips: int, layer: str, step: int) -> pd.DataFrame:
+    """Rows (:data:`CHANNEL_SUM_COLUMNS`) of ``sums`` ``[channels, length]``, relevance per
+    channel and input frame summed over ``n_clips`` clips (one worker's part of a step)."""
+    sums = np.asarray(sums, dtype=np.float64)
+    channels, length = sums.shape
+    return pd.DataFrame({"step": int(step), "layer": layer,
+                         "channel": np.repeat(np.arange(channels), length),
+                         "position": np.tile(np.arange(length), channels),
+                         "relevance_sum": sums.ravel(), "n_clips": int(n_clips)})
+
+
+def channel_table(sum_rows: pd.DataFrame) -> pd.DataFrame:
+    """``layer_channels.csv`` from channel sum rows (:func:`channel_sum_rows`, of one or
+    several workers), per step: ``relevance`` the mean over clips of a channel's relevance at
+    an input frame, ``share`` its part of the total over every channel and frame,
     ``channel_share`` the channel's part of the total, ``border_share`` the channel's part
     of the relevance at the first and last frames."""
-    sums = np.asarray(sums, dtype=np.float64)
+    if sum_rows.empty:
+        return pd.DataFrame(columns=CHANNEL_COLUMNS)
+    out = []
+    for (step, layer), g in sum_rows.groupby(["step", "layer"], sort=True):
+        # each worker's rows carry its clip count once per channel and position
+        n_clips = int(g.groupby(["channel", "position"])["n_clips"].sum().iloc[0])
+        sums = g.groupby(["channel", "position"])["relevance_sum"].sum().unstack("position")
+        out.append(_channel_step(sums.sort_index().to_numpy(), n_clips, str(layer), int(step)))
+    return pd.concat(out, ignore_index=True)[CHANNEL_COLUMNS]
+
+
+def _channel_step(sums: np.ndarray, n_clips: int, layer: str, step: int) -> pd.DataFrame:
     channels, length = sums.shape
     mean = sums / max(int(n_clips), 1)
     total = mean.sum()
@@ -210,13 +274,16 @@ def concept_table(sums: np.ndarray, n_clips: int, layer: str, step: int) -> pd.D
         "share": share.ravel(), "step": int(step), "n_clips": int(n_clips),
         "channel_share": np.repeat(channel_share, length),
         "border_share": np.repeat(border_share, length),
-    })[CONCEPT_COLUMNS]
+    })
 
 
-def top_border_channels(concepts: pd.DataFrame, n: int = 5) -> pd.DataFrame:
+def top_border_channels(channels: pd.DataFrame, n: int = 5) -> pd.DataFrame:
     """Per step, the ``n`` channels that carry most of the relevance at the border frames:
-    ``step, channel, border_share, channel_share`` (largest first)."""
-    per = concepts.drop_duplicates(["step", "channel"])[["step", "channel", "border_share",
+    ``step, channel, border_share, channel_share`` (largest first), with
+    ``cumulative_border_share``."""
+    per = channels.drop_duplicates(["step", "channel"])[["step", "channel", "border_share",
                                                          "channel_share"]]
-    return (per.sort_values(["step", "border_share"], ascending=[True, False])
-            .groupby("step").head(n).reset_index(drop=True))
+    top = (per.sort_values(["step", "border_share"], ascending=[True, False])
+           .groupby("step").head(n).reset_index(drop=True))
+    top["cumulative_border_share"] = top.groupby("step")["border_share"].cumsum()
+    return top
