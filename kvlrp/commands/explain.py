@@ -52,7 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(layer_profiles.csv, layer_profiles.png): 'auto' for every layer "
                              "that still resolves time, or layer names (LRP / deep Taylor "
                              "analyzers only)")
-    parser.add_argument("--channels-layer", default=None, metavar="NAME",
+    parser.add_argument("--layer-profiles", dest="layers", action="store_const",
+                        const=["auto"], help="the same as --layers auto")
+    parser.add_argument("--channels-layer", "--concepts", default=None, metavar="NAME",
                         help="also measure this layer's relevance per channel and input frame "
                              "(layer_channels.csv: which channels carry the border relevance)")
     evaluation.add_run_arguments(parser, batch_size=8, seed_help="bootstrap and prior seed")

@@ -87,3 +87,38 @@ def test_refusals_are_one_line(saved_model, synthetic_shards, tmp_path, capsys, 
     assert code == 2
     err = [line for line in capsys.readouterr().err.splitlines() if message in line]
     assert len(err) == 1 and err[0].startswith("kvlrp explain:")
+
+
+def test_two_workers_merge_to_the_single_run(small_model, synthetic_shards, tmp_path):
+    from kvlrp.analysis.explain.run import run_explain
+    from kvlrp.analysis.runs.merge import merge_runs
+    from kvlrp.analysis.runs.partition import Worker
+
+    model, info = small_model
+    kw = dict(steps=[1], split="test", clips_per_video=1, prior_seeds=1, n_heatmaps=0,
+              flip_videos=0, n_boot=50, progress=False, layers=("auto",),
+              channels_layer="conv2")
+    run_explain(model, info, synthetic_shards, tmp_path / "single", **kw)
+    for i in range(2):
+        run_explain(model, info, synthetic_shards, tmp_path / f"w{i}", worker=Worker(2, i),
+                    **kw)
+    merge_runs([tmp_path / "w0", tmp_path / "w1"], tmp_path / "merged")
+    for name in ("layer_profiles.csv", "layer_border_scores.csv", "layer_relevance.csv",
+                 "layer_relevance_prior.csv", "layer_channels.csv"):
+        a, b = (pd.read_csv(tmp_path / d / name) for d in ("single", "merged"))
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-5, atol=1e-7, obj=name)
+
+
+def test_options_and_their_aliases():
+    from kvlrp.cli import build_parser
+    from kvlrp.commands.explain import config_from_args
+
+    base = ["explain", "--model", "m", "--data", "d", "--out", "o"]
+    parse = build_parser().parse_args
+    config = config_from_args(parse([*base, "--layers", "conv1", "pool2",
+                                     "--channels-layer", "conv2"]))
+    assert config.layers == ("conv1", "pool2") and config.channels_layer == "conv2"
+    config = config_from_args(parse([*base, "--layer-profiles", "--concepts", "conv1"]))
+    assert config.layers == ("auto",) and config.channels_layer == "conv1"
+    config = config_from_args(parse(base))
+    assert config.layers == () and config.channels_layer is None
