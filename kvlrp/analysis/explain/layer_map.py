@@ -197,7 +197,10 @@ def _map_uncompressed(layer: Any, cs: list[np.ndarray], in_shapes: list[tuple],
     if kind in _MERGES or len(cs) > 1:
         if kind not in _MERGES:
             return None
-        full = np.broadcast_arrays(*cs)
+        # a factor without time resolution (a squeeze-excitation gate, a global context)
+        # does not move the other inputs' positions
+        resolved = [ci for ci in cs if compress(ci[:1]).size > 1] or cs
+        full = np.broadcast_arrays(*resolved)
         return np.nanmean(np.stack(full), axis=0) if not all(
             np.array_equal(full[0], f, equal_nan=True) for f in full[1:]) else full[0]
     if kind.startswith(_GLOBAL):

@@ -213,3 +213,37 @@ def test_frame_centres_of_a_sequential_model_and_an_unknown_layer():
     np.testing.assert_allclose(lmap.centres["up"].ravel(), [1, 1, 3, 3, 5, 5])
     assert "every_other" in lmap.unmapped and "Lambda" in lmap.unmapped["every_other"]
     assert "gap" in lmap.unmapped  # computed from an unplaced output
+
+
+def test_a_gate_without_time_resolution_keeps_the_positions_it_multiplies():
+    import keras
+
+    inputs = keras.Input((6, 4, 4, 2), name="clip")
+    x = keras.layers.Conv3D(4, 3, padding="same", name="conv")(inputs)
+    gate = keras.layers.GlobalAveragePooling3D(keepdims=True, name="squeeze")(x)
+    gate = keras.layers.Dense(4, activation="sigmoid", name="excite")(gate)
+    x = keras.layers.Multiply(name="gated")([x, gate])
+    x = keras.layers.Add(name="residual")([x, keras.layers.Conv3D(4, 1, name="skip")(inputs)])
+    lmap = frame_centres(keras.Model(inputs, x))
+    assert lmap.cells("excite") == 1
+    for name in ("gated", "residual"):
+        np.testing.assert_allclose(lmap.centres[name].ravel(), np.arange(6), err_msg=name)
+
+
+@pytest.mark.parametrize("builder", ["c3d_small", "r3d_small", "r2plus1d_small", "i3d_small",
+                                     "x3d_small"])
+def test_every_layer_of_the_builders_is_placed_in_time(builder):
+    import kvlrp.models as models
+
+    model = getattr(models, builder)(4, frames=8, size=32)
+    lmap = frame_centres(model)
+    assert not lmap.unmapped
+    assert lmap.cells(model.layers[-1].name) == 1  # the classifier: no frame resolution
+    resolved = [n for n in lmap.centres if lmap.cells(n) >= 2]
+    assert len(resolved) >= 4
+    for name in resolved:  # increasing along time; padding positions at most a stride out
+        c = lmap.centres[name]
+        t = np.moveaxis(c, lmap.axis(name), 0).reshape(c.shape[lmap.axis(name)], -1)[:, 0]
+        assert (np.diff(t) >= 0).all() and t[-1] > t[0], name
+        inside = t[(t >= 0) & (t <= 7)]
+        assert inside.size >= 2 and t.min() >= -4 and t.max() <= 11, name
