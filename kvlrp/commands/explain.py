@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         const=["auto"], help="the same as --layers auto")
     parser.add_argument("--channels-layer", "--concepts", default=None, metavar="NAME",
                         help="also measure this layer's relevance per channel and input frame "
-                             "(layer_channels.csv: which channels carry the border relevance)")
+                             "(concept_profiles.csv: which channels carry the border relevance)")
     evaluation.add_run_arguments(parser, batch_size=8, seed_help="bootstrap and prior seed")
 
 

@@ -76,7 +76,7 @@ class ExplainConfig:
         none. Needs an analyzer with layer relevance (LRP / deep Taylor).
     channels_layer
         A layer whose relevance is also measured per channel and input frame
-        (``layer_channels.csv``); None: none.
+        (``concept_profiles.csv``); None: none.
     """
 
     analyzer: str | Analyzer | AnalyzerFactory = DEFAULT_ANALYZER

@@ -194,7 +194,7 @@ def _write_layers(out: Path, parts: dict[str, list[pd.DataFrame]], files: dict[s
         fields["layer_border"] = borders.to_dict("records")
     if parts["channels"]:
         channels = channel_table(pd.concat(parts["channels"], ignore_index=True))
-        files["layer_channels"] = write_csv(channels, out / "layer_channels.csv")
+        files["concept_profiles"] = write_csv(channels, out / "concept_profiles.csv")
         fields["layer_channels_top"] = top_border_channels(channels).to_dict("records")
     return fields
 

@@ -40,7 +40,7 @@ CLIP_COLUMNS = ["step", "video_id", "clip_index", "layer", "depth", "position", 
 #: Columns of the partial channel sums of one step (summed over workers before
 #: :func:`channel_table`).
 CHANNEL_SUM_COLUMNS = ["step", "layer", "channel", "position", "relevance_sum", "n_clips"]
-#: Columns of ``layer_channels.csv`` (one row per step, channel and input frame position).
+#: Columns of ``concept_profiles.csv`` (one row per step, channel and input frame position).
 CHANNEL_COLUMNS = ["layer", "channel", "position", "relevance", "share", "step", "n_clips",
                    "channel_share", "border_share"]
 #: Distance under which two centres are the same cell, in frames.
@@ -243,7 +243,7 @@ def channel_sum_rows(sums: np.ndarray, n_clips: int, layer: str, step: int) -> p
 
 
 def channel_table(sum_rows: pd.DataFrame) -> pd.DataFrame:
-    """``layer_channels.csv`` from channel sum rows (:func:`channel_sum_rows`, of one or
+    """``concept_profiles.csv`` from channel sum rows (:func:`channel_sum_rows`, of one or
     several workers), per step: ``relevance`` the mean over clips of a channel's relevance at
     an input frame, ``share`` its part of the total over every channel and frame,
     ``channel_share`` the channel's part of the total, ``border_share`` the channel's part

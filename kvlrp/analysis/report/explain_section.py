@@ -186,7 +186,7 @@ def _layer_blocks(run: Path, plots: Path) -> list[Block]:
                                 "input at the top (below: relative to the re-initialised "
                                 "architecture's prior, where computed)"),
                     Table(layer_border_view(fs.read_csv(borders_file)), borders_file)]
-    channels_file = run / "layer_channels.csv"
+    channels_file = run / "concept_profiles.csv"
     if channels_file.exists():
         channels = fs.read_csv(channels_file)
         if len(channels):

@@ -48,13 +48,13 @@ def test_layer_tables_plot_and_summary(layer_run, capsys):
                                frame["mean_share"], rtol=1e-6)
     clips = pd.read_csv(out / "layer_relevance.csv")
     assert clips.groupby(["layer", "video_id", "clip_index"])["share"].sum().round(9).eq(1).all()
-    channels = pd.read_csv(out / "layer_channels.csv")
+    channels = pd.read_csv(out / "concept_profiles.csv")
     assert list(channels.columns) == CHANNEL_COLUMNS and set(channels["layer"]) == {"conv2"}
     assert channels["share"].sum() == pytest.approx(1.0)
     assert channels.drop_duplicates("channel")["border_share"].sum() == pytest.approx(1.0)
     assert (out / "layer_profiles.png").stat().st_size > 0
     summary = json.loads((out / "summary.json").read_text())
-    assert {"layer_profiles", "layer_channels", "layer_profiles_plot"} <= set(summary["files"])
+    assert {"layer_profiles", "concept_profiles", "layer_profiles_plot"} <= set(summary["files"])
     assert [b["layer"] for b in summary["layer_border"]] == list(layers["layer"])
     assert summary["config"]["layers"] == ["auto"]
     assert summary["config"]["channels_layer"] == "conv2"
@@ -104,7 +104,7 @@ def test_two_workers_merge_to_the_single_run(small_model, synthetic_shards, tmp_
                     **kw)
     merge_runs([tmp_path / "w0", tmp_path / "w1"], tmp_path / "merged")
     for name in ("layer_profiles.csv", "layer_border_scores.csv", "layer_relevance.csv",
-                 "layer_relevance_prior.csv", "layer_channels.csv"):
+                 "layer_relevance_prior.csv", "concept_profiles.csv"):
         a, b = (pd.read_csv(tmp_path / d / name) for d in ("single", "merged"))
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-5, atol=1e-7, obj=name)
 
