@@ -117,10 +117,8 @@ class Analyzer:
             one up to float rounding (each sample's relevance depends only on that sample;
             analyzers that draw noise, ``smoothgrad`` and ``random``, draw it per chunk).
         """
-        if batch_size is not None and (isinstance(batch_size, (bool, np.bool_))
-                                       or not isinstance(batch_size, (int, np.integer))
-                                       or batch_size < 1):
-            raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+        if batch_size is not None:
+            batch_size = self._check_batch_size(batch_size)
         x = self._check_input(x)
         index = self._check_selection(neuron_selection, x.shape[0])
         with float32_compute(self._reduced_precision):
@@ -140,6 +138,22 @@ class Analyzer:
                 out = np.empty((n, *chunk.shape[1:]), dtype=chunk.dtype)
             out[start:stop] = chunk
         return out
+
+    def analyze_layers(self, x: Any, layers: Any, neuron_selection: NeuronSelection = None,
+                       batch_size: int | None = None) -> dict[str, np.ndarray]:
+        """Relevance at intermediate layers: given by the relevance-propagation analyzers
+        (LRP and deep Taylor names, :meth:`analyzers.relevance.RelevanceAnalyzer.analyze_layers`);
+        the others raise a ValueError."""
+        raise ValueError(f"analyzer {self.name!r} gives no relevance at intermediate layers; "
+                         "the LRP / deep Taylor analyzers do (e.g. 'lrp.epsilon', "
+                         "'deep_taylor.bounded')")
+
+    @staticmethod
+    def _check_batch_size(batch_size: Any) -> int:
+        if (isinstance(batch_size, (bool, np.bool_))
+                or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+        return int(batch_size)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, model={self.model.name!r})"

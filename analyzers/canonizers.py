@@ -99,7 +99,7 @@ class BatchNormFolder(Canonizer):
         kept = annotate_steps(kept, graph.input_id)
         return Graph(steps=kept, input_id=graph.input_id, output_id=graph.output_id,
                      input_shape=graph.input_shape, n_outputs=graph.n_outputs,
-                     name=graph.name, notes=notes)
+                     name=graph.name, notes=notes, layer_outputs=graph.layer_outputs)
 
 
 def _fold(op: object, bn: object) -> object:

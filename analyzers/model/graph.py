@@ -67,6 +67,11 @@ class Graph:
     n_outputs: int
     name: str = "model"
     notes: list[str] = field(default_factory=list)
+    #: Keras layer name -> the tensor id(s) of its output, one per call (the model input
+    #: under its input's name). Canonizers keep ids, so a layer whose output a rewrite
+    #: removed (a convolution with its BatchNormalization folded in) names an id no step
+    #: writes any more.
+    layer_outputs: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def forward(self, x: tf.Tensor) -> tf.Tensor:
         """Run the graph (softmax stripped): the explained output (logits)."""
@@ -93,15 +98,22 @@ class _Flattener:
         self.steps: list[Step] = []
         self.ids = itertools.count()
         self.masks = MaskFlow()
+        self.layer_outputs: dict[str, list[int]] = {}
 
     def new_id(self) -> int:
         return next(self.ids)
+
+    def record(self, layer: Any, output_ids: list[int]) -> list[int]:
+        """Note ``output_ids`` as the output of ``layer`` (by name); returns them."""
+        if len(output_ids) == 1:
+            self.layer_outputs.setdefault(layer.name, []).append(output_ids[0])
+        return output_ids
 
     def emit(self, layer: Any, input_ids: list[int], node: Any = None) -> list[int]:
         if isinstance(layer, keras.Model) and (
                 isinstance(layer, keras.Sequential) or is_functional(layer)
                 or not explained_by_operations(layer)):
-            return self.inline(layer, input_ids)
+            return self.record(layer, self.inline(layer, input_ids))
         if not isinstance(layer, keras.layers.Layer) and not explained_by_operations(layer):
             name = getattr(layer, "name", repr(layer))
             raise UnsupportedLayerError(name, type(layer).__name__, supported_layer_names(),
@@ -127,7 +139,7 @@ class _Flattener:
             self.steps.append(Step(op, current, out))
             current = (out,)
         self.masks.record(layer, input_ids, list(current))
-        return list(current)
+        return self.record(layer, list(current))
 
     def inline_time_distributed(self, layer: Any, input_ids: list[int]) -> list[int]:
         """``TimeDistributed`` around a nested model: the model's steps inlined on the frames
@@ -144,7 +156,7 @@ class _Flattener:
         out = self.new_id()
         self.steps.append(Step(UnfoldTimeOp(layer), (inner[0], input_ids[0]), out))
         self.masks.record(layer, input_ids, [out])
-        return [out]
+        return self.record(layer, [out])
 
     def inline(self, model: Any, input_ids: list[int]) -> list[int]:
         if isinstance(model, keras.Sequential):
@@ -405,9 +417,13 @@ def build_graph(model: Any) -> Graph:
     check_traced(steps)
     steps = annotate_steps(steps, input_id)
     out_shape = outputs[0].shape
+    layer_outputs = {name: tuple(ids) for name, ids in flat.layer_outputs.items()}
+    input_name = getattr(inputs[0], "name", None)
+    if input_name and input_name not in layer_outputs:
+        layer_outputs[input_name] = (input_id,)
     return Graph(steps=steps, input_id=input_id, output_id=output_id,
                  input_shape=tuple(inputs[0].shape), n_outputs=int(out_shape[-1]),
-                 name=model.name, notes=notes)
+                 name=model.name, notes=notes, layer_outputs=layer_outputs)
 
 
 __all__ = ["Graph", "Step", "annotate_steps", "build_graph", "check_traced", "mark_gates",

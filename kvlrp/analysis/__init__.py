@@ -17,10 +17,12 @@ from typing import Any
 
 from kvlrp.analysis.explain.config import ExplainConfig
 from kvlrp.analysis.explain.frames import analyzer_factory, explain_frames, reinitialised_clone
+from kvlrp.analysis.explain.layer_map import frame_centres
 from kvlrp.analysis.explain.run import run_explain
 from kvlrp.analysis.measures.accuracy import best_step, stride_table, video_predictions
 from kvlrp.analysis.measures.bootstrap import bootstrap_indices, percentile_interval
 from kvlrp.analysis.measures.flipping import frame_flipping_table
+from kvlrp.analysis.measures.layer_profiles import frames_of_layer, summarize_layers
 from kvlrp.analysis.measures.profiles import summarize_profiles
 from kvlrp.analysis.measures.shares import border_score, clip_shares, frame_relevance
 from kvlrp.analysis.report.markdown import build_report
@@ -31,9 +33,11 @@ from kvlrp.analysis.strides.run import run_strides
 __all__ = [
     "BorderEffectCallback", "ExplainConfig", "StridesConfig", "analyzer_factory", "best_step",
     "bootstrap_indices", "border_clips", "border_score", "build_report",
-    "clip_shares", "explain_frames", "frame_flipping_table", "frame_relevance",
+    "clip_shares", "explain_frames", "frame_centres", "frame_flipping_table",
+    "frame_relevance", "frames_of_layer",
     "percentile_interval", "reinitialised_clone", "run_explain", "run_strides",
-    "stride_predictions", "stride_table", "summarize_profiles", "video_predictions",
+    "stride_predictions", "stride_table", "summarize_layers", "summarize_profiles",
+    "video_predictions",
 ]
 
 

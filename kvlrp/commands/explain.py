@@ -47,6 +47,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temporal-sigma", type=positive_float, default=1.0,
                         help="selective relevance: voxels whose temporal derivative of "
                              "relevance exceeds this many standard deviations are temporal")
+    parser.add_argument("--layers", nargs="+", default=[], metavar="auto|NAME",
+                        help="also measure relevance per input frame at intermediate layers "
+                             "(layer_profiles.csv, layer_profiles.png): 'auto' for every layer "
+                             "that still resolves time, or layer names (LRP / deep Taylor "
+                             "analyzers only)")
+    parser.add_argument("--layer-profiles", dest="layers", action="store_const",
+                        const=["auto"], help="the same as --layers auto")
+    parser.add_argument("--channels-layer", "--concepts", default=None, metavar="NAME",
+                        help="also measure this layer's relevance per channel and input frame "
+                             "(concept_profiles.csv: which channels carry the border relevance)")
     evaluation.add_run_arguments(parser, batch_size=8, seed_help="bootstrap and prior seed")
 
 
@@ -61,7 +71,8 @@ def config_from_args(args: argparse.Namespace) -> ExplainConfig:
         target=args.target, n_heatmaps=args.heatmaps, flip_videos=args.flip_videos,
         flip_fill=args.flip_fill, temporal_sigma=args.temporal_sigma,
         batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress,
-        crops=args.crops, **scale_kwargs(args))
+        crops=args.crops, layers=tuple(args.layers), channels_layer=args.channels_layer,
+        **scale_kwargs(args))
 
 
 #: Checks before TensorFlow starts: the model, data and output paths.
@@ -103,6 +114,13 @@ def print_explain_summary(summary: dict, out: str) -> None:
               f"[{b['border_ci_low']:.3f}, {b['border_ci_high']:.3f}], relative "
               f"{b['relative_border_score']:.3f} "
               f"[{b['relative_border_ci_low']:.3f}, {b['relative_border_ci_high']:.3f}]")
+    for b in summary.get("layer_border", []):
+        print(f"  step {b['step']} layer {b['depth']} {b['layer']}: border score "
+              f"{b['border_score']:.3f}, relative {b['relative_border_score']:.3f}")
+    top = summary.get("layer_channels_top", [])
+    if top:
+        print("  channels carrying most border relevance: " + "; ".join(
+            f"step {t['step']} channel {t['channel']} {t['border_share']:.1%}" for t in top))
     print(f"outputs in {out}:")
     for name, path in summary["files"].items():
         print(f"  {name}: {path}")

@@ -68,3 +68,14 @@ def random_state_kept() -> Iterator[None]:
         else:
             ctx._set_global_seed(tf_seed)
             ctx._rng.setstate(tf_rng)
+
+
+def functional_nodes(model: object) -> list | None:
+    """The graph nodes of a functional Keras model in execution order (each with
+    ``operation``, ``is_input``, ``input_tensors`` and ``outputs``), or None for a model that
+    is not functional. Keras 3 keeps them only in the private ``_nodes_by_depth`` (depth 0
+    produces the outputs)."""
+    by_depth = getattr(model, "_nodes_by_depth", None)
+    if by_depth is None or not hasattr(model, "inputs"):
+        return None
+    return [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]

@@ -70,6 +70,13 @@ class ExplainConfig:
         combines the workers' folders into the tables of one run. None: the only worker.
     devices
         Split every batch over these devices (``--strategy mirrored``); None: one device.
+    layers
+        Layers whose relevance is measured per input frame (``layer_profiles.csv``): Keras
+        layer names, or ``("auto",)`` for every layer that still resolves time; empty:
+        none. Needs an analyzer with layer relevance (LRP / deep Taylor).
+    channels_layer
+        A layer whose relevance is also measured per channel and input frame
+        (``concept_profiles.csv``); None: none.
     """
 
     analyzer: str | Analyzer | AnalyzerFactory = DEFAULT_ANALYZER
@@ -89,6 +96,8 @@ class ExplainConfig:
     temporal_sigma: float | None = DEFAULT_SIGMA
     worker: Worker = field(default_factory=Worker)
     devices: tuple[str, ...] | None = None
+    layers: tuple[str, ...] = ()
+    channels_layer: str | None = None
 
     def __post_init__(self) -> None:
         # Normalised values are set through object.__setattr__ (the dataclass is frozen).
@@ -119,6 +128,14 @@ class ExplainConfig:
         set_(self, "temporal_sigma", check_sigma("temporal_sigma", self.temporal_sigma))
         set_(self, "worker", check_worker(self.worker))
         set_(self, "devices", check_devices(self.devices))
+        set_(self, "layers", _check_layers(self.layers))
+        if self.channels_layer is not None and (not isinstance(self.channels_layer, str)
+                                                or not self.channels_layer):
+            raise ValueError(f"channels_layer must be a layer name, got "
+                             f"{self.channels_layer!r}")
+        if (self.layers or self.channels_layer) and self.devices:
+            raise ValueError("layer relevance (--layers / --channels-layer) is not split over "
+                             "devices; leave out --strategy mirrored for it")
 
     @property
     def analyzer_name(self) -> str:
@@ -142,4 +159,17 @@ class ExplainConfig:
                 "n_boot": self.n_boot, "seed": self.seed, "progress": self.progress,
                 "crops": self.crops, "temporal_sigma": self.temporal_sigma,
                 "worker": [self.worker.num_workers, self.worker.index],
-                "devices": None if self.devices is None else list(self.devices)}
+                "devices": None if self.devices is None else list(self.devices),
+                "layers": list(self.layers), "channels_layer": self.channels_layer}
+
+
+def _check_layers(layers: Any) -> tuple[str, ...]:
+    """Layer names (or ``auto``) as a tuple of distinct non-empty strings."""
+    if layers is None:
+        return ()
+    if isinstance(layers, str):
+        layers = (layers,)
+    layers = tuple(layers)
+    if not all(isinstance(n, str) and n for n in layers):
+        raise ValueError(f"layers must be layer names or 'auto', got {layers!r}")
+    return tuple(dict.fromkeys(layers))

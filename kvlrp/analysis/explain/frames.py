@@ -12,7 +12,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ from kvlrp.analysis.measures.shares import clip_shares, frame_relevance
 from kvlrp.analysis.measures.temporal import DEFAULT_SIGMA, temporal_relevance
 from kvlrp.analysis.runs.values import as_str
 from kvlrp.infra.compat import random_state_kept
+
+if TYPE_CHECKING:
+    from kvlrp.analysis.explain.layers import LayerRows
 
 TARGETS = ("predicted", "label")
 #: Columns of ``frame_relevance_prior.csv``.
@@ -103,6 +106,8 @@ class FrameRelevance:
     #: Clips and seconds of the first of those calls (it includes any graph tracing).
     first_batch_clips: int = 0
     first_batch_seconds: float = 0.0
+    #: The intermediate layers' rows, when asked for (set by the run).
+    layers: Any = None
 
 
 @dataclass
@@ -141,6 +146,7 @@ def explain_frames(
     prior_analyzers: Mapping[int, Analyzer] | None = None,
     keep: int | Callable[[str, int], bool] = 0,
     temporal_sigma: float | None = DEFAULT_SIGMA,
+    layers: LayerRows | None = None,
 ) -> FrameRelevance:
     """Explain every clip and sum relevance per frame position.
 
@@ -170,6 +176,10 @@ def explain_frames(
         table's
         ``temporal_relevance`` / ``temporal_share`` columns hold each position's temporal
         relevance and that over the clip's total; None: not computed (NaN).
+    layers
+        Collects the relevance at intermediate layers (:mod:`kvlrp.analysis.explain.layers`):
+        the analyzers are then asked through ``analyze_layers`` for the input and those
+        layers in one backward pass each (the time in ``analyze_seconds`` includes them).
 
     Returns
     -------
@@ -188,7 +198,7 @@ def explain_frames(
         predicted = probs.argmax(axis=1)
         explained = predicted if target == "predicted" else batch.labels
         start = time.perf_counter()
-        relevance = np.asarray(analyzer.analyze(batch.clips, neuron_selection=explained))
+        relevance, got = _analyze(analyzer, batch.clips, explained, layers)
         seconds = time.perf_counter() - start
         if not rows.n_clips:
             rows.first_batch_clips, rows.first_batch_seconds = len(batch.clips), seconds
@@ -200,10 +210,14 @@ def explain_frames(
             )
         _trained_rows(rows, batch, relevance, predicted, explained, step, name, class_names,
                       keep, temporal_sigma)
+        if layers is not None:
+            layers.add(got, batch.vids, batch.clip_idx, _usable(relevance))
         for seed, prior_analyzer in prior_analyzers.items():
-            pfr = frame_relevance(prior_analyzer.analyze(batch.clips,
-                                                         neuron_selection="max_activation"))
+            prelevance, pgot = _analyze(prior_analyzer, batch.clips, "max_activation", layers)
+            pfr = frame_relevance(prelevance)
             _prior_rows(rows, batch, pfr, step, seed)
+            if layers is not None:
+                layers.add(pgot, batch.vids, batch.clip_idx, _usable(prelevance), seed=seed)
         rows.n_clips += len(batch.clips)
     frame = (pd.concat(rows.frame, ignore_index=True) if rows.frame
              else pd.DataFrame(columns=FRAME_COLUMNS))[FRAME_COLUMNS]
@@ -215,6 +229,21 @@ def explain_frames(
                           analyze_seconds=rows.analyze_seconds,
                           first_batch_clips=rows.first_batch_clips,
                           first_batch_seconds=rows.first_batch_seconds)
+
+
+def _analyze(analyzer: Any, clips: np.ndarray, selection: Any,
+             layers: LayerRows | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The input relevance of a batch, and the relevance at the probed layers (one backward
+    pass: ``analyze_layers``) if ``layers`` is set."""
+    if layers is None:
+        return np.asarray(analyzer.analyze(clips, neuron_selection=selection)), {}
+    got = analyzer.analyze_layers(clips, layers.probe.wanted, neuron_selection=selection)
+    return np.asarray(got[layers.probe.input_name]), got
+
+
+def _usable(relevance: np.ndarray) -> list[int]:
+    """Clips whose total input relevance is usable (the others are excluded)."""
+    return [int(i) for i in np.flatnonzero(clip_shares(frame_relevance(relevance))[1])]
 
 
 def _read_batch(batch: Mapping[str, Any], clip_counter: dict[str, int]) -> _Batch:

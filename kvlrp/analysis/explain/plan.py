@@ -14,6 +14,7 @@ import pandas as pd
 
 from kvlrp.analysis.explain.config import ExplainConfig
 from kvlrp.analysis.explain.frames import Analyzer, AnalyzerFactory, analyzer_factory
+from kvlrp.analysis.explain.layers import LayerProbe, layer_probe
 from kvlrp.analysis.explain.reports import state_path, table_path
 from kvlrp.analysis.runs.config_checks import check_split
 from kvlrp.analysis.runs.partition import assign_videos
@@ -54,6 +55,8 @@ class ExplainPlan:
     #: This worker's videos (None: all of them).
     videos: list[str] | None
     settings: dict[str, Any]
+    #: The layers measured (``--layers``, ``--channels-layer``); None: none.
+    layers: LayerProbe | None = None
 
     def step_settings(self, step: int) -> dict[str, Any]:
         """Everything the tables of ``step`` depend on."""
@@ -80,10 +83,19 @@ def plan_explain(run: Run[ExplainConfig]) -> ExplainPlan:
     flip_ids = _flip_video_ids(index, config.flip_videos)
     videos = (assign_videos(index, config.worker, pinned=flip_ids) if config.worker.is_split
               else None)
+    probe = None
+    if config.layers or config.channels_layer:
+        analyzer = obj if factory is None else factory(run.model)
+        probe = layer_probe(run.model, analyzer, config.analyzer_name, config.layers,
+                            config.channels_layer)
+    settings = _settings(run, prior_seeds)
+    if probe is not None:  # (absent otherwise: runs without layers keep their old keys)
+        settings["layers"] = list(probe.names)
+        settings["channels_layer"] = probe.channels_layer
     return ExplainPlan(steps=steps, analyzer_name=config.analyzer_name, factory=factory,
                        analyzer=obj, bounds=bounds, prior_seeds=prior_seeds,
                        prior_note=prior_note, index=index, flip_ids=flip_ids, videos=videos,
-                       settings=_settings(run, prior_seeds))
+                       settings=settings, layers=probe)
 
 
 def _settings(run: Run[ExplainConfig], prior_seeds: list[int]) -> dict[str, Any]:

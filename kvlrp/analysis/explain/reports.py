@@ -12,6 +12,11 @@ import pandas as pd
 
 from kvlrp.analysis.measures.border_change import border_changes
 from kvlrp.analysis.measures.flipping import auc_table
+from kvlrp.analysis.measures.layer_profiles import (
+    channel_table,
+    summarize_layers,
+    top_border_channels,
+)
 from kvlrp.analysis.measures.profiles import summarize_profiles
 from kvlrp.analysis.runs.partition import sort_rows, video_rank
 from kvlrp.analysis.runs.run_files import read_table
@@ -21,12 +26,15 @@ from kvlrp.infra.atomic import write_csv
 __all__ = ["TABLES", "THROUGHPUT_NOTE", "state_path", "table_path", "write_explain_reports"]
 
 #: Per-step tables kept in ``partial/`` (``explain_step<step>_<key>.csv``).
-TABLES = ("frame", "prior", "excluded", "flipping", "flipping_clips")
+TABLES = ("frame", "prior", "excluded", "flipping", "flipping_clips", "layers", "layer_prior",
+          "channels")
 #: Row order of the final tables (``video_id`` in shard index order; the same for one run and
 #: for the merged tables of several workers).
 _ROW_ORDER = {"frame": ("video_id", "clip_index", "position"),
               "prior": ("seed", "video_id", "clip_index", "position"),
-              "excluded": ("model", "video_id", "clip_index")}
+              "excluded": ("model", "video_id", "clip_index"),
+              "layers": ("depth", "video_id", "clip_index", "position"),
+              "layer_prior": ("seed", "depth", "video_id", "clip_index", "position")}
 #: What ``summary.json``'s ``throughput`` measures.
 THROUGHPUT_NOTE = (
     "clips explained per second of wall time in the trained model's analyzer: its analyze() "
@@ -115,7 +123,9 @@ def _write_tables(out: Path, parts: dict[str, list[pd.DataFrame]],
                              seed=seed)
     files["border_changes"] = write_csv(changes, out / "border_changes.csv")
     aucs = _write_flipping(out, parts["flipping"], parts["flipping_clips"], files, n_boot, seed)
-    return {"excluded": excl, "borders": borders, "changes": changes, "aucs": aucs}, files
+    layer_fields = _write_layers(out, parts, files, n_boot, seed)
+    return {"excluded": excl, "borders": borders, "changes": changes, "aucs": aucs,
+            "layers": layer_fields}, files
 
 
 def _summary_fields(tables: dict[str, pd.DataFrame], context: dict) -> dict[str, Any]:
@@ -141,6 +151,7 @@ def _summary_fields(tables: dict[str, pd.DataFrame], context: dict) -> dict[str,
         "relative_share": "mean_share / prior_share, scaled to mean 1 over positions",
         "temporal_sigma": context.get("temporal_sigma"), "temporal": _TEMPORAL_NOTE,
         "throughput_note": THROUGHPUT_NOTE,
+        **tables["layers"],
     }
 
 
@@ -157,6 +168,35 @@ def _write_flipping(out: Path, curves: list[pd.DataFrame], clips: list[pd.DataFr
     aucs = auc_table(all_clips, n_boot=n_boot, seed=seed)
     files["frame_flipping_auc"] = write_csv(aucs, out / "frame_flipping_auc.csv")
     return aucs
+
+
+def _write_layers(out: Path, parts: dict[str, list[pd.DataFrame]], files: dict[str, Path],
+                  n_boot: int, seed: int) -> dict[str, Any]:
+    """Write the intermediate-layer tables (if layers were measured) into ``files``; returns
+    the summary's ``layer_border`` and ``layer_channels_top`` (empty without them)."""
+    from kvlrp.analysis.report.plots import plot_layer_profiles  # (matplotlib)
+
+    fields: dict[str, Any] = {}
+    if parts["layers"]:
+        clips = pd.concat(parts["layers"], ignore_index=True)
+        prior = (pd.concat(parts["layer_prior"], ignore_index=True) if parts["layer_prior"]
+                 else pd.DataFrame())
+        profiles, borders = summarize_layers(clips, prior if len(prior) else None,
+                                             n_boot=n_boot, seed=seed)
+        files["layer_profiles"] = write_csv(profiles, out / "layer_profiles.csv")
+        files["layer_border_scores"] = write_csv(borders, out / "layer_border_scores.csv")
+        files["layer_relevance"] = write_csv(clips, out / "layer_relevance.csv")
+        if len(prior):
+            files["layer_relevance_prior"] = write_csv(prior, out / "layer_relevance_prior.csv")
+        if len(profiles):
+            files["layer_profiles_plot"] = plot_layer_profiles(profiles,
+                                                               out / "layer_profiles.png")
+        fields["layer_border"] = borders.to_dict("records")
+    if parts["channels"]:
+        channels = channel_table(pd.concat(parts["channels"], ignore_index=True))
+        files["concept_profiles"] = write_csv(channels, out / "concept_profiles.csv")
+        fields["layer_channels_top"] = top_border_channels(channels).to_dict("records")
+    return fields
 
 
 def _throughput(sources: Sequence[tuple[Path, dict]], steps: Sequence[int]) -> list[dict]:

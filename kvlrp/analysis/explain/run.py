@@ -20,6 +20,7 @@ from kvlrp.analysis.explain.frames import (
     reinitialised_clone,
 )
 from kvlrp.analysis.explain.heatmaps import heatmap_gif, heatmap_stem, heatmap_strip
+from kvlrp.analysis.explain.layers import LayerRows
 from kvlrp.analysis.explain.plan import (
     ExplainPlan,
     SavedSteps,
@@ -102,6 +103,8 @@ class ExplainKind:
                 "spans": spans, "prior": plan.prior_note,
                 "prior_seeds": len(plan.prior_seeds), "flip_fill": config.flip_fill,
                 "temporal_sigma": config.temporal_sigma,
+                "layers": None if plan.layers is None else list(plan.layers.names),
+                "channels_layer": None if plan.layers is None else plan.layers.channels_layer,
                 "video_order": plan.index["video_id"].astype(str).tolist()}
 
     def worker_part(self, run: Run[ExplainConfig], plan: ExplainPlan,
@@ -150,6 +153,8 @@ def _explain_step(run: Run[ExplainConfig], step: int, plan: ExplainPlan,
                          f"{run.shard_dir} (is every video shorter than a clip under "
                          f"short_policy='skip'?)")
     tables = {"frame": result.frame, "prior": result.prior, "excluded": result.excluded}
+    if result.layers is not None:
+        tables.update(result.layers.tables())
     heatmaps: list[Path] = []
     if result.kept:
         tables["flipping"], tables["flipping_clips"] = _flipping(
@@ -186,10 +191,13 @@ def _explain_clips(run: Run[ExplainConfig], step: int, plan: ExplainPlan,
         devices = list(config.devices)
         predictor, main = SplitModel(run.model, devices), SplitAnalyzer(main, devices)
         priors = {s: SplitAnalyzer(a, devices) for s, a in priors.items()}
-    return explain_frames(predictor, batches, main, step=step, class_names=info.classes,
-                          analyzer_name=plan.analyzer_name, target=config.target,
-                          prior_analyzers=priors, keep=step_analyzers.keep,
-                          temporal_sigma=config.temporal_sigma)
+    layers = None if plan.layers is None else LayerRows(plan.layers, step)
+    result = explain_frames(predictor, batches, main, step=step, class_names=info.classes,
+                            analyzer_name=plan.analyzer_name, target=config.target,
+                            prior_analyzers=priors, keep=step_analyzers.keep,
+                            temporal_sigma=config.temporal_sigma, layers=layers)
+    result.layers = layers
+    return result
 
 
 def _numpy(batch: Mapping[str, Any]) -> dict[str, Any]:

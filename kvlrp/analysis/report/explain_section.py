@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from kvlrp.analysis.explain.heatmaps import heatmap_stem
+from kvlrp.analysis.measures.layer_profiles import top_border_channels
 from kvlrp.analysis.report.blocks import (
     Block,
     Bullets,
@@ -20,12 +21,19 @@ from kvlrp.analysis.report.blocks import (
     Paragraph,
     Table,
 )
-from kvlrp.analysis.report.plots import plot_flipping, plot_profiles, plot_temporal
+from kvlrp.analysis.report.plots import (
+    plot_flipping,
+    plot_layer_profiles,
+    plot_profiles,
+    plot_temporal,
+)
 from kvlrp.analysis.report.tables import (
     border_view,
     change_view,
+    channel_view,
     count,
     flipping_view,
+    layer_border_view,
     profile_view,
     temporal_view,
 )
@@ -47,6 +55,7 @@ def explain_blocks(run: Path, plots: Path) -> list[Block]:
     return (_border_blocks(run, summary, borders, table, plots)
             + _heatmap_blocks(run)
             + _temporal_blocks(run, table, borders, summary, plots)
+            + _layer_blocks(run, plots)
             + _flipping_blocks(run, summary, plots))
 
 
@@ -151,6 +160,45 @@ def _temporal_blocks(run: Path, table: pd.DataFrame, borders: pd.DataFrame, summ
             Table(temporal_view(borders), run / "border_scores.csv"),
             Figure(png, "Share of each frame position's relevance that is temporal, per step "
                         "(black: all clips with its 95 % interval; dashed: each class)")]
+
+
+def _layer_blocks(run: Path, plots: Path) -> list[Block]:
+    """Frame-position relevance per layer (``--layers``) and per channel of one layer
+    (``--channels-layer``), where the run measured them."""
+    out: list[Block] = []
+    profiles_file, borders_file = run / "layer_profiles.csv", run / "layer_border_scores.csv"
+    if profiles_file.exists() and borders_file.exists():
+        profiles = fs.read_csv(profiles_file)
+        if len(profiles):
+            png = plot_layer_profiles(profiles, plots / "layer_profiles.png")
+            out += [Heading("Where the preference arises: relevance by layer"),
+                    Paragraph("The relevance arriving at each layer's output, summed over "
+                              "everything but its time axis and mapped to input frames "
+                              "through the layer's temporal receptive field (each input "
+                              "frame to the nearest output position's window centre; a "
+                              "position's relevance split evenly over its frames), as a "
+                              "share of the layer's total. Depth 0 is the input (the frame "
+                              "profile above). A border preference present at the first "
+                              "convolutions is made early; one that appears only near the "
+                              "classifier is made late. *Time cells*: the layer's distinct "
+                              "temporal positions (1: no frame resolution left)."),
+                    Figure(png, "Share of each layer's relevance per input frame position, "
+                                "input at the top (below: relative to the re-initialised "
+                                "architecture's prior, where computed)"),
+                    Table(layer_border_view(fs.read_csv(borders_file)), borders_file)]
+    channels_file = run / "concept_profiles.csv"
+    if channels_file.exists():
+        channels = fs.read_csv(channels_file)
+        if len(channels):
+            layer = str(channels["layer"].iloc[0])
+            out += [Heading(f"Channels of `{layer}` at the borders", level=3),
+                    Paragraph(f"Relevance of layer `{layer}` per channel and input frame "
+                              "(concept x time, in the spirit of concept relevance "
+                              "propagation), mean over clips. The channels carrying most of "
+                              "the relevance at the first and last frames, with their share "
+                              "of that border relevance and of all the layer's relevance:"),
+                    Table(channel_view(top_border_channels(channels)), channels_file)]
+    return out
 
 
 def _flipping_blocks(run: Path, summary: dict, plots: Path) -> list[Block]:

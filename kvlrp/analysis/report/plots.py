@@ -180,6 +180,48 @@ def plot_study(seeds_df: pd.DataFrame, border_df: pd.DataFrame, path: str | Path
     return _save(fig, path)
 
 
+def plot_layer_profiles(profiles: pd.DataFrame, path: str | Path) -> Path:
+    """Depth x input frame position: the share of each layer's relevance per input frame
+    (``layer_profiles.csv``), the input at the top, one column per step; a second row of
+    panels relative to the prior where one was computed."""
+    plt = _pyplot()
+    steps = sorted(profiles["step"].unique())
+    relative = profiles["relative_share"].notna().any()
+    rows = 2 if relative else 1
+    n_layers = profiles[["depth", "layer"]].drop_duplicates().shape[0]
+    fig, axes = plt.subplots(rows, len(steps), squeeze=False,
+                             figsize=(3.2 + 2.4 * len(steps), 1.2 + 0.32 * n_layers * rows))
+    for j, step in enumerate(steps):
+        d = profiles[profiles["step"] == step]
+        order = d[["depth", "layer"]].drop_duplicates().sort_values("depth")
+        for i, (column, label, cmap) in enumerate(
+                [("share", "share of the layer's relevance", "viridis"),
+                 ("relative_share", "relative to the prior (mean 1)", "coolwarm")][:rows]):
+            grid = (d.pivot_table(index="depth", columns="position", values=column)
+                    .reindex(order["depth"]))
+            ax = axes[i, j]
+            values = grid.to_numpy(dtype=float)
+            if column == "relative_share":
+                spread = np.nanmax(np.abs(values - 1.0)) if np.isfinite(values).any() else 1.0
+                image = ax.imshow(values, aspect="auto", cmap=cmap, vmin=1 - spread,
+                                  vmax=1 + spread, interpolation="nearest")
+            else:
+                image = ax.imshow(values, aspect="auto", cmap=cmap, interpolation="nearest")
+            ax.set_yticks(range(len(order)))
+            ax.set_yticklabels([f"{r.depth}: {r.layer}" for r in order.itertuples()]
+                               if j == 0 else [], fontsize=7)
+            ax.set_xticks(list(range(grid.shape[1])))
+            ax.set_xticklabels([str(c) for c in grid.columns], fontsize=7)
+            ax.set_xlabel("input frame position", fontsize=8)
+            ax.set_title(f"step {step}: {label}", fontsize=8)
+            fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
+    axes[0, 0].set_ylabel("depth: layer", fontsize=8)
+    fig.suptitle("Where the preference arises: frame-position relevance per layer",
+                 fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def _save(fig, path: str | Path) -> Path:
     """Save ``fig`` atomically (local or any tf.io.gfile URL, see :mod:`kvlrp.infra.atomic`)."""
 

@@ -208,3 +208,30 @@ def study_summary_view(table: pd.DataFrame) -> pd.DataFrame:
         "above / below null": [f"{r.n_above} / {r.n_below}" if not _missing(r.null_value)
                                else "" for r in table.itertuples()],
     })
+
+
+def layer_border_view(borders: pd.DataFrame) -> pd.DataFrame:
+    """Border scores per step and layer (``layer_border_scores.csv``): depth, time cells,
+    B and relative B with intervals."""
+    return pd.DataFrame({
+        "step": borders["step"].astype(int).astype(str),
+        "depth": borders["depth"].astype(int).astype(str),
+        "layer": borders["layer"].astype(str),
+        "time cells": borders["time_cells"].astype(int).astype(str),
+        "B [95% CI]": [ci(r.border_score, r.border_ci_low, r.border_ci_high)
+                       for r in borders.itertuples()],
+        "relative B [95% CI]": [ci(r.relative_border_score, r.relative_border_ci_low,
+                                   r.relative_border_ci_high) for r in borders.itertuples()],
+    })
+
+
+def channel_view(top: pd.DataFrame) -> pd.DataFrame:
+    """The channels carrying most border relevance (``top_border_channels``): their share
+    of the border relevance, running total and share of all relevance."""
+    return pd.DataFrame({
+        "step": top["step"].astype(int).astype(str),
+        "channel": top["channel"].astype(int).astype(str),
+        "share of border relevance": [num(v) for v in top["border_share"]],
+        "cumulative": [num(v) for v in top["cumulative_border_share"]],
+        "share of all relevance": [num(v) for v in top["channel_share"]],
+    })
