@@ -1,5 +1,5 @@
-"""``kvlrp train``: train a video classifier (C3D, R3D, R(2+1)D, I3D, X3D) on random clips
-from a shard folder."""
+"""``kvlrp train``: train a video classifier (C3D, R3D, R(2+1)D, I3D, X3D, ViViT, TimeSformer,
+CNN + GRU) on random clips from a shard folder."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ HELP = "train a video classifier on random clips from shards (resumes an interru
 #: Architectures ``--model`` accepts (the keys of ``kvlrp.models.ARCHITECTURES``, listed here
 #: so that building the argument parser does not import Keras).
 MODELS = ("c3d_small", "c3d", "r3d_small", "r3d", "r2plus1d_small", "r2plus1d", "i3d_small",
-          "i3d", "x3d_small", "x3d")
+          "i3d", "x3d_small", "x3d", "vivit_small", "vivit", "timesformer_small", "timesformer",
+          "cnn_gru_small")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="evaluation clips per validation video (int or 'all')")
     parser.add_argument("--widths", type=positive_int, nargs="+", default=None,
                         help="c3d_small: filters per convolution block (default 16 32 64); "
-                             "r3d_small, r2plus1d_small: 4 stage widths (default 8 16 32 64)")
+                             "r3d_small, r2plus1d_small: 4 stage widths (default 8 16 32 64); "
+                             "cnn_gru_small: filters of the frame CNN (default 16 32 64)")
     parser.add_argument("--dense-units", type=positive_int, default=None, help="hidden dense width")
     parser.add_argument("--batch-norm", action="store_true", help="BatchNorm after convolutions")
     parser.add_argument("--temporal-padding", default=None, choices=["same", "valid"],
