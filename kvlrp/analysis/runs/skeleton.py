@@ -124,7 +124,8 @@ def run_evaluation(kind: RunKind[ConfigT, PlanT, SavedT, ResultT], model: Any, i
         What the run computes (explain or strides).
     model, info
         A Keras model and its :class:`~kvlrp.models.ModelInfo` (classes, clip settings,
-        normalisation).
+        normalisation). A model computing in mixed precision is evaluated and explained
+        through its float32 copy (:func:`kvlrp.models.precision.as_float32`).
     shard_dir
         Shard folder from ``kvlrp prepare``.
     out_dir
@@ -137,8 +138,11 @@ def run_evaluation(kind: RunKind[ConfigT, PlanT, SavedT, ResultT], model: Any, i
     dict
         The content of ``summary.json`` (or, for one of several workers, what it wrote).
     """
+    from kvlrp.models.precision import as_float32  # imports Keras: here, not at module level
+
     config = config_from(kind.config_type, config, options, f"run_{kind.name}")
     out = check_out_dir(out_dir)  # local, or any tf.io.gfile URL
+    model = as_float32(model)  # relevance and scores always in float32
     check_classes(model, info, shard_dir)
     run = Run(model, info, shard_dir, out, config)
     plan = kind.plan(run)
