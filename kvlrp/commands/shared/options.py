@@ -75,5 +75,6 @@ def add_precision_option(parser: argparse.ArgumentParser, default: str = "float3
         help=f"training precision (default {default}): bfloat16 and float16 are Keras mixed "
              "precision (half-precision computation, float32 weights and classifier); "
              "bfloat16 needs a GPU of compute capability >= 8.0 or a CPU with AVX512_BF16 / "
-             "AMX (elsewhere training falls back to float32 and says so), float16 a GPU. The "
+             "AMX and oneDNN kernels (elsewhere training falls back to float32 and says so), "
+             "float16 a GPU. The "
              "saved model computes in float32: explain and strides always run in float32")

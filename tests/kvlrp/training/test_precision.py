@@ -43,8 +43,11 @@ def test_precision_of_this_machine(monkeypatch):
     assert (emulated.used, emulated.policy) == ("float32", "float32")
     assert "no bfloat16 instructions" in emulated.note and "\n" not in emulated.note
     monkeypatch.setattr("kvlrp.infra.tfsetup.cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    monkeypatch.setattr("kvlrp.infra.tfsetup.onednn_enabled", lambda: True)
     native = resolve_precision("bfloat16")
     assert (native.used, native.policy, native.note) == ("bfloat16", "mixed_bfloat16", None)
+    monkeypatch.setattr("kvlrp.infra.tfsetup.onednn_enabled", lambda: False)
+    assert "oneDNN CPU kernels are off" in resolve_precision("bfloat16").note
     monkeypatch.setattr(precision_module, "_gpu_capabilities", lambda: [(7, 5)])
     assert "compute capability 7.5 < 8.0" in resolve_precision("bfloat16").note
     assert resolve_precision("float16").used == "float16"
