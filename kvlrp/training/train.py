@@ -21,8 +21,10 @@ import keras
 import pandas as pd
 import tensorflow as tf
 
+from kvlrp.data.shards.folder import shard_fingerprint
 from kvlrp.infra import fs
 from kvlrp.infra.compat import disable_op_determinism, op_determinism_enabled
+from kvlrp.infra.provenance import provenance
 from kvlrp.infra.resume import UnreadableStateError, compare
 from kvlrp.infra.safe_paths import check_out_dir
 from kvlrp.models import ModelInfo, build_model, save_model
@@ -104,7 +106,8 @@ def train(
     TrainResult
         Its ``info.extra`` holds the run's ``config`` (:meth:`TrainConfig.to_dict`) and its
         training throughput ``clips_per_second`` (see :data:`kvlrp.training.loop.THROUGHPUT`;
-        over the epochs this call ran, ``None`` if none).
+        over the epochs this call ran, ``None`` if none), and its ``provenance``
+        (:func:`kvlrp.infra.provenance.provenance`: the shards, software and command).
 
     Raises
     ------
@@ -239,6 +242,9 @@ def _summarise(plan: _Plan, net: keras.Model, epoch_end: EpochEnd) -> TrainResul
             "clips_per_second": _clips_per_second(history, plan.initial_epoch),
             "precision": model_precision(net),
             "config": config.to_dict(),
+            # the shards and software it was trained with (no model file: none was read)
+            "provenance": provenance(shards_path=config.shard_dir,
+                                     shards_fingerprint=shard_fingerprint(config.shard_dir)),
         },
     )
     saved = _float32_model(net, config.learning_rate)

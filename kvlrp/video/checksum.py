@@ -14,17 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-#: Bytes read at a time when hashing a file.
-CHUNK_BYTES = 1 << 20
+from kvlrp.infra import fs
 
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+#: Hex SHA-256 of a file's bytes (local or a URL; the one file hash of kvlrp).
+file_sha256 = fs.file_sha256
 
 
 def frames_sha256(frames: np.ndarray) -> str:

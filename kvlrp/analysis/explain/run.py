@@ -19,7 +19,7 @@ from kvlrp.analysis.explain.frames import (
     explain_frames,
     reinitialised_clone,
 )
-from kvlrp.analysis.explain.heatmaps import heatmap_gif, heatmap_strip
+from kvlrp.analysis.explain.heatmaps import heatmap_gif, heatmap_stem, heatmap_strip
 from kvlrp.analysis.explain.plan import (
     ExplainPlan,
     SavedSteps,
@@ -36,7 +36,7 @@ from kvlrp.analysis.runs.skeleton import Run, WorkerPart, run_evaluation, shared
 from kvlrp.analysis.runs.timing import span_seconds
 from kvlrp.data.clips.spec import clip_span
 from kvlrp.infra import resume
-from kvlrp.infra.safe_paths import confined, safe_part
+from kvlrp.infra.safe_paths import confined
 
 __all__ = ["ExplainKind", "run_explain"]
 
@@ -44,7 +44,8 @@ T = TypeVar("T")
 
 
 def run_explain(model: Any, info: Any, shard_dir: str | Path, out_dir: str | Path,
-                config: ExplainConfig | None = None, **options: Any) -> dict:
+                config: ExplainConfig | None = None, *, model_path: str | Path | None = None,
+                **options: Any) -> dict:
     """Explain a model's evaluation clips at one or more steps and write the reports.
 
     Each finished step's tables are kept in ``out_dir/partial`` (written atomically, with the
@@ -54,9 +55,11 @@ def run_explain(model: Any, info: Any, shard_dir: str | Path, out_dir: str | Pat
 
     The model, folders, ``config`` (an :class:`~kvlrp.analysis.explain.config.ExplainConfig`,
     or its fields by keyword: ``steps=[1, 4], prior_seeds=0, ...``) and the returned summary
-    are those of :func:`~kvlrp.analysis.runs.skeleton.run_evaluation`.
+    are those of :func:`~kvlrp.analysis.runs.skeleton.run_evaluation`; ``model_path`` (the
+    model's folder or ``.keras`` file) goes into the summary's ``provenance`` with its SHA-256.
     """
-    return run_evaluation(ExplainKind(), model, info, shard_dir, out_dir, config, options)
+    return run_evaluation(ExplainKind(), model, info, shard_dir, out_dir, config, options,
+                          model_path=model_path)
 
 
 @dataclass(frozen=True)
@@ -229,12 +232,13 @@ def _heatmaps(kept: list[dict], folder: Path, n: int, bounds: Any,
     files = []
     for k in round_robin(by_label.values(), n):
         # video ids come from the data: one flat, safe name, confined to the heatmap folder
-        stem = f"step{k['step']}_{safe_part(k['video_id'])}_clip{k['clip_index']}"
+        stem = heatmap_stem(k["step"], k["video_id"], k["clip_index"])
         title = (f"{k['video_id']} step {k['step']}: label {k['label']}, predicted "
                  f"{k['predicted']}, explained {classes[k['target']]}")
         files.append(heatmap_strip(k["clip"], k["relevance"], confined(folder, f"{stem}.png"),
                                    shares=k["shares"], title=title, bounds=bounds,
                                    temporal=k.get("temporal")))
         files.append(heatmap_gif(k["clip"], k["relevance"], confined(folder, f"{stem}.gif"),
-                                 shares=k["shares"], bounds=bounds))
+                                 shares=k["shares"], bounds=bounds,
+                                 temporal=k.get("temporal")))
     return files

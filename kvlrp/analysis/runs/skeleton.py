@@ -62,6 +62,8 @@ class Run(Generic[ConfigT]):
     shard_dir: str | Path
     out: Path
     config: ConfigT
+    #: The model's folder or ``.keras`` file, for the summary's ``provenance`` (None: unknown).
+    model_path: str | Path | None = None
 
     @property
     def partial(self) -> Path:
@@ -115,7 +117,8 @@ class RunKind(Protocol[ConfigT, PlanT, SavedT, ResultT]):
 
 def run_evaluation(kind: RunKind[ConfigT, PlanT, SavedT, ResultT], model: Any, info: Any,
                    shard_dir: str | Path, out_dir: str | Path, config: ConfigT | None,
-                   options: Mapping[str, Any]) -> dict[str, Any]:
+                   options: Mapping[str, Any], model_path: str | Path | None = None
+                   ) -> dict[str, Any]:
     """Run ``kind`` over the evaluation clips of a shard folder and write its reports.
 
     Parameters
@@ -132,6 +135,9 @@ def run_evaluation(kind: RunKind[ConfigT, PlanT, SavedT, ResultT], model: Any, i
         Output folder (local, or any ``tf.io.gfile`` URL).
     config, options
         The options as one ``kind.config_type``, or as its fields by keyword, not both.
+    model_path
+        Where the model was loaded from (a model folder or a ``.keras`` file), recorded with
+        its SHA-256 in the summary's ``provenance`` (None: a model without a file).
 
     Returns
     -------
@@ -144,7 +150,7 @@ def run_evaluation(kind: RunKind[ConfigT, PlanT, SavedT, ResultT], model: Any, i
     out = check_out_dir(out_dir)  # local, or any tf.io.gfile URL
     model = as_float32(model)  # relevance and scores always in float32
     check_classes(model, info, shard_dir)
-    run = Run(model, info, shard_dir, out, config)
+    run = Run(model, info, shard_dir, out, config, model_path)
     plan = kind.plan(run)
     saved = kind.resume(run, plan)
     result = kind.compute(run, plan, saved)
@@ -165,13 +171,18 @@ def _summarise(kind: RunKind[ConfigT, PlanT, SavedT, ResultT], run: Run[ConfigT]
 
 def shared_context(run: Run[ConfigT], steps: Sequence[int]) -> dict[str, Any]:
     """The part of a run's context every kind has: split, steps, clip settings, frame rate,
-    bootstrap, and the options (``config``)."""
+    bootstrap, the options (``config``) and the ``provenance``
+    (:func:`kvlrp.analysis.runs.provenance.run_provenance`: model file, shards, software,
+    command)."""
+    from kvlrp.analysis.runs.provenance import run_provenance  # (Keras)
+
     config = run.config
     fps, fps_note = clip_fps(run.shard_dir, config.split)
     return {"split": config.split, "steps": list(steps), "train_step": run.info.step,
             "clip_len": run.info.clip_len, "clips_per_video": config.clips_per_video,
             "crops": config.crops, "fps": fps, "fps_note": fps_note, "n_boot": config.n_boot,
-            "seed": config.seed, "config": config.as_dict()}
+            "seed": config.seed, "config": config.as_dict(),
+            "provenance": run_provenance(run.model_path, run.shard_dir)}
 
 
 def write_summary(out: Path, kind: str, context: Mapping[str, Any],
@@ -190,6 +201,8 @@ def write_summary(out: Path, kind: str, context: Mapping[str, Any],
         # the options of the run; not its worker: a merged run's summary is that of one run
         "config": {k: v for k, v in (context.get("config") or {}).items() if k != "worker"},
         "files": {k: str(v) for k, v in files.items()},
+        # paths and a time: kept in one object, so comparisons of two runs can drop it
+        "provenance": context.get("provenance"),
     }
     write_json(summary, out / "summary.json")
     return summary

@@ -27,7 +27,8 @@ __all__ = ["StridesKind", "run_strides"]
 
 def run_strides(model: Any, info: Any, shard_dir: str | Path, out_dir: str | Path,
                 config: StridesConfig | None = None, *,
-                on_video: Callable[[int, str], None] | None = None, **options: Any) -> dict:
+                on_video: Callable[[int, str], None] | None = None,
+                model_path: str | Path | None = None, **options: Any) -> dict:
     """Accuracy per step without retraining, plus the frame-shuffled control.
 
     Writes ``stride_accuracy.csv``, ``clip_predictions.csv``, ``video_predictions.csv`` and
@@ -46,10 +47,12 @@ def run_strides(model: Any, info: Any, shard_dir: str | Path, out_dir: str | Pat
     The model, folders, ``config`` (a :class:`~kvlrp.analysis.strides.config.StridesConfig`,
     or its fields by keyword: ``steps=[1, 2, 4], control=False, ...``) and the returned
     summary are those of :func:`~kvlrp.analysis.runs.skeleton.run_evaluation`; ``on_video`` is
-    called with ``(videos_seen, video_id)`` after each video of the reported split.
+    called with ``(videos_seen, video_id)`` after each video of the reported split;
+    ``model_path`` (the model's folder or ``.keras`` file) goes into the summary's
+    ``provenance`` with its SHA-256.
     """
     return run_evaluation(StridesKind(on_video), model, info, shard_dir, out_dir, config,
-                          options)
+                          options, model_path=model_path)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from kvlrp.commands.shared.options import count_or_all, positive_int
 from kvlrp.commands.shared.scaleout import add_scale_arguments, print_worker_summary
 from kvlrp.data.clips.spec import CROPS, DEFAULT_CROPS
 
-#: ``run_explain`` / ``run_strides``: ``(model, info, shard_dir, out_dir, config=...) -> dict``.
+#: ``run_explain`` / ``run_strides``: ``(model, info, shard_dir, out_dir, config=...,
+#: model_path=...) -> dict``.
 Runner = Callable[..., dict]
 
 
@@ -54,7 +55,8 @@ def run_command(name: str, args: argparse.Namespace,
     with bad_input_is_a_command_error(shards=args.data):
         config = config_from_args(args)
         model, info = load_from_args(args)
-        summary = runner(model, info, args.data, args.out, config=config)
+        summary = runner(model, info, args.data, args.out, config=config,
+                         model_path=args.model)
     if summary["kind"] == f"{name}-worker":
         print_worker_summary(name, summary)
         return 0
