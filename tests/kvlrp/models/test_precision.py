@@ -88,3 +88,22 @@ def test_analyzers_see_float32_layers_of_the_copy():
             x, neuron_selection=0)
         assert got.dtype == np.float32
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["c3d_small", "vivit_small", "cnn_gru_small"])
+def test_explained_logits_are_float32(name):
+    """What the analyzers explain, the logits of a mixed model's float32 copy, is float32 and
+    is what the classifier's softmax turns into the model's probabilities (float32 arithmetic
+    both ways: agreement to a few float32 ulps); the mixed model's own output is float32."""
+    from analyzers.logits import logit_function
+
+    keras.utils.set_random_seed(0)
+    with precision_scope("bfloat16"):
+        mixed = build_model(name, 3, frames=4, size=16, **SMALL[name])
+    x = np.random.default_rng(2).uniform(-1, 1, (2, 4, 16, 16, 3)).astype("float32")
+    assert mixed(x).dtype == "float32"
+    copy = as_float32(mixed)
+    forward, _ = logit_function(copy)
+    logits = forward(x)
+    assert logits.dtype == "float32" and tuple(logits.shape) == (2, 3)
+    np.testing.assert_allclose(keras.ops.softmax(logits), copy(x), rtol=1e-5, atol=1e-7)
