@@ -141,6 +141,20 @@ def speed_table(rates: dict[str, list[float]]) -> list[str]:
     return lines
 
 
+def bf16_line() -> str:
+    """One line: the CPU's bfloat16 flags and the precision ``kvlrp train --precision bfloat16``
+    would get in this process (with its reason where it falls back)."""
+    from kvlrp.infra.tfsetup import cpu_flags
+    from kvlrp.training.precision import BF16_CPU_FLAGS, resolve_precision
+
+    flags = sorted(BF16_CPU_FLAGS & cpu_flags()) or ["none"]
+    got = resolve_precision("bfloat16")
+    why = f" ({got.note})" if got.note else ""
+    return (f"bfloat16 CPU flags: {', '.join(flags)}; `kvlrp train --precision bfloat16` "
+            f"here trains in {got.used}{why}. The speed rows build both models directly "
+            "(`precision_scope`), whatever that choice.")
+
+
 def measure_accuracy(shards: Path, work: Path, seeds: list[int], epochs: int) -> list[dict]:
     """One training run per seed and precision (alternating order); their scores."""
     from kvlrp.data.clips.pipeline import eval_dataset
@@ -204,6 +218,7 @@ def main(argv=None) -> int:
             f"{args.rounds} interleaved rounds of {args.steps} steps per setting after a "
             f"warm-up, in one process. Load average before: {load_before[0]:.1f}.",
             _machine.machine_line(),
+            bf16_line(),
             "",
             *speed_table(rates),
         ]

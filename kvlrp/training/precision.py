@@ -89,7 +89,7 @@ def _bf16_lacking(gpus: list[tuple[int, int] | None]) -> str | None:
                 "AMX), so TensorFlow would emulate them, slower than float32")
     if not onednn_enabled():
         return (f"TensorFlow's oneDNN CPU kernels are off ({ONEDNN_VAR}=0) and its Eigen "
-                "kernels compute bfloat16 slower than float32 (measured 5x for c3d_small)")
+                "kernels compute bfloat16 slower than float32 (4-5x for c3d_small, measured)")
     return None
 
 
