@@ -1,5 +1,5 @@
-"""``kvlrp train``: train a video classifier (C3D, R3D, R(2+1)D, I3D, X3D) on random clips
-from a shard folder."""
+"""``kvlrp train``: train a video classifier (C3D, R3D, R(2+1)D, I3D, X3D, ViViT, TimeSformer,
+CNN + GRU) on random clips from a shard folder."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from kvlrp.commands.shared import preflight
 from kvlrp.commands.shared.errors import bad_input_is_a_command_error
-from kvlrp.commands.shared.options import count_or_all, positive_float, positive_int
+from kvlrp.commands.shared.options import (
+    add_precision_option,
+    count_or_all,
+    positive_float,
+    positive_int,
+)
 from kvlrp.data.clips.normalization import NORMALIZATIONS
 from kvlrp.data.clips.spec import SHORT_POLICIES
 
@@ -21,7 +26,8 @@ HELP = "train a video classifier on random clips from shards (resumes an interru
 #: Architectures ``--model`` accepts (the keys of ``kvlrp.models.ARCHITECTURES``, listed here
 #: so that building the argument parser does not import Keras).
 MODELS = ("c3d_small", "c3d", "r3d_small", "r3d", "r2plus1d_small", "r2plus1d", "i3d_small",
-          "i3d", "x3d_small", "x3d")
+          "i3d", "x3d_small", "x3d", "vivit_small", "vivit", "timesformer_small", "timesformer",
+          "cnn_gru_small")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="evaluation clips per validation video (int or 'all')")
     parser.add_argument("--widths", type=positive_int, nargs="+", default=None,
                         help="c3d_small: filters per convolution block (default 16 32 64); "
-                             "r3d_small, r2plus1d_small: 4 stage widths (default 8 16 32 64)")
+                             "r3d_small, r2plus1d_small: 4 stage widths (default 8 16 32 64); "
+                             "cnn_gru_small: filters of the frame CNN (default 16 32 64)")
     parser.add_argument("--dense-units", type=positive_int, default=None, help="hidden dense width")
     parser.add_argument("--batch-norm", action="store_true", help="BatchNorm after convolutions")
     parser.add_argument("--temporal-padding", default=None, choices=["same", "valid"],
@@ -59,6 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strategy", default="default",
                         choices=["default", "mirrored", "multiworker"],
                         help="tf.distribute strategy (multiworker reads TF_CONFIG)")
+    add_precision_option(parser)
     parser.add_argument("--no-resume", action="store_true",
                         help="start over even if --out holds an interrupted run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -99,7 +107,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         size=args.size, normalization=args.normalization, short_policy=args.short_policy,
         epochs=args.epochs, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
         seed=args.seed, learning_rate=args.lr, val_clips=args.val_clips,
-        resume=not args.no_resume, strategy=args.strategy, **model_kwargs(args),
+        resume=not args.no_resume, strategy=args.strategy, precision=args.precision,
+        **model_kwargs(args),
     )
 
 
@@ -124,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
     scores = {k: round(v, 4) for k, v in last.items() if "acc" in k or "loss" in k}
     print(f"final epoch {int(last.get('epoch', 0))}: {json.dumps(scores)}")
     print(throughput_line(result.info.extra, len(result.history) - result.initial_epoch))
+    print(precision_line(result.info.extra))
     print(f"model: {result.model_dir / 'model.keras'} (+ kvlrp.json)")
     print(f"history: {result.model_dir / 'history.csv'}")
     if callbacks:
@@ -162,3 +172,13 @@ def throughput_line(extra: dict[str, Any], epochs_run: int) -> str:
     replicas = extra.get("replicas", 1)
     return (f"training throughput: {rate:.1f} clips/s over {epochs_run} epoch(s) on {replicas} "
             "replica(s) (input pipeline + training steps; not validation or checkpoints)")
+
+
+def precision_line(extra: dict[str, Any]) -> str:
+    """``precision: ...`` from a trained model's ``ModelInfo.extra``: what training computed in
+    and that the saved model computes in float32."""
+    used = extra.get("precision", "float32")
+    if used == "float32":
+        return "precision: float32"
+    return (f"precision: {used} (Keras mixed_{used}: {used} computation, float32 weights and "
+            "classifier); model.keras computes in float32 (explain and strides run in float32)")

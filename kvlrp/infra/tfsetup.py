@@ -106,3 +106,17 @@ def cpu_model() -> str:
         except OSError:
             pass
     return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (``flags`` / ``Features`` of ``/proc/cpuinfo``; empty where
+    there is no such file, e.g. macOS)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key.strip() in ("flags", "Features"):
+                    return frozenset(value.split())
+    except OSError:
+        pass
+    return frozenset()

@@ -23,6 +23,7 @@ from kvlrp.infra import fs
 from kvlrp.infra.checks import check_positive_or_all, is_int
 from kvlrp.models import ARCHITECTURES
 from kvlrp.models.info import CLIP_FIELDS, clip_settings
+from kvlrp.models.precision import PRECISIONS
 from kvlrp.training.checks import TrainingSetupError
 from kvlrp.training.strategy import STRATEGY_NAMES
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: of :meth:`TrainConfig.resume_settings`).
 RESUME_KEYS = (
     "architecture", "model_kwargs", "classes", *CLIP_FIELDS, "batch_size", "learning_rate",
-    "seed",
+    "seed", "precision",
 )
 
 
@@ -82,6 +83,11 @@ class TrainConfig:
     strategy
         ``None``/``"default"``, ``"mirrored"``, ``"multiworker"`` (cluster from ``TF_CONFIG``)
         or a ``tf.distribute.Strategy``.
+    precision
+        ``"float32"``, ``"bfloat16"`` (Keras ``mixed_bfloat16``: float32 weights, bfloat16
+        computation, float32 classifier; float32 with a one-line message where the device
+        has no native bfloat16) or ``"float16"`` (``mixed_float16`` with loss scaling; GPUs
+        only). The saved ``model.keras`` computes in float32 whatever the precision.
     model_kwargs
         Architecture builder arguments (``widths``, ``dense_units``, ``batch_norm``,
         ``temporal_padding``, ...; read-only; the clip's shape is added by
@@ -103,6 +109,7 @@ class TrainConfig:
     restore_best: bool = True
     deterministic: bool | None = None
     strategy: str | tf.distribute.Strategy | None = None
+    precision: str = "float32"
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -154,7 +161,7 @@ class TrainConfig:
             "architecture": self.model, "model_kwargs": _jsonable(self.builder_kwargs()),
             "classes": list(classes), **clip_settings(self.clip),
             "batch_size": self.batch_size, "learning_rate": self.learning_rate,
-            "seed": self.seed,
+            "seed": self.seed, "precision": self.precision,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -200,6 +207,9 @@ def _check_run(config: TrainConfig) -> None:
     if config.model not in ARCHITECTURES:
         raise TrainingSetupError(
             f"unknown architecture {config.model!r}; available: {sorted(ARCHITECTURES)}")
+    if config.precision not in PRECISIONS:
+        raise TrainingSetupError(
+            f"unknown precision {config.precision!r}; use one of {PRECISIONS}")
     if isinstance(config.strategy, str) and config.strategy not in STRATEGY_NAMES:
         raise TrainingSetupError(
             f"unknown strategy {config.strategy!r}; use one of {STRATEGY_NAMES} or a "

@@ -4,7 +4,9 @@ Keras 3.15's ``Model.fit`` fails under ``MultiWorkerMirroredStrategy`` (it reduc
 batches and scalar metrics with ``axis=0``; keras-team/keras#20585), so kvlrp runs this small
 loop under every strategy: the same code path for one device, mirrored replicas and workers.
 The loss of each replica is its summed clip cross-entropy divided by the global batch size,
-so the gradients the optimizer all-reduces (sums) over replicas are those of the batch mean.
+so the gradients the optimizer all-reduces (sums) over replicas are those of the batch mean;
+it is scaled by the optimizer (``scale_loss``: a Keras ``LossScaleOptimizer`` under
+``mixed_float16``, unchanged otherwise), whose ``apply_gradients`` unscales the gradients.
 BatchNormalization moving statistics, which each replica updates from its own sub-batches,
 are averaged over all replicas at the end of every epoch, so that every replica and worker
 holds the same model.
@@ -119,7 +121,8 @@ def _make_train_step(
             probs = model(clips, training=True)
             per_clip = keras.losses.sparse_categorical_crossentropy(labels, probs)
             loss = tf.reduce_sum(per_clip) / float(global_batch)
-        grads = tape.gradient(loss, variables)
+            scaled = model.optimizer.scale_loss(loss)  # loss scaling under mixed_float16
+        grads = tape.gradient(scaled, variables)
         model.optimizer.apply_gradients(zip(grads, variables))
         hits = tf.cast(tf.equal(tf.argmax(probs, axis=-1, output_type=tf.int32), labels), "float32")
         n = tf.cast(tf.shape(labels)[0], "float32")

@@ -30,10 +30,12 @@ from kvlrp.infra.resume import UnreadableStateError, compare
 from kvlrp.infra.safe_paths import check_out_dir
 from kvlrp.models import ModelInfo, build_model, save_model
 from kvlrp.models.info import clip_settings
+from kvlrp.models.precision import as_float32, model_precision, precision_scope
 from kvlrp.training.checks import ShardSummary, TrainingSetupError, check_shards
 from kvlrp.training.config import RESUME_KEYS, TrainConfig
 from kvlrp.training.evaluation import evaluate_clips, make_predict
 from kvlrp.training.loop import run_epochs
+from kvlrp.training.precision import Precision, resolve_precision
 from kvlrp.training.run_state import EpochEnd, RunState, restore_rng_states
 from kvlrp.training.strategy import is_chief, resolve_strategy
 
@@ -50,7 +52,8 @@ class TrainResult:
     ----------
     model
         The trained Keras model (weights of the best validation epoch if ``restore_best``,
-        else of the last epoch).
+        else of the last epoch), computing in float32 (a float32 copy of a model trained in
+        mixed precision), as ``model.keras`` holds it.
     info
         Its :class:`~kvlrp.models.ModelInfo` (as saved in ``kvlrp.json``).
     history
@@ -152,6 +155,7 @@ class _Plan:
     run_state: RunState
     settings: dict[str, Any]
     state: dict[str, Any] | None
+    precision: Precision
 
     @property
     def initial_epoch(self) -> int:
@@ -164,7 +168,11 @@ class _Plan:
 
 
 def _plan(config: TrainConfig) -> _Plan:
-    """Check the output folder and the shards, seed, resolve the strategy, decide to resume."""
+    """Resolve the precision, check the output folder and the shards, seed, resolve the
+    strategy, decide to resume."""
+    precision = resolve_precision(config.precision)  # refuses before anything is written
+    if precision.note:
+        logger.warning("%s", precision.note)
     try:
         check_out_dir(config.out_dir)
     except ValueError as err:
@@ -188,7 +196,7 @@ def _plan(config: TrainConfig) -> _Plan:
     settings = config.resume_settings(shards.classes)
     run_state = RunState(config.out_dir)
     state = _resume_state(run_state, settings, config.resume, chief)
-    return _Plan(config, shards, strategy, chief, run_state, settings, state)
+    return _Plan(config, shards, strategy, chief, run_state, settings, state, precision)
 
 
 def _compute(
@@ -214,7 +222,8 @@ def _compute(
 
 
 def _summarise(plan: _Plan, net: keras.Model, epoch_end: EpochEnd) -> TrainResult:
-    """Restore the best epoch's weights (if asked), describe the run and save the model."""
+    """Restore the best epoch's weights (if asked), describe the run and save the model (in
+    float32: a model trained in mixed precision is saved as its float32 copy)."""
     config = plan.config
     history = pd.DataFrame(epoch_end.rows)
     best = epoch_end.best
@@ -237,15 +246,17 @@ def _summarise(plan: _Plan, net: keras.Model, epoch_end: EpochEnd) -> TrainResul
             "best_epoch": best["epoch"] if best else None,
             "weights_from_epoch": best["epoch"] if restored else len(history),
             "clips_per_second": _clips_per_second(history, plan.initial_epoch),
+            "precision": model_precision(net),
             "config": config.to_dict(),
             # the shards and software it was trained with (no model file: none was read)
             "provenance": provenance(shards_path=config.shard_dir,
                                      shards_fingerprint=shard_fingerprint(config.shard_dir)),
         },
     )
+    saved = _float32_model(net, config.learning_rate)
     if plan.chief:
-        save_model(net, config.out_dir, info)
-    return TrainResult(net, info, history, fs.path(config.out_dir), plan.initial_epoch)
+        save_model(saved, config.out_dir, info)
+    return TrainResult(saved, info, history, fs.path(config.out_dir), plan.initial_epoch)
 
 
 def _model(plan: _Plan) -> keras.Model:
@@ -254,7 +265,7 @@ def _model(plan: _Plan) -> keras.Model:
     with plan.strategy.scope():
         if plan.state is None:
             return _compiled_model(config.model, len(plan.shards.classes), config.learning_rate,
-                                   config.builder_kwargs())
+                                   config.builder_kwargs(), plan.precision.used)
         with fs.local_copy(plan.run_state.checkpoint_path(plan.state)) as checkpoint:
             net = keras.saving.load_model(checkpoint, compile=True)
         restore_rng_states(net, plan.state.get("rng_states"))
@@ -292,13 +303,38 @@ def epoch_seed(seed: int | None, epoch: int) -> int | None:
 
 
 def _compiled_model(
-    architecture: str, num_classes: int, learning_rate: float, model_kwargs: dict[str, Any]
+    architecture: str, num_classes: int, learning_rate: float, model_kwargs: dict[str, Any],
+    precision: str = "float32",
 ) -> keras.Model:
-    """A fresh model compiled with Adam, clip cross-entropy and clip accuracy."""
+    """A fresh model built under the dtype policy of ``precision`` (the global policy is
+    restored afterwards), compiled with Adam, clip cross-entropy and clip accuracy (Keras wraps
+    the optimizer for loss scaling under ``mixed_float16``)."""
     try:
-        net = build_model(architecture, num_classes, **model_kwargs)
+        with precision_scope(precision):
+            net = build_model(architecture, num_classes, **model_kwargs)
     except (ValueError, TypeError) as err:  # bad architecture arguments
         raise TrainingSetupError(str(err)) from err
+    return _compile(net, learning_rate)
+
+
+def _float32_model(net: keras.Model, learning_rate: float) -> keras.Model:
+    """``net`` if it computes in float32, else its float32 copy, compiled as ``net`` with the
+    state of its optimizer (under ``mixed_float16``: of the optimizer inside the loss scaling)."""
+    copy = as_float32(net)
+    if copy is net:
+        return net
+    _compile(copy, learning_rate)
+    source = getattr(net.optimizer, "inner_optimizer", net.optimizer)
+    if source.built:
+        copy.optimizer.build(copy.trainable_variables)
+        if len(copy.optimizer.variables) == len(source.variables):
+            for target, value in zip(copy.optimizer.variables, source.variables):
+                target.assign(value)
+    return copy
+
+
+def _compile(net: keras.Model, learning_rate: float) -> keras.Model:
+    """``net`` compiled with Adam, clip cross-entropy and clip accuracy."""
     net.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(),
@@ -373,6 +409,7 @@ def _resume_state(
         raise TrainingSetupError(
             f"{unreadable}; start over with resume=False / --no-resume"
         ) from unreadable
+    state.setdefault("settings", {}).setdefault("precision", "float32")  # runs before it
     decision = compare(state, settings, RESUME_KEYS)
     if not decision.reuse:
         raise TrainingSetupError(

@@ -131,7 +131,8 @@ def run_evaluation(kind: RunKind[ConfigT, PlanT, SavedT, ResultT], model: Any, i
         What the run computes (explain or strides).
     model, info
         A Keras model and its :class:`~kvlrp.models.ModelInfo` (classes, clip settings,
-        normalisation).
+        normalisation). A model computing in mixed precision is evaluated and explained
+        through its float32 copy (:func:`kvlrp.models.precision.as_float32`).
     shard_dir
         Shard folder from ``kvlrp prepare``.
     out_dir
@@ -147,12 +148,15 @@ def run_evaluation(kind: RunKind[ConfigT, PlanT, SavedT, ResultT], model: Any, i
     dict
         The content of ``summary.json`` (or, for one of several workers, what it wrote).
     """
+    from kvlrp.models.precision import as_float32  # imports Keras: here, not at module level
+
     config = config_from(kind.config_type, config, options, f"run_{kind.name}")
     out = check_out_dir(out_dir)  # local, or any tf.io.gfile URL
     removed = remove_stray_temporaries(out)  # left by a killed run (a SIGKILL cleans nothing)
     if removed:
         logger.info("removed %d temporary file(s) an interrupted run left in %s", len(removed),
                     out)
+    model = as_float32(model)  # relevance and scores always in float32
     check_classes(model, info, shard_dir)
     _warn_if_upscaled(shard_dir, config.split, info.size)
     run = Run(model, info, shard_dir, out, config, model_path)

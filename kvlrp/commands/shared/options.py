@@ -1,5 +1,6 @@
 """Argument types for the command line: each refuses a bad value with a message saying what is
-right (argparse then prints ``kvlrp COMMAND: error: argument --x: ...`` and exits with 2)."""
+right (argparse then prints ``kvlrp COMMAND: error: argument --x: ...`` and exits with 2); and
+the options several commands share (:func:`add_precision_option`)."""
 
 from __future__ import annotations
 
@@ -60,3 +61,20 @@ def fraction(value: str) -> float:
     if not 0 <= x < 1:
         raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {value!r}")
     return x
+
+
+#: ``--precision`` choices (``kvlrp.models.precision.PRECISIONS``, listed here so that building
+#: the parser does not import Keras).
+PRECISIONS = ("float32", "bfloat16", "float16")
+
+
+def add_precision_option(parser: argparse.ArgumentParser, default: str = "float32") -> None:
+    """Add ``--precision float32|bfloat16|float16`` (the training precision) to ``parser``."""
+    parser.add_argument(
+        "--precision", default=default, choices=PRECISIONS,
+        help=f"training precision (default {default}): bfloat16 and float16 are Keras mixed "
+             "precision (half-precision computation, float32 weights and classifier); "
+             "bfloat16 needs a GPU of compute capability >= 8.0 or a CPU with AVX512_BF16 / "
+             "AMX and oneDNN kernels (elsewhere training falls back to float32 and says so), "
+             "float16 a GPU. The "
+             "saved model computes in float32: explain and strides always run in float32")

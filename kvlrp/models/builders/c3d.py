@@ -3,7 +3,8 @@ Networks", ICCV 2015) as Keras 3 functional models.
 
 Every model here uses only layers that :mod:`analyzers` explains (Conv3D, MaxPooling3D,
 ZeroPadding3D, BatchNormalization, ReLU, Flatten, GlobalAveragePooling3D, Dense, Dropout)
-and ends in ``Dense(activation="softmax")``, so an analyzer explains it at its logits.
+and ends in ``Dense(activation="softmax")`` (computed in float32 also under a mixed-precision
+policy), so an analyzer explains it at its logits.
 
 Padding notes
 -------------
@@ -77,7 +78,8 @@ def c3d(
     for index in (6, 7):
         x = layers.Dense(dense_units, activation="relu", name=f"fc{index}")(x)
         x = layers.Dropout(dropout, name=f"drop{index}")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions",
+                           dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -165,7 +167,8 @@ def c3d_small(
         x = layers.GlobalAveragePooling3D(name="global_average")(x)
     x = layers.Dense(dense_units, activation="relu", name="fc")(x)
     x = layers.Dropout(dropout, name="drop")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions",
+                           dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -177,13 +177,14 @@ def batch_norm(x, name: str, bias: bool = True, scale: bool = True, epsilon: flo
 
 
 def classifier(x, num_classes: int, bias: bool = True, dropout: float = 0.0):
-    """Optional Dropout, then ``Dense(num_classes, softmax)`` named ``predictions``."""
+    """Optional Dropout, then ``Dense(num_classes, softmax)`` named ``predictions``, computed
+    in float32 also when the model is built under a mixed-precision policy."""
     if not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
     return layers.Dense(num_classes, activation="softmax", use_bias=bias,
-                        name="predictions")(x)
+                        name="predictions", dtype="float32")(x)
 
 
 def positive_ints(values: Sequence[int], what: str, builder: str, length: int) -> tuple[int, ...]:
