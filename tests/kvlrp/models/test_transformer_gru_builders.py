@@ -11,6 +11,7 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+from conservation import assert_conserved
 
 import analyzers
 from kvlrp.models import (
@@ -209,6 +210,26 @@ def test_gradient_analyzers_explain_them(name):
         relevance = analyzers.create_analyzer(method, model).analyze(x)
         assert relevance.shape == x.shape and np.isfinite(relevance).all()
         assert np.abs(relevance).sum() > 0
+
+
+#: The natural relevance analyzer of each: CP-LRP for attention, the LRP rules for the GRU.
+NATURAL = {"vivit_small": "cp_lrp", "timesformer_small": "cp_lrp", "cnn_gru_small": "lrp.z"}
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_their_relevance_analyzers_conserve_on_the_bias_free_variants(name):
+    """Attention (CP-LRP) and the GRU (gates held constant) pass every logit's relevance to
+    the clip when nothing absorbs it (no biases), for each sample on its own."""
+    model = build_model(name, 3, frames=4, size=16, bias=False, **TINY[name])
+    x = np.random.default_rng(1).uniform(-1, 1, (3, 4, 16, 16, 3)).astype("float32")
+    analyzer = analyzers.create_analyzer(NATURAL[name], model)
+    relevance = analyzer.analyze(x, neuron_selection=0)
+    dense = model.get_layer("predictions")  # the logit: its input times its kernel (no bias)
+    target = keras.Model(model.inputs, dense.input)(x).numpy() @ dense.kernel.numpy()[:, 0]
+    assert_conserved(relevance, target, rtol=1e-4)
+    alone = analyzer.analyze(x[1:2], neuron_selection=0)
+    np.testing.assert_allclose(alone[0], relevance[1], rtol=1e-4,
+                               atol=1e-5 * float(np.abs(relevance[1]).max()))
 
 
 @pytest.mark.parametrize(("call", "message"), [
