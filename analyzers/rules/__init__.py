@@ -16,21 +16,25 @@ never a division by zero.
 
 Modules: :mod:`~analyzers.rules.base` (:class:`Rule`, shared helpers),
 :mod:`~analyzers.rules.epsilon` (epsilon, z), :mod:`~analyzers.rules.alpha_beta`
-(alpha-beta, z+), :mod:`~analyzers.rules.bounded` (z^B),
+(alpha-beta, z+), :mod:`~analyzers.rules.alpha_beta_x` (alpha-beta X),
+:mod:`~analyzers.rules.z_plus_fast` (iNNvestigate's literal ``x w+``),
+:mod:`~analyzers.rules.bounded` (z^B),
 :mod:`~analyzers.rules.input_independent` (w^2, flat), :mod:`~analyzers.rules.passing`
-(gradient, identity, gate). Fused fast paths that compute a formula with fewer layer calls
-live in the private ``_fused`` module, behind one switch.
+(gradient, identity, gate, the whole layer's gradient). Fused fast paths that compute a
+formula with fewer layer calls live in the private ``_fused`` module, behind one switch.
 """
 
 from analyzers.rules.alpha_beta import AlphaBetaRule, ZPlusRule
+from analyzers.rules.alpha_beta_x import AlphaBetaXRule
 from analyzers.rules.base import Rule, stabilize
 from analyzers.rules.bounded import BoundedRule
 from analyzers.rules.epsilon import EpsilonRule, ZRule
 from analyzers.rules.input_independent import FlatRule, WSquareRule
-from analyzers.rules.passing import GateRule, GradientRule, IdentityRule
+from analyzers.rules.passing import GateRule, GradientRule, IdentityRule, LayerGradientRule
+from analyzers.rules.z_plus_fast import ZPlusFastRule
 
 __all__ = [
-    "AlphaBetaRule", "BoundedRule", "EpsilonRule", "FlatRule", "GateRule", "GradientRule",
-    "IdentityRule", "Rule",
-    "WSquareRule", "ZPlusRule", "ZRule", "stabilize",
+    "AlphaBetaRule", "AlphaBetaXRule", "BoundedRule", "EpsilonRule", "FlatRule", "GateRule",
+    "GradientRule", "IdentityRule", "LayerGradientRule", "Rule",
+    "WSquareRule", "ZPlusFastRule", "ZPlusRule", "ZRule", "stabilize",
 ]
