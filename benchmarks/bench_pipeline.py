@@ -154,7 +154,7 @@ def time_pyav(index, spec, n_clips: int, early_stop: bool) -> float:
 def main(argv=None) -> int:
     args = parse_args(argv)
 
-    from kvlrp.data.clips.pipeline import ClipSpec
+    from kvlrp.data.clips.spec import ClipSpec
     from kvlrp.data.shards.folder import prepare_shards, read_index
     from kvlrp.data.synth import write_synthetic_dataset
 

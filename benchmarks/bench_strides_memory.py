@@ -55,12 +55,12 @@ def measure(shards: str, way: str, n_clips: str) -> dict:
     import tensorflow as tf
 
     from kvlrp.data.clips.pipeline import (
-        ClipSpec,
         eval_clips,
         example_clips,
         video_dataset,
         video_examples,
     )
+    from kvlrp.data.clips.spec import ClipSpec
 
     clips = n_clips if n_clips == "all" else int(n_clips)
     specs = {s: ClipSpec(clip_len=8, step=s, size=56) for s in STEPS}

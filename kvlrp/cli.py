@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from kvlrp.commands.shared.errors import CommandError
+from kvlrp.infra.environment import record_command
 from kvlrp.infra.tfsetup import prefer_onednn
 
 #: Sub-command name -> module under ``kvlrp.commands``, in the order ``--help`` lists them.
@@ -94,7 +95,9 @@ def show_library_messages() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kvlrp`` console script."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    record_command(["kvlrp", *arguments])  # the `command` of every result's provenance
+    args = build_parser().parse_args(arguments)
     show_library_messages()
     message = prefer_onednn()  # before any command imports TensorFlow
     if message:

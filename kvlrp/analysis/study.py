@@ -171,6 +171,7 @@ def run_study(
         The content of ``summary.json``.
     """
     from kvlrp.analysis.explain.run import run_explain
+    from kvlrp.analysis.runs.provenance import run_provenance
     from kvlrp.analysis.strides.run import run_strides
     from kvlrp.models import load_model
     from kvlrp.training import train
@@ -190,10 +191,11 @@ def run_study(
         model, info = load_model(folder / "model")
         steps = list(explain_steps or dict.fromkeys([info.step, max(stride_steps)]))
         run_explain(model, info, shard_dir, folder / "explain", steps=steps, seed=seed,
-                    n_boot=n_boot, progress=progress, **dict(explain_kwargs or {}))
+                    n_boot=n_boot, progress=progress, model_path=folder / "model",
+                    **dict(explain_kwargs or {}))
         strides = run_strides(model, info, shard_dir, folder / "strides", steps=stride_steps,
                               seed=seed, n_boot=n_boot, progress=progress,
-                              **dict(strides_kwargs or {}))
+                              model_path=folder / "model", **dict(strides_kwargs or {}))
         seed_rows.append(_seed_row(seed, strides))
         border_rows += _border_rows(seed, folder / "explain")
         runs[seed] = str(folder)
@@ -222,6 +224,8 @@ def run_study(
         if seeds_df["paired_ci_half_width"].notna().any() else math.nan,
         "across_seed_interval": "95 % Student-t interval of the mean over seeds",
         "runs": runs, "files": {k: str(v) for k, v in files.items()},
+        # one model per seed: each seed's explain/strides summary names its model file
+        "provenance": run_provenance(None, shard_dir),
     }
     write_json(summary, out / "summary.json")
     return summary

@@ -43,6 +43,9 @@ class DemoConfig:
     #: uses a larger test split so that a paired test can see a gain of a few points.
     test_fraction: float | None = None
     flip_fill: str = "mean"
+    #: Which sizes these are (``full``, ``quick``, ``study``, ``quick-study``; in ``demo.json``,
+    #: where the report finds why a quick demo's model is at chance level).
+    preset: str = ""
 
 
 #: 30 epochs (not the training default 40): the first 30 epochs of a 40-epoch run are the same,
@@ -53,24 +56,26 @@ FULL = DemoConfig(videos_per_class=60, video_size=64, min_frames=64, max_frames=
                   clip_len=8, size=56, widths=(16, 32, 64), dense_units=128, epochs=30,
                   steps_per_epoch=40, batch_size=16, explain_steps=(1, 2, 4),
                   stride_steps=(1, 2, 3, 4, 6, 8), explain_clips=2, stride_clips=4,
-                  prior_seeds=3, flip_videos=24)
+                  prior_seeds=3, flip_videos=24, preset="full")
 QUICK = DemoConfig(videos_per_class=5, video_size=32, min_frames=40, max_frames=64,
                    clip_len=8, size=28, widths=(8, 16, 16), dense_units=32, epochs=3,
                    steps_per_epoch=None, batch_size=8, explain_steps=(1, 4),
                    stride_steps=(1, 2, 4), explain_clips=2, stride_clips=2, prior_seeds=2,
-                   flip_videos=6)
+                   flip_videos=6, preset="quick")
 #: ``kvlrp demo --seeds N``: sizes for several training runs on this CPU (about 20 minutes for
 #: 3 seeds on 2 shared EPYC cores: see docs/performance.md), with a test split of 200 videos.
 STUDY = DemoConfig(videos_per_class=100, video_size=40, min_frames=48, max_frames=96,
                    clip_len=8, size=32, widths=(8, 16, 32), dense_units=64, epochs=25,
                    steps_per_epoch=40, batch_size=16, explain_steps=(1, 4),
                    stride_steps=(1, 2, 3, 4, 6), explain_clips=1, stride_clips=2,
-                   prior_seeds=2, flip_videos=24, test_fraction=0.5, flip_fill="freeze")
+                   prior_seeds=2, flip_videos=24, test_fraction=0.5, flip_fill="freeze",
+                   preset="study")
 QUICK_STUDY = DemoConfig(videos_per_class=5, video_size=32, min_frames=40, max_frames=64,
                          clip_len=8, size=28, widths=(8, 16, 16), dense_units=32, epochs=2,
                          steps_per_epoch=4, batch_size=8, explain_steps=(1, 4),
                          stride_steps=(1, 2, 4), explain_clips=1, stride_clips=2,
-                         prior_seeds=1, flip_videos=4, flip_fill="freeze")
+                         prior_seeds=1, flip_videos=4, flip_fill="freeze",
+                         preset="quick-study")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,7 +136,7 @@ def _synth_and_prepare(out: Path, config: DemoConfig, progress: bool) -> Path:
     if config.test_fraction is not None:
         import pandas as pd
 
-        from kvlrp.data.manifests.manifest import VAL_FRACTION, stratified_splits
+        from kvlrp.data.manifests.splits import VAL_FRACTION, stratified_splits
         from kvlrp.infra.atomic import write_csv
 
         table = pd.read_csv(manifest)
@@ -241,13 +246,13 @@ def run_demo(out: Path, config: DemoConfig, progress: bool = True) -> dict[str, 
     summary = run_explain(model, info, paths["shards"], paths["explain"],
                           steps=config.explain_steps, clips_per_video=config.explain_clips,
                           prior_seeds=config.prior_seeds, flip_videos=config.flip_videos,
-                          seed=config.seed, progress=progress)
+                          seed=config.seed, progress=progress, model_path=paths["model"])
     print_explain_summary(summary, str(paths["explain"]))
     done("explain")
     stage(5, f"accuracy per step {list(config.stride_steps)} -> {paths['strides']}")
     summary = run_strides(model, info, paths["shards"], paths["strides"],
                           steps=config.stride_steps, clips_per_video=config.stride_clips,
-                          seed=config.seed, progress=progress)
+                          seed=config.seed, progress=progress, model_path=paths["model"])
     print_strides_summary(summary, str(paths["strides"]))
     done("strides")
     stage(6, f"report -> {out / 'report.md'}")

@@ -6,15 +6,13 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from kvlrp.commands.shared.errors import bad_input_is_a_command_error
-from kvlrp.commands.shared.model_args import add_model_arguments
+from kvlrp.commands.shared import evaluation
 from kvlrp.commands.shared.options import (
-    count_or_all,
     non_negative_int,
     positive_float,
     positive_int,
 )
-from kvlrp.commands.shared.scaleout import add_scale_arguments, print_worker_summary, scale_kwargs
+from kvlrp.commands.shared.scaleout import scale_kwargs
 
 if TYPE_CHECKING:
     from kvlrp.analysis.explain.config import ExplainConfig
@@ -24,22 +22,16 @@ HELP = "relevance per frame position (border effect, prior, flipping, heatmaps) 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``kvlrp explain`` options to ``parser``."""
-    add_model_arguments(parser)
-    parser.add_argument("--data", required=True, help="shard folder written by `kvlrp prepare`")
-    parser.add_argument("--out", required=True,
-                        help="folder for the CSV/JSON/PNG/GIF outputs (and partial/, from "
-                             "which an interrupted run resumes)")
+    evaluation.add_data_arguments(
+        parser, out_help="folder for the CSV/JSON/PNG/GIF outputs (and partial/, from which an "
+                         "interrupted run resumes)")
     parser.add_argument("--analyzer", default="deep_taylor.bounded",
                         help="analyzers name (default deep_taylor.bounded, bounds from the "
                              "model's input normalisation)")
     parser.add_argument("--steps", type=positive_int, nargs="+", default=None,
                         help="step sizes to explain at (default: the training step)")
-    parser.add_argument("--split", default="test", help="split to explain (default test)")
-    parser.add_argument("--clips-per-video", type=count_or_all, default=4,
-                        help="evaluation clips per video (int or 'all', default 4)")
-    parser.add_argument("--crops", type=int, default=1, choices=[1, 3],
-                        help="spatial crops per clip: 1 (centre, default) or 3 (start, centre "
-                             "and end of the longer side); each crop is explained as a clip")
+    evaluation.add_clip_arguments(parser, "explain",
+                                  crops_note="); each crop is explained as a clip")
     parser.add_argument("--prior-seeds", type=non_negative_int, default=3,
                         help="re-initialised copies for the position prior (0: none)")
     parser.add_argument("--target", default="predicted", choices=["predicted", "label"],
@@ -55,10 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temporal-sigma", type=positive_float, default=1.0,
                         help="selective relevance: voxels whose temporal derivative of "
                              "relevance exceeds this many standard deviations are temporal")
-    parser.add_argument("--batch-size", type=positive_int, default=8)
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap and prior seed")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_scale_arguments(parser)
+    evaluation.add_run_arguments(parser, batch_size=8, seed_help="bootstrap and prior seed")
 
 
 def config_from_args(args: argparse.Namespace) -> ExplainConfig:
@@ -78,17 +67,9 @@ def config_from_args(args: argparse.Namespace) -> ExplainConfig:
 def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp explain``."""
     from kvlrp.analysis.explain.run import run_explain
-    from kvlrp.commands.shared.model_args import load_from_args
 
-    with bad_input_is_a_command_error(shards=args.data):
-        config = config_from_args(args)
-        model, info = load_from_args(args)
-        summary = run_explain(model, info, args.data, args.out, config=config)
-    if summary["kind"] == "explain-worker":
-        print_worker_summary("explain", summary)
-        return 0
-    print_explain_summary(summary, args.out)
-    return 0
+    return evaluation.run_command("explain", args, config_from_args, run_explain,
+                                  print_explain_summary)
 
 
 def throughput_line(summary: dict) -> str:

@@ -1,4 +1,5 @@
-"""``kvlrp report``: plots and a markdown summary from the outputs of explain/strides runs."""
+"""``kvlrp report``: plots, ``report.md`` and a self-contained ``report.html`` from the outputs
+of explain/strides runs."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import argparse
 
 from kvlrp.commands.shared.errors import bad_input_is_a_command_error
 
-HELP = "plots (PNG) and report.md from explain/strides results in a folder"
+HELP = ("plots (PNG), report.md and a self-contained report.html from explain/strides results "
+        "in a folder")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,5 +24,6 @@ def run(args: argparse.Namespace) -> int:
     with bad_input_is_a_command_error():
         path = build_report(args.dir)
     print(f"report: {path}")
-    print(f"plots: {path.parent / 'plots'}")
+    print(f"html:   {path.parent / 'report.html'} (self-contained: images embedded)")
+    print(f"plots:  {path.parent / 'plots'}")
     return 0

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from kvlrp.commands.shared.errors import bad_input_is_a_command_error
-from kvlrp.commands.shared.model_args import add_model_arguments
-from kvlrp.commands.shared.options import count_or_all, positive_int
-from kvlrp.commands.shared.scaleout import add_scale_arguments, print_worker_summary, scale_kwargs
+from kvlrp.commands.shared import evaluation
+from kvlrp.commands.shared.options import positive_int
+from kvlrp.commands.shared.scaleout import scale_kwargs
 
 if TYPE_CHECKING:
     from kvlrp.analysis.strides.config import StridesConfig
@@ -18,18 +17,12 @@ HELP = "clip and video accuracy per step size (test-time tuning, resumable)"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``kvlrp strides`` options to ``parser``."""
-    add_model_arguments(parser)
-    parser.add_argument("--data", required=True, help="shard folder written by `kvlrp prepare`")
-    parser.add_argument("--out", required=True, help="folder for the outputs (and partial/)")
+    evaluation.add_data_arguments(parser, out_help="folder for the outputs (and partial/)")
     parser.add_argument("--steps", type=positive_int, nargs="+", default=[1, 2, 3, 4, 6, 8],
                         help="step sizes (default 1 2 3 4 6 8)")
-    parser.add_argument("--split", default="test", help="split to evaluate (default test)")
-    parser.add_argument("--clips-per-video", type=count_or_all, default=4,
-                        help="evaluation clips per video (int or 'all', default 4)")
-    parser.add_argument("--crops", type=int, default=1, choices=[1, 3],
-                        help="spatial crops per clip: 1 (centre, default) or 3 (start, centre "
-                             "and end of the longer side, as MMAction2's ThreeCrop); "
-                             "probabilities are averaged over clips x crops per video")
+    evaluation.add_clip_arguments(parser, "evaluate",
+                                  crops_note=", as MMAction2's ThreeCrop); probabilities are "
+                                             "averaged over clips x crops per video")
     parser.add_argument("--distinct-clips", action="store_true",
                         help="drop repeated clip starts (short videos then give fewer clips at "
                              "large steps); default: every video gets --clips-per-video clips "
@@ -39,10 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "one, else --split, which marks the gain as optimistic)")
     parser.add_argument("--no-control", action="store_true",
                         help="skip the frame-shuffled control row")
-    parser.add_argument("--batch-size", type=positive_int, default=32)
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap and shuffle seed")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_scale_arguments(parser)
+    evaluation.add_run_arguments(parser, batch_size=32, seed_help="bootstrap and shuffle seed")
 
 
 def config_from_args(args: argparse.Namespace) -> StridesConfig:
@@ -60,17 +50,9 @@ def config_from_args(args: argparse.Namespace) -> StridesConfig:
 def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp strides``."""
     from kvlrp.analysis.strides.run import run_strides
-    from kvlrp.commands.shared.model_args import load_from_args
 
-    with bad_input_is_a_command_error(shards=args.data):
-        config = config_from_args(args)
-        model, info = load_from_args(args)
-        summary = run_strides(model, info, args.data, args.out, config=config)
-    if summary["kind"] == "strides-worker":
-        print_worker_summary("strides", summary)
-        return 0
-    print_strides_summary(summary, args.out)
-    return 0
+    return evaluation.run_command("strides", args, config_from_args, run_strides,
+                                  print_strides_summary)
 
 
 def print_strides_summary(summary: dict, out: str) -> None:

@@ -13,14 +13,16 @@ HELP = "write the synthetic video dataset (classes differ only in slow temporal 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``kvlrp synth``."""
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--seed", type=int, default=0, help="everything follows from it")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="everything follows from it, the files' bytes included")
     parser.add_argument("--videos-per-class", type=positive_int, default=24)
     parser.add_argument("--size", type=positive_int, default=64,
                         help="frame height and width (even)")
     parser.add_argument("--min-frames", type=positive_int, default=64)
     parser.add_argument("--max-frames", type=positive_int, default=160)
     parser.add_argument("--format", default=".mp4", choices=[".mp4", ".mkv", ".avi", ".webm"],
-                        help="container (codec: the first available encoder for it)")
+                        help="container (codec: the first available encoder for it; every "
+                        "format is written reproducibly, see synth.json)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,5 +48,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {info['n_videos']} videos ({', '.join(CLASSES)}), codec {codec}, "
           f"{info['total_frames']} frames; splits {splits}")
     print(f"manifest: {manifest}")
-    print(f"parameters: {manifest.parent / 'synth.json'}")
+    print(f"parameters and checksums: {manifest.parent / 'synth.json'}")
     return 0

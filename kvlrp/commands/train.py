@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from kvlrp.commands.shared.errors import bad_input_is_a_command_error
 from kvlrp.commands.shared.options import count_or_all, positive_float, positive_int
 from kvlrp.data.clips.normalization import NORMALIZATIONS
+from kvlrp.data.clips.spec import SHORT_POLICIES
 
 if TYPE_CHECKING:  # pragma: no cover
     from kvlrp.training import TrainConfig
@@ -42,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--normalization", default="symmetric", choices=list(NORMALIZATIONS),
                         help="input normalisation (default symmetric; see kvlrp explain "
                              "--help for the list)")
-    parser.add_argument("--short-policy", default="loop", choices=["loop", "repeat_last", "skip"])
+    parser.add_argument("--short-policy", default="loop", choices=SHORT_POLICIES)
     parser.add_argument("--val-clips", type=count_or_all, default=4,
                         help="evaluation clips per validation video (int or 'all')")
     parser.add_argument("--widths", type=positive_int, nargs="+", default=None,

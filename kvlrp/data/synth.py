@@ -16,6 +16,11 @@ carries no class information: the texture, its phase, colours and blobs are draw
 for every class. Between neighbouring frames the drift (0.25-0.5 px) is smaller than the shake
 (up to +-1 px); over ``k`` frames it grows to ``k`` times that while the shake does not, so the
 evidence grows with the temporal baseline, as in DESIGN.md's "Why a border effect can appear".
+
+The files are a function of the seed, byte for byte, in every format (the writer's reproducible
+settings, :mod:`kvlrp.video.writer`); ``synth.json`` records per video the SHA-256 of the file,
+of its decoded frames and of the rendered frames, so that a copy can be checked
+(:func:`kvlrp.video.file_sha256`, :func:`kvlrp.video.decoded_sha256`).
 """
 
 from __future__ import annotations
@@ -23,22 +28,32 @@ from __future__ import annotations
 import json
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
-from kvlrp.data.manifests.manifest import stratified_splits
+from kvlrp.data.manifests.splits import stratified_splits
 from kvlrp.infra.atomic import write_csv, write_json
 
 #: Class names (sorted, so a class's index is its position here).
 CLASSES: tuple[str, ...] = ("drift_down", "drift_sideways", "drift_up", "still")
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 #: Name of the metadata file written beside the manifest.
 SYNTH_INFO = "synth.json"
+
+#: Encoder options of the synthetic videos (on top of the writer's reproducible ones). Without
+#: x264's macroblock tree (off for reproducibility), CRF 21 gives the PSNR (31 dB) and file size
+#: that CRF 18 gave with it.
+SYNTH_CODEC_OPTIONS: dict[str, dict[str, str]] = {"libx264": {"crf": "21", "preset": "medium"}}
 
 
 @dataclass(frozen=True)
@@ -114,23 +129,26 @@ def rendered_videos(
 
     Video ``k`` of a class is drawn from its own generator, seeded with ``[seed, class index,
     k]``, so a video does not depend on the others nor on ``workers``: up to ``workers`` videos
-    are rendered at once in threads (NumPy's array operations release the GIL), with at most
-    ``2 * workers`` videos queued or waiting to be consumed.
+    are rendered at once in threads (see :func:`ordered_map`).
     """
-    def render(job: tuple[str, int]) -> np.ndarray:
-        label, k = job
-        return render_video(label, np.random.default_rng([seed, CLASSES.index(label), k]),
-                            params)
+    return ordered_map(partial(_render_job, seed=seed, params=params), jobs, workers)
 
+
+def ordered_map(function: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[R]:
+    """``map(function, items)`` run in up to ``workers`` threads, results in order.
+
+    NumPy's array operations and FFmpeg release the GIL. At most ``2 * workers`` results are
+    queued or waiting to be consumed.
+    """
     if workers <= 1:
-        yield from map(render, jobs)
+        yield from map(function, items)
         return
     with ThreadPoolExecutor(workers) as pool:
         pending: deque[Future] = deque()
-        for job in jobs:
+        for item in items:
             if len(pending) >= 2 * workers:
                 yield pending.popleft().result()
-            pending.append(pool.submit(render, job))
+            pending.append(pool.submit(function, item))
         while pending:
             yield pending.popleft().result()
 
@@ -157,7 +175,8 @@ def write_synthetic_dataset(
     videos_per_class
         Videos per class (>= 3 gives every split at least one video per class).
     seed
-        Everything (content, lengths, splits) is a deterministic function of the seed.
+        Everything (content, lengths, splits, the files' bytes) is a deterministic function of
+        the seed, in every format (see :mod:`kvlrp.video.writer`).
     size
         Frame height and width in pixels (even, for H.264).
     min_frames, max_frames
@@ -167,8 +186,8 @@ def write_synthetic_dataset(
     progress
         Show a tqdm progress bar.
     workers
-        Videos rendered at once, in threads (see :func:`rendered_videos`; the files do not
-        depend on it).
+        Videos rendered, encoded and checked at once, in threads (see :func:`ordered_map`; the
+        files do not depend on it).
     **params
         Other :class:`SynthParams` fields.
 
@@ -176,9 +195,10 @@ def write_synthetic_dataset(
     -------
     Path
         The manifest (``path,label,split,video_id``); ``synth.json`` beside it records the
-        parameters and the codec used.
+        parameters, the encoder settings and, per video, the SHA-256 of the file, of its
+        decoded frames and of the rendered frames (see :func:`video_checksums`).
     """
-    from kvlrp.video.writer import available_codec, write_video
+    from kvlrp.video.writer import available_codec, encoding_options
 
     if not 1 <= videos_per_class <= MAX_VIDEOS_PER_CLASS:
         raise ValueError(f"videos_per_class must be in 1..{MAX_VIDEOS_PER_CLASS}, got "
@@ -197,33 +217,76 @@ def write_synthetic_dataset(
     spec = SynthParams(size=size, min_frames=min_frames, max_frames=max_frames, **params)
     out_dir = Path(out_dir)
     codec = codec or available_codec(suffix)
-    options = {"crf": "18", "preset": "medium"} if codec == "libx264" else {}
-    rows = []
+    options = SYNTH_CODEC_OPTIONS.get(codec, {})
     jobs = [(label, k) for label in CLASSES for k in range(videos_per_class)]
-    videos = zip(jobs, rendered_videos(jobs, seed, spec, workers))
+    write = partial(_write_job, out_dir=out_dir, seed=seed, params=spec, suffix=suffix,
+                    codec=codec, options=options)
+    rows = ordered_map(write, jobs, workers)
     if progress:
         from tqdm import tqdm
 
-        videos = tqdm(videos, total=len(jobs), desc="synth videos", unit="video")
-    for (label, k), frames in videos:
-        video_id = f"{label}_{k:03d}"
-        relative = Path("videos") / label / f"{video_id}{suffix}"
-        write_video(out_dir / relative, frames, fps=spec.fps, codec=codec, options=options)
-        rows.append({"path": relative.as_posix(), "label": label, "video_id": video_id,
-                     "n_frames": len(frames)})
-    table = pd.DataFrame(rows)
+        rows = tqdm(rows, total=len(jobs), desc="synth videos", unit="video")
+    table = pd.DataFrame(list(rows))
     table["split"] = stratified_splits(table["label"].tolist(), table["path"].tolist(), seed=seed)
     manifest = write_csv(table[["path", "label", "split", "video_id"]], out_dir / "manifest.csv")
+    encoder, muxer = encoding_options(codec, options)
     info = {"classes": list(CLASSES), "seed": seed, "videos_per_class": videos_per_class,
             "codec": codec, "suffix": suffix, "params": asdict(spec),
-            "n_videos": len(table), "total_frames": int(table["n_frames"].sum())}
+            "n_videos": len(table), "total_frames": int(table["n_frames"].sum()),
+            "encoder": {"options": encoder, "container_options": muxer, **_library_versions()},
+            "videos": table.drop(columns=["label", "split"]).to_dict("records")}
     write_json(info, out_dir / SYNTH_INFO)
     return manifest
+
+
+def _render_job(job: tuple[str, int], seed: int, params: SynthParams) -> np.ndarray:
+    """The frames of video ``k`` of class ``label``, ``job = (label, k)``."""
+    label, k = job
+    return render_video(label, np.random.default_rng([seed, CLASSES.index(label), k]), params)
+
+
+def _write_job(job: tuple[str, int], out_dir: Path, seed: int, params: SynthParams,
+               suffix: str, codec: str, options: dict[str, str]) -> dict[str, str | int]:
+    """Render, encode and checksum video ``k`` of class ``label``; its row of the table."""
+    from kvlrp.video.writer import write_video
+
+    label, k = job
+    frames = _render_job(job, seed, params)
+    video_id = f"{label}_{k:03d}"
+    relative = Path("videos") / label / f"{video_id}{suffix}"
+    write_video(out_dir / relative, frames, fps=params.fps, codec=codec, options=options)
+    return {"path": relative.as_posix(), "label": label, "video_id": video_id,
+            "n_frames": len(frames), **video_checksums(out_dir / relative, frames)}
+
+
+def video_checksums(path: Path, frames: np.ndarray) -> dict[str, str]:
+    """SHA-256 of a written video: its file, its decoded frames and the frames it was given.
+
+    ``frames_sha256`` is :func:`kvlrp.video.checksum.decoded_sha256` (RGB, the same on every
+    CPU); ``rendered_sha256`` that of the rendered frames (equal to it for a lossless codec).
+    """
+    from kvlrp.video.checksum import decoded_sha256, file_sha256, frames_sha256
+
+    decoded, n_decoded = decoded_sha256(path)
+    if n_decoded != len(frames):
+        raise RuntimeError(f"{path}: {n_decoded} frames decode, {len(frames)} were written")
+    return {"file_sha256": file_sha256(path), "frames_sha256": decoded,
+            "rendered_sha256": frames_sha256(frames)}
 
 
 def read_synth_info(out_dir: str | os.PathLike) -> dict:
     """The ``synth.json`` metadata of a synthetic dataset folder."""
     return json.loads((Path(out_dir) / SYNTH_INFO).read_text())
+
+
+def _library_versions() -> dict[str, str]:
+    """PyAV's and its FFmpeg libraries' versions (the encoded bytes depend on them)."""
+    import av
+
+    versions = {name: ".".join(map(str, version))
+                for name, version in av.library_versions.items()
+                if name in ("libavcodec", "libavformat", "libswscale")}
+    return {"pyav": av.__version__, **versions}
 
 
 def _texture(

@@ -10,6 +10,7 @@ TensorFlow's in-memory ``ram://`` all work wherever kvlrp takes a path: :func:`p
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import posixpath
 import re
@@ -182,6 +183,15 @@ def open_file(p: str | os.PathLike | GPath, mode: str = "rb") -> IO:
     """Open a local file or a URL."""
     p = path(p)
     return p.open(mode)
+
+
+def file_sha256(p: str | os.PathLike | GPath, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of the bytes of a local file or a URL, read ``chunk`` bytes at a time."""
+    digest = hashlib.sha256()
+    with open_file(p, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_csv(p: str | os.PathLike | GPath, **kwargs: Any) -> pd.DataFrame:

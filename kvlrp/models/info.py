@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from kvlrp.data.clips.pipeline import ClipSpec
+from kvlrp.data.clips.spec import ClipSpec
 
 #: Version of the ``kvlrp.json`` layout written by :meth:`ModelInfo.to_dict`.
 INFO_VERSION = 1
 
-#: The :class:`~kvlrp.data.clips.pipeline.ClipSpec` fields a trained model records (the evaluation
+#: The :class:`~kvlrp.data.clips.spec.ClipSpec` fields a trained model records (the evaluation
 #: choices ``crops`` and ``distinct_starts`` are not part of the model).
 CLIP_FIELDS = ("clip_len", "step", "size", "normalization", "short_policy")
 
@@ -36,7 +35,7 @@ class ModelInfo:
     clip_len, step, size
         Frames per clip, stride between a clip's frames, square crop size in pixels.
     normalization
-        Pixel normalisation name (see ``kvlrp.data.clips.pipeline.NORMALIZATION_BOUNDS``).
+        Pixel normalisation name (see ``kvlrp.data.clips.normalization.NORMALIZATIONS``).
     short_policy
         What to do with videos shorter than a clip's span: ``loop``, ``repeat_last``, ``skip``.
     seed
@@ -76,15 +75,13 @@ class ModelInfo:
         return len(self.classes)
 
     def clip_spec(self, **overrides: Any) -> ClipSpec:
-        """The :class:`kvlrp.data.clips.pipeline.ClipSpec` the model was trained with.
+        """The :class:`kvlrp.data.clips.spec.ClipSpec` the model was trained with.
 
         Parameters
         ----------
         **overrides
             Fields to replace, e.g. ``step=2`` to evaluate at another step size.
         """
-        from kvlrp.data.clips.pipeline import ClipSpec
-
         spec = ClipSpec(**{name: getattr(self, name) for name in CLIP_FIELDS})
         return dataclasses.replace(spec, **overrides) if overrides else spec
 

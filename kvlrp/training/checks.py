@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import dataclass
 
+from kvlrp.data.clips.spec import clip_span
 from kvlrp.infra import fs
 
 
@@ -77,7 +78,7 @@ def check_shards(
             f"validation classes {missing} have no training videos in {shard_dir}; "
             "every class in the 'val' split must also be in 'train'"
         )
-    span = step * (clip_len - 1) + 1
+    span = clip_span(clip_len, step)
     max_frames = int(train["n_frames"].max())
     if span > max_frames:
         raise TrainingSetupError(

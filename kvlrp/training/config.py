@@ -2,7 +2,7 @@
 
 Built from ``kvlrp train``'s options (:func:`kvlrp.commands.train.train_config`), from
 :func:`kvlrp.training.train`'s keywords (:meth:`TrainConfig.from_keywords`) or directly; the
-clip settings live in one :class:`~kvlrp.data.clips.pipeline.ClipSpec`, from which the resume
+clip settings live in one :class:`~kvlrp.data.clips.spec.ClipSpec`, from which the resume
 settings and the saved :class:`~kvlrp.models.ModelInfo` are derived.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from numbers import Real
 from typing import TYPE_CHECKING, Any
 
-from kvlrp.data.clips.pipeline import ClipSpec
+from kvlrp.data.clips.spec import ClipSpec, check_trainable
 from kvlrp.infra import fs
 from kvlrp.infra.checks import check_positive_or_all, is_int
 from kvlrp.models import ARCHITECTURES
@@ -28,10 +28,6 @@ from kvlrp.training.strategy import STRATEGY_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
-
-#: Upper bounds of the clip settings (a 2160-pixel crop is a 4K frame).
-MAX_CLIP_LEN = 1024
-MAX_SIZE = 2160
 
 #: Settings that must match for a run to resume from an earlier run's checkpoint (the keys
 #: of :meth:`TrainConfig.resume_settings`).
@@ -43,30 +39,52 @@ RESUME_KEYS = (
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The settings of one :func:`~kvlrp.training.train` run (see its parameters).
+    """The settings of one :func:`~kvlrp.training.train` run.
 
     Attributes
     ----------
-    shard_dir, out_dir
-        Shard folder to train on; model folder to write (or resume).
+    shard_dir
+        Folder written by ``kvlrp prepare`` (``index.csv``, ``classes.json``, TFRecords).
+    out_dir
+        Model folder to write; if it holds an unfinished run with the same settings, training
+        resumes after its last finished epoch (unless ``resume=False``).
     model
-        Architecture name (a key of ``kvlrp.models.ARCHITECTURES``).
+        Architecture name (a key of ``kvlrp.models.ARCHITECTURES``, e.g. ``c3d_small``,
+        ``r2plus1d_small``, ``x3d``).
     clip
         Clip geometry and preprocessing (``clip_len``, ``step``, ``size``, ``normalization``,
-        ``short_policy``; ``crops`` applies to validation).
-    epochs, batch_size, steps_per_epoch, learning_rate
-        Training length, global batch size, batches per epoch (``None``: one clip per
-        training video) and Adam learning rate.
-    seed, deterministic
-        Seed (``None``: unseeded); op determinism (``None``: when seeded).
+        ``short_policy``: frames per clip, stride between a clip's frames, square crop size,
+        pixel normalisation and the policy for videos shorter than a clip's span; ``crops``
+        applies to validation).
+    epochs
+        Total epochs (a resumed run trains only the missing ones).
+    batch_size
+        Global batch size (split over replicas under a distribution strategy).
+    steps_per_epoch
+        Batches per epoch (default 40: with the other defaults, 40 epochs of 40 batches of
+        16, ``c3d_small`` reaches its plateau on the demo's synthetic dataset in a few minutes
+        on 2 CPU cores); ``None``: one random clip per training video.
+    seed
+        Seeds weights, dropout and clip sampling; with ``deterministic`` the same seed gives
+        the same history on the same machine. ``None``: unseeded.
+    learning_rate
+        Adam learning rate.
     val_split, val_clips
-        Split validated after every epoch; clips per video (int or ``"all"``).
-    resume, restore_best
-        Continue an interrupted run in ``out_dir``; keep the best validation epoch's weights.
+        Split validated after every epoch and evaluation clips per video (int or ``"all"``).
+    resume
+        Continue an interrupted run in ``out_dir``; ``False`` starts over.
+    restore_best
+        Return and save the weights of the epoch with the lowest validation loss (validation
+        scores of small sets are noisy); ``False``, or no validation split: the last epoch's.
+    deterministic
+        Run with TensorFlow op determinism (restored afterwards, see
+        :func:`kvlrp.training.train.op_determinism`); ``None``: when ``seed`` is given.
     strategy
-        ``None``/``"default"``, ``"mirrored"``, ``"multiworker"`` or a ``tf.distribute.Strategy``.
+        ``None``/``"default"``, ``"mirrored"``, ``"multiworker"`` (cluster from ``TF_CONFIG``)
+        or a ``tf.distribute.Strategy``.
     model_kwargs
-        Architecture builder arguments (read-only; the clip's shape is added by
+        Architecture builder arguments (``widths``, ``dense_units``, ``batch_norm``,
+        ``temporal_padding``, ...; read-only; the clip's shape is added by
         :meth:`builder_kwargs`).
     """
 
@@ -90,7 +108,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_kwargs", types.MappingProxyType(dict(self.model_kwargs)))
         _check_run(self)
-        _check_clip(self.clip.clip_len, self.clip.step, self.clip.size)
+        check_trainable(self.clip.clip_len, self.clip.step, self.clip.size,
+                        error=TrainingSetupError)
         check_positive_or_all("val_clips", self.val_clips, error=TrainingSetupError)
         self.builder_kwargs()  # refuses model arguments that contradict the clip
 
@@ -109,7 +128,7 @@ class TrainConfig:
     ) -> TrainConfig:
         """The config of :func:`~kvlrp.training.train`'s keywords (the clip settings apart,
         ``settings`` are fields; unknown names are builder arguments, ``model_kwargs``)."""
-        _check_clip(clip_len, step, size)
+        check_trainable(clip_len, step, size, error=TrainingSetupError)
         try:
             clip = ClipSpec(clip_len=clip_len, step=step, size=size,
                             normalization=normalization, short_policy=short_policy)
@@ -185,15 +204,6 @@ def _check_run(config: TrainConfig) -> None:
         raise TrainingSetupError(
             f"unknown strategy {config.strategy!r}; use one of {STRATEGY_NAMES} or a "
             "tf.distribute.Strategy")
-
-
-def _check_clip(clip_len: Any, step: Any, size: Any) -> None:
-    """One-line errors for clip settings that cannot work (before anything is computed)."""
-    for name, value, high in (("clip_len", clip_len, MAX_CLIP_LEN), ("step", step, None),
-                              ("size", size, MAX_SIZE)):
-        if not is_int(value) or value < 1 or (high is not None and value > high):
-            bound = f"in 1..{high}" if high else ">= 1"
-            raise TrainingSetupError(f"{name} must be an int {bound}, got {value!r}")
 
 
 def _with_input_shape(

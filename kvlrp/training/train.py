@@ -5,7 +5,6 @@ per-epoch checkpoints, ``history.csv``, resume after interruption and seeded rep
 from __future__ import annotations
 
 import hashlib
-import inspect
 import logging
 import math
 import os
@@ -22,8 +21,10 @@ import keras
 import pandas as pd
 import tensorflow as tf
 
+from kvlrp.data.shards.folder import shard_fingerprint
 from kvlrp.infra import fs
 from kvlrp.infra.compat import disable_op_determinism, op_determinism_enabled
+from kvlrp.infra.provenance import provenance
 from kvlrp.infra.resume import UnreadableStateError, compare
 from kvlrp.infra.safe_paths import check_out_dir
 from kvlrp.models import ModelInfo, build_model, save_model
@@ -72,119 +73,63 @@ class TrainResult:
 def train(
     shard_dir: str | os.PathLike | None = None,
     out_dir: str | os.PathLike | None = None,
-    model: str = "c3d_small",
-    clip_len: int = 8,
-    step: int = 1,
-    size: int = 56,
-    epochs: int = 40,
-    batch_size: int = 16,
-    steps_per_epoch: int | None = 40,
-    seed: int | None = 0,
-    strategy: str | tf.distribute.Strategy | None = None,
-    progress: bool = True,
-    *,
-    learning_rate: float = 1e-3,
-    normalization: str = "symmetric",
-    short_policy: str = "loop",
-    val_split: str = "val",
-    val_clips: int | str = 4,
-    resume: bool = True,
-    restore_best: bool = True,
-    deterministic: bool | None = None,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
     config: TrainConfig | None = None,
-    **model_kwargs: Any,
+    *,
+    progress: bool = True,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    **options: Any,
 ) -> TrainResult:
-    """Train ``model`` on random clips of the shards in ``shard_dir``; write it to ``out_dir``.
+    """Train a model on random clips of the shards in ``shard_dir``; write it to ``out_dir``.
 
     Parameters
     ----------
-    shard_dir
-        Folder written by ``kvlrp prepare`` (``index.csv``, ``classes.json``, TFRecords).
-    out_dir
-        Model folder to write; if it holds an unfinished run with the same settings, training
-        resumes after its last finished epoch (unless ``resume=False``).
-    model
-        Architecture name (a key of ``kvlrp.models.ARCHITECTURES``, e.g. ``c3d_small``,
-        ``r2plus1d_small``, ``x3d``).
-    clip_len, step, size
-        Frames per clip, stride between a clip's frames, square crop size.
-    epochs
-        Total epochs (a resumed run trains only the missing ones).
-    batch_size
-        Global batch size (split over replicas under a distribution strategy).
-    steps_per_epoch
-        Batches per epoch (default 40: with the other defaults, 40 epochs of 40 batches of
-        16, ``c3d_small`` reaches its plateau on the demo's synthetic dataset in a few minutes
-        on 2 CPU cores); ``None``: one random clip per training video.
-    seed
-        Seeds weights, dropout and clip sampling; with ``deterministic`` the same seed gives
-        the same history on the same machine. ``None``: unseeded.
-    strategy
-        ``None``/``"default"``, ``"mirrored"``, ``"multiworker"`` (cluster from ``TF_CONFIG``)
-        or a ``tf.distribute.Strategy``.
+    shard_dir, out_dir
+        Shard folder to train on; model folder to write (or resume).
+    config
+        All settings as one :class:`TrainConfig` (its ``shard_dir`` and ``out_dir`` among
+        them); then give neither ``shard_dir``, ``out_dir`` nor any option.
     progress
         Show Keras' progress bar (one line per epoch when output is not a terminal).
-    learning_rate
-        Adam learning rate.
-    normalization, short_policy
-        Pixel normalisation and the policy for videos shorter than a clip's span.
-    val_split, val_clips
-        Split validated after every epoch and evaluation clips per video (int or ``"all"``).
-    resume
-        Continue an interrupted run in ``out_dir``; ``False`` starts over.
-    restore_best
-        Return and save the weights of the epoch with the lowest validation loss (validation
-        scores of small sets are noisy); ``False``, or no validation split: the last epoch's.
-    deterministic
-        Run with TensorFlow op determinism (restored afterwards, see :func:`op_determinism`);
-        default: when ``seed`` is given.
     callbacks
         Extra Keras callbacks (run after validation and checkpointing).
-    config
-        All settings but ``progress`` and ``callbacks`` as one :class:`TrainConfig` (then
-        give no other setting; ``shard_dir`` and ``out_dir`` are the config's).
-    **model_kwargs
-        Passed to the architecture builder (``widths``, ``dense_units``, ``batch_norm``,
-        ``temporal_padding``, ...).
+    **options
+        The settings by keyword, as :meth:`TrainConfig.from_keywords` takes them: the fields
+        of :class:`TrainConfig` (``model``, ``epochs``, ``seed``, ...), the clip settings
+        ``clip_len``, ``step``, ``size``, ``normalization``, ``short_policy``, and any other
+        name as an architecture builder argument (``widths``, ``dense_units``, ...).
 
     Returns
     -------
     TrainResult
         Its ``info.extra`` holds the run's ``config`` (:meth:`TrainConfig.to_dict`) and its
         training throughput ``clips_per_second`` (see :data:`kvlrp.training.loop.THROUGHPUT`;
-        over the epochs this call ran, ``None`` if none).
+        over the epochs this call ran, ``None`` if none), and its ``provenance``
+        (:func:`kvlrp.infra.provenance.provenance`: the shards, software and command).
 
     Raises
     ------
     TrainingSetupError
         Settings or data that cannot be trained on (before anything is computed).
     """
-    keywords = dict(locals())  # the arguments as given, before anything else is assigned
-    config = _config(keywords)
+    config = _config(shard_dir, out_dir, config, options)
     with op_determinism(config.determinism):
         plan = _plan(config)
         net, epoch_end = _compute(plan, callbacks, progress)
         return _summarise(plan, net, epoch_end)
 
 
-def _config(keywords: dict[str, Any]) -> TrainConfig:
+def _config(shard_dir: str | os.PathLike | None, out_dir: str | os.PathLike | None,
+            config: TrainConfig | None, options: dict[str, Any]) -> TrainConfig:
     """The :class:`TrainConfig` of :func:`train`'s arguments (its ``config``, or one built from
-    the other keywords); refuses settings given both ways."""
-    keywords = dict(keywords)
-    config = keywords.pop("config")
-    builder_kwargs = keywords.pop("model_kwargs")
-    for runtime in ("progress", "callbacks"):
-        keywords.pop(runtime)
+    the folders and options); refuses settings given both ways."""
     if config is None:
-        if keywords["shard_dir"] is None or keywords["out_dir"] is None:
+        if shard_dir is None or out_dir is None:
             raise TypeError("train() needs shard_dir and out_dir, or config=TrainConfig(...)")
-        return TrainConfig.from_keywords(**keywords, **builder_kwargs)
+        return TrainConfig.from_keywords(shard_dir, out_dir, **options)
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    defaults = {name: p.default for name, p in inspect.signature(train).parameters.items()}
-    given = sorted(k for k, v in keywords.items() if v is not defaults[k] and v != defaults[k])
-    given += sorted(builder_kwargs)
+    given = [name for name, value in (("shard_dir", shard_dir), ("out_dir", out_dir))
+             if value is not None] + sorted(options)
     if given:
         raise TypeError(
             f"train(config=...) takes its settings from the config, but {given} were given "
@@ -287,6 +232,9 @@ def _summarise(plan: _Plan, net: keras.Model, epoch_end: EpochEnd) -> TrainResul
             "weights_from_epoch": best["epoch"] if restored else len(history),
             "clips_per_second": _clips_per_second(history, plan.initial_epoch),
             "config": config.to_dict(),
+            # the shards and software it was trained with (no model file: none was read)
+            "provenance": provenance(shards_path=config.shard_dir,
+                                     shards_fingerprint=shard_fingerprint(config.shard_dir)),
         },
     )
     if plan.chief:

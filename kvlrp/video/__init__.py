@@ -4,6 +4,7 @@
 ops where they can load.
 """
 
+from kvlrp.video.checksum import decoded_sha256, file_sha256, frames_sha256
 from kvlrp.video.errors import BackendUnavailableError, VideoReadError
 from kvlrp.video.reader import BACKENDS, read_video
 from kvlrp.video.video import Video
@@ -15,6 +16,9 @@ __all__ = [
     "Video",
     "VideoReadError",
     "available_codec",
+    "decoded_sha256",
+    "file_sha256",
+    "frames_sha256",
     "read_video",
     "write_video",
 ]

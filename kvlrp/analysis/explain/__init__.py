@@ -1,5 +1,5 @@
-"""``kvlrp explain``: frame-position relevance, the position prior, heatmaps and the run that
-writes them."""
+"""``kvlrp explain``: frame-position relevance, the position prior, heatmaps, and the run that
+writes them (its plan, its steps, its reports)."""
 
 from kvlrp.analysis.explain.frames import analyzer_factory, explain_frames, reinitialised_clone
 

@@ -1,5 +1,5 @@
-"""``ExplainConfig``: every option of one ``kvlrp explain`` run (:func:`kvlrp.analysis.
-explain_run.run_explain`), checked once when it is built."""
+"""``ExplainConfig``: every option of one ``kvlrp explain`` run
+(:func:`kvlrp.analysis.explain.run.run_explain`), checked once when it is built."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from kvlrp.analysis.explain.frames import TARGETS, Analyzer, AnalyzerFactory, ch
 from kvlrp.analysis.measures.flipping import FILLS
 from kvlrp.analysis.measures.temporal import DEFAULT_SIGMA
 from kvlrp.analysis.runs.config_checks import (
-    CROPS,
     check_choice,
     check_count,
     check_devices,
@@ -20,6 +19,7 @@ from kvlrp.analysis.runs.config_checks import (
     check_worker,
 )
 from kvlrp.analysis.runs.partition import Worker
+from kvlrp.data.clips.spec import DEFAULT_CROPS, check_crops
 from kvlrp.infra.checks import check_positive, check_positive_or_all
 
 DEFAULT_ANALYZER = "deep_taylor.bounded"
@@ -85,7 +85,7 @@ class ExplainConfig:
     n_boot: int = 1000
     seed: int = 0
     progress: bool = True
-    crops: int = 1
+    crops: int = DEFAULT_CROPS
     temporal_sigma: float | None = DEFAULT_SIGMA
     worker: Worker = field(default_factory=Worker)
     devices: tuple[str, ...] | None = None
@@ -115,7 +115,7 @@ class ExplainConfig:
         check_choice("flip_fill", self.flip_fill, FILLS)
         set_(self, "n_boot", check_positive("n_boot", self.n_boot))
         set_(self, "seed", check_int("seed", self.seed))
-        check_choice("crops", self.crops, CROPS)
+        check_crops(self.crops)
         set_(self, "temporal_sigma", check_sigma("temporal_sigma", self.temporal_sigma))
         set_(self, "worker", check_worker(self.worker))
         set_(self, "devices", check_devices(self.devices))

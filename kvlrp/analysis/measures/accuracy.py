@@ -14,6 +14,7 @@ import pandas as pd
 
 from kvlrp.analysis.measures.bootstrap import N_BOOT, bootstrap_indices, percentile_interval
 from kvlrp.analysis.runs.timing import span_seconds
+from kvlrp.data.clips.spec import clip_span
 
 #: Columns of ``stride_accuracy.csv``. ``control`` is ``none`` or ``shuffled``.
 STRIDE_COLUMNS = [
@@ -64,9 +65,10 @@ def stride_table(
     """One row per (step, control): clip and video accuracy, bootstrap interval of the video
     accuracy (resampling videos), mean video confidence and the number of short clips.
 
-    ``span_frames = step * (clip_len - 1) + 1``; ``span_seconds`` is that at ``fps`` (NaN
-    when ``fps`` is None: rates differ or are unknown); ``clips_per_video`` is the number of clips
-    (x crops) each video was scored on, ``"4"``, or ``"2-4"`` where videos differ.
+    ``span_frames`` is :func:`~kvlrp.data.clips.spec.clip_span`; ``span_seconds`` is that at
+    ``fps`` (NaN when ``fps`` is None: rates differ or are unknown); ``clips_per_video`` is the
+    number of clips (x crops) each video was scored on, ``"4"``, or ``"2-4"`` where videos
+    differ.
     """
     probs = prob_columns(clip_df)
     clip_correct = clip_df[probs].to_numpy().argmax(axis=1) == clip_df["label_index"].to_numpy()
@@ -80,8 +82,8 @@ def stride_table(
         low, high = percentile_interval(correct[idx].mean(axis=1), level)
         rows.append({
             "step": int(step), "control": control,
-            "span_frames": int(step) * (clip_len - 1) + 1,
-            "span_seconds": span_seconds(int(step) * (clip_len - 1) + 1, fps),
+            "span_frames": clip_span(clip_len, int(step)),
+            "span_seconds": span_seconds(clip_span(clip_len, int(step)), fps),
             "n_videos": len(vids), "n_clips": int(in_group.sum()),
             "clips_per_video": _per_video(vids["n_clips"]),
             "clip_accuracy": float(clips.loc[in_group, "_correct"].mean()),

@@ -1,4 +1,5 @@
-"""Matplotlib (Agg) figures of the reports: relevance profiles, accuracy per step, flipping."""
+"""Matplotlib (Agg) figures of the reports: relevance profiles, accuracy per step, flipping,
+the across-seed study."""
 
 from __future__ import annotations
 
@@ -141,6 +142,40 @@ def plot_flipping(curves: pd.DataFrame, path: str | Path) -> Path:
             ax.set_xlabel(f"fraction of frames {verb} (most relevant first)")
             ax.set_ylabel("probability of explained class")
             ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_study(seeds_df: pd.DataFrame, border_df: pd.DataFrame, path: str | Path) -> Path:
+    """Left: relative border score per explained step, one line per seed. Right: the
+    val-selected test gain per seed with its paired 95 % interval."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    ax = axes[0]
+    column = ("relative_border_score" if border_df["relative_border_score"].notna().any()
+              else "border_score")
+    for seed, g in border_df.groupby("seed"):
+        g = g.sort_values("step")
+        ax.plot(g["step"], g[column], "o-", label=f"seed {seed}")
+    means = border_df.groupby("step")[column].mean()
+    ax.plot(means.index, means.to_numpy(), "k--", lw=2, label="mean")
+    ax.axhline(1.0, color="0.6", lw=0.8)
+    ax.set_xlabel("step")
+    ax.set_ylabel(column.replace("_", " "))
+    ax.set_xticks(sorted(border_df["step"].unique()))
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    x = range(len(seeds_df))
+    gain = seeds_df["test_gain"].astype(float)
+    err = [gain - seeds_df["test_gain_ci_low"].astype(float),
+           seeds_df["test_gain_ci_high"].astype(float) - gain]
+    ax.errorbar(list(x), gain, yerr=err, fmt="o", capsize=3)
+    ax.axhline(0.0, color="0.6", lw=0.8)
+    ax.set_xticks(list(x))
+    ax.set_xticklabels([f"seed {s}\nstep {k}" for s, k in zip(seeds_df["seed"],
+                                                            seeds_df["selected_step"])],
+                       fontsize=7)
+    ax.set_ylabel("test gain (val-selected step)")
     fig.tight_layout()
     return _save(fig, path)
 

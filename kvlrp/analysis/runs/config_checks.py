@@ -15,10 +15,7 @@ from kvlrp.infra.checks import check_positive, is_int
 
 C = TypeVar("C")
 
-#: Spatial crops per clip: 1 (centre) or 3 (along the longer side), as ``ClipSpec.crops``.
-CROPS = (1, 3)
-
-__all__ = ["CROPS", "check_choice", "check_count", "check_devices",
+__all__ = ["check_choice", "check_count", "check_devices",
            "check_int", "check_positive", "check_sigma", "check_steps", "check_worker",
            "config_from"]
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from kvlrp.analysis.explain.reports import write_explain_reports
 from kvlrp.analysis.runs.partition import WORKER_FILE
+from kvlrp.analysis.strides.reports import write_strides_reports
 from kvlrp.infra import fs, resume
 from kvlrp.infra.atomic import atomic_write
 
@@ -67,8 +69,6 @@ def merge_runs(dirs: Sequence[str | Path], out_dir: str | Path) -> dict:
 
 
 def _merge_explain(records: list[dict], out: Path) -> dict:
-    from kvlrp.analysis.explain.run import write_explain_reports
-
     sources = []
     for r in records:
         states = {int(step): state for step, state in r["states"].items()}
@@ -82,8 +82,6 @@ def _merge_explain(records: list[dict], out: Path) -> dict:
 
 
 def _merge_strides(records: list[dict], out: Path) -> dict:
-    from kvlrp.analysis.strides.run import write_strides_reports
-
     ctx = records[0]["context"]
     keys = [(int(s), "none") for s in dict.fromkeys(ctx["steps"])]
     if ctx["control"]:

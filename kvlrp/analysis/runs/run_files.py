@@ -5,39 +5,21 @@ fingerprint that decides whether partial results may be reused (compared by
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from kvlrp.data.shards.folder import shard_fingerprint
 from kvlrp.infra import fs
 from kvlrp.infra.atomic import write_csv
 from kvlrp.infra.resume import fingerprint
 
+__all__ = ["model_fingerprint", "read_table", "run_settings", "shard_fingerprint",
+           "write_table"]
+
 #: SHA-1 of the model's weights (partial results of another model are not reused).
 model_fingerprint = fingerprint
-
-
-def shard_fingerprint(shard_dir: str | Path, split: str) -> str:
-    """SHA-1 of what a split of a shard folder holds: its index rows (video ids, labels, label
-    indices, frame counts, frame sizes, shard names), the classes, the frame options of
-    ``dataset.json`` and the sizes of its shard files; not the folder's path."""
-    from kvlrp.data.shards.folder import read_dataset_info, read_index
-
-    shard_dir = fs.path(shard_dir)  # local, or any tf.io.gfile URL
-    index = read_index(shard_dir)
-    rows = index[index["split"] == split].drop(columns=["path"], errors="ignore")
-    options = read_dataset_info(shard_dir)
-    files = {name: fs.file_size(shard_dir / name)
-             for name in dict.fromkeys(rows.get("shard", []))}
-    content = {"rows": rows.astype(str).values.tolist(), "columns": list(rows.columns),
-               "options": {k: options.get(k) for k in ("encoding", "jpeg_quality", "short_side",
-                                                       "allow_truncated", "format", "classes",
-                                                       "fps")},
-               "files": files}
-    return hashlib.sha1(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def run_settings(model: Any, info: Any, shard_dir: str | Path, split: str,

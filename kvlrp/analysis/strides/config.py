@@ -1,5 +1,5 @@
-"""``StridesConfig``: every option of one ``kvlrp strides`` run (:func:`kvlrp.analysis.
-strides_run.run_strides`), checked once when it is built."""
+"""``StridesConfig``: every option of one ``kvlrp strides`` run
+(:func:`kvlrp.analysis.strides.run.run_strides`), checked once when it is built."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kvlrp.analysis.runs.config_checks import (
-    CROPS,
-    check_choice,
     check_devices,
     check_int,
     check_steps,
     check_worker,
 )
 from kvlrp.analysis.runs.partition import Worker
+from kvlrp.data.clips.spec import DEFAULT_CROPS, check_crops
 from kvlrp.infra.checks import check_positive, check_positive_or_all
 
 
@@ -68,7 +67,7 @@ class StridesConfig:
     seed: int = 0
     progress: bool = True
     select_on: str | None = None
-    crops: int = 1
+    crops: int = DEFAULT_CROPS
     equal_counts: bool = False
     worker: Worker = field(default_factory=Worker)
     devices: tuple[str, ...] | None = None
@@ -89,7 +88,7 @@ class StridesConfig:
         set_(self, "n_boot", check_positive("n_boot", self.n_boot))
         set_(self, "seed", check_int("seed", self.seed))
         set_(self, "control_seed", check_int("control_seed", self.control_seed))
-        check_choice("crops", self.crops, CROPS)
+        check_crops(self.crops)
         set_(self, "control", bool(self.control))
         set_(self, "equal_counts", bool(self.equal_counts))
         set_(self, "worker", check_worker(self.worker))

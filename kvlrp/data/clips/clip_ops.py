@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from kvlrp.data.clips.clip_sampling import SHORT_POLICIES
-from kvlrp.data.clips.normalization import NORMALIZATION_BOUNDS, get_normalization
+from kvlrp.data.clips.normalization import get_normalization
+from kvlrp.data.clips.spec import check_short_policy, clip_span
 
-__all__ = ["NORMALIZATION_BOUNDS", "centre_crop", "clip_span", "eval_starts", "fit_short_side",
-           "frame_indices", "normalize", "random_crop_flip", "random_start"]
+__all__ = ["centre_crop", "eval_starts", "fit_short_side", "frame_indices", "normalize",
+           "random_crop_flip", "random_start", "three_crops"]
 
 #: A step between a clip's frames: a Python int, or an int32 scalar tensor in a traced graph.
 Step = int | tf.Tensor
@@ -27,12 +27,6 @@ def normalize(frames: tf.Tensor, name: str) -> tf.Tensor:
             + tf.constant(offset, tf.float32))
 
 
-def clip_span(clip_len: int, step: Step) -> Step:
-    """Frames a clip covers, ``step * (clip_len - 1) + 1`` (as
-    :func:`kvlrp.data.clips.clip_sampling.span`, unchecked, so ``step`` may be a tensor)."""
-    return step * (clip_len - 1) + 1
-
-
 def frame_indices(
     n_frames: tf.Tensor, starts: tf.Tensor, clip_len: int, step: Step, policy: str
 ) -> tuple[tf.Tensor, tf.Tensor]:
@@ -41,8 +35,7 @@ def frame_indices(
     Short clips (running past the last frame) wrap (``loop``) or repeat the last frame
     (``repeat_last``); under ``skip`` the caller drops them (their indices are clamped here).
     """
-    if policy not in SHORT_POLICIES:
-        raise ValueError(f"unknown short-video policy {policy!r}; choose one of {SHORT_POLICIES}")
+    check_short_policy(policy, "short-video policy")
     n_frames = tf.cast(n_frames, tf.int32)
     starts = tf.cast(starts, tf.int32)
     raw = starts[:, None] + tf.range(clip_len, dtype=tf.int32)[None, :] * step

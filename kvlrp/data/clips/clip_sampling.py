@@ -2,8 +2,9 @@
 
 A clip of ``clip_len`` frames at step ``step`` starting at frame ``start`` holds frames
 ``start, start + step, ..., start + step * (clip_len - 1)``; its span is
-``step * (clip_len - 1) + 1`` frames. A clip that runs past the video's last frame is *short*
-and follows a policy:
+``step * (clip_len - 1) + 1`` frames (:func:`kvlrp.data.clips.spec.clip_span`). A clip that
+runs past the video's last frame is *short* and follows a policy
+(:data:`kvlrp.data.clips.spec.SHORT_POLICIES`):
 
 ``loop``
     wrap around to the start of the video (index modulo the frame count);
@@ -15,16 +16,15 @@ and follows a policy:
 
 from __future__ import annotations
 
+from kvlrp.data.clips.spec import check_short_policy, clip_span
 from kvlrp.infra.checks import check_positive, check_positive_or_all
-
-#: Short-video policies, in the order the docs list them.
-SHORT_POLICIES = ("loop", "repeat_last", "skip")
 
 
 def span(clip_len: int, step: int) -> int:
-    """Number of video frames a clip covers: ``step * (clip_len - 1) + 1``."""
+    """Number of video frames a clip covers (:func:`~kvlrp.data.clips.spec.clip_span`), both
+    arguments checked."""
     _check_positive(clip_len=clip_len, step=step)
-    return step * (clip_len - 1) + 1
+    return clip_span(clip_len, step)
 
 
 def is_short(n_frames: int, start: int, clip_len: int, step: int) -> bool:
@@ -49,7 +49,7 @@ def clip_indices(
         What a clip running past the end does: ``loop``, ``repeat_last`` or ``skip``.
     """
     _check_positive(n_frames=n_frames, clip_len=clip_len, step=step)
-    _check_policy(policy)
+    check_short_policy(policy, "short-video policy")
     if not 0 <= start < n_frames:
         raise ValueError(f"start must be in [0, {n_frames}) for this video, got {start}")
     raw = [start + i * step for i in range(clip_len)]
@@ -110,11 +110,6 @@ def eval_starts(n_frames: int, clip_len: int, step: int, n_clips: int | str = 4,
 def _check_positive(**values: int) -> None:
     for name, value in values.items():
         check_positive(name, value)
-
-
-def _check_policy(policy: str) -> None:
-    if policy not in SHORT_POLICIES:
-        raise ValueError(f"unknown short-video policy {policy!r}; choose one of {SHORT_POLICIES}")
 
 
 def three_crop_offsets(height: int, width: int, size: int) -> list[tuple[int, int]]:

@@ -11,20 +11,17 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Collection
-from dataclasses import dataclass
 
 import tensorflow as tf
 
 from kvlrp.data.clips import clip_ops, clip_sampling
-from kvlrp.data.clips.clip_ops import NORMALIZATION_BOUNDS, normalize
-from kvlrp.data.clips.clip_sampling import SHORT_POLICIES
+from kvlrp.data.clips.clip_ops import normalize
+from kvlrp.data.clips.spec import ClipSpec, clip_span
 from kvlrp.data.shards.folder import read_dataset_info, read_index
 from kvlrp.infra import fs
-from kvlrp.infra.checks import check_positive, check_positive_or_all
+from kvlrp.infra.checks import check_positive_or_all
 
 __all__ = [
-    "NORMALIZATION_BOUNDS",
-    "ClipSpec",
     "clip_counts",
     "eval_clips",
     "eval_dataset",
@@ -34,61 +31,6 @@ __all__ = [
 ]
 
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-@dataclass(frozen=True)
-class ClipSpec:
-    """Geometry and preprocessing of the clips a model sees.
-
-    Attributes
-    ----------
-    clip_len
-        Frames per clip.
-    step
-        Stride between consecutive clip frames (a clip spans ``step * (clip_len - 1) + 1``).
-    size
-        Height and width of the square crop.
-    normalization
-        ``"symmetric"`` ([-1, 1]) or ``"unit"`` ([0, 1]).
-    short_policy
-        ``"loop"``, ``"repeat_last"`` or ``"skip"`` for clips running past a video's end.
-    crops
-        Evaluation crops per clip: 1 (centre) or 3 (start, centre and end of the frame's
-        longer side, see :func:`kvlrp.data.clips.clip_ops.three_crops`). Training ignores it.
-    distinct_starts
-        Evaluation: drop repeated clip starts (True, fewer clips from short videos at large
-        steps) or keep them (False: every video gives ``n_clips`` clips at every step).
-    """
-
-    clip_len: int = 8
-    step: int = 1
-    size: int = 56
-    normalization: str = "symmetric"
-    short_policy: str = "loop"
-    crops: int = 1
-    distinct_starts: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("clip_len", "step", "size"):
-            # numpy ints become plain ints
-            object.__setattr__(self, name, check_positive(f"ClipSpec.{name}", getattr(self, name)))
-        if self.normalization not in NORMALIZATION_BOUNDS:
-            raise ValueError(
-                f"unknown normalization {self.normalization!r}; "
-                f"choose one of {sorted(NORMALIZATION_BOUNDS)}"
-            )
-        if self.short_policy not in SHORT_POLICIES:
-            raise ValueError(
-                f"unknown short_policy {self.short_policy!r}; choose one of {SHORT_POLICIES}"
-            )
-        if self.crops not in (1, 3):
-            raise ValueError(f"ClipSpec.crops must be 1 (centre) or 3 (three crops along the "
-                             f"longer side), got {self.crops!r}")
-
-    @property
-    def span(self) -> int:
-        """Video frames one clip covers."""
-        return clip_sampling.span(self.clip_len, self.step)
 
 
 def train_dataset(
@@ -419,7 +361,7 @@ def _eval_starts(n_frames: tf.Tensor, spec: ClipSpec, n_clips: int | str,
     starts = clip_ops.eval_starts(n_frames, spec.clip_len, step, n_clips,
                                   distinct=spec.distinct_starts)
     if spec.short_policy == "skip":
-        span = clip_ops.clip_span(spec.clip_len, step)
+        span = clip_span(spec.clip_len, step)
         starts = tf.boolean_mask(starts, starts + span <= tf.cast(n_frames, tf.int32))
     return starts
 

@@ -7,17 +7,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from kvlrp.data.manifests.splits import (
+    SPLITS,
+    TEST_FRACTION,
+    VAL_FRACTION,
+    group_splits,
+    stratified_splits,
+)
 from kvlrp.infra import fs
-
-#: Split names a manifest may use.
-SPLITS = ("train", "val", "test")
-
-#: Fractions of each class given to val and test when a manifest (or synth) assigns splits.
-VAL_FRACTION = 0.2
-TEST_FRACTION = 0.2
 
 REQUIRED_COLUMNS = ("path", "label")
 
@@ -120,8 +119,6 @@ def manifest_from_table(
                       else "")
     if "split" not in table.columns or (table["split"].astype(str).str.strip() == "").all():
         if (table["group"] != "").any():
-            from kvlrp.data.manifests.layouts.common import group_splits
-
             table["split"] = group_splits(
                 table["label"].tolist(), table["group"].tolist(), table["path"].tolist(),
                 {"val": VAL_FRACTION, "test": TEST_FRACTION})
@@ -132,31 +129,6 @@ def manifest_from_table(
     table = table[["path", "label", "split", "video_id", "group"]].reset_index(drop=True)
     return Manifest(table=table, classes=sorted(table["label"].unique()), source=source,
                     root=base_dir if fs.is_url(base_dir) else Path(os.path.abspath(base_dir)))
-
-
-def stratified_splits(
-    labels: list[str], keys: list[str], seed: int = 0,
-    val_fraction: float = VAL_FRACTION, test_fraction: float = TEST_FRACTION,
-) -> list[str]:
-    """Assign train/val/test per class, deterministically from ``seed`` and the sort ``keys``.
-
-    Within each class the videos (sorted by key) are shuffled with ``seed``; the first
-    ``round(val_fraction * n)`` go to val, the next ``round(test_fraction * n)`` to test, the rest
-    to train. A class of at least three videos gets at least one of each.
-    """
-    splits = [""] * len(labels)
-    rng = np.random.default_rng(seed)
-    for label in sorted(set(labels)):
-        members = sorted((k, i) for i, (lab, k) in enumerate(zip(labels, keys)) if lab == label)
-        order = [members[j][1] for j in rng.permutation(len(members))]
-        n = len(order)
-        n_val = int(round(val_fraction * n))
-        n_test = int(round(test_fraction * n))
-        if n >= 3:
-            n_val, n_test = max(n_val, 1), max(n_test, 1)
-        for rank, index in enumerate(order):
-            splits[index] = "val" if rank < n_val else "test" if rank < n_val + n_test else "train"
-    return splits
 
 
 def _check_groups(table: pd.DataFrame, where: str) -> None:

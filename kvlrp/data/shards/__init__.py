@@ -7,6 +7,8 @@ from kvlrp.data.shards.folder import (
     read_classes,
     read_dataset_info,
     read_index,
+    shard_fingerprint,
 )
 
-__all__ = ["PrepareResult", "prepare_shards", "read_classes", "read_dataset_info", "read_index"]
+__all__ = ["PrepareResult", "prepare_shards", "read_classes", "read_dataset_info", "read_index",
+           "shard_fingerprint"]

@@ -10,6 +10,7 @@ when ``fps=`` resampled it to ``n_frames``), ``skipped.csv``
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -241,6 +242,26 @@ def read_dataset_info(shard_dir: str | os.PathLike) -> dict:
     return json.loads(path.read_text())
 
 
+def shard_fingerprint(shard_dir: str | os.PathLike, split: str | None = None) -> str:
+    """SHA-1 of what a shard folder holds (of one split, or of every split for ``None``): its
+    index rows (video ids, labels, label indices, frame counts, frame sizes, shard names), the
+    classes, the frame options of ``dataset.json`` and the sizes of its shard files; not the
+    folder's path (a copied folder has the same fingerprint)."""
+    shard_dir = fs.path(shard_dir)  # local, or any tf.io.gfile URL
+    index = read_index(shard_dir)
+    rows = index if split is None else index[index["split"] == split]
+    rows = rows.drop(columns=["path"], errors="ignore")
+    options = read_dataset_info(shard_dir)
+    files = {name: fs.file_size(shard_dir / name)
+             for name in dict.fromkeys(rows.get("shard", []))}
+    content = {"rows": rows.astype(str).values.tolist(), "columns": list(rows.columns),
+               "options": {k: options.get(k) for k in ("encoding", "jpeg_quality", "short_side",
+                                                       "allow_truncated", "format", "classes",
+                                                       "fps")},
+               "files": files}
+    return hashlib.sha1(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
 def _plan(table: pd.DataFrame, videos_per_shard: int) -> dict[str, list[str]]:
     """Shard name -> video ids, per split in manifest order."""
     plan: dict[str, list[str]] = {}
@@ -288,7 +309,8 @@ def _example(tf, row: pd.Series, label_index: int, decoded: DecodedVideo, encodi
         "encoding": _bytes([encoding.encode()]),
         "frames": _bytes(decoded.frames),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    return example.SerializeToString(deterministic=True)  # the same bytes in every process
 
 
 def _write_shard(tf, path: Path, examples: list[bytes]) -> None:

@@ -37,28 +37,20 @@ def c3d(
     dropout: float = 0.5,
     name: str = "c3d",
 ) -> keras.Model:
-    """The C3D network: 8 convolutions, 5 poolings, two dense layers, softmax.
+    """The C3D network: 8 convolutions, 5 poolings, two dense layers, softmax (the arguments
+    every builder takes: :mod:`~kvlrp.models.builders.common`).
 
     Parameters
     ----------
-    num_classes
-        Number of output classes (>= 2).
     input_shape
-        ``(frames, height, width, channels)``; the original is ``(16, 112, 112, 3)``. Frames
-        must be >= 16 (four temporal poolings) and height/width >= 16.
+        The original is ``(16, 112, 112, 3)``. Frames must be >= 16 (four temporal poolings)
+        and height/width >= 16.
     batch_norm
         Insert ``BatchNormalization`` between each convolution and its ReLU.
     dense_units
         Width of ``fc6`` and ``fc7`` (4096 in the original).
     dropout
         Dropout rate after ``fc6`` and ``fc7``.
-    name
-        Model name.
-
-    Returns
-    -------
-    keras.Model
-        Uncompiled model mapping ``[B, *input_shape]`` to class probabilities ``[B, num_classes]``.
     """
     frames, height, width, _ = _check_input_shape(input_shape)
     _check_classes_units_dropout(num_classes, dense_units, dropout)
@@ -107,16 +99,13 @@ def c3d_small(
 
     The first pooling is (1, 2, 2) and the others (2, 2, 2), as in C3D. A pooling keeps the
     temporal size where halving it would leave too few frames for the remaining
-    convolutions (only possible with ``temporal_padding="valid"`` or very short clips).
+    convolutions (only possible with ``temporal_padding="valid"`` or very short clips). The
+    arguments every builder takes: :mod:`~kvlrp.models.builders.common`.
 
     Parameters
     ----------
-    num_classes
-        Number of output classes (>= 2).
-    frames
-        Frames per clip (the clip length).
     size
-        Height and width of a clip's frames (square crops); >= ``2 ** len(widths)``.
+        At least ``2 ** len(widths)``.
     widths
         Filters of each convolution block.
     dense_units
@@ -128,8 +117,6 @@ def c3d_small(
         convolution shortens the clip by 2 frames; needs ``frames >= 2 * len(widths) + 1``).
     dropout
         Dropout rate after the hidden dense layer.
-    channels
-        Colour channels of the input.
     head
         ``"flatten"`` (as C3D: the dense layer sees every position) or ``"global_average"``
         (average over time and space first: few weights, position-invariant features). On
@@ -137,13 +124,6 @@ def c3d_small(
         training videos it learnt the drift classes in ~600 steps of 8 clips while the
         flatten head stayed at chance; the flatten head learns them from more videos and
         steps (the demo's configuration).
-    name
-        Model name.
-
-    Returns
-    -------
-    keras.Model
-        Uncompiled model mapping ``[B, frames, size, size, channels]`` to class probabilities.
     """
     _check_classes_units_dropout(num_classes, dense_units, dropout)
     widths = tuple(int(w) for w in widths)

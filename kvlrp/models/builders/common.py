@@ -7,6 +7,23 @@
   which is Keras' 0.9); ``bias=False`` drops its shift (``center=False``) for the
   bias-free variants that relevance-conservation checks need.
 - :func:`clip_input`, :func:`check_num_classes`, :func:`classifier`: inputs and outputs.
+
+The arguments every builder takes are described here once (each builder documents only its
+own); every builder returns an uncompiled ``keras.Model`` mapping clips ``[B, frames, height,
+width, channels]`` to class probabilities ``[B, num_classes]`` (softmax, explained at its
+logits):
+
+num_classes
+    Number of output classes (>= 2).
+input_shape
+    Full-size builders: ``(frames, height, width, channels)`` of a clip.
+frames, size, channels
+    ``_small`` builders: clip length, square frame size and colour channels of the input.
+bias
+    ``False``: no additive terms (BatchNorm shifts, gate and classifier biases), for the
+    conservation checks.
+name
+    Model name.
 """
 
 from __future__ import annotations

@@ -49,26 +49,16 @@ def i3d(
     bias: bool = True,
     name: str = "i3d",
 ) -> keras.Model:
-    """The I3D RGB network (12.3M trainable parameters at 400 classes).
+    """The I3D RGB network (12.3M trainable parameters at 400 classes; the arguments every
+    builder takes: :mod:`~kvlrp.models.builders.common`).
 
     Parameters
     ----------
-    num_classes
-        Number of output classes (>= 2).
     input_shape
-        ``(frames, height, width, channels)``; the release was trained on 64-frame 224x224
-        clips (any size works: poolings use ``same`` padding).
+        The release was trained on 64-frame 224x224 clips (any size works: poolings use
+        ``same`` padding).
     dropout
         Dropout rate before the classifier.
-    bias
-        ``False``: no BatchNorm shift and no classifier bias (for conservation checks).
-    name
-        Model name.
-
-    Returns
-    -------
-    keras.Model
-        Uncompiled model mapping ``[B, *input_shape]`` to class probabilities.
     """
     return inception3d(num_classes, input_shape, 1.0, dropout, bias, name)
 
@@ -83,18 +73,13 @@ def i3d_small(
     bias: bool = True,
     name: str = "i3d_small",
 ) -> keras.Model:
-    """:func:`i3d` with every convolution's width multiplied by ``width`` (at least 1).
+    """:func:`i3d` with every convolution's width multiplied by ``width`` (at least 1); its
+    other arguments as there.
 
     Parameters
     ----------
-    num_classes
-        Number of output classes (>= 2).
-    frames, size, channels
-        Clip length, square frame size and colour channels of the input.
     width
         Width multiplier in (0, 1].
-    dropout, bias, name
-        As in :func:`i3d`.
     """
     return inception3d(num_classes, (frames, size, size, channels), width, dropout, bias, name)
 

@@ -45,24 +45,9 @@ def r3d(
     bias: bool = True,
     name: str = "r3d",
 ) -> keras.Model:
-    """R3D-18 (33.4M parameters at 400 classes, as torchvision's ``r3d_18``).
-
-    Parameters
-    ----------
-    num_classes
-        Number of output classes (>= 2).
-    input_shape
-        ``(frames, height, width, channels)``; torchvision's models were trained on
-        ``(16, 112, 112, 3)``.
-    bias
-        ``False``: no BatchNorm shift and no classifier bias (for conservation checks).
-    name
-        Model name.
-
-    Returns
-    -------
-    keras.Model
-        Uncompiled model mapping ``[B, *input_shape]`` to class probabilities.
+    """R3D-18 (33.4M parameters at 400 classes, as torchvision's ``r3d_18``; torchvision's
+    models were trained on ``input_shape=(16, 112, 112, 3)``). Its arguments are those every
+    builder takes (:mod:`~kvlrp.models.builders.common`).
     """
     return video_resnet(num_classes, input_shape, "3d", FULL_WIDTHS, FULL_BLOCKS, bias, name)
 
@@ -73,10 +58,8 @@ def r2plus1d(
     bias: bool = True,
     name: str = "r2plus1d",
 ) -> keras.Model:
-    """R(2+1)D-18 (31.5M parameters at 400 classes, as torchvision's ``r2plus1d_18``).
-
-    Parameters are those of :func:`r3d`.
-    """
+    """R(2+1)D-18 (31.5M parameters at 400 classes, as torchvision's ``r2plus1d_18``); its
+    arguments are those of :func:`r3d`."""
     return video_resnet(num_classes, input_shape, "2plus1d", FULL_WIDTHS, FULL_BLOCKS, bias,
                         name)
 
@@ -91,20 +74,15 @@ def r3d_small(
     bias: bool = True,
     name: str = "r3d_small",
 ) -> keras.Model:
-    """A small R3D: the stem and residual stages of :func:`r3d`, narrower and shallower.
+    """A small R3D: the stem and residual stages of :func:`r3d`, narrower and shallower (the
+    arguments every builder takes: :mod:`~kvlrp.models.builders.common`).
 
     Parameters
     ----------
-    num_classes
-        Number of output classes (>= 2).
-    frames, size, channels
-        Clip length, square frame size and colour channels of the input.
     widths
         Channels of the four stages (the stem has ``widths[0]``).
     blocks
         Residual blocks per stage.
-    bias, name
-        As in :func:`r3d`.
     """
     return video_resnet(num_classes, (frames, size, size, channels), "3d", widths, blocks, bias,
                         name)
@@ -120,10 +98,8 @@ def r2plus1d_small(
     bias: bool = True,
     name: str = "r2plus1d_small",
 ) -> keras.Model:
-    """A small R(2+1)D: the blocks of :func:`r2plus1d`, narrower and shallower.
-
-    Parameters are those of :func:`r3d_small`.
-    """
+    """A small R(2+1)D: the blocks of :func:`r2plus1d`, narrower and shallower; its
+    arguments are those of :func:`r3d_small`."""
     return video_resnet(num_classes, (frames, size, size, channels), "2plus1d", widths, blocks,
                         bias, name)
 

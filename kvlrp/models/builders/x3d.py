@@ -61,14 +61,11 @@ def x3d(
     bias: bool = True,
     name: str = "x3d",
 ) -> keras.Model:
-    """X3D; the defaults are X3D-XS.
+    """X3D; the defaults are X3D-XS, whose ``input_shape`` is ``(4, 160, 160, 3)`` (the
+    arguments every builder takes: :mod:`~kvlrp.models.builders.common`).
 
     Parameters
     ----------
-    num_classes
-        Number of output classes (>= 2).
-    input_shape
-        ``(frames, height, width, channels)``; X3D-XS uses ``(4, 160, 160, 3)``.
     width_factor, depth_factor, bottleneck_factor
         X3D's expansion factors (channels, blocks per stage, inner channels of a block).
     head_dim
@@ -77,16 +74,6 @@ def x3d(
         Squeeze-and-excitation reduction (0 disables the gates).
     dropout
         Dropout rate before the classifier.
-    bias
-        ``False``: no additive terms (BatchNorm shift, gate and classifier biases), for
-        conservation checks.
-    name
-        Model name.
-
-    Returns
-    -------
-    keras.Model
-        Uncompiled model mapping ``[B, *input_shape]`` to class probabilities.
     """
     num_classes = check_num_classes(num_classes, name)
     for label, value in (("width_factor", width_factor), ("depth_factor", depth_factor),
@@ -132,17 +119,8 @@ def x3d_small(
     bias: bool = True,
     name: str = "x3d_small",
 ) -> keras.Model:
-    """A small X3D (stem 8 channels, stages 8/16/24/48, 1/1/3/2 blocks by default).
-
-    Parameters
-    ----------
-    num_classes
-        Number of output classes (>= 2).
-    frames, size, channels
-        Clip length, square frame size and colour channels of the input.
-    width_factor, depth_factor, head_dim, dropout, bias, name
-        As in :func:`x3d`.
-    """
+    """A small X3D (stem 8 channels, stages 8/16/24/48, 1/1/3/2 blocks by default);
+    ``width_factor``, ``depth_factor``, ``head_dim`` and ``dropout`` as in :func:`x3d`."""
     return x3d(num_classes, (frames, size, size, channels), width_factor=width_factor,
                depth_factor=depth_factor, head_dim=head_dim, dropout=dropout, bias=bias,
                name=name)

@@ -51,7 +51,8 @@ def _same_results(a, b) -> None:
         assert (a / name).read_text() == (b / name).read_text(), name
     sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
     assert sa["border"] == sb["border"] and sa["border_by_class"] == sb["border_by_class"]
-    for k in ("files", "heatmaps", "throughput"):  # (throughput: wall times of two runs)
+    # (throughput: wall times of two runs; provenance: when and by which command)
+    for k in ("files", "heatmaps", "throughput", "provenance"):
         sa.pop(k), sb.pop(k)
     assert sa == sb
 

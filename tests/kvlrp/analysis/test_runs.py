@@ -81,7 +81,8 @@ def test_run_strides_resume_and_report(small_model, synthetic_shards, tmp_path):
                 progress=False)
     report = build_report(tmp_path)
     text = report.read_text()
-    assert "Step chosen on `val`" in text and "exact McNemar" in text
+    assert "chosen on `val`" in text and "exact McNemar" in text
+    assert (tmp_path / "report.html").is_file()
     for heading in ("Where in the clip", "frame flipping", "Accuracy per step"):
         assert heading in text
     for png in ("frame_relevance.png", "stride_accuracy.png", "frame_flipping.png"):

@@ -81,6 +81,26 @@ def test_study_two_seeds_end_to_end(synthetic_shards, tmp_path, capsys):
     assert gain["mean"] == pytest.approx(seeds["test_gain"].mean())
     report = (out / "report.md").read_text()
     assert "Across 2 training seeds" in report and (out / "plots" / "study.png").exists()
+    # every result names where it came from; the html report is self-contained
+    import hashlib
+
+    from report_checks import assert_full_provenance, assert_self_contained
+
+    argv = json.loads((out / "summary.json").read_text())["provenance"]["command"]
+    assert argv[:2] == ["kvlrp", "study"] and str(out) in argv
+    for s in (3, 4):
+        sha = hashlib.sha256((out / f"seed{s}" / "model" / "model.keras").read_bytes())
+        for kind in ("explain", "strides"):
+            p = json.loads((out / f"seed{s}" / kind / "summary.json").read_text())["provenance"]
+            assert_full_provenance(p)
+            assert p["command"] == argv and p["model_sha256"] == sha.hexdigest()
+        trained = json.loads((out / f"seed{s}" / "model" / "kvlrp.json").read_text())
+        assert_full_provenance(trained["extra"]["provenance"])
+        assert trained["extra"]["provenance"]["model_sha256"] is None  # trained, not read
+    assert_full_provenance(json.loads((out / "summary.json").read_text())["provenance"])
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert_self_contained(page)
+    assert "Across 2 training seeds" in page and page.count(">study<") == 1  # its column
 
 
 def test_study_refuses_bad_seeds(synthetic_shards, tmp_path):

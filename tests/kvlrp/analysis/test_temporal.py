@@ -152,18 +152,20 @@ def test_heatmap_strip_gets_a_temporal_row(tmp_path):
     # a temporal part of zero leaves the third row grey (no colour where nothing is temporal)
     blank = np.asarray(Image.open(heatmap_strip(clip, rel, tmp_path / "c.png",
                                                 temporal=np.zeros_like(rel))))
-    from kvlrp.analysis.explain.heatmaps import _GAP, _LABEL_HEIGHT
+    from kvlrp.analysis.explain.heatmaps import _GAP, _LABEL_HEIGHT, _font, _gutter_width
 
     tile = 96  # 8 px frames upscaled to heatmap_strip's min_size
     top = _LABEL_HEIGHT + 2 * (tile + _GAP)  # below the frames and the relevance row
-    row3 = blank[top + 2:top + tile, :90]
+    left = _gutter_width(_font())  # right of the row labels
+    row3 = blank[top + 2:top + tile, left:left + 90]
     assert np.abs(row3[..., 0].astype(int) - row3[..., 2].astype(int)).max() <= 1
 
 
 def test_report_lines_for_temporal_and_flipping(tmp_path):
     import pandas as pd
 
-    from kvlrp.analysis.report.markdown import _flipping_verdict, _temporal_lines
+    from kvlrp.analysis.report.blocks import Heading, Table
+    from kvlrp.analysis.report.explain_section import _temporal_blocks, flipping_verdict
 
     table = pd.DataFrame({"step": [1] * 3, "class": ["all"] * 3, "position": [0, 1, 2],
                           "temporal_share": [0.2, 0.5, 0.2], "temporal_ci_low": [0.1, 0.4, 0.1],
@@ -172,8 +174,10 @@ def test_report_lines_for_temporal_and_flipping(tmp_path):
                             "temporal_fraction": [0.3], "temporal_border_score": [0.4],
                             "temporal_border_ci_low": [0.3], "temporal_border_ci_high": [0.5],
                             "border_score": [0.8]})
-    lines = _temporal_lines(table, borders, {"temporal_sigma": 1.0}, tmp_path, tmp_path)
-    assert "## Temporal vs spatial relevance" in lines
+    blocks = _temporal_blocks(tmp_path, table, borders, {"temporal_sigma": 1.0}, tmp_path)
+    assert blocks[0] == Heading("Temporal vs spatial relevance")
+    view = next(b for b in blocks if isinstance(b, Table)).frame
+    assert list(view["temporal B [95% CI]"]) == ["0.400 [0.300, 0.500]"]
     assert (tmp_path / "temporal_relevance.png").exists()
     aucs = pd.DataFrame({"step": [1, 1, 1, 1], "curve": ["deletion", "deletion", "insertion",
                                                           "insertion"],
@@ -181,6 +185,6 @@ def test_report_lines_for_temporal_and_flipping(tmp_path):
                          "diff_vs_random": [-0.1, np.nan, -0.05, np.nan],
                          "diff_vs_random_ci_low": [-0.2, np.nan, -0.1, np.nan],
                          "diff_vs_random_ci_high": [-0.01, np.nan, 0.0, np.nan]})
-    verdict = "\n".join(_flipping_verdict(aucs))
+    verdict = "\n".join(flipping_verdict(aucs))
     assert "deletion: `dt` ranks frames best" in verdict and "an established difference" in verdict
     assert "insertion: no ordering beats a random order" in verdict

@@ -78,6 +78,7 @@ def _assert_same_tables(single: Path, merged: Path) -> None:
 def _summary(folder: Path) -> dict:
     s = json.loads((folder / "summary.json").read_text())
     s.pop("files")
+    s.pop("provenance")  # where and when each was made (tested in test_report_provenance.py)
     s["heatmaps"] = [Path(p).name for p in s.get("heatmaps", [])]
     return s
 

@@ -17,7 +17,7 @@ NOISE = ("absl::InitializeLog", "oneDNN custom operations", "cuda", "cuInit",
 
 
 def test_analyzers_of_one_class_do_not_warn_about_retracing(caplog):
-    from test_models_wrap import own_model
+    from own_models import own_model
 
     import analyzers
 
@@ -37,7 +37,7 @@ def test_analyzers_of_one_class_do_not_warn_about_retracing(caplog):
 
 def test_a_command_prints_its_own_output_and_one_device_line(synthetic_shards, tmp_path):
     """In a fresh process (TensorFlow's start-up notes come at import, below Python)."""
-    from test_models_wrap import own_model
+    from own_models import own_model
 
     own_model().save(tmp_path / "my.keras")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}

@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kvlrp.data.clips import clip_sampling as ref
+from kvlrp.data.clips.spec import SHORT_POLICIES
 
-POLICIES = st.sampled_from(ref.SHORT_POLICIES)
+POLICIES = st.sampled_from(SHORT_POLICIES)
 N_FRAMES = st.integers(1, 60)
 CLIP_LEN = st.integers(1, 12)
 STEP = st.integers(1, 6)

@@ -29,7 +29,8 @@ def test_three_crop_offsets_along_the_longer_side():
 
 @pytest.mark.parametrize("height,width", [(24, 40), (40, 24), (20, 20)])
 def test_eval_clips_three_crops_exact_frames_and_windows(height, width):
-    from kvlrp.data.clips.pipeline import ClipSpec, eval_clips
+    from kvlrp.data.clips.pipeline import eval_clips
+    from kvlrp.data.clips.spec import ClipSpec
 
     spec = ClipSpec(clip_len=4, step=3, size=16, normalization="raw", crops=3)
     out = {k: v.numpy() for k, v in eval_clips(coded_video(30, height, width), spec, 3).items()}
@@ -47,7 +48,8 @@ def test_eval_clips_three_crops_exact_frames_and_windows(height, width):
 
 
 def test_centre_crop_gets_crop_index_zero():
-    from kvlrp.data.clips.pipeline import ClipSpec, eval_clips
+    from kvlrp.data.clips.pipeline import eval_clips
+    from kvlrp.data.clips.spec import ClipSpec
 
     spec = ClipSpec(clip_len=4, step=1, size=16, normalization="raw")
     out = eval_clips(coded_video(10, 24, 40), spec, 2)

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from kvlrp.cli import main
-from kvlrp.data.manifests.layouts import LayoutError, build_manifest, group_splits, write_manifest
+from kvlrp.data.manifests.layouts import LayoutError, build_manifest, write_manifest
 from kvlrp.data.manifests.manifest import read_manifest
+from kvlrp.data.manifests.splits import group_splits
 from kvlrp.video import write_video
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from kvlrp.data.manifests.manifest import ManifestError, read_manifest, stratified_splits
+from kvlrp.data.manifests.manifest import ManifestError, read_manifest
+from kvlrp.data.manifests.splits import stratified_splits
 
 
 def write(tmp_path, text: str):

@@ -9,11 +9,11 @@ import pytest
 from PIL import Image
 
 from kvlrp.data.clips import clip_sampling as ref
+from kvlrp.data.clips.spec import SHORT_POLICIES, ClipSpec
 
 tf = pytest.importorskip("tensorflow")
 
 from kvlrp.data.clips.pipeline import (  # noqa: E402
-    ClipSpec,
     clip_counts,
     eval_clips,
     eval_dataset,
@@ -58,10 +58,10 @@ def decode_indices(clips: np.ndarray) -> np.ndarray:
 
 #: (clip_len, step) pairs: spans 10, 15, 15, 1 against videos of 5, 13, 30 and 50 frames.
 GEOMETRIES = [(4, 3), (8, 2), (3, 7), (1, 1)]
-EVAL_CASES = [("raw", g, policy, n_clips) for g in GEOMETRIES for policy in ref.SHORT_POLICIES
+EVAL_CASES = [("raw", g, policy, n_clips) for g in GEOMETRIES for policy in SHORT_POLICIES
               for n_clips in (3, "all")]
 EVAL_CASES += [("raw", (4, 3), "loop", 1)]
-EVAL_CASES += [("jpeg", (4, 3), policy, 3) for policy in ref.SHORT_POLICIES]
+EVAL_CASES += [("jpeg", (4, 3), policy, 3) for policy in SHORT_POLICIES]
 
 
 @pytest.mark.parametrize(("encoding", "geometry", "policy", "n_clips"), EVAL_CASES)
@@ -86,7 +86,7 @@ def test_eval_clips_are_exactly_the_reference_frames(coded_shards, encoding, geo
         assert got.get(f"video_{n:02d}", []) == expected, n
 
 
-@pytest.mark.parametrize("policy", ref.SHORT_POLICIES)
+@pytest.mark.parametrize("policy", SHORT_POLICIES)
 @pytest.mark.parametrize(("encoding", "clip_len", "step"), [("raw", 4, 3), ("jpeg", 8, 2)])
 def test_train_clips_are_reference_clips_from_valid_starts(coded_shards, encoding, policy,
                                                            clip_len, step):
@@ -148,7 +148,7 @@ def test_flip_and_crop_are_applied(synthetic_shards):
 def test_eval_counts_and_short_clips(synthetic_shards):
     index = read_index(synthetic_shards)
     val = index[index["split"] == "val"]
-    for policy in ref.SHORT_POLICIES:
+    for policy in SHORT_POLICIES:
         spec = ClipSpec(clip_len=8, step=4, size=24, short_policy=policy)  # span 29 > some videos
         counts = clip_counts(synthetic_shards, spec, "val", n_clips=3)
         ids, shorts = [], []

@@ -67,7 +67,8 @@ def test_beam_prepare_matches_the_local_path(manifest_with_a_bad_video, tmp_path
     planned = json.loads((tmp_path / "local" / "progress.json").read_text())["shards"]
     assert again.n_reused_shards == len(planned) > 1
     # ... and the tf.data pipelines read the Beam shards.
-    from kvlrp.data.clips.pipeline import ClipSpec, eval_dataset
+    from kvlrp.data.clips.pipeline import eval_dataset
+    from kvlrp.data.clips.spec import ClipSpec
 
     batch = next(iter(eval_dataset(tmp_path / "beam", ClipSpec(clip_len=4, size=16),
                                    split="test", n_clips=1, batch_size=2)))

@@ -201,7 +201,8 @@ def test_lock_held_by_another_process_and_released_when_it_dies(video_folder, tm
 def test_shard_temporary_files_have_unique_names(tmp_path, monkeypatch):
     import tensorflow as tf
 
-    from kvlrp.data.shards.folder import folder as shards
+    from kvlrp.data.shards import folder as shards
+
     seen = []
     real = tf.io.TFRecordWriter
 
@@ -234,17 +235,12 @@ def test_prepare_sizes_are_bounded(video_folder, tmp_path, capsys, option, value
 
 # --- decode workers that die ---
 
-def _die_on_three(x: int) -> int:
-    """Square ``x``; the process is killed (as by the OOM killer) on 3."""
-    if x == 3:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return x * x
-
-
 def test_a_killed_worker_becomes_an_error_for_its_item_only():
+    from process_targets import square_or_die_on_three
+
     from kvlrp.data.shards.robust_pool import ordered_map
 
-    results = list(ordered_map(_die_on_three, range(6), workers=2,
+    results = list(ordered_map(square_or_die_on_three, range(6), workers=2,
                                on_death=lambda x: f"died on {x}"))
     assert results == [0, 1, 4, "died on 3", 16, 25]
 

@@ -8,12 +8,12 @@ import pytest
 import tensorflow as tf
 
 from kvlrp.data.clips.pipeline import (
-    ClipSpec,
     eval_clips,
     example_clips,
     video_dataset,
     video_examples,
 )
+from kvlrp.data.clips.spec import ClipSpec
 
 #: the robustness set (bad input, damaged files, kills, resumes): ``pytest -m robust``
 pytestmark = pytest.mark.robust

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+from repo_paths import REPO_ROOT
 
 from kvlrp.data.shards.folder import INDEX_COLUMNS, prepare_shards, read_index
 from kvlrp.video import write_video
@@ -128,6 +132,23 @@ def test_process_pool_gives_the_same_shards(synthetic_manifest, synthetic_shards
     result = prepare_shards(synthetic_manifest, tmp_path, workers=2, progress=False)
     assert result.n_videos == 16 and result.skipped.empty
     pd.testing.assert_frame_equal(read_index(tmp_path), read_index(synthetic_shards))
+
+
+def test_shards_are_the_same_bytes_from_two_processes(synthetic_manifest, tmp_path):
+    """The TFRecord files do not depend on the process that wrote them (protobuf writes the
+    feature map in a per-process order unless asked for deterministic bytes)."""
+    outs = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"shards{seed}"
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-m", "kvlrp", "prepare", str(synthetic_manifest),
+                        "--out", str(out), "--workers", "0"], check=True, env=env,
+                       capture_output=True, cwd=REPO_ROOT)
+        outs.append(out)
+    files = sorted(p.name for p in outs[0].glob("*.tfrecord"))
+    assert files and files == sorted(p.name for p in outs[1].glob("*.tfrecord"))
+    for name in files:
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
 
 
 def test_short_side_resizes_once(synthetic_manifest, tmp_path):

@@ -1,15 +1,30 @@
-"""The synthetic dataset: deterministic, stratified, real H.264 files, and classes that differ
-only in slow dynamics whose evidence grows with the temporal baseline."""
+"""The synthetic dataset: deterministic to the byte in every format, stratified, real H.264
+files, and classes that differ only in slow dynamics whose evidence grows with the temporal
+baseline."""
 
 from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import kvlrp
 from kvlrp.data.synth import CLASSES, SynthParams, read_synth_info, render_video, rendered_videos
 from kvlrp.data.synth import write_synthetic_dataset as write
 from kvlrp.video import read_video
+from kvlrp.video.checksum import decoded_sha256, frames_sha256
+
+#: A small set at a width where libx264 with its default settings wrote different bytes per run.
+SMALL = dict(videos_per_class=2, size=32, min_frames=24, max_frames=40)
+
+#: The formats ``kvlrp synth --format`` offers.
+FORMATS = (".mp4", ".mkv", ".avi", ".webm")
 
 
 def test_fixture_dataset_layout(synthetic_manifest):
@@ -24,16 +39,73 @@ def test_fixture_dataset_layout(synthetic_manifest):
     assert video.fps == pytest.approx(25.0)
 
 
-def test_same_seed_same_dataset_other_seed_other_dataset(tmp_path):
-    kwargs = dict(videos_per_class=1, size=16, min_frames=6, max_frames=12)
-    a = pd.read_csv(write(tmp_path / "a", seed=5, **kwargs))
-    b = pd.read_csv(write(tmp_path / "b", seed=5, **kwargs))
-    pd.testing.assert_frame_equal(a, b)
-    first = read_video(tmp_path / "a" / a["path"][0]).frames
-    np.testing.assert_array_equal(first, read_video(tmp_path / "b" / b["path"][0]).frames)
-    c = pd.read_csv(write(tmp_path / "c", seed=6, **kwargs))
-    other = read_video(tmp_path / "c" / c["path"][0]).frames
-    assert first.shape != other.shape or not np.array_equal(first, other)
+@pytest.mark.parametrize("suffix", FORMATS)
+def test_same_seed_same_bytes_other_seed_other_videos(tmp_path, suffix):
+    """Two runs with one seed write identical files, manifest and synth.json; another seed not."""
+    a, b, c = (write(tmp_path / name, seed=seed, suffix=suffix, **SMALL)
+               for name, seed in (("a", 5), ("b", 5), ("c", 6)))
+    assert a.read_bytes() == b.read_bytes()
+    assert (a.parent / "synth.json").read_bytes() == (b.parent / "synth.json").read_bytes()
+    paths = pd.read_csv(a)["path"]
+    assert len(paths) == 4 * SMALL["videos_per_class"]
+    for path in paths:
+        assert (a.parent / path).read_bytes() == (b.parent / path).read_bytes(), path
+    files = {name: [v["file_sha256"] for v in read_synth_info(m.parent)["videos"]]
+             for name, m in (("a", a), ("c", c))}
+    frames = {name: [v["frames_sha256"] for v in read_synth_info(m.parent)["videos"]]
+              for name, m in (("a", a), ("c", c))}
+    assert not set(files["a"]) & set(files["c"])
+    assert not set(frames["a"]) & set(frames["c"])
+
+
+def test_files_do_not_depend_on_the_state_of_the_heap(tmp_path):
+    """``kvlrp synth`` in two processes whose fresh heap memory is filled differently (glibc's
+    MALLOC_PERTURB_): libx264's default settings read such memory (AVX-512 CPUs) and wrote
+    different files; the reproducible settings do not."""
+    outs = []
+    for fill in ("1", "200"):
+        out = tmp_path / f"fill{fill}"
+        subprocess.run(
+            [sys.executable, "-m", "kvlrp", "synth", "--out", str(out), "--videos-per-class", "1",
+             "--size", "32", "--min-frames", "24", "--max-frames", "40"],
+            cwd=Path(kvlrp.__file__).parents[1], env={**os.environ, "MALLOC_PERTURB_": fill},
+            check=True, capture_output=True)
+        outs.append(out)
+    files = sorted(path.relative_to(outs[0]) for path in outs[0].rglob("*") if path.is_file())
+    assert len(files) == 4 + 2
+    for path in files:
+        assert (outs[0] / path).read_bytes() == (outs[1] / path).read_bytes(), path
+
+
+def test_synth_json_records_the_checksums(tmp_path):
+    """Per video: the file's SHA-256, its decoded frames' and the rendered frames'."""
+    manifest = write(tmp_path, seed=2, **SMALL)
+    info = read_synth_info(tmp_path)
+    table = pd.read_csv(manifest)
+    assert [v["path"] for v in info["videos"]] == table["path"].tolist()
+    assert [v["video_id"] for v in info["videos"]] == table["video_id"].tolist()
+    params = SynthParams(**info["params"])
+    for record, label in zip(info["videos"], table["label"]):
+        path = tmp_path / record["path"]
+        assert record["file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert (record["frames_sha256"], record["n_frames"]) == decoded_sha256(path)
+        k = int(record["video_id"].rsplit("_", 1)[1])
+        rendered = render_video(label, np.random.default_rng([2, CLASSES.index(label), k]),
+                                params)
+        assert record["rendered_sha256"] == frames_sha256(rendered)
+        assert record["frames_sha256"] != record["rendered_sha256"]  # H.264 is lossy
+    assert info["encoder"]["options"]["threads"] == "1"
+    assert info["encoder"]["options"]["x264-params"] == "mbtree=0:weightp=0"
+    assert info["encoder"]["container_options"] == {"fflags": "+bitexact"}
+    assert {"pyav", "libavcodec", "libavformat", "libswscale"} <= set(info["encoder"])
+
+
+def test_lossless_codec_decodes_to_the_rendered_frames(tmp_path):
+    write(tmp_path, seed=1, suffix=".mkv", codec="ffv1", **{**SMALL, "videos_per_class": 1})
+    for record in read_synth_info(tmp_path)["videos"]:
+        assert record["frames_sha256"] == record["rendered_sha256"]
+        frames = read_video(tmp_path / record["path"]).frames
+        assert frames_sha256(frames) == record["rendered_sha256"]
 
 
 def test_class_changes_only_the_dynamics():

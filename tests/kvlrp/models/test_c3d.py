@@ -6,8 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from kvlrp.models import build_model, c3d_small
-from kvlrp.models.builders import c3d
+from kvlrp.models import build_model, c3d, c3d_small
 
 #: Layer classes the analyzers engine explains (DESIGN.md); the builders may use only these.
 SUPPORTED = {

@@ -7,8 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from kvlrp.models import c3d_small
-from kvlrp.models.builders import c3d
+from kvlrp.models import c3d, c3d_small
 
 analyzers = pytest.importorskip("analyzers")
 

@@ -259,7 +259,8 @@ def test_small_builder_with_biases_is_explained_layer_by_layer(name):
 # -- a few real training steps through the tf.data pipeline ------------------------------
 @pytest.mark.parametrize("name", SMALL)
 def test_small_builder_trains_through_the_pipeline(name, synthetic_shards, tmp_path):
-    from kvlrp.data.clips.pipeline import ClipSpec, eval_dataset
+    from kvlrp.data.clips.pipeline import eval_dataset
+    from kvlrp.data.clips.spec import ClipSpec
     from kvlrp.training import evaluate_clips, train
 
     settings = {"model": name, "clip_len": 4, "size": 16, "batch_size": 4, "seed": 0,

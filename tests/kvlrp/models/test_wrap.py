@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from own_models import own_model
 
 from kvlrp.cli import main
 from kvlrp.data.clips.normalization import NORMALIZATION_BOUNDS, NORMALIZATIONS, get_normalization
@@ -44,31 +45,6 @@ def test_pipeline_normalize_matches_the_table(name):
     px = np.random.default_rng(0).integers(0, 256, size=(2, 4, 4, 3)).astype(np.uint8)
     got = normalize(px, name).numpy()
     np.testing.assert_allclose(got, NORMALIZATIONS[name].apply(px), rtol=1e-6, atol=1e-4)
-
-
-def own_model(frames=6, size=16, n_classes=4, seed=0):
-    """A hand-built video model in the style of R(2+1)D: Conv3D stem, BatchNorm, a residual
-    block of (1,3,3) spatial + (3,1,1) temporal convolutions, global pooling, a softmax head.
-    Built with keras.layers only (nothing from kvlrp.models)."""
-    import keras
-    from keras import layers
-
-    keras.utils.set_random_seed(seed)
-    x_in = keras.Input((frames, size, size, 3), name="video")
-    x = layers.Conv3D(6, 3, padding="same", use_bias=False, name="stem")(x_in)
-    x = layers.BatchNormalization(name="stem_bn")(x)
-    x = layers.ReLU()(x)
-    y = layers.Conv3D(6, (1, 3, 3), padding="same", name="spatial")(x)
-    y = layers.ReLU()(y)
-    y = layers.Conv3D(6, (3, 1, 1), padding="same", name="temporal")(y)
-    x = layers.ReLU()(layers.Add()([x, y]))
-    x = layers.MaxPooling3D((1, 2, 2))(x)
-    x = layers.GlobalAveragePooling3D()(x)
-    # a positive bias: the untrained head's logits are > 0, so deep Taylor has something to
-    # explain (it explains max(logit, 0))
-    out = layers.Dense(n_classes, activation="softmax", name="head",
-                       bias_initializer=keras.initializers.Constant(1.0))(x)
-    return keras.Model(x_in, out, name="my_video_net")
 
 
 @pytest.fixture(scope="module")

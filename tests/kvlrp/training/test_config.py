@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from kvlrp.data.clips.pipeline import ClipSpec
+from kvlrp.data.clips.spec import ClipSpec
 from kvlrp.training import TrainConfig, TrainingSetupError, train
 from kvlrp.training.config import RESUME_KEYS
 
@@ -89,6 +89,21 @@ def test_dict_round_trip_is_json(tmp_path):
     again = TrainConfig.from_dict(data)
     assert again.to_dict() == config.to_dict()
     assert again.clip == config.clip and again.strategy == "mirrored"
+
+
+def test_train_takes_folders_and_options_or_one_config(tmp_path):
+    import inspect
+
+    assert list(inspect.signature(train).parameters) == [
+        "shard_dir", "out_dir", "config", "progress", "callbacks", "options"]
+    config = TrainConfig(tmp_path, tmp_path / "out")
+    with pytest.raises(TypeError, match="needs shard_dir and out_dir"):
+        train(epochs=1)
+    with pytest.raises(TypeError, match=r"\['shard_dir', 'out_dir'\] were given too"):
+        train(tmp_path, tmp_path / "out", config)
+    with pytest.raises(TypeError, match="config must be a TrainConfig, got dict"):
+        train(config={"epochs": 1})
+    assert not (tmp_path / "out").exists()
 
 
 def test_train_takes_a_config_and_records_it_with_its_throughput(synthetic_shards, tmp_path):

@@ -19,7 +19,8 @@ SCORES = ["loss", "accuracy", "val_loss", "val_clip_accuracy", "val_video_accura
 
 
 def _train_clip_loss(model, shards) -> float:
-    from kvlrp.data.clips.pipeline import ClipSpec, eval_dataset
+    from kvlrp.data.clips.pipeline import eval_dataset
+    from kvlrp.data.clips.spec import ClipSpec
 
     spec = ClipSpec(clip_len=4, step=1, size=16)
     return evaluate_clips(model, eval_dataset(shards, spec, split="train", n_clips=4))["loss"]

@@ -41,7 +41,8 @@ def test_real_clips_through_shards_and_eval_clips(realvideos_dir, tmp_path):
     import pandas as pd
 
     from kvlrp.data.clips import clip_sampling
-    from kvlrp.data.clips.pipeline import ClipSpec, eval_dataset
+    from kvlrp.data.clips.pipeline import eval_dataset
+    from kvlrp.data.clips.spec import ClipSpec
     from kvlrp.data.shards.folder import prepare_shards, read_index
 
     rows = [{"path": str(realvideos_dir / name), "label": name.split(".")[0], "split": "test",

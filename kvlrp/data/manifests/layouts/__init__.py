@@ -17,13 +17,12 @@ from kvlrp.data.manifests.layouts.common import (
     carve_val,
     check_regex,
     group_of,
-    group_splits,
 )
 from kvlrp.data.manifests.layouts.hmdb51 import hmdb51
 from kvlrp.data.manifests.layouts.kinetics import kinetics
 from kvlrp.data.manifests.layouts.mmaction import mmaction
 from kvlrp.data.manifests.layouts.ucf101 import ucf101
-from kvlrp.data.manifests.manifest import TEST_FRACTION, VAL_FRACTION
+from kvlrp.data.manifests.splits import TEST_FRACTION, VAL_FRACTION, group_splits
 from kvlrp.infra.atomic import write_csv
 
 #: Layout name -> reader ``(root, **options) -> LayoutResult``.
@@ -35,8 +34,7 @@ LAYOUTS: dict[str, Callable[..., LayoutResult]] = {
     "mmaction": mmaction,
 }
 
-__all__ = ["LAYOUTS", "LayoutError", "LayoutResult", "build_manifest", "group_splits",
-           "write_manifest"]
+__all__ = ["LAYOUTS", "LayoutError", "LayoutResult", "build_manifest", "write_manifest"]
 
 
 def build_manifest(

@@ -6,8 +6,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+
+from kvlrp.data.manifests.splits import group_splits
 
 #: File suffixes taken as videos when a layout scans folders.
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".ogv")
@@ -77,45 +78,6 @@ def make_table(rows: list[dict]) -> pd.DataFrame:
     """A manifest table with :data:`COLUMNS` from row dicts (missing keys empty)."""
     table = pd.DataFrame(rows, columns=COLUMNS).fillna("")
     return table.astype(str)
-
-
-def group_splits(
-    labels: list[str], groups: list[str], keys: list[str], fractions: dict[str, float],
-    seed: int = 0, rest: str = "train",
-) -> list[str]:
-    """Assign whole groups to splits, stratified by each group's most common label.
-
-    Videos without a group are their own group (keyed by ``keys``). Per label, the groups
-    (sorted, then shuffled with ``seed``) fill each split of ``fractions`` in order until it
-    holds ``round(fraction * n)`` of that label's ``n`` videos (at least one group when the
-    label has three groups or more); the rest go to ``rest``. So no group straddles splits.
-    """
-    unit = [g if g else f"\0{k}" for g, k in zip(groups, keys)]
-    members: dict[str, list[int]] = {}
-    for i, g in enumerate(unit):
-        members.setdefault(g, []).append(i)
-    by_label: dict[str, list[str]] = {}
-    for g, idx in members.items():
-        values, counts = np.unique([labels[i] for i in idx], return_counts=True)
-        by_label.setdefault(str(values[np.argmax(counts)]), []).append(g)
-    out = [rest] * len(labels)
-    rng = np.random.default_rng(seed)
-    for label in sorted(by_label):
-        names = sorted(by_label[label])
-        names = [names[j] for j in rng.permutation(len(names))]
-        n = sum(len(members[g]) for g in names)
-        cursor = 0
-        for split, fraction in fractions.items():
-            want = int(round(fraction * n))
-            if len(names) >= len(fractions) + 1:
-                want = max(want, 1)
-            taken = 0
-            while cursor < len(names) - 1 and taken < want:
-                for i in members[names[cursor]]:
-                    out[i] = split
-                taken += len(members[names[cursor]])
-                cursor += 1
-    return out
 
 
 def carve_val(table: pd.DataFrame, fraction: float, seed: int = 0) -> pd.DataFrame:

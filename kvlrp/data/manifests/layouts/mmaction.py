@@ -13,7 +13,7 @@ from kvlrp.data.manifests.layouts.common import (
     read_lines,
     skipped_table,
 )
-from kvlrp.data.manifests.manifest import SPLITS
+from kvlrp.data.manifests.splits import SPLITS
 
 
 def default_lists(root: Path) -> dict[str, Path]:
