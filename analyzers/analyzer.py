@@ -37,7 +37,7 @@ class Analyzer:
         Whether the analyzer works on the layer graph (the gradient family does not).
     settings
         What :func:`analyzers.create_analyzer` was given (name, options,
-        ``neuron_selection_mode``); ``None`` for an analyzer built directly (then
+        ``neuron_selection_mode``, ``compat``); ``None`` for an analyzer built directly (then
         :meth:`save` refuses).
     """
 
@@ -46,6 +46,10 @@ class Analyzer:
 
     #: ``"max_activation"``, ``"index"`` or ``"all"`` (see :meth:`analyze`).
     neuron_selection_mode = "max_activation"
+
+    #: ``None`` (the conserving conventions) or ``"innvestigate"`` (iNNvestigate 2.1.2's
+    #: numbers, :mod:`analyzers.settings`).
+    compat: str | None = None
 
     def __init__(self, model: Any, graph: Graph | None = None, *, needs_graph: bool = True,
                  settings: Settings | None = None) -> None:
@@ -59,6 +63,7 @@ class Analyzer:
         if settings is not None:
             self.name = settings.name
             self.neuron_selection_mode = settings.neuron_selection_mode
+            self.compat = settings.compat
         # A partial, not the bound method: tf.function counts traces per code object, so
         # every instance of one class would share a counter, and building a few analyzers
         # (one per model) would warn "triggered tf.function retracing" although each traces
@@ -69,14 +74,15 @@ class Analyzer:
     def save(self) -> tuple[str, dict[str, Any]]:
         """The analyzer's settings as ``(name, state)`` for :meth:`Analyzer.load`, like
         iNNvestigate's ``save()`` (ours gives the registry name, not a class name; the
-        state holds the options, ``neuron_selection_mode`` and the model itself)."""
+        state holds the options, ``neuron_selection_mode``, ``compat`` and the model
+        itself)."""
         if self.settings is None:
             raise ValueError(f"{type(self).__name__} was not made by "
                              "analyzers.create_analyzer, so its settings are unknown; create "
                              "it with create_analyzer(name, model, ...) to save it")
         return self.settings.name, {"kwargs": dict(self.settings.options),
                                     "neuron_selection_mode": self.neuron_selection_mode,
-                                    "model": self.model}
+                                    "compat": self.compat, "model": self.model}
 
     def save_npz(self, fname: Any) -> None:
         """Write the settings (and the model's JSON and weights) to ``fname`` (npz,
@@ -156,7 +162,18 @@ class Analyzer:
         return int(batch_size)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, model={self.model.name!r})"
+        """The class, name and model, and the settings given to
+        :func:`analyzers.create_analyzer` (options, and ``neuron_selection_mode`` and
+        ``compat`` where not the default)."""
+        shown = {"name": self.name, "model": self.model.name}
+        if self.settings is not None:
+            shown.update(self.settings.options)
+        if self.neuron_selection_mode != "max_activation":
+            shown["neuron_selection_mode"] = self.neuron_selection_mode
+        if self.compat is not None:
+            shown["compat"] = self.compat
+        text = ", ".join(f"{k}={_short(v)}" for k, v in shown.items())
+        return f"{type(self).__name__}({text})"
 
     # -- implementation ------------------------------------------------------------
     def _explain(self, x: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
@@ -234,6 +251,13 @@ class Analyzer:
             raise ValueError(f"neuron_selection {bad} is out of range: the model has {n} "
                              f"outputs (valid indices 0..{n - 1})")
         return arr.astype(np.int32)
+
+
+def _short(value: Any) -> str:
+    """``repr`` of an option, arrays by shape."""
+    if isinstance(value, np.ndarray):
+        return f"array(shape={value.shape})"
+    return repr(value)
 
 
 def _io_shapes(model: Any, graph: Graph | None) -> tuple[tuple[Any, ...], int]:

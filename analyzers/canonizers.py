@@ -21,16 +21,23 @@ as to a layer with a diagonal kernel: for the z / epsilon rules the shift acts a
 :class:`CentredLayerNorm` (AttnLRP's view, used by ``attnlrp`` and ``cp_lrp``) holds only a
 LayerNormalization's standard deviation constant, so its centring ``x - mean(x)`` stays a
 linear map that carries relevance (the default holds the mean constant too).
+
+Two canonizers give iNNvestigate 2.1.2's view (``compat="innvestigate"``):
+:class:`TensorFlowTies` routes max pooling at tied maxima as TensorFlow's gradient does
+(:mod:`analyzers.ops.pooling.ties`), :class:`InnvestigateBatchNorm` lets LRP rules decompose
+iNNvestigate's surrogate of an unfolded BatchNormalization.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import replace
+from typing import Any
 
 import tensorflow as tf
 
 from analyzers.model.graph import Graph, annotate_steps
+from analyzers.ops.base import LayerOp
 from analyzers.ops.convolution.taps import merge_temporal_taps
 from analyzers.ops.kernel import (
     AffineOp,
@@ -42,6 +49,9 @@ from analyzers.ops.kernel import (
     batch_norm_affine,
 )
 from analyzers.ops.normalization import LayerNormOp, StdHeldLayerNormOp
+from analyzers.ops.pooling.layers import GlobalPoolOp, PoolOp
+from analyzers.ops.pooling.ties import tensorflow_tie_rule
+from analyzers.ops.structural import TimeDistributedOp
 
 
 class Canonizer:
@@ -211,4 +221,58 @@ def fold_batch_norm(graph: Graph) -> Graph:
     return BatchNormFolder().apply(graph)
 
 
-__all__ = ["BatchNormFolder", "Canonizer", "CentredLayerNorm", "fold_batch_norm"]
+def _with_tensorflow_ties(op: LayerOp) -> LayerOp:
+    if isinstance(op, TimeDistributedOp):
+        inner = _with_tensorflow_ties(op.inner)
+        if inner is op.inner:
+            return op
+        wrapped = copy.copy(op)
+        wrapped.inner = inner
+        return wrapped
+    if isinstance(op, (PoolOp, GlobalPoolOp)) and op.is_max:
+        tied = copy.copy(op)
+        rank = len(op.layer.pool_size) if isinstance(op, PoolOp) else 0
+        tied.ties = tensorflow_tie_rule(rank, is_global=isinstance(op, GlobalPoolOp))
+        return tied
+    return op
+
+
+class TensorFlowTies(Canonizer):
+    """Route max pooling at tied maxima as TensorFlow 2.14's gradient does: 3D max pooling
+    to every input within 1e-5 of the maximum, 1D/2D to the first maximum, global max
+    pooling evenly (:func:`analyzers.ops.pooling.ties.tensorflow_tie_rule`); the forward pass is
+    unchanged."""
+
+    def apply(self, graph: Graph) -> Graph:
+        return replace(graph, steps=[replace(step, op=_with_tensorflow_ties(step.op))
+                                     for step in graph.steps])
+
+
+def innvestigate_batch_norm(layer: Any) -> tuple[tf.Tensor, tf.Tensor]:
+    """iNNvestigate 2.1.2's linear surrogate of a BatchNormalization layer for its LRP rules:
+    ``x * gamma / s + (beta - mean / s)`` with ``s = sqrt(var**2 + eps)`` (the variance
+    squared, and no gamma in the shift: not the layer's own map)."""
+    var = tf.convert_to_tensor(layer.moving_variance)
+    s = tf.sqrt(tf.square(var) + layer.epsilon)
+    gamma = tf.convert_to_tensor(layer.gamma) if layer.scale else tf.ones_like(var)
+    beta = tf.convert_to_tensor(layer.beta) if layer.center else tf.zeros_like(var)
+    return gamma / s, beta - tf.convert_to_tensor(layer.moving_mean) / s
+
+
+class InnvestigateBatchNorm(Canonizer):
+    """Leave BatchNormalization unfolded and let rules decompose iNNvestigate's surrogate
+    (:func:`innvestigate_batch_norm`) in its place; the layer's output is unchanged."""
+
+    def apply(self, graph: Graph) -> Graph:
+        steps = []
+        for step in graph.steps:
+            if isinstance(step.op, AffineOp):
+                op = copy.copy(step.op)
+                op.decomposed = innvestigate_batch_norm
+                step = replace(step, op=op)
+            steps.append(step)
+        return replace(graph, steps=steps)
+
+
+__all__ = ["BatchNormFolder", "Canonizer", "CentredLayerNorm", "InnvestigateBatchNorm",
+           "TensorFlowTies", "fold_batch_norm", "innvestigate_batch_norm"]

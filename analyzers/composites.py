@@ -25,6 +25,9 @@ plus the fixed treatment of the other layers:
 
 These defaults are declared with each op's registration (:mod:`analyzers.ops.factory`);
 an op without one is refused there, so no layer silently gets gradient semantics.
+
+:func:`innvestigate_lrp_composite` and :func:`innvestigate_deep_taylor_composite` are
+iNNvestigate 2.1.2's choices instead (``compat="innvestigate"``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
+
+import keras
 
 from analyzers.ops.base import LayerOp
 from analyzers.ops.gates import MultiplyOp
@@ -46,15 +51,19 @@ from analyzers.ops.kernel import (
 from analyzers.ops.normalization import DiagonalOp, GroupNormOp, LayerNormOp
 from analyzers.ops.pooling.layers import GlobalPoolOp, PoolOp
 from analyzers.ops.recurrent.layers import BidirectionalOp, RecurrentOp
-from analyzers.ops.structural import AddOp, SoftmaxOp, TimeDistributedOp
+from analyzers.ops.structural import ActivationOp, AddOp, SoftmaxOp, TimeDistributedOp
 from analyzers.ops.traced import TracedOp
 from analyzers.rules import (
+    AlphaBetaRule,
+    AlphaBetaXRule,
     EpsilonRule,
     GammaRule,
+    LayerGradientRule,
     RecurrentRule,
     Rule,
     SoftmaxRule,
     TracedRule,
+    ZPlusRule,
     ZRule,
 )
 
@@ -296,9 +305,94 @@ def attention_composite(convention: str, epsilon: float = 1e-6, gamma: float | N
     return Composite(pairs, max_pooling=max_pooling)
 
 
+# -- iNNvestigate 2.1.2's composites ----------------------------------------------------
+def _is_time_distributed(op: LayerOp, step: Any = None) -> bool:
+    return isinstance(op, TimeDistributedOp)
+
+
+def _is_input_kernel_layer(op: LayerOp, step: Any = None) -> bool:
+    return is_kernel_layer(op, step) and is_input_layer(op, step)
+
+
+def _is_average(op: LayerOp, step: Any = None) -> bool:
+    return is_add(op, step) and bool(getattr(op, "mean", False))
+
+
+def _is_activation_layer(op: LayerOp, step: Any = None) -> bool:
+    """A ``ReLU`` / ``LeakyReLU`` / ``ELU`` layer (iNNvestigate's LRP passes ``Activation``
+    layers unchanged, these by their gradient)."""
+    return isinstance(op, ActivationOp) and not isinstance(op.layer, keras.layers.Activation)
+
+
+def innvestigate_rule(rule: Rule) -> Rule:
+    """``rule`` as iNNvestigate 2.1.2 computes it: alpha-beta with the whole bias in both
+    denominators and no conserving treatment of degenerate neurons; any other rule as it
+    is."""
+    if isinstance(rule, AlphaBetaRule) and not isinstance(rule, ZPlusRule):
+        return AlphaBetaRule(rule.alpha, rule.beta, bias=rule.bias, epsilon=rule.epsilon,
+                             conserve_degenerate=False, whole_bias=True)
+    return rule
+
+
+def _check_innvestigate_max_pooling(max_pooling: str) -> None:
+    if max_pooling != "winner_take_all":
+        raise ValueError(f"compat='innvestigate' passes max pooling by TensorFlow's gradient, "
+                         f"as iNNvestigate does; max_pooling={max_pooling!r} has no "
+                         "iNNvestigate equivalent (leave it at 'winner_take_all')")
+
+
+#: iNNvestigate 2.1.2's rule for BatchNormalization in its sequential presets
+#: (``AlphaBetaX2m100Rule``): ``2 R_pp - R_pn``.
+INNVESTIGATE_PRESET_BATCH_NORM_RULE = AlphaBetaXRule(alpha=(2.0, 0.0), beta=(1.0, 0.0))
+
+
+def innvestigate_lrp_composite(kernel_rule: Rule, *, input_layer_rule: Rule | None = None,
+                               dense_rule: Rule | None = None, conv_rule: Rule | None = None,
+                               batch_norm_rule: Rule | None = None,
+                               max_pooling: str = "winner_take_all") -> Composite:
+    """iNNvestigate 2.1.2's LRP composite of the given rules (each through
+    :func:`innvestigate_rule`): the rules at kernel layers (``input_layer_rule`` at those
+    that read the input) and at BatchNormalization (which needs
+    :class:`~analyzers.canonizers.InnvestigateBatchNorm`: iNNvestigate's surrogate); ``Add``
+    by the z rule; ``Average``, ``ReLU`` / ``LeakyReLU`` / ``ELU`` layers, normalisations,
+    gates and ``TimeDistributed`` by the layer's gradient; the rest as standard (max pooling
+    by its gradient, average pooling in proportion, ``Activation`` layers unchanged)."""
+    _check_innvestigate_max_pooling(max_pooling)
+    gradient = LayerGradientRule()
+    pairs: list[tuple[Predicate, Rule]] = [(_is_time_distributed, gradient)]
+    if input_layer_rule is not None:
+        pairs.append((_is_input_kernel_layer, innvestigate_rule(input_layer_rule)))
+    if dense_rule is not None:
+        pairs.append((is_dense, innvestigate_rule(dense_rule)))
+    if conv_rule is not None:
+        pairs.append((is_conv, innvestigate_rule(conv_rule)))
+    kernel_rule = innvestigate_rule(kernel_rule)
+    pairs += [(is_kernel_layer, kernel_rule),
+              (is_batch_norm, innvestigate_rule(batch_norm_rule or kernel_rule)),
+              (_is_average, gradient), (is_add, ZRule()), (_is_activation_layer, gradient),
+              (is_normalization, gradient), (is_gate_multiply, gradient)]
+    return Composite(pairs, max_pooling=max_pooling)
+
+
+def innvestigate_deep_taylor_composite(input_layer_rule: Rule | None = None,
+                                       max_pooling: str = "winner_take_all") -> Composite:
+    """iNNvestigate 2.1.2's deep Taylor: z+ at kernel layers (``input_layer_rule``, e.g. z^B,
+    at those that read the input), every other layer by its gradient (``Add`` copies
+    relevance to each input, average pooling splits it evenly, an unfolded
+    BatchNormalization scales it by ``gamma / sqrt(var + eps)``, ``TimeDistributed`` too)."""
+    _check_innvestigate_max_pooling(max_pooling)
+    gradient = LayerGradientRule()
+    pairs: list[tuple[Predicate, Rule]] = [(_is_time_distributed, gradient)]
+    if input_layer_rule is not None:
+        pairs.append((_is_input_kernel_layer, input_layer_rule))
+    pairs.append((is_kernel_layer, ZPlusRule()))
+    return Composite(pairs, default=gradient)
+
+
 __all__ = [
-    "Composite", "always", "attention_composite", "is_add", "is_average_pooling",
-    "is_batch_norm", "is_conv", "is_dense", "is_gate_multiply", "is_input_layer",
-    "is_kernel_layer", "is_max_pooling", "is_normalization", "is_softmax", "is_traced",
-    "layer_class", "layer_map_composite", "layer_name", "standard_rule",
+    "Composite", "INNVESTIGATE_PRESET_BATCH_NORM_RULE", "always", "attention_composite",
+    "innvestigate_deep_taylor_composite", "innvestigate_lrp_composite", "innvestigate_rule",
+    "is_add", "is_average_pooling", "is_batch_norm", "is_conv", "is_dense", "is_gate_multiply",
+    "is_input_layer", "is_kernel_layer", "is_max_pooling", "is_normalization", "is_softmax",
+    "is_traced", "layer_class", "layer_map_composite", "layer_name", "standard_rule",
 ]

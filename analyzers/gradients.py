@@ -18,7 +18,13 @@
   The walk starts from 1 at the explained logit, as the gradient does. iNNvestigate 2.1.2
   starts it from the logit's value instead, which scales the map by that value and, for a
   negative logit, flips the sign before the first ReLU; for a positive logit theirs equals
-  ours times the logit.
+  ours times the logit. ``compat="innvestigate"`` starts from the logit's value.
+
+With ``compat="innvestigate"`` every analyzer here that walks or runs the layer graph
+passes max pooling with TensorFlow's tie rule (:class:`analyzers.canonizers.
+TensorFlowTies`; in a model that is no layer graph of ours, its max-pooling layers are
+swapped for ours: :func:`analyzers.ops.pooling.ties.swap_max_pooling`), and integrated gradients
+takes iNNvestigate's path points (below).
 
 Each analyzer is registered under its iNNvestigate name; the classes are defined in the
 order of :func:`analyzers.list_analyzers` (iNNvestigate's).
@@ -32,9 +38,11 @@ import numpy as np
 import tensorflow as tf
 
 from analyzers.analyzer import Analyzer
+from analyzers.canonizers import TensorFlowTies
 from analyzers.model.logits import check_model, logit_function
+from analyzers.ops.pooling.ties import swap_max_pooling
 from analyzers.registry import register
-from analyzers.settings import Settings
+from analyzers.settings import Settings, is_innvestigate
 
 _ZERO = tf.UnconnectedGradients.ZERO
 
@@ -100,6 +108,12 @@ class Gradient(Analyzer):
             raise ValueError(f"postprocess must be None, 'abs' or 'square', got {postprocess!r}")
         self.postprocess = postprocess
         self._forward, graph = logit_function(model)
+        if is_innvestigate(settings):  # TensorFlow's tie rule at max pooling
+            if graph is not None:
+                graph = TensorFlowTies().apply(graph)
+                self._forward = graph.forward
+            else:
+                self._forward = logit_function(swap_max_pooling(model))[0]
         super().__init__(model, graph, needs_graph=False, settings=settings)
 
     def _gradient(self, x: tf.Tensor, index: tf.Tensor, select_at: tf.Tensor | None = None
@@ -147,6 +161,8 @@ class _ReluBackward(Analyzer):
 
     def __init__(self, model: Any, *, settings: Settings | None = None) -> None:
         super().__init__(model, settings=settings)
+        if is_innvestigate(settings):
+            self.graph = TensorFlowTies().apply(self.graph)
 
     def _relu_backward(self, z: tf.Tensor, s: tf.Tensor) -> tf.Tensor:
         s = tf.nn.relu(s)
@@ -155,7 +171,11 @@ class _ReluBackward(Analyzer):
     def _explain(self, x: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
         graph = self.graph
         values = graph.forward_all(x)
-        signal = {graph.output_id: self._selected(values[graph.output_id], index)}
+        logits = values[graph.output_id]
+        start = self._selected(logits, index)
+        if is_innvestigate(self.settings):  # iNNvestigate: from the logit's value
+            start = start * logits
+        signal = {graph.output_id: start}
         for step in reversed(graph.steps):
             s = signal.pop(step.output, None)
             if s is None:
@@ -197,7 +217,8 @@ class GuidedBackprop(_ReluBackward):
 @register("integrated_gradients")
 class IntegratedGradients(Gradient):
     """``(x - x0) * mean_k grad(x0 + k/steps (x - x0))``, ``k = 1..steps`` (right Riemann
-    sum of the path integral from the reference ``x0``).
+    sum of the path integral from the reference ``x0``; ``k = 0..steps-1``, the left sum,
+    with ``compat="innvestigate"``, as iNNvestigate 2.1.2).
 
     Parameters
     ----------
@@ -222,7 +243,8 @@ class IntegratedGradients(Gradient):
         x0 = tf.broadcast_to(tf.constant(self.reference_inputs), tf.shape(x))
         clean_logits = self._forward(x)
         total = tf.zeros_like(x)
-        for k in tf.range(1, self.steps + 1):
+        first = 0 if is_innvestigate(self.settings) else 1  # (iNNvestigate: left sum)
+        for k in tf.range(first, first + self.steps):
             alpha = tf.cast(k, x.dtype) / float(self.steps)
             total += self._gradient(x0 + alpha * (x - x0), index, select_at=clean_logits)
         return self._post((x - x0) * total / float(self.steps))

@@ -4,7 +4,11 @@ ones (``attnlrp``, ``cp_lrp``): for each name, the composite of rules that
 
 Each is registered here under its iNNvestigate name (:func:`analyzers.registry.register`),
 in the order of :func:`analyzers.list_analyzers`; every builder passes the
-:class:`~analyzers.settings.Settings` it is given on to the analyzer.
+:class:`~analyzers.settings.Settings` it is given on to the analyzer. With
+``compat="innvestigate"`` in the settings a builder takes iNNvestigate 2.1.2's composite
+instead (:func:`analyzers.composites.innvestigate_lrp_composite`,
+:func:`~analyzers.composites.innvestigate_deep_taylor_composite`) and BatchNormalization is
+left unfolded.
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 from analyzers import tracing
-from analyzers.canonizers import BatchNormFolder, CentredLayerNorm
+from analyzers.canonizers import BatchNormFolder, CentredLayerNorm, InnvestigateBatchNorm
 from analyzers.composites import (
+    INNVESTIGATE_PRESET_BATCH_NORM_RULE,
     Composite,
     attention_composite,
+    innvestigate_deep_taylor_composite,
+    innvestigate_lrp_composite,
     is_kernel_layer,
     layer_map_composite,
     layer_name,
@@ -33,10 +40,11 @@ from analyzers.rules import (
     FlatRule,
     Rule,
     WSquareRule,
+    ZPlusFastRule,
     ZPlusRule,
     ZRule,
 )
-from analyzers.settings import Settings
+from analyzers.settings import Settings, is_innvestigate
 
 #: ``(model, **options, settings=...) -> RelevanceAnalyzer``.
 Builder = Callable[..., RelevanceAnalyzer]
@@ -55,14 +63,24 @@ def _input_rule(value: Any) -> Rule | None:
                      f"{sorted(names)}; got {value!r}")
 
 
-def _lrp(kernel_rule: Rule, relu_output: bool = False, **fixed: Any) -> Builder:
+def _lrp(kernel_rule: Rule, relu_output: bool = False,
+         innvestigate: dict[str, Rule] | None = None, **fixed: Any) -> Builder:
     """The builder that applies ``kernel_rule`` to every kernel layer (and the composite
-    options ``fixed``)."""
+    options ``fixed``); with ``compat="innvestigate"``, iNNvestigate's composite of the same
+    rules, ``innvestigate`` overriding some (``kernel_rule``, ``batch_norm_rule``)."""
     def build(model: Any, input_layer_rule: Any = None, max_pooling: str = "winner_take_all",
               canonizers: Any = None, *, settings: Settings | None = None
               ) -> RelevanceAnalyzer:
-        composite = layer_map_composite(kernel_rule, input_layer_rule=_input_rule(
-            input_layer_rule), max_pooling=max_pooling, **fixed)
+        input_rule = _input_rule(input_layer_rule)
+        if is_innvestigate(settings):
+            rules = {k: v for k, v in fixed.items() if k != "add_rule"}
+            rules.update({"kernel_rule": kernel_rule, **(innvestigate or {})})
+            composite = innvestigate_lrp_composite(input_layer_rule=input_rule,
+                                                   max_pooling=max_pooling, **rules)
+            canonizers = [InnvestigateBatchNorm()] if canonizers is None else canonizers
+        else:
+            composite = layer_map_composite(kernel_rule, input_layer_rule=input_rule,
+                                            max_pooling=max_pooling, **fixed)
         return RelevanceAnalyzer(model, composite, relu_output=relu_output,
                                  canonizers=canonizers, settings=settings)
     return build
@@ -72,8 +90,19 @@ def _lrp(kernel_rule: Rule, relu_output: bool = False, **fixed: Any) -> Builder:
 def _deep_taylor(model: Any, input_rule: Any = None, max_pooling: str = "winner_take_all",
                  canonizers: Any = None, *, settings: Settings | None = None
                  ) -> RelevanceAnalyzer:
-    composite = layer_map_composite(ZPlusRule(), input_layer_rule=_input_rule(input_rule),
-                                    add_rule=ZPlusRule(), max_pooling=max_pooling)
+    return _deep_taylor_analyzer(model, _input_rule(input_rule), max_pooling, canonizers,
+                                 settings)
+
+
+def _deep_taylor_analyzer(model: Any, input_rule: Rule | None, max_pooling: str,
+                          canonizers: Any, settings: Settings | None) -> RelevanceAnalyzer:
+    """Deep Taylor: z+ at every kernel layer, ``input_rule`` at the first."""
+    if is_innvestigate(settings):
+        composite = innvestigate_deep_taylor_composite(input_rule, max_pooling)
+        canonizers = [] if canonizers is None else canonizers  # (BatchNorm by its gradient)
+    else:
+        composite = layer_map_composite(ZPlusRule(), input_layer_rule=input_rule,
+                                        add_rule=ZPlusRule(), max_pooling=max_pooling)
     return RelevanceAnalyzer(model, composite, relu_output=True, canonizers=canonizers,
                              settings=settings)
 
@@ -85,10 +114,8 @@ def _deep_taylor_bounded(model: Any, low: Any = None, high: Any = None,
     if low is None or high is None:
         raise ValueError("deep_taylor.bounded needs the input range: pass low=... and "
                          "high=... (scalars or one value per channel)")
-    composite = layer_map_composite(ZPlusRule(), input_layer_rule=BoundedRule(low, high),
-                                    add_rule=ZPlusRule(), max_pooling=max_pooling)
-    return RelevanceAnalyzer(model, composite, relu_output=True, canonizers=canonizers,
-                             settings=settings)
+    return _deep_taylor_analyzer(model, BoundedRule(low, high), max_pooling, canonizers,
+                                 settings)
 
 
 @register("lrp")
@@ -99,11 +126,12 @@ def _lrp_custom(model: Any, composite: Composite | None = None, rule: Rule | Non
     if (composite is None) == (rule is None):
         raise ValueError("'lrp' needs exactly one of composite=Composite(...) or "
                          "rule=<Rule for all weight layers>")
-    if composite is None:
-        composite = layer_map_composite(rule, input_layer_rule=_input_rule(input_layer_rule),
-                                        max_pooling=max_pooling)
-    return RelevanceAnalyzer(model, composite, relu_output=relu_output,
-                             canonizers=canonizers, settings=settings)
+    if composite is not None:  # (compat="innvestigate": max-pooling ties, as given otherwise)
+        return RelevanceAnalyzer(model, composite, relu_output=relu_output,
+                                 canonizers=canonizers, settings=settings)
+    return _lrp(rule, relu_output=relu_output)(model, input_layer_rule=input_layer_rule,
+                                               max_pooling=max_pooling, canonizers=canonizers,
+                                               settings=settings)
 
 
 @register("lrp.z")
@@ -119,7 +147,8 @@ def _lrp_epsilon(model: Any, epsilon: float = 1e-7, bias: bool = True, *,
 
 
 register("lrp.z_plus")(_lrp(ZPlusRule(), add_rule=ZPlusRule()))
-register("lrp.z_plus_fast")(_lrp(ZPlusRule(), add_rule=ZPlusRule()))
+register("lrp.z_plus_fast")(_lrp(ZPlusRule(), add_rule=ZPlusRule(),
+                                 innvestigate={"kernel_rule": ZPlusFastRule()}))
 register("lrp.w_square")(_lrp(WSquareRule()))
 register("lrp.flat")(_lrp(FlatRule()))
 
@@ -163,7 +192,9 @@ def _preset(conv_rule: Rule, flat_input: bool = False) -> Builder:
                                  "(use the preset without '_flat' for another input rule)")
             input_layer_rule = "flat"
         dense = EpsilonRule(epsilon, bias=True)
-        return _lrp(conv_rule, dense_rule=dense, conv_rule=conv_rule)(
+        innvestigate = {"batch_norm_rule": INNVESTIGATE_PRESET_BATCH_NORM_RULE}
+        return _lrp(conv_rule, dense_rule=dense, conv_rule=conv_rule,
+                    innvestigate=innvestigate)(
             model, input_layer_rule=input_layer_rule, max_pooling=max_pooling,
             canonizers=canonizers, settings=settings)
     return lrp_sequential_preset
@@ -213,7 +244,11 @@ def _preset_b_flat_until_idx(model: Any, until_layer_idx: int | None = None,
         return is_kernel_layer(op, step) and in_range(op, step)
 
     composite = analyzer.composite
-    composite.rules.insert(0, (weight_layer_in_range, FlatRule()))
+    # (compat="innvestigate": after its first pair, TimeDistributed by the gradient)
+    composite.rules.insert(1 if is_innvestigate(settings) else 0,
+                           (weight_layer_in_range, FlatRule()))
+    if canonizers is None and is_innvestigate(settings):
+        canonizers = [InnvestigateBatchNorm()]
     return RelevanceAnalyzer(model, composite, relu_output=False, canonizers=canonizers,
                              settings=settings)
 

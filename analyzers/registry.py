@@ -1,11 +1,12 @@
 """Named analyzers: the table behind :func:`create_analyzer` and :func:`list_analyzers`.
 
 Every analyzer name of iNNvestigate 2.1.2 is registered, with its keyword arguments, plus
-``neuron_selection_mode`` (``"max_activation"``, ``"index"``, ``"all"``) for all of them.
-Analyzers are registered where they are defined, with the :func:`register` decorator
-(:mod:`analyzers.gradients`, :mod:`analyzers.lrp`; the package imports both), in the order
-:func:`list_analyzers` gives. A builder gets its :class:`~analyzers.settings.Settings` (name,
-options, ``neuron_selection_mode``) when it is called, and hands them to the analyzer's
+``neuron_selection_mode`` (``"max_activation"``, ``"index"``, ``"all"``) and ``compat``
+(``None`` or ``"innvestigate"``) for all of them. Analyzers are registered where they are
+defined, with the :func:`register` decorator (:mod:`analyzers.gradients`,
+:mod:`analyzers.lrp`; the package imports both), in the order :func:`list_analyzers` gives.
+A builder gets its :class:`~analyzers.settings.Settings` (name, options,
+``neuron_selection_mode``, ``compat``) when it is called, and hands them to the analyzer's
 constructor.
 
 This module sits below :mod:`analyzers.analyzer` (``Analyzer.load`` calls :func:`load`), so
@@ -23,7 +24,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from analyzers.model.functional import as_functional
-from analyzers.settings import NEURON_SELECTION_MODES, Settings, read_npz
+from analyzers.settings import NEURON_SELECTION_MODES, Settings, check_compat, read_npz
 
 
 class Explainer(Protocol):
@@ -78,13 +79,14 @@ def list_analyzers() -> list[str]:
 
 
 def analyzer_options(name: str) -> list[str]:
-    """Keyword options of analyzer ``name`` (besides ``neuron_selection_mode``)."""
+    """Keyword options of analyzer ``name`` (besides ``neuron_selection_mode``), ``compat``
+    last (every analyzer takes it)."""
     params = inspect.signature(_ANALYZERS[_check_name(name)]).parameters
     out = [p for p in params if p not in _NOT_OPTIONS and params[p].kind in
            (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         out += [p for p in ("input_layer_rule", "max_pooling", "canonizers") if p not in out]
-    return out
+    return out + ["compat"]
 
 
 def _name_hint(name: str) -> str:
@@ -116,7 +118,7 @@ def _check_name(name: str) -> str:
 
 
 def create_analyzer(name: str, model: Any, neuron_selection_mode: str = "max_activation",
-                    **kwargs: Any) -> Explainer:
+                    compat: str | None = None, **kwargs: Any) -> Explainer:
     """Create the analyzer ``name`` for ``model`` (see :func:`list_analyzers`), like
     ``innvestigate.create_analyzer``.
 
@@ -128,24 +130,27 @@ def create_analyzer(name: str, model: Any, neuron_selection_mode: str = "max_act
     for ``deep_taylor.bounded``, ``epsilon`` for ``lrp.epsilon``; see
     :func:`analyzer_options`). ``neuron_selection_mode``: ``"max_activation"`` (default;
     each sample's top logit, or the outputs given to ``analyze``), ``"index"`` (``analyze``
-    needs ``neuron_selection``) or ``"all"`` (the sum of all outputs).
+    needs ``neuron_selection``) or ``"all"`` (the sum of all outputs). ``compat``: ``None``
+    (default: the conserving conventions) or ``"innvestigate"`` (iNNvestigate 2.1.2's
+    numbers, see :mod:`analyzers.settings`).
     """
     _check_name(name)
+    check_compat(compat)
     if neuron_selection_mode not in NEURON_SELECTION_MODES:
         raise ValueError(f"neuron_selection_mode must be one of "
                          f"{', '.join(map(repr, NEURON_SELECTION_MODES))}; "
                          f"got {neuron_selection_mode!r}")
-    options = analyzer_options(name)
+    options = [o for o in analyzer_options(name) if o != "compat"]  # (a named argument)
     unknown = [k for k in kwargs if k not in options]
     if unknown:
-        valid = ", ".join(options + ["neuron_selection_mode"])
+        valid = ", ".join(options + ["neuron_selection_mode", "compat"])
         extra = ""
         if any(k in _INNVESTIGATE_ONLY for k in unknown):
             extra = " (an iNNvestigate option that has no equivalent here)"
         raise ValueError(f"analyzer {name!r} has no option "
                          f"{', '.join(repr(k) for k in unknown)}{extra}; its options are: "
                          f"{valid}")
-    settings = Settings(name, dict(kwargs), neuron_selection_mode)
+    settings = Settings(name, dict(kwargs), neuron_selection_mode, compat)
     return _ANALYZERS[name](as_functional(model), settings=settings, **kwargs)
 
 
@@ -161,7 +166,7 @@ def load(name: str, state: dict[str, Any], model: Any = None) -> Explainer:
     return create_analyzer(name, model,
                            neuron_selection_mode=state.get("neuron_selection_mode",
                                                            "max_activation"),
-                           **state["kwargs"])
+                           compat=state.get("compat"), **state["kwargs"])
 
 
 def load_npz(fname: Any, model: Any = None) -> Explainer:

@@ -18,10 +18,10 @@ import numpy as np
 import tensorflow as tf
 
 from analyzers.analyzer import Analyzer
-from analyzers.canonizers import BatchNormFolder, Canonizer
+from analyzers.canonizers import BatchNormFolder, Canonizer, TensorFlowTies
 from analyzers.composites import Composite
 from analyzers.model.graph import build_graph
-from analyzers.settings import Settings
+from analyzers.settings import Settings, is_innvestigate
 
 
 class RelevanceAnalyzer(Analyzer):
@@ -41,7 +41,9 @@ class RelevanceAnalyzer(Analyzer):
     name
         Name reported by ``repr`` (``settings.name`` where ``settings`` are given).
     settings
-        What :func:`analyzers.create_analyzer` was given (see :class:`~analyzers.Analyzer`).
+        What :func:`analyzers.create_analyzer` was given (see :class:`~analyzers.Analyzer`);
+        with ``compat="innvestigate"`` max pooling routes ties as TensorFlow does
+        (:class:`~analyzers.canonizers.TensorFlowTies`, after ``canonizers``).
     """
 
     def __init__(self, model: Any, composite: Composite, relu_output: bool = False,
@@ -53,6 +55,8 @@ class RelevanceAnalyzer(Analyzer):
         graph = build_graph(model)
         for canonizer in (BatchNormFolder(),) if canonizers is None else canonizers:
             graph = canonizer.apply(graph)
+        if is_innvestigate(settings):
+            graph = TensorFlowTies().apply(graph)
         self.composite = composite
         self.relu_output = relu_output
         self.name = name

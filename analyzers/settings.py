@@ -1,13 +1,34 @@
 """An analyzer's settings: what :func:`analyzers.create_analyzer` was given, and their file
 form (iNNvestigate's ``save`` / ``load`` and the ``_npz`` forms).
 
-The settings are the analyzer's registry name, its options and ``neuron_selection_mode``
-(:class:`Settings`); an analyzer gets them when it is built, and loading calls
+The settings are the analyzer's registry name, its options, ``neuron_selection_mode`` and
+``compat`` (:class:`Settings`); an analyzer gets them when it is built, and loading calls
 :func:`analyzers.create_analyzer` again, on the given model or on the saved one. The
 in-memory state (``Analyzer.save()``) holds the model object itself; :func:`write_npz`
 writes a JSON text of the settings, array options as arrays, and the model's JSON and
 weights, with no pickle (so :func:`read_npz` never runs stored code). Options that are
 objects (rules, composites, canonizers) can be saved in memory but not to a file.
+
+``compat="innvestigate"`` gives iNNvestigate 2.1.2's numbers instead of the conserving
+defaults. Each of its choices lives where ours does, and the analyzer reads ``compat``
+there:
+
+* max pooling at tied maxima: TensorFlow 2.14's gradient (3D: every input within 1e-5 of
+  the maximum gets the window's full gradient; 1D/2D: the first maximum, as ours; global:
+  an even split), in every analyzer (:class:`~analyzers.canonizers.TensorFlowTies`,
+  :func:`~analyzers.ops.pooling.ties.swap_max_pooling`);
+* deconvnet and guided backprop start from the explained logit's value, not 1; integrated
+  gradients averages the gradients at ``k = 0..steps-1``, not ``1..steps``
+  (:mod:`analyzers.gradients`);
+* LRP (:func:`~analyzers.composites.innvestigate_lrp_composite`): ``lrp.z_plus_fast`` is
+  ``x w+`` literally (:class:`~analyzers.rules.ZPlusFastRule`); alpha-beta puts the whole
+  bias in both denominators and does not conserve at degenerate neurons; ``Add`` by the z
+  rule under ``lrp.z_plus`` too; ``ReLU`` layers (not ``Activation``), ``Average``,
+  normalisations, gates and ``TimeDistributed`` by their gradient; BatchNormalization
+  unfolded, as iNNvestigate's surrogate (:class:`~analyzers.canonizers.InnvestigateBatchNorm`;
+  the sequential presets' alpha-beta X rule there);
+* deep Taylor (:func:`~analyzers.composites.innvestigate_deep_taylor_composite`): z+ (z^B
+  first) at kernel layers, every other layer by its gradient.
 """
 
 from __future__ import annotations
@@ -21,6 +42,12 @@ import numpy as np
 
 #: iNNvestigate's ``neuron_selection_mode`` values.
 NEURON_SELECTION_MODES = ("max_activation", "index", "all")
+
+#: The ``compat`` value of iNNvestigate 2.1.2's conventions (see the module docstring).
+INNVESTIGATE = "innvestigate"
+
+#: ``compat`` values besides ``None`` (the conserving default).
+COMPAT = (INNVESTIGATE,)
 
 _FORMAT = "analyzers-settings-1"
 
@@ -37,11 +64,27 @@ class Settings:
         The keyword options.
     neuron_selection_mode
         One of :data:`NEURON_SELECTION_MODES`.
+    compat
+        ``None`` (the default conventions) or one of :data:`COMPAT`.
     """
 
     name: str
     options: dict[str, Any] = field(default_factory=dict)
     neuron_selection_mode: str = "max_activation"
+    compat: str | None = None
+
+
+def is_innvestigate(settings: Settings | None) -> bool:
+    """Whether ``settings`` ask for ``compat="innvestigate"`` (``None``: no)."""
+    return settings is not None and settings.compat == INNVESTIGATE
+
+
+def check_compat(compat: Any) -> str | None:
+    """``compat`` if it is ``None`` or one of :data:`COMPAT`, else ``ValueError``."""
+    if compat is None or (isinstance(compat, str) and compat in COMPAT):
+        return compat
+    raise ValueError(f"compat must be None (the default, conserving conventions) or one of "
+                     f"{', '.join(map(repr, COMPAT))}; got {compat!r}")
 
 
 def _encode(key: str, value: Any, arrays: dict[str, np.ndarray]) -> Any:
@@ -77,7 +120,8 @@ def write_npz(fname: Any, name: str, state: dict[str, Any]) -> None:
     arrays: dict[str, np.ndarray] = {}
     kwargs = {k: _encode(k, v, arrays) for k, v in state["kwargs"].items()}
     header = {"format": _FORMAT, "name": name, "kwargs": kwargs,
-              "neuron_selection_mode": state["neuron_selection_mode"]}
+              "neuron_selection_mode": state["neuron_selection_mode"],
+              "compat": state.get("compat")}
     model = state["model"]
     try:
         arrays["model_json"] = np.array(model.to_json())
@@ -111,7 +155,8 @@ def read_npz(fname: Any, model: Any = None) -> tuple[str, dict[str, Any]]:
             model.set_weights([data[f"model_weight/{i}"] for i in range(n)])
     return header["name"], {"kwargs": kwargs,
                             "neuron_selection_mode": header["neuron_selection_mode"],
-                            "model": model}
+                            "compat": header.get("compat"), "model": model}
 
 
-__all__ = ["NEURON_SELECTION_MODES", "Settings", "read_npz", "write_npz"]
+__all__ = ["COMPAT", "INNVESTIGATE", "NEURON_SELECTION_MODES", "Settings", "check_compat",
+           "is_innvestigate", "read_npz", "write_npz"]

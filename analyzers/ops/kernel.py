@@ -246,12 +246,17 @@ def batch_norm_affine(bn: Any) -> tuple[Tensor, Tensor]:
 
 class AffineOp(LayerOp):
     """A BatchNormalization that could not be folded, as the elementwise affine map
-    ``y = x * scale + shift`` (the scale acts as a diagonal kernel, the shift as bias)."""
+    ``y = x * scale + shift`` (the scale acts as a diagonal kernel, the shift as bias).
+
+    ``decomposed`` (default: :func:`batch_norm_affine`) gives the ``(scale, shift)`` that
+    rules see as kernel and bias; the layer's output is always the true one.
+    """
 
     has_weights = True
     mixes_inputs = False
     preserves_nonnegative = False
-
+    #: ``layer -> (scale, shift)`` that rules decompose.
+    decomposed: Callable[[Any], tuple[Tensor, Tensor]] = staticmethod(batch_norm_affine)
 
     def _broadcast(self, v: Tensor, x: Tensor) -> Tensor:
         axis = self.layer.axis
@@ -260,11 +265,14 @@ class AffineOp(LayerOp):
 
     @property
     def kernel(self) -> Tensor:
-        return batch_norm_affine(self.layer)[0]
+        return self.decomposed(self.layer)[0]
 
     @property
     def bias(self) -> Tensor:
-        return batch_norm_affine(self.layer)[1]
+        return self.decomposed(self.layer)[1]
+
+    def preactivation(self, xs: list[Tensor]) -> Tensor:
+        return self.linear(xs, *batch_norm_affine(self.layer))
 
     def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
                bias: Tensor | None = None) -> Tensor:

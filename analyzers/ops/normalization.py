@@ -19,6 +19,8 @@ class DiagonalOp(LayerOp):
 
     def __init__(self, source: LayerOp, kernel: Tensor, bias: Tensor) -> None:
         super().__init__(source.layer, source.name)
+        #: The normalisation op this linearises.
+        self.source = source
         self._kernel = kernel
         self._bias = bias
 

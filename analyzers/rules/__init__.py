@@ -16,31 +16,34 @@ never a division by zero.
 
 Modules: :mod:`~analyzers.rules.base` (:class:`Rule`, shared helpers),
 :mod:`~analyzers.rules.epsilon` (epsilon, z), :mod:`~analyzers.rules.gamma` (gamma),
-:mod:`~analyzers.rules.alpha_beta` (alpha-beta, z+), :mod:`~analyzers.rules.bounded` (z^B),
-:mod:`~analyzers.rules.input_independent` (w^2, flat), :mod:`~analyzers.rules.passing`
-(gradient, identity, gate), :mod:`~analyzers.rules.recurrent` (a recurrent layer's loop
-walked backwards with the rules of its cell's parts), :mod:`~analyzers.rules.softmax`
-(AttnLRP's softmax rule), :mod:`~analyzers.rules.constant` (absorbing layers),
-:mod:`~analyzers.rules.traced` (the operations of a layer's call: custom layers, attention).
-Fused fast paths that compute a formula with fewer layer calls live in the private ``_fused``
-module, behind one switch.
+:mod:`~analyzers.rules.alpha_beta` (alpha-beta, z+), :mod:`~analyzers.rules.alpha_beta_x`
+(alpha-beta X), :mod:`~analyzers.rules.z_plus_fast` (iNNvestigate's literal ``x w+``),
+:mod:`~analyzers.rules.bounded` (z^B), :mod:`~analyzers.rules.input_independent` (w^2, flat),
+:mod:`~analyzers.rules.passing` (gradient, identity, gate, the whole layer's gradient),
+:mod:`~analyzers.rules.recurrent` (a recurrent layer's loop walked backwards with the rules of
+its cell's parts), :mod:`~analyzers.rules.softmax` (AttnLRP's softmax rule),
+:mod:`~analyzers.rules.constant` (absorbing layers), :mod:`~analyzers.rules.traced` (the
+operations of a layer's call: custom layers, attention). Fused fast paths that compute a
+formula with fewer layer calls live in the private ``_fused`` module, behind one switch.
 """
 
 from analyzers.rules.alpha_beta import AlphaBetaRule, ZPlusRule
+from analyzers.rules.alpha_beta_x import AlphaBetaXRule
 from analyzers.rules.base import Rule, stabilize
 from analyzers.rules.bounded import BoundedRule
 from analyzers.rules.constant import ConstantRule
 from analyzers.rules.epsilon import EpsilonRule, ZRule
 from analyzers.rules.gamma import GammaRule
 from analyzers.rules.input_independent import FlatRule, WSquareRule
-from analyzers.rules.passing import GateRule, GradientRule, IdentityRule
+from analyzers.rules.passing import GateRule, GradientRule, IdentityRule, LayerGradientRule
 from analyzers.rules.recurrent import RecurrentRule
 from analyzers.rules.softmax import SoftmaxRule
 from analyzers.rules.traced import TracedRule
+from analyzers.rules.z_plus_fast import ZPlusFastRule
 
 __all__ = [
-    "AlphaBetaRule", "BoundedRule", "ConstantRule", "EpsilonRule", "FlatRule", "GammaRule",
-    "GateRule", "GradientRule", "IdentityRule", "RecurrentRule", "Rule", "SoftmaxRule",
-    "TracedRule",
-    "WSquareRule", "ZPlusRule", "ZRule", "stabilize",
+    "AlphaBetaRule", "AlphaBetaXRule", "BoundedRule", "ConstantRule", "EpsilonRule",
+    "FlatRule", "GammaRule", "GateRule", "GradientRule", "IdentityRule", "LayerGradientRule",
+    "RecurrentRule", "Rule", "SoftmaxRule", "TracedRule",
+    "WSquareRule", "ZPlusFastRule", "ZPlusRule", "ZRule", "stabilize",
 ]

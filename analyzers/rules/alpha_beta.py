@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from analyzers.rules import _fused
-from analyzers.rules.base import Rule, Tensor, grads, signed_part, sum_present
+from analyzers.rules.base import Rule, Tensor, grads, safe_divide, signed_part, sum_present
 
 
 class AlphaBetaRule(Rule):
@@ -15,8 +15,8 @@ class AlphaBetaRule(Rule):
 
     ``z+_ij = x+_i w+_ij + x-_i w-_ij`` (contributions > 0), ``z-_ij = x+_i w-_ij + x-_i w+_ij``.
     With ``bias=True`` the positive part of the bias joins ``z+_j`` and the negative part
-    joins ``z-_j`` (iNNvestigate 2.1.2 adds the whole bias to both denominators). Requires
-    ``alpha - beta = 1`` (conservation), checked here.
+    joins ``z-_j``; ``whole_bias=True`` adds the whole bias to both denominators instead, as
+    iNNvestigate 2.1.2 does. Requires ``alpha - beta = 1`` (conservation), checked here.
 
     A neuron with no inhibitory contribution (``z-_j = 0``) passes its relevance by the
     activating part alone (``alpha`` taken as 1), one with no activating contribution by the
@@ -29,7 +29,8 @@ class AlphaBetaRule(Rule):
     name = "alpha_beta"
 
     def __init__(self, alpha: float = 1.0, beta: float = 0.0, bias: bool = True,
-                 epsilon: float = 1e-9, conserve_degenerate: bool = True) -> None:
+                 epsilon: float = 1e-9, conserve_degenerate: bool = True,
+                 whole_bias: bool = False) -> None:
         if not np.isclose(alpha - beta, 1.0):
             raise ValueError(f"alpha-beta rule needs alpha - beta = 1 (relevance "
                              f"conservation); got alpha={alpha}, beta={beta} "
@@ -41,19 +42,21 @@ class AlphaBetaRule(Rule):
         self.bias = bool(bias)
         self.epsilon = float(epsilon)
         self.conserve_degenerate = bool(conserve_degenerate)
+        self.whole_bias = bool(whole_bias)
 
     def __call__(self, op, xs, r, nonnegative=False, stand_ins=None):
-        fused = _fused.alpha_beta(
-            op, xs, r, nonnegative, beta=self.beta, bias=self.bias, seeds=self._seeds,
-            plain_nonnegative=lambda: self(op, xs, r, nonnegative=True))
-        if fused is not None:
-            return fused
+        if not self.whole_bias:  # (the fused paths split the bias)
+            fused = _fused.alpha_beta(
+                op, xs, r, nonnegative, beta=self.beta, bias=self.bias, seeds=self._seeds,
+                plain_nonnegative=lambda: self(op, xs, r, nonnegative=True))
+            if fused is not None:
+                return fused
         xs = list(xs)
         xp = xs if nonnegative else [tf.nn.relu(x) for x in xs]
         xn = [] if nonnegative else [tf.minimum(x, 0.0) for x in xs]
         b = op.bias if (self.bias and op.has_weights) else None
-        bp = None if b is None else tf.nn.relu(b)
-        bn = None if b is None else tf.minimum(b, 0.0)
+        bp = None if b is None else (b if self.whole_bias else tf.nn.relu(b))
+        bn = None if b is None else (b if self.whole_bias else tf.minimum(b, 0.0))
         kernel = op.kernel if op.has_weights else None
         watched = xp + xn
         with tf.GradientTape(watch_accessed_variables=False) as tape:
@@ -74,12 +77,17 @@ class AlphaBetaRule(Rule):
 
     def _seeds(self, z_act: Tensor, z_inh: Tensor | None, r: Tensor) -> list[Tensor]:
         """Output gradients ``alpha R / z+`` and ``-beta R / z-`` (denominators are
-        sign-definite: ``z+ >= 0``, ``z- <= 0``). A neuron without inhibitory (or without
-        activating) contributions gives all its relevance to the part it has, so that
-        ``alpha - beta = 1`` still conserves (unless ``conserve_degenerate=False``)."""
+        sign-definite, ``z+ >= 0``, ``z- <= 0``, unless ``whole_bias``: then a zero
+        denominator is replaced by 1e-7, as iNNvestigate does). A neuron without inhibitory
+        (or without activating) contributions gives all its relevance to the part it has, so
+        that ``alpha - beta = 1`` still conserves (unless ``conserve_degenerate=False``)."""
         if z_inh is None:  # no inhibitory part at all (beta = 0, or a weightless map)
             alpha = 1.0 if (self.beta and self.conserve_degenerate) else self.alpha
+            if self.whole_bias:
+                return [alpha * safe_divide(r, z_act)]
             return [alpha * r / (z_act + self.epsilon)]
+        if self.whole_bias:
+            return [self.alpha * safe_divide(r, z_act), -self.beta * safe_divide(r, z_inh)]
         if not self.conserve_degenerate:
             return [self.alpha * r / (z_act + self.epsilon),
                     -self.beta * r / (z_inh - self.epsilon)]

@@ -19,6 +19,12 @@ def stabilize(z: Tensor, epsilon: float) -> Tensor:
     return tf.where(z >= 0, z + epsilon, z - epsilon)
 
 
+def safe_divide(a: Tensor, b: Tensor, epsilon: float = 1e-7) -> Tensor:
+    """``a / b`` with ``epsilon`` in place of a zero ``b`` (iNNvestigate's ``safe_divide``:
+    unlike :func:`stabilize`, every nonzero ``b`` is left as it is)."""
+    return a / (b + epsilon * tf.cast(tf.equal(b, 0.0), b.dtype))
+
+
 def grads(z: Tensor | list, wrt: list[Tensor], tape: tf.GradientTape,
           seeds: Tensor | list) -> list[Tensor]:
     """``d(z)/d(wrt)`` seeded with ``seeds`` (unconnected inputs get zeros)."""
@@ -83,4 +89,5 @@ class Rule:
         return f"{type(self).__name__}({params})"
 
 
-__all__ = ["Rule", "Tensor", "grads", "signed_part", "stabilize", "sum_present"]
+__all__ = ["Rule", "Tensor", "grads", "safe_divide", "signed_part", "stabilize",
+           "sum_present"]

@@ -1,6 +1,7 @@
 """Rules that pass relevance on without normalizing it by the layer's output: through the
-vector-Jacobian product (:class:`GradientRule`), unchanged (:class:`IdentityRule`), or to
-the non-gate factor of a gated product (:class:`GateRule`)."""
+vector-Jacobian product (:class:`GradientRule`; of the whole layer, activation included:
+:class:`LayerGradientRule`), unchanged (:class:`IdentityRule`), or to the non-gate factor of
+a gated product (:class:`GateRule`)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,25 @@ class GradientRule(Rule):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(xs)
             z = op.preactivation(xs)
+        return grads(z, xs, tape, r)
+
+
+class LayerGradientRule(Rule):
+    """Pass relevance through the gradient of the whole layer, ``R_in = J^T R`` of its
+    output: the activation included (a ReLU masks where its input is <= 0), and a
+    LayerNormalization's statistics not held constant. This is what TensorFlow's gradient
+    of the layer gives, iNNvestigate 2.1.2's treatment of a layer without a rule of its own
+    (``compat="innvestigate"``: every weightless layer under deep Taylor, ReLU layers under
+    LRP)."""
+
+    name = "layer_gradient"
+
+    def __call__(self, op, xs, r, nonnegative=False, stand_ins=None):
+        op = getattr(op, "source", op)  # a normalisation linearised at xs: the layer itself
+        xs = list(xs)
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(xs)
+            z = op.forward(xs)
         return grads(z, xs, tape, r)
 
 
@@ -65,4 +85,4 @@ class GateRule(Rule):
                 for x, is_gate in zip(xs, gates)]
 
 
-__all__ = ["GateRule", "GradientRule", "IdentityRule"]
+__all__ = ["GateRule", "GradientRule", "IdentityRule", "LayerGradientRule"]

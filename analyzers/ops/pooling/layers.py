@@ -4,7 +4,9 @@ The *linear* map of every pooling op is an average over the same windows; releva
 rules that decompose it (``ZRule``) split relevance in proportion to the inputs. The
 *preactivation* of a max pooling is the max itself; the gradient rule routes through it
 and so gives winner-take-all, with exactly one winner per window: the first maximum in
-window order (see :mod:`analyzers.ops.pooling.winner`), whatever kernel TensorFlow runs.
+window order (see :mod:`analyzers.ops.pooling.winner`), whatever kernel TensorFlow runs. An
+op's ``ties`` switches to another tie rule (:mod:`analyzers.ops.pooling.ties`: TensorFlow's own,
+which ``compat="innvestigate"`` uses).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from keras import ops
 
 from analyzers.ops.base import LayerOp, Tensor
+from analyzers.ops.pooling.ties import global_max_split, max_pool_every_max
 from analyzers.ops.pooling.winner import global_max_first_winner, max_pool_first_winner
 
 
@@ -21,6 +24,9 @@ class PoolOp(LayerOp):
     """``MaxPooling*`` / ``AveragePooling*`` with any pool size, strides and padding."""
 
     mixes_inputs = True
+    #: Which inputs of a max-pooling window with tied maxima get its gradient: ``"first"``
+    #: (the first maximum in window order) or ``"every"`` (each, in full).
+    ties = "first"
 
     def __init__(self, layer: Any, is_max: bool, name: str | None = None) -> None:
         super().__init__(layer, name)
@@ -36,14 +42,18 @@ class PoolOp(LayerOp):
         if not self.is_max:
             return self.linear(xs)
         layer = self.layer
-        return max_pool_first_winner(xs[0], layer.pool_size, strides=layer.strides,
-                                     padding=layer.padding, data_format=layer.data_format)
+        pool = max_pool_every_max if self.ties == "every" else max_pool_first_winner
+        return pool(xs[0], layer.pool_size, strides=layer.strides, padding=layer.padding,
+                    data_format=layer.data_format)
 
 
 class GlobalPoolOp(LayerOp):
     """``GlobalMaxPooling*`` / ``GlobalAveragePooling*`` (``keepdims`` respected)."""
 
     mixes_inputs = True
+    #: Global max pooling at tied maxima: ``"first"`` (the first maximum, row-major) or
+    #: ``"split"`` (an equal share each).
+    ties = "first"
 
     def __init__(self, layer: Any, is_max: bool, name: str | None = None) -> None:
         super().__init__(layer, name)
@@ -63,4 +73,5 @@ class GlobalPoolOp(LayerOp):
     def preactivation(self, xs: list[Tensor]) -> Tensor:
         if not self.is_max:
             return self.linear(xs)
-        return global_max_first_winner(xs[0], self.layer.data_format, self.layer.keepdims)
+        pool = global_max_split if self.ties == "split" else global_max_first_winner
+        return pool(xs[0], self.layer.data_format, self.layer.keepdims)

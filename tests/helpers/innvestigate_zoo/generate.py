@@ -13,11 +13,12 @@ Each ``references/<model>.npz`` holds
 - ``weights/<layer>/<i>``: the layer weights (from ``spec.make_weights``),
 - ``x``: the inputs ``[n, *input_shape]``; ``logits``: the model's pre-softmax outputs,
 - ``selection/<sel>``: the explained output index per sample (``max``: the top logit;
-  ``min``: the lowest logit, stored for the plain models only),
+  ``min``: the lowest logit, stored for the plain models and ``spec.COMPAT_MODELS`` only),
 - ``relevance/<analyzer>/<sel>``: iNNvestigate's analysis (``neuron_selection_mode="index"``)
   for ``spec.ANALYZERS``, and for ``spec.EXTENDED_ANALYZERS`` on ``spec.EXTENDED_MODELS``,
 - ``mode/<mode>/<analyzer>``: the analysis with ``neuron_selection_mode`` ``"max_activation"``
-  or ``"all"`` (``spec.MODE_MODELS`` x ``spec.MODE_ANALYZERS``),
+  or ``"all"`` (``spec.mode_analyzers(model)``: a selection on ``spec.MODE_MODELS``, every
+  deterministic name on ``spec.COMPAT_MODELS``),
 - ``error/<analyzer>/<sel>`` (``error/mode/<mode>/<analyzer>``): ``"<ExceptionType>:
   <message>"`` where the analyzer raised,
 
@@ -26,9 +27,14 @@ Each ``references/<model>.npz`` holds
 reproducible and can be compared with ours given the same noise.
 - ``meta/<name>``: library versions (informative, not compared).
 
+``references/pool_ties.npz`` (not a model) holds TensorFlow's own max-pooling gradients at
+tied maxima, ``spec.POOL_TIE_CASES`` (1D/2D/3D, global), with their inputs and output
+gradients: the tie convention iNNvestigate inherits, which ``compat="innvestigate"``
+reproduces.
+
 Numbers are compared with ``max|new - stored| <= rtol * max|stored|`` per array
 (``rtol`` 3e-4: float32 round-off differs between CPUs);
-weights, inputs, selections and error texts must match exactly.
+weights, inputs, selections, pooling inputs and error texts must match exactly.
 """
 
 from __future__ import annotations
@@ -48,11 +54,11 @@ REFERENCE_DIR = HERE / "references"
 #: AMD EPYC the files differ by up to 1.6e-4 of their largest value (lrp.z_plus_fast on
 #: smooth_act; 7.2e-5 on residual_add). A real change of a rule moves relevance by far more.
 RTOL = 3e-4
-#: Models for which the lowest logit is explained too (iNNvestigate's deep_taylor zeroes it).
-MIN_SELECTION_MODELS = ("plain_bias", "plain_nobias")
-
 sys.path.insert(0, str(HERE.parent))
 from innvestigate_zoo import build_keras2, spec  # noqa: E402
+
+#: Models for which the lowest logit is explained too (iNNvestigate's deep_taylor zeroes it).
+MIN_SELECTION_MODELS = ("plain_bias", "plain_nobias") + spec.COMPAT_MODELS
 
 
 @functools.cache
@@ -105,23 +111,49 @@ def reference_arrays(name: str) -> dict[str, np.ndarray]:
     for sel, index in selections.items():
         arrays[f"selection/{sel}"] = index
         for analyzer_name in names:
-            _run(innvestigate, arrays, f"{analyzer_name}/{sel}", analyzer_name, explained, x,
-                 "index", index)
-    if name in spec.MODE_MODELS:
-        for mode in spec.MODES:
-            for analyzer_name in spec.MODE_ANALYZERS:
-                _run(innvestigate, arrays, f"mode/{mode}/{analyzer_name}", analyzer_name,
-                     explained, x, mode, None)
+            _run(innvestigate, arrays, name, f"{analyzer_name}/{sel}", analyzer_name, explained,
+                 x, "index", index)
+    for mode in spec.MODES:
+        for analyzer_name in spec.mode_analyzers(name):
+            _run(innvestigate, arrays, name, f"mode/{mode}/{analyzer_name}", analyzer_name,
+                 explained, x, mode, None)
     arrays["meta/tensorflow"] = np.array(tf.__version__)
     arrays["meta/innvestigate"] = np.array(_innvestigate_version())
     arrays["meta/numpy"] = np.array(np.__version__)
     return arrays
 
 
-def _run(innvestigate, arrays, key, analyzer_name, model, x, mode, index) -> None:
-    """Store iNNvestigate's analysis of ``model()`` under ``relevance/<key>`` (``mode/...``
-    keys as they are), or its error under ``error/<key>``."""
-    kwargs = dict(spec.ANALYZER_KWARGS.get(analyzer_name, {}))
+#: The reference file that holds TensorFlow's max-pooling gradients at tied maxima (not a
+#: zoo model): ``input/<case>``, ``output_gradient/<case>``, ``gradient/<case>``.
+POOL_TIES = "pool_ties"
+
+
+def pool_tie_arrays() -> dict[str, np.ndarray]:
+    """TensorFlow's gradient of every ``spec.POOL_TIE_CASES`` layer at inputs full of tied
+    maxima, for an output gradient of distinct integer weights (so where each window's
+    gradient went can be read off): the convention iNNvestigate inherits."""
+    tf = _setup_tensorflow()
+    arrays: dict[str, np.ndarray] = {}
+    with tf.compat.v1.Session(graph=tf.Graph()) as session:
+        for case, (kind, config, _) in spec.POOL_TIE_CASES.items():
+            x, weights = spec.pool_tie_inputs(case)
+            layer = getattr(tf.keras.layers, kind)(**config)
+            x_in = tf.constant(x)
+            y = layer(x_in)
+            n = int(np.prod(y.shape))
+            g = weights[:n].reshape(y.shape)
+            (grad,) = tf.gradients(y, [x_in], grad_ys=[tf.constant(g)])
+            arrays[f"input/{case}"] = x
+            arrays[f"output_gradient/{case}"] = g
+            arrays[f"gradient/{case}"] = np.asarray(session.run(grad), np.float32)
+    arrays["meta/tensorflow"] = np.array(tf.__version__)
+    return arrays
+
+
+def _run(innvestigate, arrays, name, key, analyzer_name, model, x, mode, index) -> None:
+    """Store iNNvestigate's analysis of ``model()`` (zoo model ``name``) under
+    ``relevance/<key>`` (``mode/...`` keys as they are), or its error under ``error/<key>``."""
+    kwargs = spec.innvestigate_kwargs(name, analyzer_name)
     target = key if key.startswith("mode/") else f"relevance/{key}"
     try:
         analyzer = innvestigate.create_analyzer(analyzer_name, model(),
@@ -178,7 +210,7 @@ def compare(stored: dict[str, np.ndarray], new: dict[str, np.ndarray], rtol: flo
         if a.shape != b.shape:
             problems.append(f"{key}: shape {a.shape} stored, {b.shape} now")
             continue
-        exact = key.startswith(("weights/", "selection/")) or key == "x"
+        exact = key.startswith(("weights/", "selection/", "input/")) or key == "x"
         if exact:
             if not np.array_equal(a, b):
                 problems.append(f"{key}: differs (must match exactly)")
@@ -207,18 +239,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true",
                         help="compare with the committed files instead of writing them")
-    parser.add_argument("--models", nargs="*", default=list(spec.REFERENCE_MODELS),
-                        help="zoo models (default: every reference model)")
+    files = list(spec.REFERENCE_MODELS) + [POOL_TIES]
+    parser.add_argument("--models", nargs="*", default=files,
+                        help=f"zoo models, or {POOL_TIES!r} (default: every reference file)")
     parser.add_argument("--rtol", type=float, default=RTOL)
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.models) - set(spec.REFERENCE_MODELS))
+    unknown = sorted(set(args.models) - set(files))
     if unknown:
-        parser.error(f"unknown models {unknown}; choose from {list(spec.REFERENCE_MODELS)}")
+        parser.error(f"unknown models {unknown}; choose from {files}")
 
     failures = {}
     for name in args.models:
         path = REFERENCE_DIR / f"{name}.npz"
-        new = reference_arrays(name)
+        new = pool_tie_arrays() if name == POOL_TIES else reference_arrays(name)
         n_errors = sum(k.startswith("error/") for k in new)
         if args.check:
             if not path.exists():

@@ -54,17 +54,96 @@ EXTENDED_ANALYZERS: tuple[str, ...] = (
     "lrp.sequential_preset_b_flat_until_idx",
 )
 
+#: The models of the ``compat="innvestigate"`` cross-check: separate ``ReLU`` and
+#: ``Activation("relu")`` layers, signed inputs with letterbox bars of exact zeros (so that
+#: max-pooling windows tie: at the value of a bias after a convolution of zeros, and at zero
+#: after a ReLU) or quantized to a few levels (ties in max pooling of the input itself, which
+#: every rule sees), 2D and 3D, biases, a residual sum of signed tensors, BatchNormalization.
+#: Every deterministic name is stored for them in every ``neuron_selection_mode``.
+#: (iNNvestigate's LRP analyzers refuse a ``ReLU`` layer unless ``disable_model_checks=True``,
+#: see :func:`innvestigate_kwargs`; its deconvnet cannot take one at all.)
+COMPAT_MODELS: tuple[str, ...] = ("relu_layers_3d", "relu_layers_2d", "residual_bn",
+                                  "quantized_input")
+
 #: Models that get :data:`EXTENDED_ANALYZERS` too.
 EXTENDED_MODELS: tuple[str, ...] = ("plain_bias", "plain_nobias", "residual_add", "dense_probe",
-                                    "smooth_act")
+                                    "smooth_act") + COMPAT_MODELS
 
 #: ``neuron_selection_mode`` values stored besides ``"index"`` (as ``mode/<mode>/<analyzer>``)
-#: for :data:`MODE_MODELS` and :data:`MODE_ANALYZERS`.
+#: for :data:`MODE_MODELS` and :data:`MODE_ANALYZERS` (and see :func:`mode_analyzers`).
 MODES: tuple[str, ...] = ("max_activation", "all")
 MODE_MODELS: tuple[str, ...] = ("plain_bias",)
 MODE_ANALYZERS: tuple[str, ...] = ("gradient", "input_t_gradient", "smoothgrad",
                                    "integrated_gradients", "guided_backprop", "lrp.z",
                                    "lrp.epsilon", "lrp.alpha_1_beta_0", "deep_taylor")
+
+#: The names whose output is a function of the model and input alone (not ``random`` and
+#: ``smoothgrad``, which draw noise; not ``lrp``, which needs rules of your own).
+DETERMINISTIC_ANALYZERS: tuple[str, ...] = tuple(
+    a for a in ANALYZERS + EXTENDED_ANALYZERS if a not in ("random", "smoothgrad"))
+
+
+#: Max-pooling layers whose TensorFlow gradient at tied maxima is stored
+#: (``references/pool_ties.npz``): ``case -> (Keras class, constructor arguments, input shape
+#: without batch)``. Inputs take the values -1, 0 and 1 only, so windows tie everywhere.
+POOL_TIE_CASES: Mapping[str, tuple[str, Mapping[str, Any], tuple[int, ...]]] = {
+    "max1d_2": ("MaxPooling1D", {"pool_size": 2}, (7, 2)),
+    "max1d_3_s1_same": ("MaxPooling1D", {"pool_size": 3, "strides": 1, "padding": "same"},
+                        (7, 2)),
+    "max2d_2": ("MaxPooling2D", {"pool_size": (2, 2)}, (6, 7, 2)),
+    "max2d_3_s1_same": ("MaxPooling2D", {"pool_size": (3, 3), "strides": 1, "padding": "same"},
+                        (6, 7, 2)),
+    "max2d_3_s2_same": ("MaxPooling2D", {"pool_size": (3, 3), "strides": 2, "padding": "same"},
+                        (6, 7, 2)),
+    "max2d_23_s12": ("MaxPooling2D", {"pool_size": (2, 3), "strides": (1, 2)}, (6, 7, 2)),
+    "max3d_2": ("MaxPooling3D", {"pool_size": (2, 2, 2)}, (4, 5, 6, 2)),
+    "max3d_122": ("MaxPooling3D", {"pool_size": (1, 2, 2)}, (4, 5, 6, 2)),
+    "max3d_2_s1_same": ("MaxPooling3D", {"pool_size": (2, 2, 2), "strides": 1,
+                                         "padding": "same"}, (4, 5, 6, 2)),
+    "max3d_3_s1_same": ("MaxPooling3D", {"pool_size": (3, 3, 3), "strides": 1,
+                                         "padding": "same"}, (4, 5, 6, 2)),
+    "max3d_3_s2_same": ("MaxPooling3D", {"pool_size": (3, 3, 3), "strides": 2,
+                                         "padding": "same"}, (4, 5, 6, 2)),
+    "global1d": ("GlobalMaxPooling1D", {}, (7, 2)),
+    "global2d": ("GlobalMaxPooling2D", {}, (6, 7, 2)),
+    "global3d": ("GlobalMaxPooling3D", {}, (4, 5, 6, 2)),
+    # near ties: offsets of 0 to 2e-5 below the levels (TensorFlow's 3D gradient treats
+    # inputs within 1e-5 of the maximum as tied)
+    "near_max2d_2": ("MaxPooling2D", {"pool_size": (2, 2)}, (6, 7, 2)),
+    "near_max3d_2": ("MaxPooling3D", {"pool_size": (2, 2, 2)}, (4, 5, 6, 2)),
+    "near_max3d_3_s1_same": ("MaxPooling3D", {"pool_size": (3, 3, 3), "strides": 1,
+                                              "padding": "same"}, (4, 5, 6, 2)),
+    "near_global3d": ("GlobalMaxPooling3D", {}, (4, 5, 6, 2)),
+}
+
+#: Offsets below the levels -1, 0, 1 in the ``near_`` cases of :data:`POOL_TIE_CASES`.
+NEAR_TIE_OFFSETS = (0.0, 3e-6, 9.5e-6, 1e-5, 1.05e-5, 2e-5)
+
+
+def pool_tie_inputs(case: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, weights)`` of a :data:`POOL_TIE_CASES` case: ``x`` ``[2, *shape]`` with values
+    in {-1, 0, 1} (one sample all -1 in its first half, so padding meets negative maxima;
+    ``near_`` cases minus one of :data:`NEAR_TIE_OFFSETS`) and ``weights``, an integer per
+    output unit (the output gradient, shaped like the pooled output once the layer runs:
+    drawn here for the largest output, ``x``'s size)."""
+    _, _, shape = POOL_TIE_CASES[case]
+    index = list(POOL_TIE_CASES).index(case)
+    rng = np.random.default_rng([300, index])
+    x = rng.integers(-1, 2, (2,) + tuple(shape)).astype(np.float32)
+    x[1, : shape[0] // 2] = -1.0
+    if case.startswith("near_"):
+        offsets = np.asarray(NEAR_TIE_OFFSETS, np.float32)
+        x = (x - offsets[rng.integers(0, len(offsets), x.shape)]).astype(np.float32)
+    weights = rng.integers(1, 10, x.size).astype(np.float32)
+    return x, weights
+
+
+def mode_analyzers(name: str) -> tuple[str, ...]:
+    """The analyzers stored in :data:`MODES` for zoo model ``name`` (none, the selection
+    :data:`MODE_ANALYZERS`, or every deterministic name for :data:`COMPAT_MODELS`)."""
+    if name in COMPAT_MODELS:
+        return DETERMINISTIC_ANALYZERS
+    return MODE_ANALYZERS if name in MODE_MODELS else ()
 
 #: Keyword arguments given to both libraries' ``create_analyzer`` per analyzer.
 ANALYZER_KWARGS: Mapping[str, Mapping[str, Any]] = {
@@ -75,6 +154,20 @@ ANALYZER_KWARGS: Mapping[str, Mapping[str, Any]] = {
     "lrp.alpha_beta": {"alpha": 3.0, "beta": 2.0},
     "lrp.sequential_preset_b_flat_until_idx": {"until_layer_idx": 2},
 }
+
+
+
+def innvestigate_kwargs(model: str, analyzer: str) -> dict[str, Any]:
+    """Keyword arguments for iNNvestigate's ``create_analyzer``: :data:`ANALYZER_KWARGS`, and
+    ``disable_model_checks=True`` for the LRP names on :data:`COMPAT_MODELS`. Its LRP
+    analyzers raise a bare ``NotImplementedError`` for any layer outside their list of
+    convnet layers (a ``ReLU`` layer among them) unless the checks are disabled, which is
+    how an iNNvestigate user analyses such a model; our side gets ``ANALYZER_KWARGS``."""
+    kwargs = dict(ANALYZER_KWARGS.get(analyzer, {}))
+    if model in COMPAT_MODELS and analyzer.startswith("lrp"):
+        kwargs["disable_model_checks"] = True
+    return kwargs
+
 
 #: Copies of noise per sample drawn by :func:`make_noise` (smoothgrad's ``augment_by_n``).
 N_NOISE = 4
@@ -118,6 +211,8 @@ class ModelSpec:
     equivalent twin: its weights are the other model's (reshaped where the layer differs, e.g.
     a ``TimeDistributed(Conv2D)`` kernel as a ``Conv3D`` kernel of depth 1), with each
     BatchNormalization of ``fold_batchnorm`` (conv name -> BN name) folded into its conv.
+    ``letterbox`` rows at the top and at the bottom of every input image (all channels) are
+    exact zeros; with ``levels`` the inputs are rounded to that many evenly spaced values.
     """
 
     name: str
@@ -130,6 +225,8 @@ class ModelSpec:
     n_samples: int = 2
     derived_from: str | None = None
     fold_batchnorm: Mapping[str, str] = field(default_factory=dict)
+    letterbox: int = 0
+    levels: int = 0
 
 
 def _conv(name, filters, kernel=(3, 3, 3), bias=True, act="relu", inputs=(), **kw) -> LayerSpec:
@@ -152,6 +249,11 @@ def _flat(name="flatten") -> LayerSpec:
     return LayerSpec(name, "Flatten")
 
 
+def _relu(name, inputs=()) -> LayerSpec:
+    """A separate ``keras.layers.ReLU`` layer (not ``Activation("relu")``)."""
+    return LayerSpec(name, "ReLU", {}, tuple(inputs))
+
+
 def _plain(bias: bool, out_act: str | None = None) -> tuple[LayerSpec, ...]:
     return (
         _conv("conv1", 4, bias=bias),
@@ -165,6 +267,7 @@ def _plain(bias: bool, out_act: str | None = None) -> tuple[LayerSpec, ...]:
 
 
 CLIP = (6, 12, 12, 3)
+IMAGE = (12, 12, 3)
 PROBE = (2, 4, 4, 2)
 
 _ZOO_LIST: tuple[ModelSpec, ...] = (
@@ -287,6 +390,54 @@ _ZOO_LIST: tuple[ModelSpec, ...] = (
         _flat(),
         _dense("logits", 5, bias=False),
     ), "BatchNormalization then a bias-free Dense: exposes the BN relevance rules", seed=113),
+    # compat="innvestigate" (COMPAT_MODELS): letterbox bars of zeros make max-pooling
+    # windows tie exactly (a convolution of zeros gives its bias at every position)
+    ModelSpec("relu_layers_3d", CLIP, (
+        _conv("conv1", 4, act=None),
+        _relu("relu1"),
+        _pool("pool1", (1, 2, 2)),
+        _conv("conv2", 6),
+        _pool("pool2", (2, 2, 2), "AveragePooling3D"),
+        _flat(),
+        _dense("fc1", 16),
+        _relu("relu2"),
+        _dense("logits", 5),
+    ), "Conv3D, separate ReLU layers, MaxPooling3D then AveragePooling3D, Flatten, Dense, "
+       "biases; signed inputs with letterbox bars (tied maxima)", seed=121, letterbox=3),
+    ModelSpec("relu_layers_2d", IMAGE, (
+        LayerSpec("conv1", "Conv2D", {"filters": 4, "kernel_size": (3, 3), "padding": "same",
+                                      "activation": None}),
+        LayerSpec("act1", "Activation", {"activation": "relu"}),
+        _pool("pool1", (2, 2), "MaxPooling2D"),
+        LayerSpec("conv2", "Conv2D", {"filters": 6, "kernel_size": (3, 3), "padding": "same",
+                                      "activation": "relu"}),
+        _pool("pool2", (2, 2), "MaxPooling2D"),
+        _flat(),
+        _dense("logits", 5),
+    ), "2D: Conv2D, an Activation('relu') layer, two MaxPooling2D, biases; signed images with "
+       "letterbox bars (tied maxima)", seed=122, letterbox=3),
+    ModelSpec("residual_bn", CLIP, (
+        _conv("conv_a", 4, act=None, inputs=("input",)),
+        _conv("conv_b", 4, kernel=(1, 1, 1), act=None, inputs=("input",)),
+        LayerSpec("sum", "Add", inputs=("conv_a", "conv_b")),
+        LayerSpec("bn", "BatchNormalization"),
+        LayerSpec("relu1", "Activation", {"activation": "relu"}),
+        _pool("pool1", (1, 2, 2)),
+        _conv("conv2", 6, strides=(2, 2, 2)),
+        LayerSpec("gmp", "GlobalMaxPooling3D"),
+        _dense("logits", 5),
+    ), "a residual sum of two signed convolutions, BatchNormalization, Activation('relu'), "
+       "MaxPooling3D, GlobalMaxPooling3D, biases; signed inputs with letterbox bars",
+              seed=123, letterbox=3),
+    ModelSpec("quantized_input", CLIP, (
+        _pool("pool0", (1, 2, 2)),
+        _conv("conv1", 4),
+        _pool("pool1", (2, 2, 2)),
+        _flat(),
+        _dense("fc1", 8, act="relu"),
+        _dense("logits", 5),
+    ), "MaxPooling3D of the input itself, quantized to 9 levels in [-1, 1] (tied maxima that "
+       "every rule sees), Conv3D, MaxPooling3D, Dense, biases", seed=124, levels=9),
 )
 
 
@@ -367,7 +518,7 @@ def _layer_output_and_weights(layer: LayerSpec, in_shapes: list[tuple[int, ...]]
         pad = cfg.get("padding", "valid")
         out = tuple(_conv_out(shape[i], p[i], s[i], 1, pad) for i in range(n))
         return out + (shape[-1],), []
-    if kind in ("GlobalAveragePooling3D", "GlobalMaxPooling3D"):
+    if kind.startswith("Global"):
         return (shape[-1],), []
     if kind == "Flatten":
         return (int(np.prod(shape)),), []
@@ -384,7 +535,7 @@ def _layer_output_and_weights(layer: LayerSpec, in_shapes: list[tuple[int, ...]]
         return shape, [(shape[-1],)] * 4
     if kind == "LayerNormalization":
         return shape, [(shape[-1],)] * 2
-    if kind == "Activation":
+    if kind in ("Activation", "ReLU"):
         return shape, []
     if kind == "TimeDistributed":
         inner_out, inner_w = _layer_output_and_weights(layer.wrapped, [shape[1:]])
@@ -485,12 +636,21 @@ def _derived_weights(spec: ModelSpec, source: dict[str, list[np.ndarray]]):
 
 
 def make_inputs(spec: str | ModelSpec, n: int | None = None, seed: int | None = None) -> np.ndarray:
-    """Deterministic float32 inputs ``[n, *input_shape]``, uniform in :data:`INPUT_RANGE`."""
+    """Deterministic float32 inputs ``[n, *input_shape]``, uniform in :data:`INPUT_RANGE`
+    (rounded to the spec's ``levels``, zero in its letterbox bars)."""
     spec = get_spec(spec)
     n = spec.n_samples if n is None else n
     rng = np.random.default_rng([spec.seed if seed is None else seed, 10_000])
     low, high = INPUT_RANGE
-    return rng.uniform(low, high, (n,) + spec.input_shape).astype(np.float32)
+    x = rng.uniform(low, high, (n,) + spec.input_shape).astype(np.float32)
+    if spec.levels:
+        step = (high - low) / (spec.levels - 1)
+        x = (low + np.round((x - low) / step) * step).astype(np.float32)
+    if spec.letterbox:  # rows are the third axis from the end (..., rows, columns, channels)
+        rows = x.shape[-3]
+        x[..., : spec.letterbox, :, :] = 0.0
+        x[..., rows - spec.letterbox:, :, :] = 0.0
+    return x
 
 
 def make_noise(spec: str | ModelSpec, n_copies: int = N_NOISE) -> np.ndarray:

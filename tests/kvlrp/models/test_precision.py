@@ -95,7 +95,7 @@ def test_explained_logits_are_float32(name):
     """What the analyzers explain, the logits of a mixed model's float32 copy, is float32 and
     is what the classifier's softmax turns into the model's probabilities (float32 arithmetic
     both ways: agreement to a few float32 ulps); the mixed model's own output is float32."""
-    from analyzers.logits import logit_function
+    from analyzers.model.logits import logit_function
 
     keras.utils.set_random_seed(0)
     with precision_scope("bfloat16"):
