@@ -16,8 +16,8 @@ never a division by zero.
 
 Modules: :mod:`~analyzers.rules.base` (:class:`Rule`, shared helpers),
 :mod:`~analyzers.rules.epsilon` (epsilon, z), :mod:`~analyzers.rules.gamma` (gamma),
-:mod:`~analyzers.rules.alpha_beta` (alpha-beta, z+), :mod:`~analyzers.rules.alpha_beta_x`
-(alpha-beta X), :mod:`~analyzers.rules.z_plus_fast` (iNNvestigate's literal ``x w+``),
+:mod:`~analyzers.rules.alpha_beta` (alpha-beta, z+, and iNNvestigate's alpha-beta X and literal
+``x w+``),
 :mod:`~analyzers.rules.bounded` (z^B), :mod:`~analyzers.rules.input_independent` (w^2, flat),
 :mod:`~analyzers.rules.passing` (gradient, identity, gate, the whole layer's gradient),
 :mod:`~analyzers.rules.recurrent` (a recurrent layer's loop walked backwards with the rules of
@@ -27,8 +27,7 @@ operations of a layer's call: custom layers, attention). Fused fast paths that c
 formula with fewer layer calls live in the private ``_fused`` module, behind one switch.
 """
 
-from analyzers.rules.alpha_beta import AlphaBetaRule, ZPlusRule
-from analyzers.rules.alpha_beta_x import AlphaBetaXRule
+from analyzers.rules.alpha_beta import AlphaBetaRule, AlphaBetaXRule, ZPlusFastRule, ZPlusRule
 from analyzers.rules.base import Rule, stabilize
 from analyzers.rules.bounded import BoundedRule
 from analyzers.rules.constant import ConstantRule
@@ -39,7 +38,6 @@ from analyzers.rules.passing import GateRule, GradientRule, IdentityRule, LayerG
 from analyzers.rules.recurrent import RecurrentRule
 from analyzers.rules.softmax import SoftmaxRule
 from analyzers.rules.traced import TracedRule
-from analyzers.rules.z_plus_fast import ZPlusFastRule
 
 __all__ = [
     "AlphaBetaRule", "AlphaBetaXRule", "BoundedRule", "ConstantRule", "EpsilonRule",
