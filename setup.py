@@ -46,7 +46,7 @@ setup(
         "beam": ["apache-beam>=2.50"],
         # TensorBoard summaries of the border effect while training (kvlrp train --border-every)
         "tensorboard": ["tensorboard>=2.16"],
-        "dev": ["pytest", "hypothesis", "ruff", "av>=11", "tensorboard>=2.16"],
+        "dev": ["pytest", "pytest-xdist", "hypothesis", "ruff", "av>=11", "tensorboard>=2.16"],
         # the manual as a site (mkdocs.yml, `tox -e docs`); pinned: versions checked on Python 3.11
         "docs": [
             "mkdocs==1.6.1",

@@ -122,7 +122,7 @@ def test_subclassed_and_custom_layer_models_through_explain(user_files, syntheti
     err = capsys.readouterr().err
     assert code == 2 and "(Double) has no relevance rule" in err
     line = [x for x in err.splitlines() if "Double" in x][0]
-    assert len(line) < 320 and "Works on this model: gradient" in line
+    assert len(line) < 320 and "Works on this model: attnlrp, cp_lrp, gradient" in line
     code = main(["explain", "--model", str(custom_layer), *common, "--out", str(tmp_path / "c"),
                  "--analyzer", "gradient"])
     err = capsys.readouterr().err

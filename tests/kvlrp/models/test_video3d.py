@@ -86,8 +86,9 @@ def test_i3d_matches_reference_parameter_count():
 
 
 def test_x3d_xs_matches_model_zoo_parameter_count():
-    model = x3d(400)
+    model = x3d(400, channelwise="conv3d")  # the grouped Conv3D form (default: temporal taps)
     assert abs(_trainable(model) - REFERENCE["x3d"]) <= 0.01 * REFERENCE["x3d"]
+    assert _trainable(x3d(400)) == _trainable(model)  # the taps hold the same weights
     grouped = [layer for layer in model.layers
                if isinstance(layer, keras.layers.Conv3D) and layer.groups > 1]
     # the stem's 5x1x1 and every block's 3x3x3 are channelwise: 1 + 3 + 5 + 11 + 7 blocks
