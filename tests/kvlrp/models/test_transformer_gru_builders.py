@@ -10,6 +10,7 @@ import zipfile
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from conservation import assert_conserved
 
@@ -263,3 +264,18 @@ def test_small_builder_trains_through_the_pipeline(name, synthetic_shards, tmp_p
     assert info.architecture == name
     rebuilt = build_model(name, 4, **info.model_kwargs)  # kvlrp.json holds the arguments
     assert rebuilt.count_params() == loaded.count_params()
+    # the workflow: kvlrp explain with the model's relevance analyzer, prior and heatmaps
+    from kvlrp.cli import main
+
+    out = tmp_path / "explain"
+    code = main(["explain", "--model", str(tmp_path / "m"), "--data", str(synthetic_shards),
+                 "--out", str(out), "--analyzer", NATURAL[name], "--steps", "1", "2",
+                 "--clips-per-video", "1", "--prior-seeds", "1", "--heatmaps", "1",
+                 "--flip-videos", "1", "--no-progress"])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["analyzer"] == NATURAL[name]
+    frames = pd.read_csv(out / "frame_relevance.csv")
+    assert sorted(frames["position"].unique()) == [0, 1, 2, 3]  # one row per input frame
+    assert np.isfinite(frames["relevance"]).all() and (frames["relevance"].abs() > 0).any()
+    assert list((out / "heatmaps").glob("*.png"))
