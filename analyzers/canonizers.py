@@ -211,9 +211,7 @@ class CentredLayerNorm(Canonizer):
                 held.support = op.support
                 step = replace(step, op=held)
             steps.append(step)
-        return Graph(steps=steps, input_id=graph.input_id, output_id=graph.output_id,
-                     input_shape=graph.input_shape, n_outputs=graph.n_outputs,
-                     name=graph.name, notes=list(graph.notes))
+        return replace(graph, steps=steps, notes=list(graph.notes))
 
 
 def fold_batch_norm(graph: Graph) -> Graph:

@@ -233,6 +233,22 @@ def test_their_relevance_analyzers_conserve_on_the_bias_free_variants(name):
                                atol=1e-5 * float(np.abs(relevance[1]).max()))
 
 
+@pytest.mark.parametrize("name", SMALL)
+def test_their_relevance_at_intermediate_layers_conserves(name):
+    """``analyze_layers`` under the natural analyzer (``kvlrp explain --layer-profiles``):
+    the attention analyzers' canonizer keeps the graph's layer names, and the layer before
+    the classifier (a cut of the network) holds the input's total on the bias-free
+    variants."""
+    model = build_model(name, 3, frames=4, size=16, bias=False, **TINY[name])
+    analyzer = analyzers.create_analyzer(NATURAL[name], model)
+    names = analyzer.layer_names()
+    assert len(names) > 3 and names[0] == model.inputs[0].name
+    x = np.random.default_rng(2).uniform(-1, 1, (2, 4, 16, 16, 3)).astype("float32")
+    relevance = analyzer.analyze_layers(x, [names[0], names[-2]], neuron_selection=0)
+    total = relevance[names[0]].reshape(2, -1).sum(axis=1)
+    assert_conserved(relevance[names[-2]], total, rtol=1e-4)
+
+
 @pytest.mark.parametrize(("call", "message"), [
     (lambda: vivit_small(3, dim=30, heads=4), "dim=30 must be a multiple of heads=4"),
     (lambda: vivit_small(3, size=4), "too small"),
