@@ -256,7 +256,7 @@ def test_attention_under_the_lrp_names_is_refused_naming_attnlrp(head_model, nam
 def test_neuron_selection_batching_and_saving(head_model, name, tmp_path):
     x = _rng(11).normal(size=(3, T, D)).astype(np.float32)
     analyzer = analyzers.create_analyzer(name, head_model, epsilon=1e-5, gamma=0.1)
-    assert analyzers.analyzer_options(name) == ["epsilon", "gamma", "max_pooling"]
+    assert analyzers.analyzer_options(name) == ["epsilon", "gamma", "max_pooling", "compat"]
     chosen = np.array([0, 1, 1])
     full = analyzer.analyze(x, neuron_selection=chosen)
     np.testing.assert_allclose(analyzer.analyze(x, neuron_selection=chosen, batch_size=2),
