@@ -24,36 +24,6 @@ class DiagonalOp(LayerOp):
         self._kernel = kernel
         self._bias = bias
 
-
-    @property
-    def kernel(self) -> Tensor:
-        return self._kernel
-
-    @property
-    def bias(self) -> Tensor:
-        return self._bias
-
-    def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
-               bias: Tensor | None = None) -> Tensor:
-        z = xs[0] * kernel
-        return z if bias is None else z + bias
-
-
-class CentredOp(LayerOp):
-    """``y = (x - mean(x)) * kernel + bias``, the mean over ``axes``, with per-element
-    ``kernel`` and ``bias`` shaped like the input (batch included): LayerNormalization with
-    its standard deviation held constant (AttnLRP's rule), linearised at one input."""
-
-    has_weights = True
-    preserves_nonnegative = False
-
-    def __init__(self, source: LayerOp, axes: list[int], kernel: Tensor,
-                 bias: Tensor | None) -> None:
-        super().__init__(source.layer, source.name)
-        self.axes = axes
-        self._kernel = kernel
-        self._bias = bias
-
     @property
     def kernel(self) -> Tensor:
         return self._kernel
@@ -64,9 +34,25 @@ class CentredOp(LayerOp):
 
     def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
                bias: Tensor | None = None) -> Tensor:
-        x = xs[0]
-        z = (x - tf.reduce_mean(x, axis=self.axes, keepdims=True)) * kernel
+        z = xs[0] * kernel
         return z if bias is None else z + bias
+
+
+class CentredOp(DiagonalOp):
+    """``y = (x - mean(x)) * kernel + bias``, the mean over ``axes``, with per-element
+    ``kernel`` and ``bias`` shaped like the input (batch included): LayerNormalization with
+    its standard deviation held constant (AttnLRP's rule), linearised at one input."""
+
+    def __init__(self, source: LayerOp, axes: list[int], kernel: Tensor,
+                 bias: Tensor | None) -> None:
+        super().__init__(source, kernel, bias)
+        self.axes = axes
+
+    def linear(self, xs: list[Tensor], kernel: Tensor | None = None,
+               bias: Tensor | None = None) -> Tensor:
+        x = xs[0]
+        return super().linear([x - tf.reduce_mean(x, axis=self.axes, keepdims=True)], kernel,
+                              bias)
 
 
 class _NormalizationOp(LayerOp):
@@ -97,15 +83,18 @@ class _NormalizationOp(LayerOp):
         x = xs[0]
         axes = self._axes(x)
         mean, inv = self._stats(x)
-        kernel = tf.broadcast_to(inv, tf.shape(x))
-        gamma = self._param("gamma", x, axes)
-        if gamma is not None:
-            kernel = kernel * gamma
+        kernel = self._scale(x, axes, inv)
         bias = -mean * kernel
         beta = self._param("beta", x, axes)
         if beta is not None:
             bias = bias + beta
         return DiagonalOp(self, tf.stop_gradient(kernel), tf.stop_gradient(bias))
+
+    def _scale(self, x: Tensor, axes: list[int], inv: Tensor) -> Tensor:
+        """The per-element factor ``gamma / std`` (``1 / std`` without ``gamma``)."""
+        kernel = tf.broadcast_to(inv, tf.shape(x))
+        gamma = self._param("gamma", x, axes)
+        return kernel if gamma is None else kernel * gamma
 
     @property
     def kernel(self) -> Tensor:
@@ -153,9 +142,5 @@ class StdHeldLayerNormOp(LayerNormOp):
         x = xs[0]
         axes = self._axes(x)
         _, inv = self._stats(x)
-        kernel = tf.broadcast_to(inv, tf.shape(x))
-        gamma = self._param("gamma", x, axes)
-        if gamma is not None:
-            kernel = kernel * gamma
-        beta = self._param("beta", x, axes)
-        return CentredOp(self, axes, tf.stop_gradient(kernel), beta)
+        kernel = self._scale(x, axes, inv)
+        return CentredOp(self, axes, tf.stop_gradient(kernel), self._param("beta", x, axes))

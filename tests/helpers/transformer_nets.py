@@ -31,26 +31,6 @@ _PACKAGE = "analyzers_tests"
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class ClassToken(L.Layer):
-    """A learned vector put before the tokens ``[batch, n, d] -> [batch, n + 1, d]``."""
-
-    def __init__(self, initializer: str = "random_normal", **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.initializer = initializer
-
-    def build(self, input_shape) -> None:
-        self.token = self.add_weight(shape=(1, 1, input_shape[-1]),
-                                     initializer=self.initializer, name="token")
-
-    def call(self, x):
-        token = ops.broadcast_to(self.token, (ops.shape(x)[0], 1, ops.shape(x)[-1]))
-        return ops.concatenate([token, x], axis=1)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "initializer": self.initializer}
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
 class LearnedToken(L.Layer):
     """A learned vector broadcast to ``[batch, 1, d]`` (its output ignores the input's values;
     joined with the tokens by ``Concatenate``)."""
@@ -68,6 +48,14 @@ class LearnedToken(L.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "initializer": self.initializer}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ClassToken(LearnedToken):
+    """A learned vector put before the tokens ``[batch, n, d] -> [batch, n + 1, d]``."""
+
+    def call(self, x):
+        return ops.concatenate([super().call(x), x], axis=1)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
