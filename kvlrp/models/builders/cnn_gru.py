@@ -29,6 +29,8 @@ def cnn_gru_small(
     channels: int = 3,
     dropout: float = 0.0,
     bias: bool = True,
+    frame_features: str = "average",
+    grid_channels: int = 4,
     name: str = "cnn_gru_small",
 ) -> keras.Model:
     """Per-frame CNN + GRU (48,804 parameters for 8x56x56 clips and 4 classes; the arguments
@@ -45,6 +47,13 @@ def cnn_gru_small(
         Dropout rate before the classifier.
     bias
         ``False``: no biases (convolutions, GRU, classifier).
+    frame_features
+        ``"average"``: global average pooling of the last convolution (keras.io's baseline;
+        it discards where things are in the frame, so the GRU cannot see a pattern move);
+        ``"grid"``: a 1x1 convolution to ``grid_channels`` channels, flattened, so the frame
+        feature keeps the spatial layout and the GRU can follow motion across frames.
+    grid_channels
+        Channels per grid cell with ``frame_features="grid"``.
     """
     num_classes = check_num_classes(num_classes, name)
     widths = tuple(widths)
@@ -61,7 +70,15 @@ def cnn_gru_small(
                                     use_bias=bias, name=f"conv{index}"))
         if index < len(widths):
             frame_cnn.add(layers.MaxPooling2D(2, name=f"pool{index}"))
-    frame_cnn.add(layers.GlobalAveragePooling2D(name="frame_features"))
+    if frame_features == "average":
+        frame_cnn.add(layers.GlobalAveragePooling2D(name="frame_features"))
+    elif frame_features == "grid":
+        frame_cnn.add(layers.Conv2D(int(grid_channels), 1, activation="relu", use_bias=bias,
+                                    name="grid"))
+        frame_cnn.add(layers.Flatten(name="frame_features"))
+    else:
+        raise ValueError(f"{name}: frame_features must be 'average' or 'grid', got "
+                         f"{frame_features!r}")
     x = layers.TimeDistributed(frame_cnn, name="per_frame")(inputs)
     x = layers.GRU(int(units), use_bias=bias, name="gru")(x)
     return keras.Model(inputs, classifier(x, num_classes, bias, dropout), name=name)

@@ -295,3 +295,19 @@ def test_small_builder_trains_through_the_pipeline(name, synthetic_shards, tmp_p
     assert sorted(frames["position"].unique()) == [0, 1, 2, 3]  # one row per input frame
     assert np.isfinite(frames["relevance"]).all() and (frames["relevance"].abs() > 0).any()
     assert list((out / "heatmaps").glob("*.png"))
+
+
+def test_cnn_gru_grid_features_keep_the_layout_and_conserve():
+    """``frame_features="grid"``: a 1x1 convolution flattened (cells x channels per frame),
+    so moving the content of a frame changes its feature where global averaging does not;
+    the LRP rules still pass every logit's relevance to the clip without biases."""
+    model = cnn_gru_small(3, frames=4, size=16, widths=(4, 8), units=8, bias=False,
+                          frame_features="grid", grid_channels=2)
+    assert model.get_layer("per_frame").output.shape[1:] == (4, 8 * 8 * 2)
+    x = np.random.default_rng(2).uniform(-1, 1, (2, 4, 16, 16, 3)).astype("float32")
+    relevance = analyzers.create_analyzer("lrp.z", model).analyze(x, neuron_selection=0)
+    dense = model.get_layer("predictions")
+    target = keras.Model(model.inputs, dense.input)(x).numpy() @ dense.kernel.numpy()[:, 0]
+    assert_conserved(relevance, target, rtol=1e-4)
+    with pytest.raises(ValueError, match="frame_features must be 'average' or 'grid'"):
+        cnn_gru_small(3, frame_features="max")
