@@ -106,7 +106,8 @@ def test_small_variants_are_small(name, shape):
 def test_documented_small_counts():
     assert vivit_small(4).count_params() == 162_692
     assert timesformer_small(4).count_params() == 179_716
-    assert cnn_gru_small(4).count_params() == 48_804
+    assert cnn_gru_small(4).count_params() == 187_304
+    assert cnn_gru_small(4, frame_features="average").count_params() == 48_804
 
 
 @pytest.mark.parametrize("name", SMALL)
@@ -189,7 +190,7 @@ def test_cnn_gru_runs_one_nested_frame_cnn_per_frame():
     per_frame = model.get_layer("per_frame")
     assert isinstance(per_frame, keras.layers.TimeDistributed)
     assert isinstance(per_frame.layer, keras.Sequential)
-    assert per_frame.output.shape[1:] == (4, 8)
+    assert per_frame.output.shape[1:] == (4, 8 * 8 * 4)  # a 1x1 conv to 4 channels, flattened
     assert isinstance(model.get_layer("gru"), keras.layers.GRU)
 
 
