@@ -113,7 +113,11 @@ def print_explain_summary(summary: dict, out: str) -> None:
         print(f"  step {b['step']}: border score {b['border_score']:.3f} "
               f"[{b['border_ci_low']:.3f}, {b['border_ci_high']:.3f}], relative "
               f"{b['relative_border_score']:.3f} "
-              f"[{b['relative_border_ci_low']:.3f}, {b['relative_border_ci_high']:.3f}]")
+              f"[{b['relative_border_ci_low']:.3f}, {b['relative_border_ci_high']:.3f}]"
+              + ("" if "pooled_relative_border_score" not in b else
+                 f", pooled relative {b['pooled_relative_border_score']:.3f} "
+                 f"[{b['pooled_relative_border_ci_low']:.3f}, "
+                 f"{b['pooled_relative_border_ci_high']:.3f}]"))
     for b in summary.get("layer_border", []):
         print(f"  step {b['step']} layer {b['depth']} {b['layer']}: border score "
               f"{b['border_score']:.3f}, relative {b['relative_border_score']:.3f}")

@@ -17,6 +17,7 @@ from kvlrp.analysis.measures.layer_profiles import (
     summarize_layers,
     top_border_channels,
 )
+from kvlrp.analysis.measures.pooled import POOLED_NOTE
 from kvlrp.analysis.measures.profiles import summarize_profiles
 from kvlrp.analysis.runs.partition import sort_rows, video_rank
 from kvlrp.analysis.runs.run_files import read_table
@@ -149,6 +150,10 @@ def _summary_fields(tables: dict[str, pd.DataFrame], context: dict) -> dict[str,
             f"step {s} {c}": g.loc[g["rank"] == 1, "method"].tolist()
             for (s, c), g in aucs.groupby(["step", "curve"])},
         "relative_share": "mean_share / prior_share, scaled to mean 1 over positions",
+        "pooled_border": POOLED_NOTE,
+        "pooled_border_undefined": [
+            {"step": step, "class": name, "reasons": reasons}
+            for (step, name), reasons in borders.attrs.get("pooled_notes", {}).items()],
         "temporal_sigma": context.get("temporal_sigma"), "temporal": _TEMPORAL_NOTE,
         "throughput_note": THROUGHPUT_NOTE,
         **tables["layers"],

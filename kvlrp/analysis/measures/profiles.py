@@ -14,6 +14,11 @@ mean_share``, the share of the relevance at that position that is temporal, with
 interval (``temporal_ci_low/high``) over clips; ``temporal_fraction`` (border table) is the
 share of all relevance that is temporal, and ``temporal_border_score`` the border score of the
 temporal part's own profile.
+
+Pooled columns (``pooled_*``, :mod:`kvlrp.analysis.measures.pooled`): the ratio-of-sums
+border scores with a bootstrap over videos, defined also for signed analyzers whose clip totals
+can be near zero; the returned border table's ``attrs["pooled_notes"]`` lists, per ``(step,
+class)``, why a pooled score is NaN (also logged).
 """
 
 from __future__ import annotations
@@ -24,6 +29,14 @@ import numpy as np
 import pandas as pd
 
 from kvlrp.analysis.measures.bootstrap import N_BOOT, bootstrap_indices, percentile_interval
+from kvlrp.analysis.measures.pooled import (
+    CLIP_KEY,
+    POOLED_COLUMNS,
+    clip_relevance,
+    log_notes,
+    pooled_border,
+    video_sums,
+)
 from kvlrp.analysis.measures.shares import border_score
 
 #: Columns of ``frame_relevance.csv`` (one row per clip and frame position).
@@ -42,9 +55,9 @@ BORDER_COLUMNS = [
     "step", "class", "n_clips", "border_score", "border_ci_low", "border_ci_high",
     "prior_border_score", "relative_border_score", "relative_border_ci_low",
     "relative_border_ci_high", "temporal_fraction", "temporal_border_score",
-    "temporal_border_ci_low", "temporal_border_ci_high",
+    "temporal_border_ci_low", "temporal_border_ci_high", *POOLED_COLUMNS,
 ]
-_CLIP_KEY = ["step", "video_id", "clip_index"]
+_CLIP_KEY = CLIP_KEY
 
 
 def share_matrix(frame_df: pd.DataFrame) -> pd.DataFrame:
@@ -193,7 +206,8 @@ def summarize_profiles(
         Rows of ``frame_relevance.csv`` (valid clips only).
     prior_df
         Rows ``step, seed, video_id, clip_index, position, share`` of the re-initialised models
-        (valid clips only), or None.
+        (valid clips only), or None. The pooled columns need a ``relevance`` column in both
+        tables (NaN without it).
     """
     if frame_df.empty:
         raise ValueError("no clip with non-zero relevance to summarise (frame table is empty)")
@@ -206,6 +220,9 @@ def summarize_profiles(
     prior = None
     if prior_df is not None and not prior_df.empty:
         prior = prior_matrix(prior_df).reindex(shares.index)
+    relevance = clip_relevance(frame_df)
+    prior_relevance = clip_relevance(prior_df)
+    notes: dict[tuple[int, str], list[str]] = {}
     labels = frame_df.drop_duplicates(_CLIP_KEY).set_index(_CLIP_KEY)["label"]
     labels = labels.reindex(shares.index)
     tables, borders = [], []
@@ -225,6 +242,16 @@ def summarize_profiles(
             table.insert(0, "class", name)
             table.insert(0, "step", step)
             tables.append(table)
-            borders.append({"step": step, "class": name, **border})
-    return (pd.concat(tables, ignore_index=True)[SUMMARY_COLUMNS],
-            pd.DataFrame(borders)[BORDER_COLUMNS])
+            pooled = dict.fromkeys(POOLED_COLUMNS, np.nan)
+            if relevance is not None:
+                trained, prior_sums, _ = video_sums(relevance, prior_relevance,
+                                                    shares.index[mask])
+                pooled, why = pooled_border(trained, prior_sums, n_boot=n_boot, seed=seed,
+                                            level=level)
+                if why:
+                    notes[(int(step), name)] = why
+                    log_notes(f"step {step}, class {name}", why)
+            borders.append({"step": step, "class": name, **border, **pooled})
+    border_table = pd.DataFrame(borders)[BORDER_COLUMNS]
+    border_table.attrs["pooled_notes"] = notes
+    return pd.concat(tables, ignore_index=True)[SUMMARY_COLUMNS], border_table

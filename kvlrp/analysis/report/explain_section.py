@@ -77,7 +77,12 @@ def _border_blocks(run: Path, summary: dict, borders: pd.DataFrame, table: pd.Da
         Paragraph("Border score B = mean(p[0], p[L-1]) / mean(p[1..L-2]) of the mean share "
                   "profile (B > 1: the borders dominate), 95 % bootstrap interval over clips; "
                   "*relative* divides the profile by the re-initialised architecture's profile "
-                  "first."),
+                  "first. *Pooled relative* B sums relevance over all clips before dividing "
+                  "(ratio of sums, 95 % bootstrap over videos; n/a where a denominator's "
+                  "interval includes 0). Read the per-clip relative B for non-negative "
+                  "analyzers such as deep_taylor; for signed analyzers (cp_lrp, attnlrp, "
+                  "lrp.epsilon), whose clip totals can be near zero or negative, read the "
+                  "pooled one, the estimator that stays defined."),
         Table(border_view(borders), run / "border_scores.csv"),
     ]
     changes = run / "border_changes.csv"

@@ -59,7 +59,8 @@ def ci(value: Any, low: Any, high: Any, digits: int = 3, sign: bool = False,
 
 
 def border_view(borders: pd.DataFrame) -> pd.DataFrame:
-    """Border scores of all clips per step: B, the prior's B and relative B with intervals."""
+    """Border scores of all clips per step: B, the prior's B and relative B with intervals
+    (and the pooled relative B, where the table has it)."""
     b = borders[borders["class"].astype(str) == "all"]
     return pd.DataFrame({
         "step": b["step"].astype(int).astype(str),
@@ -69,11 +70,16 @@ def border_view(borders: pd.DataFrame) -> pd.DataFrame:
         "prior B": [num(v) for v in b["prior_border_score"]],
         "relative B [95% CI]": [ci(r.relative_border_score, r.relative_border_ci_low,
                                    r.relative_border_ci_high) for r in b.itertuples()],
+        **({} if "pooled_relative_border_score" not in b.columns else {
+            "pooled relative B [95% CI]": [
+                ci(r.pooled_relative_border_score, r.pooled_relative_border_ci_low,
+                   r.pooled_relative_border_ci_high) for r in b.itertuples()]}),
     })
 
 
 def change_view(changes: pd.DataFrame) -> pd.DataFrame:
-    """Paired changes of B and relative B against the reference step."""
+    """Paired changes of B and relative B (and pooled relative B, where the table has it)
+    against the reference step."""
     return pd.DataFrame({
         "step": changes["step"].astype(int).astype(str),
         "vs step": changes["reference_step"].astype(int).astype(str),
@@ -84,6 +90,11 @@ def change_view(changes: pd.DataFrame) -> pd.DataFrame:
         "change of relative B [95% CI]": [
             ci(r.relative_border_change, r.relative_border_change_ci_low,
                r.relative_border_change_ci_high, sign=True) for r in changes.itertuples()],
+        **({} if "pooled_relative_border_change" not in changes.columns else {
+            "change of pooled relative B [95% CI]": [
+                ci(r.pooled_relative_border_change, r.pooled_relative_border_change_ci_low,
+                   r.pooled_relative_border_change_ci_high, sign=True)
+                for r in changes.itertuples()]}),
     })
 
 

@@ -11,7 +11,9 @@ import pytest
 
 from kvlrp.analysis.explain.run import run_explain
 from kvlrp.analysis.measures.accuracy import STRIDE_COLUMNS
-from kvlrp.analysis.measures.profiles import FRAME_COLUMNS, SUMMARY_COLUMNS
+from kvlrp.analysis.measures.border_change import CHANGE_COLUMNS
+from kvlrp.analysis.measures.pooled import POOLED_CHANGE_COLUMNS, POOLED_COLUMNS
+from kvlrp.analysis.measures.profiles import BORDER_COLUMNS, FRAME_COLUMNS, SUMMARY_COLUMNS
 from kvlrp.analysis.measures.selection import PAIRED_COLUMNS
 from kvlrp.analysis.report.markdown import build_report
 from kvlrp.analysis.strides.run import run_strides
@@ -51,6 +53,19 @@ def test_run_explain_writes_consistent_tables(small_model, synthetic_shards, tmp
     changes = pd.read_csv(tmp_path / "border_changes.csv")
     assert list(changes["step"]) == [3] and list(changes["reference_step"]) == [1]
     assert (changes["border_change_ci_low"] <= changes["border_change"] + 1e-12).all()
+    # the pooled (ratio-of-sums) scores: appended columns, in summary.json alongside
+    borders = pd.read_csv(tmp_path / "border_scores.csv")
+    assert list(borders.columns) == BORDER_COLUMNS and BORDER_COLUMNS[-6:] == POOLED_COLUMNS
+    assert list(changes.columns) == CHANGE_COLUMNS
+    assert CHANGE_COLUMNS[-3:] == POOLED_CHANGE_COLUMNS
+    overall_b = borders[borders["class"] == "all"]
+    assert overall_b["pooled_border_score"].notna().all()  # deep Taylor: totals >= 0
+    assert (overall_b["pooled_border_ci_low"] <= overall_b["pooled_border_score"]).all()
+    assert (overall_b["pooled_border_score"] <= overall_b["pooled_border_ci_high"]).all()
+    for b in saved["border"]:
+        assert set(POOLED_COLUMNS) <= set(b)
+    assert "ratio-of-sums" in saved["pooled_border"]
+    assert isinstance(saved["pooled_border_undefined"], list)
 
 
 def test_run_strides_resume_and_report(small_model, synthetic_shards, tmp_path):
@@ -82,6 +97,7 @@ def test_run_strides_resume_and_report(small_model, synthetic_shards, tmp_path):
     report = build_report(tmp_path)
     text = report.read_text()
     assert "chosen on `val`" in text and "exact McNemar" in text
+    assert "pooled relative B [95% CI]" in text and "signed analyzers" in text
     assert (tmp_path / "report.html").is_file()
     for heading in ("Where in the clip", "frame flipping", "Accuracy per step"):
         assert heading in text
