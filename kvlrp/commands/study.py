@@ -1,14 +1,25 @@
 """``kvlrp study``: one model per training seed on the same shards, each explained and evaluated
-per step (chosen on val, reported on test), and the findings across seeds."""
+per step (chosen on val, reported on test), and the findings across seeds; with ``--models A B
+...`` such a study per architecture (``OUT/A/seed<N>/``) and the tables across architectures.
+
+Each architecture is explained with its natural analyzer
+(:func:`kvlrp.analysis.study_architectures.natural_analyzer`) and, with ``--models`` (or
+``--common-analyzer``), also with one common analyzer (default ``cp_lrp``). ``--widths``,
+``--dense-units`` and the other builder options go only to the architectures whose builder takes
+them (a log line names the others)."""
 
 from __future__ import annotations
 
 import argparse
 
 from kvlrp.commands.shared import preflight
-from kvlrp.commands.shared.errors import bad_input_is_a_command_error
+from kvlrp.commands.shared.errors import CommandError, bad_input_is_a_command_error
 from kvlrp.commands.shared.options import count_or_all, non_negative_int, positive_int
 from kvlrp.commands.train import MODELS, model_kwargs
+
+#: ``kvlrp.analysis.study_architectures.COMMON_ANALYZER`` (not imported: it would import the
+#: analysis package while building the parser).
+COMMON_ANALYZER = "cp_lrp"
 
 HELP = "several training seeds: train, explain, strides per seed; per-seed and across-seed tables"
 
@@ -16,10 +27,20 @@ HELP = "several training seeds: train, explain, strides per seed; per-seed and a
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``kvlrp study`` options to ``parser``."""
     parser.add_argument("--data", required=True, help="shard folder written by `kvlrp prepare`")
-    parser.add_argument("--out", required=True, help="study folder (seed<N>/ per seed)")
+    parser.add_argument("--out", required=True,
+                        help="study folder (seed<N>/ per seed; ARCH/seed<N>/ with --models)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="training seeds (default 0 1 2)")
-    parser.add_argument("--model", default="c3d_small", choices=MODELS)
+    parser.add_argument("--model", default=None, choices=MODELS,
+                        help="the architecture (default c3d_small)")
+    parser.add_argument("--models", nargs="+", default=None, choices=MODELS, metavar="MODEL",
+                        help="several architectures, each studied on the same shards and "
+                             "settings into OUT/MODEL/, compared in study_architectures.csv "
+                             "and study_architecture_pairs.csv")
+    parser.add_argument("--common-analyzer", default=None, metavar="NAME",
+                        help="analyzer every architecture is also explained with, into "
+                             f"explain_common/ (default with --models: {COMMON_ANALYZER}; "
+                             "with --model: none)")
     parser.add_argument("--clip-len", type=positive_int, default=8)
     parser.add_argument("--step", type=positive_int, default=1, help="training step")
     parser.add_argument("--size", type=positive_int, default=56)
@@ -47,6 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def check_arguments(args: argparse.Namespace) -> None:
     """Refuse a missing shard folder and a study folder that cannot be written, before any
     work."""
+    if args.model is not None and args.models is not None:
+        raise CommandError("give --model (one architecture) or --models (several), not both")
+    if args.models is not None and len(set(args.models)) != len(args.models):
+        raise CommandError(f"--models must name distinct architectures; got {args.models}")
     preflight.existing(args.data, "--data", "a shard folder written by `kvlrp prepare`")
     preflight.out_dir(args.out)
 
@@ -55,23 +80,48 @@ def run(args: argparse.Namespace) -> int:
     """Run ``kvlrp study``."""
     from kvlrp.analysis.report.markdown import build_report
     from kvlrp.analysis.study import run_study
+    from kvlrp.analysis.study_architectures import natural_analyzer, run_architectures_study
 
-    train_kwargs = {"model": args.model, "clip_len": args.clip_len, "step": args.step,
-                    "size": args.size, "epochs": args.epochs, "batch_size": args.batch_size,
-                    "steps_per_epoch": args.steps_per_epoch, **model_kwargs(args)}
+    train_kwargs = {"clip_len": args.clip_len, "step": args.step, "size": args.size,
+                    "epochs": args.epochs, "batch_size": args.batch_size,
+                    "steps_per_epoch": args.steps_per_epoch}
+    explain_kwargs = {"clips_per_video": args.explain_clips, "prior_seeds": args.prior_seeds,
+                      "flip_videos": args.flip_videos, "flip_fill": args.flip_fill}
+    shared = {"seeds": args.seeds, "explain_steps": args.explain_steps,
+              "stride_steps": args.steps, "strides_kwargs": {"clips_per_video": args.stride_clips},
+              "n_boot": args.n_boot, "progress": not args.no_progress}
     with bad_input_is_a_command_error():
-        summary = run_study(
-            args.data, args.out, seeds=args.seeds, train_kwargs=train_kwargs,
-            explain_steps=args.explain_steps, stride_steps=args.steps,
-            explain_kwargs={"clips_per_video": args.explain_clips,
-                            "prior_seeds": args.prior_seeds, "flip_videos": args.flip_videos,
-                            "flip_fill": args.flip_fill},
-            strides_kwargs={"clips_per_video": args.stride_clips},
-            n_boot=args.n_boot, progress=not args.no_progress)
+        if args.models is not None and len(args.models) > 1:
+            summary = run_architectures_study(
+                args.data, args.out, models=args.models, train_kwargs=train_kwargs,
+                model_kwargs=model_kwargs(args), explain_kwargs=explain_kwargs,
+                common_analyzer=args.common_analyzer or COMMON_ANALYZER, **shared)
+        else:
+            model = (args.models or [args.model or "c3d_small"])[0]
+            summary = run_study(
+                args.data, args.out, train_kwargs={**train_kwargs, "model": model,
+                                                   **model_kwargs(args)},
+                explain_kwargs={**explain_kwargs, "analyzer": natural_analyzer(model)},
+                common_analyzer=args.common_analyzer, **shared)
     report = build_report(args.out)
-    print_study_summary(summary)
+    if summary["kind"] == "study_architectures":
+        print_architectures_summary(summary)
+    else:
+        print_study_summary(summary)
     print(f"report: {report}")
     return 0
+
+
+def print_architectures_summary(summary: dict) -> None:
+    """Print each architecture's analyzers and where the tables went."""
+    print(f"study of {len(summary['models'])} architectures over seeds {summary['seeds']} "
+          f"(common analyzer {summary['common_analyzer']}):")
+    for model in summary["models"]:
+        names = summary["analyzers"][model]
+        print(f"  {model}: natural {names['natural']}, common {names.get('common')}; "
+              f"study in {summary['studies'][model]}")
+    for name, path in summary["files"].items():
+        print(f"  {name}: {path}")
 
 
 def print_study_summary(summary: dict) -> None:

@@ -1,12 +1,13 @@
 """The report of a folder of results: ``report.md`` and ``report.html`` (the same blocks) and
 their plots, built from the CSVs and ``summary.json`` files of ``explain`` and ``strides`` runs
-(and a study) found in the folder or its sub-folders."""
+(and a study, or a study across architectures) found in the folder or its sub-folders."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from kvlrp.analysis.report.architectures_section import architectures_blocks, read_architectures
 from kvlrp.analysis.report.blocks import (
     Block,
     Bullets,
@@ -29,12 +30,14 @@ __all__ = ["build_report", "find_runs", "report_blocks"]
 
 def find_runs(root: str | Path) -> dict[str, Path]:
     """Folders holding an ``explain`` and a ``strides`` run (``summary.json`` with ``kind``),
-    searched in ``root`` and up to two levels below it."""
+    searched in ``root`` and up to three levels below it (a study across architectures keeps
+    them in ``ARCH/seed<N>/explain``); the shallowest first."""
     root = fs.path(root)  # local, or any tf.io.gfile URL
     if not root.is_dir():
         raise FileNotFoundError(f"report folder {root} does not exist")
     runs: dict[str, Path] = {}
-    for pattern in ("summary.json", "*/summary.json", "*/*/summary.json"):
+    for pattern in ("summary.json", "*/summary.json", "*/*/summary.json",
+                    "*/*/*/summary.json"):
         for p in sorted(root.glob(pattern)):
             try:
                 kind = json.loads(p.read_text()).get("kind")
@@ -67,7 +70,7 @@ def report_blocks(root: str | Path) -> list[Block]:
     glance = at_a_glance(runs.get("explain"), runs.get("strides"))
     if glance is not None:
         blocks += [Heading("At a glance"), glance]
-    study = study_blocks(root, plots)
+    study = architectures_blocks(root, plots) + study_blocks(root, plots)
     if study and runs:
         seed = relative(next(iter(runs.values())).parent, root)
         study.append(Paragraph(f"The sections below show one seed, `{seed}/` (its explain "
@@ -84,7 +87,7 @@ def report_blocks(root: str | Path) -> list[Block]:
 def _provenance_blocks(root: Path, runs: dict[str, Path]) -> list[Block]:
     """Where each result came from: the ``provenance`` of every summary."""
     records = {}
-    study = read_study(root)
+    study = read_study(root) or read_architectures(root)
     if study is not None:
         records["study"] = study.get("provenance")
     for kind, run in runs.items():
@@ -101,7 +104,8 @@ def _provenance_blocks(root: Path, runs: dict[str, Path]) -> list[Block]:
 
 def _file_blocks(root: Path, runs: dict[str, Path]) -> list[Block]:
     """Links to every CSV of the runs (the tables above show a few columns of each)."""
-    folders = ([root] if read_study(root) is not None else []) + list(runs.values())
+    studies = read_study(root) or read_architectures(root)
+    folders = ([root] if studies is not None else []) + list(runs.values())
     items = []
     for folder in folders:
         csvs = sorted(folder.glob("*.csv"))

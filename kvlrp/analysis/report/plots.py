@@ -1,5 +1,5 @@
 """Matplotlib (Agg) figures of the reports: relevance profiles, accuracy per step, flipping,
-the across-seed study."""
+the across-seed study and the comparison across architectures."""
 
 from __future__ import annotations
 
@@ -152,6 +152,8 @@ def plot_study(seeds_df: pd.DataFrame, border_df: pd.DataFrame, path: str | Path
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     ax = axes[0]
+    if "analyzer_kind" in border_df:  # the study's own analyzer (not the common one)
+        border_df = border_df[border_df["analyzer_kind"] == "natural"]
     column = ("relative_border_score" if border_df["relative_border_score"].notna().any()
               else "border_score")
     for seed, g in border_df.groupby("seed"):
@@ -176,6 +178,74 @@ def plot_study(seeds_df: pd.DataFrame, border_df: pd.DataFrame, path: str | Path
                                                             seeds_df["selected_step"])],
                        fontsize=7)
     ax.set_ylabel("test gain (val-selected step)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _seed_interval(values: pd.Series) -> tuple[float, float, float]:
+    """Mean and 95 % t-interval over seeds (the bounds NaN for one seed)."""
+    from kvlrp.analysis.measures.seeds import t_interval
+
+    mean, _, low, high = t_interval([float(x) for x in values])
+    return mean, low, high
+
+
+def plot_architectures(border: pd.DataFrame, seeds: pd.DataFrame, profiles: pd.DataFrame,
+                       models: list[str], path: str | Path) -> Path:
+    """Small multiples, one column per architecture. Top: relative border score per explained
+    step (raw where no prior was computed), mean over seeds with its 95 % t-interval, for the
+    natural and the common analyzer. Middle: the val-selected test gain per seed with its
+    paired interval, and the mean over seeds with its t-interval. Bottom: the mean share per
+    frame position at the training step (mean over seeds) and the prior's shares."""
+    plt = _pyplot()
+    n = len(models)
+    fig, axes = plt.subplots(3, n, figsize=(2.8 * n + 0.6, 7.2), squeeze=False)
+    column = ("relative_border_score" if border["relative_border_score"].notna().any()
+              else "border_score")
+    styles = {"natural": ("o-", "C0"), "common": ("s--", "C1")}
+    for j, model in enumerate(models):
+        ax = axes[0, j]
+        b = border[border["model"] == model]
+        for kind, g in b.groupby("analyzer_kind"):
+            stats = [(step, *_seed_interval(gs[column])) for step, gs in g.groupby("step")]
+            steps, mean, low, high = (np.array(v, dtype=float) for v in zip(*stats))
+            fmt, color = styles.get(str(kind), ("^:", "C2"))
+            ax.errorbar(steps, mean, yerr=[mean - low, high - mean], fmt=fmt, color=color,
+                        capsize=3, label=f"{kind} ({g['analyzer'].iloc[0]})")
+        ax.axhline(1.0, color="0.6", lw=0.8)
+        ax.set_title(model, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        if len(b):
+            ax.set_xticks(sorted(b["step"].unique()))
+        ax.legend(fontsize=6)
+        ax = axes[1, j]
+        s = seeds[seeds["model"] == model]
+        gain = s["test_gain"].astype(float).to_numpy()
+        x = np.arange(len(s))
+        ax.errorbar(x, gain, yerr=[gain - s["test_gain_ci_low"].astype(float),
+                                   s["test_gain_ci_high"].astype(float) - gain],
+                    fmt="o", capsize=3, color="C0")
+        mean, low, high = _seed_interval(s["test_gain"])
+        ax.errorbar([len(s)], [mean], yerr=[[mean - low], [high - mean]], fmt="D", capsize=4,
+                    color="k")
+        ax.axhline(0.0, color="0.6", lw=0.8)
+        ax.set_xticks(list(x) + [len(s)])
+        ax.set_xticklabels([f"s{a}\nk={k}" for a, k in zip(s["seed"], s["selected_step"])]
+                           + ["mean"], fontsize=6)
+        ax = axes[2, j]
+        p = profiles[profiles["model"] == model]
+        for kind, g in p.groupby("analyzer_kind"):
+            fmt, color = styles.get(str(kind), ("^:", "C2"))
+            means = g.groupby("position")[["mean_share", "prior_share"]].mean()
+            ax.plot(means.index, means["mean_share"], fmt, color=color, ms=3, label=str(kind))
+            if means["prior_share"].notna().any():
+                ax.plot(means.index, means["prior_share"], ":", color=color, lw=1,
+                        label=f"{kind} prior")
+        ax.set_xlabel("frame position", fontsize=8)
+        ax.legend(fontsize=6)
+    axes[0, 0].set_ylabel(column.replace("_", " "), fontsize=8)
+    axes[1, 0].set_ylabel("test gain (val-selected step)", fontsize=8)
+    axes[2, 0].set_ylabel("mean share (training step)", fontsize=8)
     fig.tight_layout()
     return _save(fig, path)
 

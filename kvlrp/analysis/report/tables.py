@@ -191,8 +191,8 @@ def study_seeds_view(seeds: pd.DataFrame) -> pd.DataFrame:
 
 def study_border_view(border: pd.DataFrame) -> pd.DataFrame:
     """Per seed and step: B and relative B with intervals, temporal fraction, and the paired
-    change of relative B."""
-    return pd.DataFrame({
+    change of relative B (and the analyzer, where the study explained with two)."""
+    view = pd.DataFrame({
         "seed": border["seed"].astype(str),
         "step": border["step"].astype(str),
         "B [95% CI]": [ci(r.border_score, r.border_ci_low, r.border_ci_high)
@@ -204,13 +204,21 @@ def study_border_view(border: pd.DataFrame) -> pd.DataFrame:
             ci(r.relative_border_change, r.relative_border_change_ci_low,
                r.relative_border_change_ci_high, sign=True) for r in border.itertuples()],
     })
+    if "analyzer" in border and border["analyzer_kind"].nunique() > 1:
+        view.insert(1, "analyzer", [f"{a} ({k})" for a, k in zip(border["analyzer"],
+                                                                 border["analyzer_kind"])])
+    return view
 
 
 def study_summary_view(table: pd.DataFrame) -> pd.DataFrame:
     """Per quantity: mean over seeds with its t-interval, SD, and the seeds above / below the
     null value."""
+    kinds = table["analyzer_kind"] if "analyzer_kind" in table else pd.Series([""] * len(table))
+    several = kinds.fillna("").astype(str).replace("", np.nan).nunique() > 1
+    quantity = [f"{q} ({k})" if several and isinstance(k, str) and k else str(q)
+                for q, k in zip(table["quantity"], kinds)]
     return pd.DataFrame({
-        "quantity": table["quantity"].astype(str),
+        "quantity": quantity,
         "step": ["" if _missing(v) or v == "" else str(int(float(v))) for v in table["step"]],
         "seeds": table["n_seeds"].astype(str),
         "mean [95% CI]": [ci(r.mean, r.ci_low, r.ci_high) for r in table.itertuples()],
