@@ -94,6 +94,28 @@ def architecture_kwargs(model: str, kwargs: Mapping[str, Any]) -> dict[str, Any]
     return kept
 
 
+def per_model_options(models: Sequence[str],
+                      options: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``options`` per architecture of ``models`` (empty for the others), refused in one line
+    where it names an architecture not studied or an option its builder does not take."""
+    from kvlrp.models import ARCHITECTURES
+
+    unknown = sorted(set(options) - set(models))
+    if unknown:
+        raise ValueError(f"model options for {', '.join(unknown)}, which the study does not "
+                         f"train; give options only for {', '.join(models)}")
+    per_model = {}
+    for model in models:
+        given = dict(options.get(model, {}))
+        accepted = set(inspect.signature(ARCHITECTURES[model]).parameters) - {"num_classes"}
+        wrong = sorted(set(given) - accepted)
+        if wrong:
+            raise ValueError(f"{model} takes no option {', '.join(wrong)}; its options: "
+                             f"{', '.join(sorted(accepted))}")
+        per_model[model] = given
+    return per_model
+
+
 @dataclass
 class ArchitectureData:
     """One architecture's study, as read back from its folder."""
@@ -279,6 +301,7 @@ def run_architectures_study(
     seeds: Sequence[int] = (0, 1, 2),
     train_kwargs: Mapping[str, Any] | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
+    per_model_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
     common_analyzer: str = COMMON_ANALYZER,
     explain_kwargs: Mapping[str, Any] | None = None,
     **study_kwargs: Any,
@@ -297,6 +320,9 @@ def run_architectures_study(
     model_kwargs
         Builder options (``widths``, ``dense_units``, ...), each passed only to the
         architectures whose builder takes it (:func:`architecture_kwargs`).
+    per_model_kwargs
+        Builder options of one architecture each (``{"c3d_small": {"widths": (8, 16, 32)}}``);
+        they override ``model_kwargs`` for that architecture (:func:`per_model_options`).
     common_analyzer
         The analyzer every architecture is also explained with.
     explain_kwargs
@@ -315,6 +341,7 @@ def run_architectures_study(
     if {"model", "seed"} & set(train_kwargs):
         raise ValueError("train_kwargs must not hold 'model' or 'seed': the study sets them")
     check_analyzer_name(common_analyzer)
+    per_model = per_model_options(models, per_model_kwargs or {})
     explain_kwargs = {k: v for k, v in dict(explain_kwargs or {}).items() if k != "analyzer"}
     out = Path(out_dir)
     studies, datas = {}, []
@@ -324,7 +351,8 @@ def run_architectures_study(
         studies[model] = run_study(
             shard_dir, out / model, seeds=seeds,
             train_kwargs={**train_kwargs, "model": model,
-                          **architecture_kwargs(model, model_kwargs or {})},
+                          **architecture_kwargs(model, model_kwargs or {}),
+                          **per_model[model]},
             explain_kwargs={**explain_kwargs, "analyzer": natural_analyzer(model)},
             common_analyzer=common_analyzer, **study_kwargs)
         datas.append(read_architecture(out / model, model))

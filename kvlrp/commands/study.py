@@ -47,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=positive_int, default=40)
     parser.add_argument("--batch-size", type=positive_int, default=16)
     parser.add_argument("--steps-per-epoch", type=positive_int, default=40)
+    parser.add_argument("--model-option", action="append", default=[], metavar="MODEL.NAME=VALUE",
+                        type=model_option,
+                        help="a builder option of one architecture (repeatable), e.g. "
+                             "c3d_small.widths=8,16,32 or cnn_gru_small.frame_features=average; "
+                             "it overrides --widths / --dense-units for that architecture")
     parser.add_argument("--widths", type=positive_int, nargs="+", default=None)
     parser.add_argument("--dense-units", type=positive_int, default=None)
     parser.add_argument("--explain-steps", type=positive_int, nargs="+", default=None,
@@ -65,6 +70,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
+def model_option(text: str) -> tuple[str, str, object]:
+    """``MODEL.NAME=VALUE`` as ``(model, name, value)``; the value is a Python literal where it
+    reads as one (``8,16,32`` a tuple, ``64`` an int), else the text (``grid``)."""
+    import ast
+
+    head, sep, value = text.partition("=")
+    model, dot, name = head.partition(".")
+    if not (sep and dot and model and name and value):
+        raise argparse.ArgumentTypeError(f"expected MODEL.NAME=VALUE (e.g. "
+                                         f"c3d_small.widths=8,16,32), got {text!r}")
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        parsed = value
+    return model, name, parsed
+
+
+def per_model_kwargs(args: argparse.Namespace) -> dict[str, dict[str, object]]:
+    """``--model-option`` values grouped by architecture."""
+    grouped: dict[str, dict[str, object]] = {}
+    for model, name, value in args.model_option:
+        grouped.setdefault(model, {})[name] = value
+    return grouped
+
+
 def check_arguments(args: argparse.Namespace) -> None:
     """Refuse a missing shard folder and a study folder that cannot be written, before any
     work."""
@@ -72,6 +102,9 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise CommandError("give --model (one architecture) or --models (several), not both")
     if args.models is not None and len(set(args.models)) != len(args.models):
         raise CommandError(f"--models must name distinct architectures; got {args.models}")
+    if args.model_option and (args.models is None or len(args.models) < 2):
+        raise CommandError("--model-option is for --models A B ...; with one architecture "
+                           "give its options directly (--widths, --dense-units, ...)")
     preflight.existing(args.data, "--data", "a shard folder written by `kvlrp prepare`")
     preflight.out_dir(args.out)
 
@@ -94,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
         if args.models is not None and len(args.models) > 1:
             summary = run_architectures_study(
                 args.data, args.out, models=args.models, train_kwargs=train_kwargs,
-                model_kwargs=model_kwargs(args), explain_kwargs=explain_kwargs,
+                model_kwargs=model_kwargs(args), per_model_kwargs=per_model_kwargs(args),
+                explain_kwargs=explain_kwargs,
                 common_analyzer=args.common_analyzer or COMMON_ANALYZER, **shared)
         else:
             model = (args.models or [args.model or "c3d_small"])[0]

@@ -20,7 +20,9 @@ from kvlrp.analysis.study_architectures import (
     architecture_pairs,
     architecture_rows,
     natural_analyzer,
+    per_model_options,
 )
+from kvlrp.commands.study import model_option
 
 REPO = Path(__file__).resolve().parents[3]
 T2 = 12.706  # 95 % Student-t quantile, 1 degree of freedom (2 seeds)
@@ -132,6 +134,36 @@ def test_study_refuses_model_and_models(tmp_path, capsys):
     assert len(err) == 1 and "--model" in err[0] and "--models" in err[0]
 
 
+def test_model_option_reads_literals_and_names():
+    assert model_option("c3d_small.widths=8,16,32") == ("c3d_small", "widths", (8, 16, 32))
+    assert model_option("c3d_small.dense_units=64") == ("c3d_small", "dense_units", 64)
+    assert model_option("cnn_gru_small.frame_features=grid") == ("cnn_gru_small",
+                                                                 "frame_features", "grid")
+    for bad in ("c3d_small=8", "widths=8", "c3d_small.widths", "c3d_small.widths="):
+        with pytest.raises(Exception, match="expected MODEL.NAME=VALUE"):
+            model_option(bad)
+
+
+def test_per_model_options_refuse_unknown_models_and_options():
+    models = ["c3d_small", "cnn_gru_small"]
+    assert per_model_options(models, {"cnn_gru_small": {"grid_channels": 2}}) == {
+        "c3d_small": {}, "cnn_gru_small": {"grid_channels": 2}}
+    with pytest.raises(ValueError, match="vivit_small, which the study does not train"):
+        per_model_options(models, {"vivit_small": {"dim": 8}})
+    with pytest.raises(ValueError, match="c3d_small takes no option tubelet; its options: "):
+        per_model_options(models, {"c3d_small": {"tubelet": (2, 8, 8)}})
+
+
+def test_study_refuses_model_option_for_one_architecture(tmp_path, capsys):
+    from kvlrp.cli import main
+
+    code = main(["study", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
+                 "--model", "c3d_small", "--model-option", "c3d_small.widths=4,8,8"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--model-option is for --models" in err[0]
+
+
 # --- the tiny study, independent recomputation ---------------------------------------------
 
 def _video_accuracy(strides: Path, step: int) -> float:
@@ -174,7 +206,8 @@ def test_two_architectures_end_to_end(synthetic_shards, tmp_path, capsys, caplog
     argv = ["study", "--data", str(synthetic_shards), "--out", str(out), "--seeds", "3", "4",
             "--models", *models, "--clip-len", "4", "--size", "16", "--epochs", "1",
             "--steps-per-epoch", "2", "--batch-size", "4", "--widths", "4", "8",
-            "--dense-units", "8", "--steps", "1", "2", "--explain-clips", "1",
+            "--dense-units", "8", "--model-option", "cnn_gru_small.grid_channels=2",
+            "--steps", "1", "2", "--explain-clips", "1",
             "--stride-clips", "1", "--prior-seeds", "1", "--flip-videos", "2", "--n-boot", "50",
             "--no-progress"]
     with caplog.at_level("INFO", logger="kvlrp.analysis.study_architectures"):
@@ -194,6 +227,9 @@ def test_two_architectures_end_to_end(synthetic_shards, tmp_path, capsys, caplog
             for sub in ("model", "explain", "explain_common", "strides"):
                 assert (out / m / f"seed{s}" / sub / ("model.keras" if sub == "model"
                                                       else "summary.json")).exists()
+            info = json.loads((out / m / f"seed{s}" / "model" / "kvlrp.json").read_text())
+            assert info["model_kwargs"].get("grid_channels") == (2 if m == "cnn_gru_small"
+                                                                 else None)
             common = json.loads((out / m / f"seed{s}" / "explain_common" / "summary.json")
                                 .read_text())
             assert common["analyzer"] == "cp_lrp"
