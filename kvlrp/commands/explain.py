@@ -120,7 +120,9 @@ def print_explain_summary(summary: dict, out: str) -> None:
                  f"{b['pooled_relative_border_ci_high']:.3f}]"))
     for b in summary.get("layer_border", []):
         print(f"  step {b['step']} layer {b['depth']} {b['layer']}: border score "
-              f"{b['border_score']:.3f}, relative {b['relative_border_score']:.3f}")
+              f"{b['border_score']:.3f}, relative {b['relative_border_score']:.3f}"
+              + ("" if "pooled_relative_border_score" not in b else
+                 f", pooled relative {b['pooled_relative_border_score']:.3f}"))
     top = summary.get("layer_channels_top", [])
     if top:
         print("  channels carrying most border relevance: " + "; ".join(

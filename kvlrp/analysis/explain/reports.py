@@ -178,7 +178,8 @@ def _write_flipping(out: Path, curves: list[pd.DataFrame], clips: list[pd.DataFr
 def _write_layers(out: Path, parts: dict[str, list[pd.DataFrame]], files: dict[str, Path],
                   n_boot: int, seed: int) -> dict[str, Any]:
     """Write the intermediate-layer tables (if layers were measured) into ``files``; returns
-    the summary's ``layer_border`` and ``layer_channels_top`` (empty without them)."""
+    the summary's ``layer_border``, ``layer_pooled_border_undefined`` and
+    ``layer_channels_top`` (empty without them)."""
     from kvlrp.analysis.report.plots import plot_layer_profiles  # (matplotlib)
 
     fields: dict[str, Any] = {}
@@ -197,6 +198,9 @@ def _write_layers(out: Path, parts: dict[str, list[pd.DataFrame]], files: dict[s
             files["layer_profiles_plot"] = plot_layer_profiles(profiles,
                                                                out / "layer_profiles.png")
         fields["layer_border"] = borders.to_dict("records")
+        fields["layer_pooled_border_undefined"] = [
+            {"step": step, "layer": layer, "reasons": reasons}
+            for (step, layer), reasons in borders.attrs.get("pooled_notes", {}).items()]
     if parts["channels"]:
         channels = channel_table(pd.concat(parts["channels"], ignore_index=True))
         files["concept_profiles"] = write_csv(channels, out / "concept_profiles.csv")

@@ -15,6 +15,14 @@ split evenly over its frames. A cell no frame is nearest to (a padding position)
 relevance to the frame(s) nearest its centre. So the mapped profile keeps the layer's total
 over the frame-carrying tokens; relevance at tokens without a frame is reported apart as
 ``unmapped_share``.
+
+Pooled columns (``pooled_*`` in ``layer_border_scores.csv``, ``pooled_share`` in
+``layer_profiles.csv``): the ratio-of-sums estimator of :mod:`kvlrp.analysis.measures.pooled`
+on the layer's mapped relevance per input frame (summed over each video's clips, bootstrap over
+videos, NaN where a denominator is not clear of 0), the estimator to read for signed analyzers
+whose per-clip layer totals can be near zero or negative. The border table's
+``attrs["pooled_notes"]`` lists, per ``(step, layer)``, why a pooled score is NaN (also
+logged).
 """
 
 from __future__ import annotations
@@ -23,17 +31,29 @@ import numpy as np
 import pandas as pd
 
 from kvlrp.analysis.measures.bootstrap import N_BOOT
+from kvlrp.analysis.measures.pooled import (
+    CLIP_KEY,
+    POOLED_COLUMNS,
+    clip_relevance,
+    log_notes,
+    pooled_columns,
+    pooled_scores,
+    video_counts,
+    video_sums,
+)
 from kvlrp.analysis.measures.profiles import summarize_group
 
 #: Columns of ``layer_profiles.csv`` (one row per step, layer and input frame position); the
-#: first six are the profile, the rest its prior, relative profile and what the mapping lost.
+#: first six are the profile, the rest its prior, relative profile, what the mapping lost and
+#: the pooled share.
 PROFILE_COLUMNS = ["layer", "depth", "position", "share", "ci_low", "ci_high", "step",
-                   "n_clips", "prior_share", "relative_share", "time_cells", "unmapped_share"]
+                   "n_clips", "prior_share", "relative_share", "time_cells", "unmapped_share",
+                   "pooled_share"]
 #: Columns of ``layer_border_scores.csv`` (one row per step and layer).
 LAYER_BORDER_COLUMNS = ["layer", "depth", "step", "n_clips", "time_cells", "border_score",
                         "border_ci_low", "border_ci_high", "prior_border_score",
                         "relative_border_score", "relative_border_ci_low",
-                        "relative_border_ci_high", "unmapped_share"]
+                        "relative_border_ci_high", "unmapped_share", *POOLED_COLUMNS]
 #: Columns of the per-clip table ``layer_relevance.csv``.
 CLIP_COLUMNS = ["step", "video_id", "clip_index", "layer", "depth", "position", "relevance",
                 "share", "unmapped_share", "time_cells"]
@@ -195,13 +215,16 @@ def summarize_layers(rows: pd.DataFrame, prior: pd.DataFrame | None = None,
     """``layer_profiles.csv`` and ``layer_border_scores.csv`` from the per-clip rows (and the
     re-initialised copies' rows, with a ``seed`` column), per step and layer: mean share per
     frame with a bootstrap interval over clips, the prior's share, the relative profile and
-    the border scores (as :func:`~kvlrp.analysis.measures.profiles.summarize_group`)."""
+    the border scores (as :func:`~kvlrp.analysis.measures.profiles.summarize_group`), and the
+    pooled share and border scores over the same clips (module docstring; NaN without a
+    ``relevance`` column)."""
     profiles, borders = [], []
+    notes: dict[tuple[int, str], list[str]] = {}
     for (step, depth, layer), group in rows.groupby(["step", "depth", "layer"], sort=True):
         shares = _matrix(group.dropna(subset=["share"]))
         if shares.empty:
             continue
-        p = None
+        p, mine = None, None
         if prior is not None and not prior.empty:
             mine = prior[(prior["step"] == step) & (prior["layer"] == layer)]
             if len(mine):
@@ -212,23 +235,50 @@ def summarize_layers(rows: pd.DataFrame, prior: pd.DataFrame | None = None,
                 p = p.reindex(shares.index).to_numpy()
         table, border = summarize_group(shares.to_numpy(), p, n_boot=n_boot, seed=seed,
                                         level=level)
+        pooled, pooled_share, why = _pooled_layer(group, mine, shares.index, int(step),
+                                                  n_boot, seed, level)
+        if why:
+            notes[(int(step), str(layer))] = why
+            log_notes(f"step {step}, layer {layer}", why)
         lost = float(group.drop_duplicates(["video_id", "clip_index"])["unmapped_share"]
                      .mean())
         cells = int(group["time_cells"].iloc[0]) if "time_cells" in group else np.nan
         table = table.rename(columns={"mean_share": "share"})
         table["layer"], table["depth"], table["step"] = layer, int(depth), int(step)
         table["time_cells"], table["unmapped_share"] = cells, lost
+        table["pooled_share"] = table["position"].map(pooled_share).astype(np.float64)
         profiles.append(table)
         borders.append({"layer": layer, "depth": int(depth), "step": int(step),
-                        "time_cells": cells, "unmapped_share": lost, **border})
+                        "time_cells": cells, "unmapped_share": lost, **border, **pooled})
     if not profiles:
-        return pd.DataFrame(columns=PROFILE_COLUMNS), pd.DataFrame(columns=LAYER_BORDER_COLUMNS)
+        empty = pd.DataFrame(columns=LAYER_BORDER_COLUMNS)
+        empty.attrs["pooled_notes"] = notes
+        return pd.DataFrame(columns=PROFILE_COLUMNS), empty
     table = pd.concat(profiles, ignore_index=True)[PROFILE_COLUMNS]
     table = table.sort_values(["step", "depth", "position"], kind="stable")
-    return (table.reset_index(drop=True),
-            pd.DataFrame(borders)[LAYER_BORDER_COLUMNS].sort_values(["step", "depth"],
-                                                                    kind="stable")
-            .reset_index(drop=True))
+    border_table = (pd.DataFrame(borders)[LAYER_BORDER_COLUMNS]
+                    .sort_values(["step", "depth"], kind="stable").reset_index(drop=True))
+    border_table.attrs["pooled_notes"] = notes
+    return table.reset_index(drop=True), border_table
+
+
+def _pooled_layer(group: pd.DataFrame, prior: pd.DataFrame | None, clips: pd.Index, step: int,
+                  n_boot: int, seed: int,
+                  level: float) -> tuple[dict[str, float], dict[int, float], list[str]]:
+    """The pooled columns of one step and layer over the clips ``clips`` (``video_id,
+    clip_index``), the pooled share per position (empty where undefined) and the NaN
+    reasons."""
+    trained = clip_relevance(group)
+    if trained is None:
+        return dict.fromkeys(POOLED_COLUMNS, np.nan), {}, []
+    keys = pd.MultiIndex.from_arrays(
+        [np.full(len(clips), step, dtype=trained.index.get_level_values("step").dtype),
+         clips.get_level_values("video_id"), clips.get_level_values("clip_index")],
+        names=CLIP_KEY)
+    sums, prior_sums, _ = video_sums(trained, clip_relevance(prior), keys)
+    res = pooled_scores(sums, prior_sums, video_counts(len(sums), n_boot, seed), level)
+    share = {} if res.shares is None else dict(zip(trained.columns, res.shares))
+    return pooled_columns(res, level), share, res.notes
 
 
 def channel_sum_rows(sums: np.ndarray, n_clips: int, layer: str, step: int) -> pd.DataFrame:

@@ -114,13 +114,15 @@ def video_counts(n_videos: int, n_boot: int = N_BOOT, seed: int = 0) -> np.ndarr
 @dataclass
 class Pooled:
     """Pooled border scores of one group: point values and their bootstrap replicates
-    (NaN where the rule in the module docstring says undefined; ``notes`` say why)."""
+    (NaN where the rule in the module docstring says undefined; ``notes`` say why), and the
+    pooled shares ``p`` (None where the pooled total is not clear of 0)."""
 
     border: float
     boot_border: np.ndarray
     relative: float
     boot_relative: np.ndarray
     notes: list[str] = field(default_factory=list)
+    shares: np.ndarray | None = None
 
 
 def _clear_of_zero(point: np.ndarray | float, boot: np.ndarray,
@@ -171,6 +173,7 @@ def pooled_scores(trained: np.ndarray, prior: np.ndarray | None, counts: np.ndar
     if not total_ok:
         out.notes.append(f"pooled total {float(trained.sum()):.3g} not clear of 0")
         return out
+    out.shares = p
     if not _clear_of_zero(_inner(p), _inner(boot_p), level):
         out.notes.append("inner mean of the pooled shares not clear of 0")
         return out
@@ -206,13 +209,19 @@ def pooled_border(trained: np.ndarray, prior: np.ndarray | None, n_boot: int = N
     ``trained``, ``prior``: as in :func:`pooled_scores`.
     """
     res = pooled_scores(trained, prior, video_counts(len(trained), n_boot, seed), level)
+    return pooled_columns(res, level), res.notes
+
+
+def pooled_columns(res: Pooled, level: float = 0.95) -> dict[str, float]:
+    """The :data:`POOLED_COLUMNS` of :func:`pooled_scores`' result: point values and
+    percentile intervals (NaN where undefined)."""
     b_low, b_high = (percentile_interval(res.boot_border, level) if np.isfinite(res.border)
                      else (np.nan, np.nan))
     r_low, r_high = (percentile_interval(res.boot_relative, level)
                      if np.isfinite(res.relative) else (np.nan, np.nan))
     values = dict(zip(POOLED_COLUMNS, (res.border, b_low, b_high, res.relative, r_low,
                                        r_high)))
-    return {k: float(v) for k, v in values.items()}, res.notes
+    return {k: float(v) for k, v in values.items()}
 
 
 def pooled_relative_change(reference: tuple[np.ndarray, np.ndarray | None],

@@ -190,6 +190,14 @@ def _layer_blocks(run: Path, plots: Path) -> list[Block]:
                     Figure(png, "Share of each layer's relevance per input frame position, "
                                 "input at the top (below: relative to the re-initialised "
                                 "architecture's prior, where computed)"),
+                    Paragraph("B and relative B per layer as for the frame profile above "
+                              "(per clip, 95 % bootstrap over clips); *pooled relative* B "
+                              "sums the layer's relevance over all clips before dividing "
+                              "(95 % bootstrap over videos; n/a where a denominator's "
+                              "interval includes 0). Read the per-clip relative B for "
+                              "non-negative analyzers such as deep_taylor; for signed "
+                              "analyzers (cp_lrp, attnlrp, lrp.epsilon), whose totals at a "
+                              "layer can be near zero or negative, read the pooled one."),
                     Table(layer_border_view(fs.read_csv(borders_file)), borders_file)]
     channels_file = run / "concept_profiles.csv"
     if channels_file.exists():

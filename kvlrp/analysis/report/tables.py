@@ -231,7 +231,8 @@ def study_summary_view(table: pd.DataFrame) -> pd.DataFrame:
 
 def layer_border_view(borders: pd.DataFrame) -> pd.DataFrame:
     """Border scores per step and layer (``layer_border_scores.csv``): depth, time cells,
-    B and relative B with intervals."""
+    B and relative B with intervals (and the pooled relative B, where the table has it)."""
+    b = borders
     return pd.DataFrame({
         "step": borders["step"].astype(int).astype(str),
         "depth": borders["depth"].astype(int).astype(str),
@@ -241,6 +242,10 @@ def layer_border_view(borders: pd.DataFrame) -> pd.DataFrame:
                        for r in borders.itertuples()],
         "relative B [95% CI]": [ci(r.relative_border_score, r.relative_border_ci_low,
                                    r.relative_border_ci_high) for r in borders.itertuples()],
+        **({} if "pooled_relative_border_score" not in b.columns else {
+            "pooled relative B [95% CI]": [
+                ci(r.pooled_relative_border_score, r.pooled_relative_border_ci_low,
+                   r.pooled_relative_border_ci_high) for r in b.itertuples()]}),
     })
 
 

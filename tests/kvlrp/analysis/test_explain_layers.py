@@ -10,7 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kvlrp.analysis.measures.layer_profiles import CHANNEL_COLUMNS, PROFILE_COLUMNS
+from kvlrp.analysis.measures.layer_profiles import (
+    CHANNEL_COLUMNS,
+    LAYER_BORDER_COLUMNS,
+    PROFILE_COLUMNS,
+)
+from kvlrp.analysis.measures.pooled import POOLED_COLUMNS
 from kvlrp.cli import main
 
 COMMON = ["--clips-per-video", "2", "--prior-seeds", "1", "--heatmaps", "0",
@@ -46,6 +51,15 @@ def test_layer_tables_plot_and_summary(layer_run, capsys):
     frame = frame[frame["class"].astype(str) == "all"].sort_values("position")
     np.testing.assert_allclose(profiles[profiles["depth"] == 0]["share"],
                                frame["mean_share"], rtol=1e-6)
+    # ... and the same pooled border scores as border_scores.csv (same clips and videos)
+    layer_b = pd.read_csv(out / "layer_border_scores.csv")
+    assert list(layer_b.columns) == LAYER_BORDER_COLUMNS
+    frame_b = pd.read_csv(out / "border_scores.csv")
+    frame_b = frame_b[frame_b["class"].astype(str) == "all"].iloc[0]
+    input_b = layer_b[layer_b["depth"] == 0].iloc[0]
+    for column in POOLED_COLUMNS:
+        assert input_b[column] == pytest.approx(frame_b[column], rel=1e-9, nan_ok=True)
+    np.testing.assert_allclose(profiles[profiles["depth"] == 0]["pooled_share"].sum(), 1.0)
     clips = pd.read_csv(out / "layer_relevance.csv")
     assert clips.groupby(["layer", "video_id", "clip_index"])["share"].sum().round(9).eq(1).all()
     channels = pd.read_csv(out / "concept_profiles.csv")
@@ -73,6 +87,7 @@ def test_rerun_resumes_and_report_has_the_section(layer_run, capsys):
     report = (out / "report.md").read_text()
     assert "Where the preference arises" in report and "Channels of `conv2`" in report
     assert "plots/layer_profiles.png" in report
+    assert "pooled relative B" in report.split("Where the preference arises")[1]
     assert "Where the preference arises" in (out / "report.html").read_text()
 
 

@@ -11,6 +11,7 @@ import pytest
 from kvlrp.analysis.explain.layer_map import frame_centres, window_centres
 from kvlrp.analysis.measures.layer_profiles import (
     CHANNEL_COLUMNS,
+    LAYER_BORDER_COLUMNS,
     PROFILE_COLUMNS,
     cell_weights,
     channel_sum_rows,
@@ -24,6 +25,7 @@ from kvlrp.analysis.measures.layer_profiles import (
     time_cells,
     top_border_channels,
 )
+from kvlrp.analysis.measures.pooled import POOLED_COLUMNS
 
 # --- time axis and time cells ---
 
@@ -147,6 +149,72 @@ def test_summarize_layers_profiles_and_border_scores():
     prior.insert(1, "seed", 1000)
     profiles, borders = summarize_layers(rows, prior, n_boot=50)
     np.testing.assert_allclose(profiles["relative_share"], 1.0)
+
+
+def _signed_rows(clips: dict[str, list[list[float]]], layer: str, depth: int,
+                 seed: int | None = None) -> pd.DataFrame:
+    """Per-clip layer rows of ``video -> [clip relevance per input frame]`` at step 1."""
+    out = []
+    for vid, rels in clips.items():
+        frame = np.asarray(rels, dtype=np.float64)
+        rows = layer_rows(frame, np.zeros(len(frame)), 1, [vid] * len(frame),
+                          list(range(len(frame))), layer, depth, cells=frame.shape[1])
+        if seed is not None:
+            rows.insert(1, "seed", seed)
+        out.append(rows)
+    return pd.concat(out, ignore_index=True)
+
+
+def test_pooled_layer_border_scores_stay_defined_for_signed_relevance(caplog):
+    # a signed analyzer: each video has a clean clip, one whose total is +-1e-3 (its shares
+    # explode) and one with a negative total
+    clips, prior = {}, {}
+    for i in range(8):
+        clips[f"v{i}"] = [[3.0 + i % 3, 1.0, 1.5, 2.0],
+                          [0.6, 0.5, -0.4, -0.7 + (-1) ** i * 1e-3 * (i + 1)],
+                          [-0.5, 0.2, -0.3, -0.4]]
+        prior[f"v{i}"] = [[1.0, 2.0 + i % 2, 2.0, 1.0], [2.0, 3.0, 3.0, 1.0],
+                          [1.0, 1.0, 2.0, 1.0 + i % 3]]
+    # a second layer whose pooled total is about 0: pooled columns NaN, with the reason
+    zero = {f"v{i}": [[1.0, -1.0, 1.0, -1.0 + (-1) ** i * 0.1]] for i in range(8)}
+    rows = pd.concat([_signed_rows(clips, "attn", 1), _signed_rows(zero, "flat", 2)],
+                     ignore_index=True)
+    prior_rows = pd.concat([_signed_rows(prior, "attn", 1, seed=1000),
+                            _signed_rows(prior, "flat", 2,
+                                         seed=1000)], ignore_index=True)
+    with caplog.at_level("WARNING", logger="kvlrp.analysis.measures.pooled"):
+        profiles, borders = summarize_layers(rows, prior_rows, n_boot=300)
+    assert list(borders.columns) == LAYER_BORDER_COLUMNS
+    assert LAYER_BORDER_COLUMNS[-6:] == POOLED_COLUMNS
+    assert list(profiles.columns) == PROFILE_COLUMNS
+    row = borders.set_index("layer").loc["attn"]
+    # the per-clip estimator explodes: shares in the hundreds, B's interval across 0
+    assert rows["share"].abs().max() > 100
+    assert row["border_ci_low"] < 0 < row["border_ci_high"]
+    # the pooled one by hand: sum over all clips, divide once
+    total = np.sum([np.sum(r, axis=0) for r in clips.values()], axis=0)
+    p = total / total.sum()
+    np.testing.assert_allclose(p, np.array([31.8, 13.6, 6.4, 7.2 - 0.004]) / 58.996)
+    prior_total = np.sum([np.sum(r, axis=0) for r in prior.values()], axis=0)
+    q = prior_total / prior_total.sum()
+
+    def b(x: np.ndarray) -> float:
+        return float((x[0] + x[3]) / 2 / ((x[1] + x[2]) / 2))
+
+    assert row["pooled_border_score"] == pytest.approx(b(p), rel=1e-12)
+    assert row["pooled_relative_border_score"] == pytest.approx(b(p / q), rel=1e-12)
+    for name in ("pooled_border", "pooled_relative_border"):
+        score = "pooled_border_score" if name == "pooled_border" else \
+            "pooled_relative_border_score"
+        assert row[f"{name}_ci_low"] <= row[score] <= row[f"{name}_ci_high"]
+    attn = profiles[profiles["layer"] == "attn"].sort_values("position")
+    np.testing.assert_allclose(attn["pooled_share"], p, rtol=1e-12)
+    flat = borders.set_index("layer").loc["flat"]
+    assert np.isnan(flat[POOLED_COLUMNS].astype(float)).all()
+    assert profiles[profiles["layer"] == "flat"]["pooled_share"].isna().all()
+    assert "pooled total" in borders.attrs["pooled_notes"][(1, "flat")][0]
+    assert (1, "attn") not in borders.attrs["pooled_notes"]
+    assert "step 1, layer flat" in caplog.text
 
 
 def test_channel_table_of_two_workers_equals_one():
