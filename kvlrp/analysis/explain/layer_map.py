@@ -11,8 +11,13 @@ the input's centres by linear interpolation (extrapolated into the padding); pad
 cropping and upsampling shift or repeat positions; reshapes, flattening, permutes and
 concatenations move the centres with the elements; an element-wise or per-position layer
 keeps them; a layer that mixes every position (global pooling, a dense layer over a flat
-vector) gets their mean (one time cell: no frame resolution left). A layer no rule covers
-that changes the shape gets no centres, and neither does anything computed from it.
+vector) gets their mean (one time cell: no frame resolution left). A static ``keras.ops``
+slice (``GetItem``) slices the centres alike; an ``Embedding`` (a class token or position
+table looked up at indices computed from the shape) is a constant, from no frame (NaN);
+``MultiHeadAttention`` whose value tokens along the attention axes sit at one frame (spatial
+attention within a frame) keeps that frame, attention across frames gets no rule. A layer
+no rule covers that changes the shape gets no centres, and neither does anything computed
+from it.
 
 The measures (:mod:`kvlrp.analysis.measures.layer_profiles`) turn the relevance arriving at
 a layer's output and its centres into relevance per input frame.
@@ -20,6 +25,7 @@ a layer's output and its centres into relevance per input frame.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -139,14 +145,16 @@ class _Walker:
             outs = list(node.outputs)
             out_shape = tuple(outs[0].shape)
             result = (self.layer(node.operation, [c for c, _ in ins], [s for _, s in ins],
-                                 out_shape) if len(outs) == 1 else None)
+                                 out_shape, getattr(node, "arguments", None))
+                      if len(outs) == 1 else None)
             for t in outs:
                 tensors[id(t)] = (result, tuple(t.shape))
         return [tensors.get(id(t), (None, None))[0] for t in model.outputs]
 
     def layer(self, layer: Any, cs: list[np.ndarray | None], in_shapes: list[tuple],
-              out_shape: tuple) -> np.ndarray | None:
-        """The centres of one layer call's output (recorded under the layer's name)."""
+              out_shape: tuple, arguments: Any = None) -> np.ndarray | None:
+        """The centres of one layer call's output (recorded under the layer's name;
+        ``arguments``: the call's arguments, where the graph keeps them)."""
         import keras
 
         if isinstance(layer, keras.Model):
@@ -159,7 +167,7 @@ class _Walker:
                                           "in time")
             return None
         try:
-            out = _map_layer(layer, cs, in_shapes, out_shape)
+            out = _map_layer(layer, cs, in_shapes, out_shape, arguments)
         except Exception as err:  # a layer whose attributes are not as expected
             out, why = None, f"{type(err).__name__}: {err}"
         else:
@@ -174,18 +182,30 @@ def _size(value: Any) -> int:
 
 
 def _map_layer(layer: Any, cs: list[np.ndarray], in_shapes: list[tuple],
-               out_shape: tuple) -> np.ndarray | None:
+               out_shape: tuple, arguments: Any = None) -> np.ndarray | None:
     """Output centres of one (non-model) layer, None where no rule applies (each axis along
     which they do not change kept at size 1)."""
-    out = _map_uncompressed(layer, cs, in_shapes, out_shape)
+    out = _map_uncompressed(layer, cs, in_shapes, out_shape, arguments)
     return None if out is None else compress(out)
 
 
 def _map_uncompressed(layer: Any, cs: list[np.ndarray], in_shapes: list[tuple],
-                      out_shape: tuple) -> np.ndarray | None:
+                      out_shape: tuple, arguments: Any = None) -> np.ndarray | None:
     kind = type(layer).__name__
     c, in_shape = cs[0], in_shapes[0]
     rank = len(out_shape)
+    if kind == "GetItem":  # x[key] (keras.ops slicing): the centres sliced alike
+        key = _static_key(arguments)
+        if key is None:
+            return None
+        full = np.broadcast_to(c, (c.shape[0], *[_size(d) for d in in_shape[1:]]))
+        return full[key]
+    if kind == "Embedding" and rank == len(in_shape) + 1:
+        # a learned table looked up at integer indices (a class token, a position table):
+        # a constant, from no frame
+        return np.full((1,) * rank, np.nan)
+    if kind == "MultiHeadAttention":
+        return _attention(layer, cs, in_shapes, out_shape)
     if kind == "TimeDistributed":
         return _time_distributed(layer, c, in_shape, out_shape)
     if kind in ("Concatenate",):
@@ -232,6 +252,53 @@ def _map_uncompressed(layer: Any, cs: list[np.ndarray], in_shapes: list[tuple],
     if kind == "Dense" or rank == 2:
         return _mixed(c, rank)
     return None
+
+
+def _attention(layer: Any, cs: list[np.ndarray], in_shapes: list[tuple],
+               out_shape: tuple) -> np.ndarray | None:
+    """Attention mixes the value's tokens along its attention axes. Where those tokens sit at
+    one frame (or none: a class token), as in spatial attention within a frame, every output
+    token along those axes sits there; attention across frames gets no rule (where its mixed
+    tokens sit is a choice, not a fact: at a mean centre their relevance would go to the
+    middle frames)."""
+    value, shape = (cs[1], in_shapes[1]) if len(cs) > 1 else (cs[0], in_shapes[0])
+    rank = len(shape)
+    if len(out_shape) != rank:
+        return None
+    axes = getattr(layer, "attention_axes", None)
+    axes = (tuple(range(1, rank - 1)) if axes is None
+            else tuple(int(a) % rank for a in axes))
+    v = np.broadcast_to(value, (value.shape[0], *[_size(d) for d in shape[1:]]))
+    if not np.array_equal(np.broadcast_to(v[..., :1], v.shape), v, equal_nan=True):
+        return None  # centres change along the features
+    v = v[..., :1]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: no frame
+        low = np.nanmin(v, axis=axes, keepdims=True)
+        high = np.nanmax(v, axis=axes, keepdims=True)
+    if not np.array_equal(low, high, equal_nan=True):
+        return None
+    return np.broadcast_to(low, (1, *[_size(d) for d in out_shape[1:-1]], 1))
+
+
+def _static_key(arguments: Any) -> tuple | None:
+    """The key of a ``GetItem`` call when it is static (ints, slices with int bounds, None,
+    Ellipsis) and keeps the batch axis whole (a leading ``slice(None)``); else None."""
+    if arguments is None:
+        return None
+    args = list(getattr(arguments, "args", ()))
+    key = args[1] if len(args) > 1 else getattr(arguments, "kwargs", {}).get("key")
+    key = tuple(key) if isinstance(key, (list, tuple)) else (key,)
+
+    def static(k: Any) -> bool:
+        if isinstance(k, slice):
+            return all(v is None or isinstance(v, (int, np.integer))
+                       for v in (k.start, k.stop, k.step))
+        return k is None or k is Ellipsis or isinstance(k, (int, np.integer))
+
+    if not key or key[0] != slice(None) or not all(static(k) for k in key):
+        return None
+    return key
 
 
 def _mixed(c: np.ndarray, rank: int) -> np.ndarray:

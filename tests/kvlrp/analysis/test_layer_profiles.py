@@ -315,3 +315,28 @@ def test_every_layer_of_the_builders_is_placed_in_time(builder):
         assert (np.diff(t) >= 0).all() and t[-1] > t[0], name
         inside = t[(t >= 0) & (t <= 7)]
         assert inside.size >= 2 and t.min() >= -4 and t.max() <= 11, name
+
+
+def test_transformer_token_layers_are_placed_up_to_attention_across_time():
+    import kvlrp.models as models
+
+    small = dict(frames=4, size=16, dim=16, heads=2, mlp_dim=32)
+    # TimeSformer: position tables and the class token are looked up at indices computed by
+    # keras.ops slicing (GetItem); the tables are constants (no frame), so the class tokens
+    # are unmapped and the patch tokens keep their frame up to the temporal attention
+    lmap = frame_centres(models.timesformer_small(4, depth=1, **small))
+    assert lmap.cells("space_positions_add") == 4
+    c = np.broadcast_to(lmap.centres["space_positions_add"], (4, 5, 1))
+    assert np.isnan(c[:, 0]).all()  # the class token copies
+    np.testing.assert_allclose(c[:, 1:, 0], np.repeat(np.arange(4.0)[:, None], 4, axis=1))
+    assert lmap.cells("block0_time_attention_ln") == 4
+    assert "block0_time_attention" in lmap.unmapped  # attention across frames: no rule
+    # ViViT: spatial attention within a tubelet keeps its frame (the spatial class token
+    # takes its tubelet's); the temporal transformer is the first layer left out
+    lmap = frame_centres(models.vivit_small(4, **small))
+    for name in ("spatial0_attention", "spatial1_mlp_add", "spatial_class", "frame_tokens"):
+        assert lmap.cells(name) == 2, name
+    np.testing.assert_allclose(lmap.centres["spatial_class"].ravel(), [0.5, 2.5])
+    assert lmap.cells("temporal0_attention_ln") == 2
+    assert np.isnan(lmap.centres["temporal0_attention_ln"].ravel()[0])  # temporal class
+    assert "temporal0_attention" in lmap.unmapped
