@@ -12,7 +12,13 @@ study pass ``.`` as ARCH). Recomputed:
   ``B = mean(p[0], p[L-1]) / mean(p[1..L-2])`` of the mean share profile over the clips
   (``frame_relevance.csv``), and the relative border score: ``B`` of ``mean / prior``
   normalised to mean 1, the prior being each clip's share averaged over the re-initialised
-  seeds (``frame_relevance_prior.csv``) and then over the clips.
+  seeds (``frame_relevance_prior.csv``) and then over the clips;
+- the pooled (ratio-of-sums) scores: ``p = sum over clips of the relevance per position /
+  the sum of all of it``, the prior's ``q`` the same per re-initialised seed over the same
+  clips, averaged over the seeds; pooled relative ``B = B(p / q)`` (where the table holds NaN
+  because a denominator's interval includes 0, the recomputed point value is printed but
+  not compared);
+- the test accuracy at the val-selected step and the test gain.
 
 Exits 1 if any value differs by more than 1e-6 (relative).
 """
@@ -57,6 +63,27 @@ def border_scores(explain: Path, step: int) -> tuple[float, float]:
     return border(mean), border(ratio / ratio.mean())
 
 
+def pooled_relative_border(explain: Path, step: int) -> float:
+    frame = pd.read_csv(explain / "frame_relevance.csv")
+    frame = frame[frame["step"] == step]
+    sums = frame.pivot_table(index=["video_id", "clip_index"], columns="position",
+                             values="relevance")
+    p = sums.to_numpy().sum(axis=0)
+    p = p / p.sum()
+    prior_file = explain / "frame_relevance_prior.csv"
+    prior = pd.read_csv(prior_file) if prior_file.stat().st_size else pd.DataFrame()
+    prior = prior[prior["step"] == step] if len(prior) else prior
+    if not len(prior):
+        return math.nan
+    qs = []
+    for _, rows in prior.groupby("seed"):
+        per_clip = rows.pivot_table(index=["video_id", "clip_index"], columns="position",
+                                    values="relevance").reindex(sums.index)
+        q = np.nansum(per_clip.to_numpy(), axis=0)
+        qs.append(q / q.sum())
+    return border(p / np.mean(qs, axis=0))
+
+
 def compare(study: Path, seed: int) -> list[tuple[str, float, float]]:
     """``(quantity, table value, recomputed value)`` for one seed."""
     seeds = pd.read_csv(study / "study_seeds.csv").set_index("seed")
@@ -64,6 +91,11 @@ def compare(study: Path, seed: int) -> list[tuple[str, float, float]]:
     train_step = int(seeds.loc[seed, "train_step"])
     rows = [("test_accuracy_train_step", float(seeds.loc[seed, "test_accuracy_train_step"]),
              video_accuracy(run / "strides", train_step))]
+    selected = int(seeds.loc[seed, "selected_step"])
+    at_selected = video_accuracy(run / "strides", selected)
+    rows.append((f"test_accuracy_selected_step ({selected})",
+                 float(seeds.loc[seed, "test_accuracy_selected_step"]), at_selected))
+    rows.append(("test_gain", float(seeds.loc[seed, "test_gain"]), at_selected - rows[0][2]))
     folders = json.loads((study / "summary.json").read_text()).get(
         "explain_folders", {"natural": "explain"})
     table = pd.read_csv(study / "study_border.csv")
@@ -76,6 +108,10 @@ def compare(study: Path, seed: int) -> list[tuple[str, float, float]]:
             rows.append((f"border_score {kind} step {r.step}", float(r.border_score), b))
             rows.append((f"relative_border_score {kind} step {r.step}",
                          float(r.relative_border_score), rel))
+            if "pooled_relative_border_score" in table:
+                rows.append((f"pooled_relative_border_score {kind} step {r.step}",
+                             float(r.pooled_relative_border_score),
+                             pooled_relative_border(run / sub, int(r.step))))
     return rows
 
 
@@ -93,9 +129,11 @@ def main(argv: list[str]) -> int:
     print(f"{'quantity':<{width}}  {'table':>12}  {'recomputed':>12}")
     bad = 0
     for name, table, mine in rows:
-        ok = _same(table, mine)
+        undefined = name.startswith("pooled") and math.isnan(table)
+        ok = undefined or _same(table, mine)
         bad += not ok
-        print(f"{name:<{width}}  {table:>12.6g}  {mine:>12.6g}  {'' if ok else 'DIFFERS'}")
+        note = "(NaN in the table: a denominator not clear of 0)" if undefined else ""
+        print(f"{name:<{width}}  {table:>12.6g}  {mine:>12.6g}  {note if ok else 'DIFFERS'}")
     print("all match" if not bad else f"{bad} value(s) differ")
     return 1 if bad else 0
 
