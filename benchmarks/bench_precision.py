@@ -186,9 +186,9 @@ def measure_accuracy(shards: Path, work: Path, seeds: list[int], epochs: int) ->
                 "val loss": float(kept["val_loss"].iloc[0]),
                 "best val video acc. (any epoch)": float(history["val_video_accuracy"].max()),
                 "test video acc. (step 1)": test["video_accuracy"],
-                # median over every epoch of the run (a resumed run's info counts only the
-                # epochs trained after the resume)
-                "train clips/s": float(history["clips_per_second"].median()),
+                # over every epoch of the run (clips / seconds: the harmonic mean, as kvlrp
+                # train reports it; a resumed run's info counts only the epochs after resuming)
+                "train clips/s": float(len(history) / (1.0 / history["clips_per_second"]).sum()),
                 "wall min": (time.perf_counter() - start) / 60,
             })
             print(rows[-1], flush=True)
