@@ -17,10 +17,17 @@ Arguments
                      spec's seeded weights.
     ``--inputs``     optional ``.npy`` batch ``[batch, *input_shape]``; default
                      ``spec.make_inputs(model, n=batch)`` (uniform in [-1, 1], seeded).
-    ``--batch``      batch size (default 8); ``--repeats`` timed calls (default 5) after
-                     ``--warmup`` untimed calls (default 1); ``--analyzers`` (default
+    ``--batch``      batch size (default 8); ``--repeats`` timed rounds (default 5) after
+                     ``--warmup`` untimed rounds (default 1); ``--analyzers`` (default
                      ``deep_taylor gradient``); ``--threads`` TensorFlow intra-op threads
-                     (default: TensorFlow's choice).
+                     (default: TensorFlow's choice); ``--relevance-out`` a ``.npy`` for
+                     deep_taylor's relevance of the inputs (to compare with ours).
+
+Timing: the baseline ``tape`` (the graph's input gradient of each clip's top logit, a Keras
+backend function as iNNvestigate's analyzers are) and every analyzer run in this one process,
+interleaved: each round calls every method once, in an order rotated per round
+(``_interleave.round_orders``); an analyzer's ``median_paired_ratio`` is the median over rounds
+of its time over that round's tape time.
 
 Output: exactly one JSON line on stdout (everything else goes to stderr)::
 
@@ -28,8 +35,9 @@ Output: exactly one JSON line on stdout (everything else goes to stderr)::
      "model": "c3d_bench", "batch": 8, "input_shape": [16, 112, 112, 3], "repeats": 5,
      "warmup": 1, "n_parameters": 3046858,
      "forward_s": {"median": ..., "times": [...]},
+     "tape": {"setup_s": ..., "median_s": ..., "times": [...]},
      "analyzers": {"deep_taylor": {"setup_s": ..., "median_s": ..., "times": [...],
-                                   "peak_rss_mb": ...},
+                                   "median_paired_ratio": ..., "peak_rss_mb": ...},
                    "gradient": {...}},
      "peak_rss_mb": ...}
 
@@ -54,6 +62,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _interleave import round_orders, summarize  # noqa: E402  (pure Python)
 from innvestigate_zoo import build_keras2, spec  # noqa: E402
 
 
@@ -83,6 +93,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--analyzers", nargs="+", default=["deep_taylor", "gradient"])
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: default)")
+    parser.add_argument("--relevance-out", type=Path,
+                        help="write deep_taylor's relevance of the inputs to this .npy")
     args = parser.parse_args(argv)
     if args.model not in spec.ZOO:
         parser.error(f"--model {args.model!r} is not a zoo spec; choose from {sorted(spec.ZOO)}")
@@ -128,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         "library": "innvestigate",
         "innvestigate": _version("innvestigate"),
         "tensorflow": tf.__version__,
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
         "model": args.model,
         "batch": args.batch,
         "input_shape": list(model_spec.input_shape),
@@ -137,26 +150,52 @@ def main(argv: list[str] | None = None) -> int:
         "forward_s": {"median": statistics.median(forward), "times": forward},
         "analyzers": {},
     }
-    for name in args.analyzers:
-        kwargs = dict(spec.ANALYZER_KWARGS.get(name, {}))
+    # every method in this process, interleaved round by round; the baseline is the graph's
+    # own input gradient of the top logit (what a tf.function tape gradient is in TF 2.14's
+    # graph mode), built and run like iNNvestigate's analyzers (a Keras backend function)
+    calls = {"tape": _tape_function(model, x)}
+    setups = {}
+    for name in ["tape", *args.analyzers]:
         start = time.perf_counter()
-        analyzer = innvestigate.create_analyzer(name, model, **kwargs)
-        analyzer.analyze(x)  # builds the analysis graph
-        setup = time.perf_counter() - start
-        for _ in range(args.warmup):
-            analyzer.analyze(x)
-        times = timed(lambda analyzer=analyzer: analyzer.analyze(x), args.repeats)
-        result["analyzers"][name] = {
-            "setup_s": setup,
-            "median_s": statistics.median(times),
-            "times": times,
-            "peak_rss_mb": peak_rss_mb(),
-        }
-        print(f"{name}: median {statistics.median(times):.3f} s over {args.repeats} calls",
-              file=sys.stderr)
+        if name != "tape":
+            analyzer = innvestigate.create_analyzer(
+                name, model, **dict(spec.ANALYZER_KWARGS.get(name, {})))
+            calls[name] = lambda analyzer=analyzer: analyzer.analyze(x)
+        first = calls[name]()  # builds the graph
+        setups[name] = (time.perf_counter() - start, peak_rss_mb())
+        if name == "deep_taylor" and args.relevance_out is not None:
+            np.save(args.relevance_out, np.asarray(first, dtype=np.float32))
+    for _ in range(args.warmup):
+        for call in calls.values():
+            call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for order in round_orders(list(calls), args.repeats):
+        for name in order:
+            start = time.perf_counter()
+            calls[name]()
+            times[name].append(time.perf_counter() - start)
+    result["tape"] = {"setup_s": setups["tape"][0], **summarize(times["tape"])}
+    for name in args.analyzers:
+        result["analyzers"][name] = {"setup_s": setups[name][0],
+                                     **summarize(times[name], times["tape"]),
+                                     "peak_rss_mb": setups[name][1]}
+        print(f"{name}: median {statistics.median(times[name]):.3f} s over {args.repeats} "
+              f"rounds, {result['analyzers'][name]['median_paired_ratio']:.2f}x the tape "
+              "gradient", file=sys.stderr)
     result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result), flush=True)
     return 0
+
+
+def _tape_function(model, x: np.ndarray):
+    """A no-argument call of the compiled input gradient of each clip's top logit."""
+    import tensorflow as tf
+
+    logits = model.output
+    top = tf.one_hot(tf.argmax(logits, axis=-1), tf.shape(logits)[-1])
+    grad = tf.gradients(tf.reduce_sum(logits * top), model.inputs[0])[0]
+    function = tf.compat.v1.keras.backend.function(model.inputs, [grad])
+    return lambda: function([x])[0]
 
 
 def _version(package: str) -> str:

@@ -23,6 +23,8 @@ The tables are printed and written to ``benchmarks/results/precision.md``.
 
     python benchmarks/bench_precision.py                 # speed
     python benchmarks/bench_precision.py --accuracy      # speed and the 6 training runs
+    python benchmarks/bench_precision.py --accuracy --no-speed --epochs 30 --work DIR
+                                                         # the demo's 30 epochs; resumable
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=6, help="timed rounds (speed)")
     parser.add_argument("--steps", type=int, default=20, help="steps per round and setting")
     parser.add_argument("--accuracy", action="store_true", help="also the 6 training runs")
+    parser.add_argument("--no-speed", action="store_true",
+                        help="skip the speed rounds (e.g. to finish an interrupted --accuracy "
+                        "run: with the same --work, each training resumes from its last epoch)")
     parser.add_argument("--epochs", type=int, default=12, help="epochs per training run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", default=str(RESULTS), help="results markdown file")
@@ -181,7 +186,9 @@ def measure_accuracy(shards: Path, work: Path, seeds: list[int], epochs: int) ->
                 "val loss": float(kept["val_loss"].iloc[0]),
                 "best val video acc. (any epoch)": float(history["val_video_accuracy"].max()),
                 "test video acc. (step 1)": test["video_accuracy"],
-                "train clips/s": result.info.extra["clips_per_second"],
+                # over every epoch of the run (clips / seconds: the harmonic mean, as kvlrp
+                # train reports it; a resumed run's info counts only the epochs after resuming)
+                "train clips/s": float(len(history) / (1.0 / history["clips_per_second"]).sum()),
                 "wall min": (time.perf_counter() - start) / 60,
             })
             print(rows[-1], flush=True)
@@ -199,6 +206,9 @@ def accuracy_table(rows: list[dict]) -> list[str]:
         if mine:
             lines.append(f"| mean {precision} | | | " + " | ".join(
                 f"{statistics.mean(r[c] for r in mine):.3f}" for c in cols[3:]) + " |")
+            lines.append(f"| spread (max - min) {precision} | | | " + " | ".join(
+                f"{max(r[c] for r in mine) - min(r[c] for r in mine):.3f}" for c in cols[3:])
+                + " |")
     return lines
 
 
@@ -209,19 +219,19 @@ def main(argv=None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         shards = Path(args.data) if args.data else demo_shards(work)
         load_before = os.getloadavg()
-        rates = measure_speed(shards, args.rounds, args.steps)
         lines = [
             "# Training precision: float32 against bfloat16 (mixed_bfloat16), c3d_small",
             "",
             f"Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. The demo's "
-            "c3d_small (widths 16 32 64, dense 128), 8x56x56 clips, batches of 16, Adam; "
-            f"{args.rounds} interleaved rounds of {args.steps} steps per setting after a "
-            f"warm-up, in one process. Load average before: {load_before[0]:.1f}.",
+            "c3d_small (widths 16 32 64, dense 128), 8x56x56 clips, batches of 16, Adam. "
+            f"Load average before: {load_before[0]:.1f}.",
             _machine.machine_line(),
             bf16_line(),
-            "",
-            *speed_table(rates),
         ]
+        if not args.no_speed:
+            rates = measure_speed(shards, args.rounds, args.steps)
+            lines += ["", f"{args.rounds} interleaved rounds of {args.steps} steps per setting "
+                      "after a warm-up, in one process:", "", *speed_table(rates)]
         if args.accuracy:
             rows = measure_accuracy(shards, work, args.seeds, args.epochs)
             lines += ["", f"## Accuracy: {args.epochs} epochs x 40 batches of 16, seeds "

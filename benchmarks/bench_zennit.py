@@ -5,8 +5,11 @@ as ``bench_analyzers.py`` (run by it with a Python that has ``torch`` and ``zenn
 
 (``tox -e zennit`` builds that Python: torch 2.13.0, zennit 1.0.0.)
 
-Prints one JSON line: median times of the input gradient and of z+ (every Conv3d / Linear,
-max pooling by its gradient, winner-take-all), peak RSS and the relevance / logit ratio.
+``--weights`` / ``--inputs`` take the npz / npy another benchmark saved (the same weights and
+clips as ours); the gradient and z+ run interleaved round by round (``_interleave``), z+'s
+``median_paired_ratio`` is over its own gradient. Prints one JSON line: median times of the
+input gradient and of z+ (every Conv3d / Linear, max pooling by its gradient,
+winner-take-all), peak RSS and the relevance / logit ratio.
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "helpers"))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+from _interleave import round_orders, summarize  # noqa: E402  (pure Python)
 from innvestigate_zoo import spec as zoo_spec  # noqa: E402  (numpy only)
 from zennit_loading import import_zennit  # noqa: E402  (importlib only)
 
@@ -74,6 +80,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--weights", help="npz with weights/<layer>/<i> keys (default: the "
+                        "spec's seeded weights)")
+    parser.add_argument("--inputs", help=".npy batch [batch, *input_shape] (default: seeded)")
     args = parser.parse_args(argv)
     import torch
 
@@ -86,9 +95,15 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(os.cpu_count() or 1)
     model_spec = zoo_spec.get_spec(args.model)
-    model = build_torch(model_spec, zoo_spec.make_weights(model_spec))
-    x = torch.from_numpy(zoo_spec.make_inputs(model_spec, n=args.batch)
-                         .transpose(0, 4, 1, 2, 3).copy())
+    if args.weights:
+        with np.load(args.weights) as data:
+            weights = zoo_spec.unflatten_weights({k: data[k] for k in data.files})
+    else:
+        weights = zoo_spec.make_weights(model_spec)
+    model = build_torch(model_spec, weights)
+    inputs = (np.load(args.inputs).astype(np.float32) if args.inputs
+              else zoo_spec.make_inputs(model_spec, n=args.batch))
+    x = torch.from_numpy(inputs.transpose(0, 4, 1, 2, 3).copy())
     with torch.no_grad():
         logits = model(x)
     onehot = torch.nn.functional.one_hot(logits.argmax(1), logits.shape[1]).float()
@@ -110,19 +125,23 @@ def main(argv=None) -> int:
            "model": args.model, "batch": args.batch, "analyzers": {}}
     if note:
         out["note"] = note
-    for name, fn in (("gradient", gradient), ("z_plus", zplus)):
-        result = fn()
-        for _ in range(args.warmup):
+    calls = {"gradient": gradient, "z_plus": zplus}
+    results = {name: fn() for name, fn in calls.items()}
+    for _ in range(args.warmup):
+        for fn in calls.values():
             fn()
-        times = []
-        for _ in range(args.repeats):
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for order in round_orders(list(calls), args.repeats):  # interleaved, as ours
+        for name in order:
             t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        entry = {"median_s": statistics.median(times), "times": times}
+            calls[name]()
+            times[name].append(time.perf_counter() - t0)
+    for name in calls:
+        entry = summarize(times[name], times["gradient"] if name != "gradient" else None)
         if name == "z_plus":
             top = logits.max(1).values.clamp(min=0)
-            entry["relevance_over_logit"] = (result.sum(dim=(1, 2, 3, 4)) / top).tolist()
+            entry["relevance_over_logit"] = (
+                results[name].sum(dim=(1, 2, 3, 4)) / top).tolist()
         out["analyzers"][name] = entry
     out["logits_top"] = logits.max(1).values.tolist()
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
