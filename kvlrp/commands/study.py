@@ -14,7 +14,12 @@ import argparse
 
 from kvlrp.commands.shared import preflight
 from kvlrp.commands.shared.errors import CommandError, bad_input_is_a_command_error
-from kvlrp.commands.shared.options import count_or_all, non_negative_int, positive_int
+from kvlrp.commands.shared.options import (
+    add_precision_option,
+    count_or_all,
+    non_negative_int,
+    positive_int,
+)
 from kvlrp.commands.train import MODELS, model_kwargs
 
 #: ``kvlrp.analysis.study_architectures.COMMON_ANALYZER`` (not imported: it would import the
@@ -67,6 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flip-videos", type=positive_int, default=24)
     parser.add_argument("--flip-fill", default="freeze", choices=["mean", "zero", "freeze"])
     parser.add_argument("--n-boot", type=positive_int, default=1000)
+    add_precision_option(parser)
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -118,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
     train_kwargs = {"clip_len": args.clip_len, "step": args.step, "size": args.size,
                     "epochs": args.epochs, "batch_size": args.batch_size,
                     "steps_per_epoch": args.steps_per_epoch}
+    if args.precision != "float32":  # float32 runs keep their resume settings unchanged
+        train_kwargs["precision"] = args.precision
     explain_kwargs = {"clips_per_video": args.explain_clips, "prior_seeds": args.prior_seeds,
                       "flip_videos": args.flip_videos, "flip_fill": args.flip_fill}
     shared = {"seeds": args.seeds, "explain_steps": args.explain_steps,

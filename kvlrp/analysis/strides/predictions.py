@@ -154,8 +154,8 @@ def stride_predictions(
             for st in resumed))
     try:
         if pending:
-            _run_videos(_compiled(model), videos, make_clips, pending, control_seed, checkpoint_every,
-                        batch_size, on_video, progress)
+            _run_videos(_compiled(model), videos, make_clips, pending, control_seed,
+                        checkpoint_every, batch_size, on_video, progress)
             for st in pending:
                 st.flush(complete=True)
     except BaseException:
