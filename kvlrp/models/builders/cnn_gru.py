@@ -80,7 +80,7 @@ def cnn_gru_small(
     if frame_features == "average":
         frame_cnn.add(layers.GlobalAveragePooling2D(name="frame_features"))
     elif frame_features == "grid":
-        frame_cnn.add(layers.Conv2D(int(grid_channels), 1, activation="relu", use_bias=bias,
+        frame_cnn.add(layers.Conv2D(int(grid_channels), 1, use_bias=bias,
                                     name="grid"))
         frame_cnn.add(layers.Flatten(name="frame_features"))
     else:
