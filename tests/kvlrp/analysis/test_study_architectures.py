@@ -166,35 +166,16 @@ def test_study_refuses_model_option_for_one_architecture(tmp_path, capsys):
 
 # --- the tiny study, independent recomputation ---------------------------------------------
 
-def _video_accuracy(strides: Path, step: int) -> float:
-    """Video accuracy from the clip probabilities: mean over a video's clips, argmax."""
-    clips = pd.read_csv(strides / "clip_predictions.csv")
-    clips = clips[(clips["control"] == "none") & (clips["step"] == step)]
-    probs = [c for c in clips.columns if c.startswith("prob_")]
-    per_video = clips.groupby("video_id")[probs + ["label_index"]].mean()
-    predicted = per_video[probs].to_numpy().argmax(axis=1)
-    return float((predicted == per_video["label_index"].to_numpy()).mean())
+def _reproduction():
+    """``benchmarks/reproduce_study_seed.py`` as a module: the recomputation from the per-clip
+    outputs with numpy / pandas only, independent of the package."""
+    import importlib.util
 
-
-def _border(profile: np.ndarray) -> float:
-    return float((profile[0] + profile[-1]) / 2 / profile[1:-1].mean())
-
-
-def _border_scores(explain: Path, step: int) -> tuple[float, float]:
-    """(B, relative B) from the per-clip shares (and the prior's) at ``step``."""
-    frame = pd.read_csv(explain / "frame_relevance.csv")
-    frame = frame[frame["step"] == step]
-    shares = frame.pivot_table(index=["video_id", "clip_index"], columns="position",
-                               values="share")
-    mean = shares.to_numpy().mean(axis=0)
-    prior = pd.read_csv(explain / "frame_relevance_prior.csv")
-    prior = prior[prior["step"] == step]
-    if not len(prior):
-        return _border(mean), math.nan
-    per_clip = prior.groupby(["video_id", "clip_index", "position"])["share"].mean().unstack()
-    per_clip = per_clip.reindex(shares.index)
-    ratio = mean / np.nanmean(per_clip.to_numpy(), axis=0)
-    return _border(mean), _border(ratio / ratio.mean())
+    spec = importlib.util.spec_from_file_location(
+        "reproduce_study_seed", REPO / "benchmarks" / "reproduce_study_seed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.slow
@@ -252,19 +233,20 @@ def test_two_architectures_end_to_end(synthetic_shards, tmp_path, capsys, caplog
     assert "cnn_gru_small" in (out / "report.html").read_text(encoding="utf-8")
 
     # the held-out check: one seed's accuracy and border scores from its per-clip outputs
+    reproduce = _reproduction()
     seed_dir = out / "cnn_gru_small" / "seed4"
     row = pd.read_csv(out / "cnn_gru_small" / "study_seeds.csv").set_index("seed").loc[4]
-    assert _video_accuracy(seed_dir / "strides", 1) == pytest.approx(
+    assert reproduce.video_accuracy(seed_dir / "strides", 1) == pytest.approx(
         row["test_accuracy_train_step"])
     border = pd.read_csv(out / "cnn_gru_small" / "study_border.csv")
     for kind, sub in (("natural", "explain"), ("common", "explain_common")):
-        b, rel = _border_scores(seed_dir / sub, 1)
+        b, rel = reproduce.border_scores(seed_dir / sub, 1)
         mine = border[(border["seed"] == 4) & (border["step"] == 1)
                       & (border["analyzer_kind"] == kind)].iloc[0]
         assert b == pytest.approx(mine["border_score"], rel=1e-6)
         assert rel == pytest.approx(mine["relative_border_score"], rel=1e-6)
     # ... and the table across architectures is the mean of its two seeds
-    both = [_border_scores(out / "cnn_gru_small" / f"seed{s}" / "explain_common", 1)[1]
+    both = [reproduce.border_scores(out / "cnn_gru_small" / f"seed{s}" / "explain_common", 1)[1]
             for s in (3, 4)]
     r = table[(table["model"] == "cnn_gru_small") & (table["analyzer_kind"] == "common")].iloc[0]
     assert r["relative_border_score_step1"] == pytest.approx(np.mean(both), rel=1e-6)
