@@ -128,7 +128,8 @@ class ArchitectureData:
     videos: pd.DataFrame
     #: ``seed, control, video_accuracy`` of the control rows (``control != "none"``).
     controls: pd.DataFrame
-    #: ``seed, analyzer_kind, step, position, mean_share, prior_share`` (class ``all``).
+    #: ``seed, analyzer_kind, step, position, mean_share, prior_share, pooled_share,
+    #: pooled_prior_share`` (class ``all``).
     profiles: pd.DataFrame
 
 
@@ -155,7 +156,8 @@ def read_architecture(arch_dir: str | Path, model: str | None = None) -> Archite
         for kind, sub in folders.items():
             p = pd.read_csv(run / sub / "frame_relevance_summary.csv")
             p = p[p["class"].astype(str) == "all"]
-            profiles.append(p[["step", "position", "mean_share", "prior_share"]].assign(
+            profiles.append(_with_pooled_shares(
+                p[["step", "position", "mean_share", "prior_share"]], run / sub).assign(
                 seed=seed, analyzer_kind=kind))
     return ArchitectureData(
         model=model or str(summary.get("train", {}).get("model", arch_dir.name)),
@@ -163,6 +165,29 @@ def read_architecture(arch_dir: str | Path, model: str | None = None) -> Archite
         videos=pd.concat(videos, ignore_index=True),
         controls=pd.concat(controls, ignore_index=True),
         profiles=pd.concat(profiles, ignore_index=True))
+
+
+def _with_pooled_shares(profile: pd.DataFrame, explain_dir: Path) -> pd.DataFrame:
+    """``profile`` with ``pooled_share`` and ``pooled_prior_share`` per step and position
+    (:func:`~kvlrp.analysis.measures.pooled.pooled_profiles`; NaN without per-clip relevance)."""
+    from kvlrp.analysis.measures.pooled import pooled_profiles
+
+    profile = profile.assign(pooled_share=np.nan, pooled_prior_share=np.nan)
+    frame = pd.read_csv(explain_dir / "frame_relevance.csv")
+    if "relevance" not in frame.columns:
+        return profile
+    prior_file = explain_dir / "frame_relevance_prior.csv"
+    prior = pd.read_csv(prior_file) if prior_file.exists() and prior_file.stat().st_size \
+        else None
+    for step in profile["step"].unique():
+        p, q = pooled_profiles(frame, prior, int(step))
+        rows = profile.index[profile["step"] == step]
+        positions = profile.loc[rows, "position"].to_numpy(int)
+        if len(p) > positions.max(initial=-1):
+            profile.loc[rows, "pooled_share"] = p[positions]
+            if q is not None:
+                profile.loc[rows, "pooled_prior_share"] = q[positions]
+    return profile
 
 
 def _interval(row: dict, name: str, values: Sequence[float], bounds: bool = True) -> None:

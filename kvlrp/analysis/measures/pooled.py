@@ -102,6 +102,23 @@ def video_sums(trained: pd.DataFrame, prior: pd.DataFrame | None,
     return sums.to_numpy(np.float64), stacked, videos
 
 
+def pooled_profiles(frame: pd.DataFrame, prior: pd.DataFrame | None,
+                    step: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The pooled shares ``p`` of one step's clips (all classes) and the prior's ``q`` (each
+    re-initialised seed's pooled shares over the same clips, averaged over the seeds), for a
+    plot of the profiles behind the pooled scores (no interval, no NaN rule)."""
+    trained = clip_relevance(frame[frame["step"] == step])
+    if trained is None:
+        return np.array([]), None
+    rows = None if prior is None or prior.empty else prior[prior["step"] == step]
+    sums, prior_sums, _ = video_sums(trained, clip_relevance(rows), trained.index)
+    p = sums.sum(axis=0) / sums.sum()
+    if prior_sums is None:
+        return p, None
+    per_seed = prior_sums.sum(axis=1)
+    return p, np.mean(per_seed / per_seed.sum(axis=1, keepdims=True), axis=0)
+
+
 def video_counts(n_videos: int, n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
     """``[n_boot, n_videos]``: how often each video is drawn in each bootstrap resample
     (from :func:`~kvlrp.analysis.measures.bootstrap.bootstrap_indices`)."""

@@ -86,18 +86,17 @@ def _tagged(summary: dict, name: str) -> pd.DataFrame:
 
 
 def _profiles(summary: dict, seeds: pd.DataFrame) -> pd.DataFrame:
-    """Mean share and prior share per position at each seed's training step, per
-    architecture and analyzer kind (``frame_relevance_summary.csv``, class ``all``)."""
+    """Shares per position at each seed's training step (mean and pooled, and the prior's),
+    per architecture and analyzer kind, as the study reads them back
+    (:func:`~kvlrp.analysis.study_architectures.read_architecture`)."""
+    from kvlrp.analysis.study_architectures import read_architecture
+
     parts = []
     for model in summary["models"]:
-        study = Path(summary["studies"][model])
-        folders = json.loads((study / "summary.json").read_text()).get(
-            "explain_folders", {"natural": "explain"})
-        for r in seeds[seeds["model"] == model].itertuples():
-            for kind, sub in folders.items():
-                p = fs.read_csv(study / f"seed{r.seed}" / sub / "frame_relevance_summary.csv")
-                p = p[(p["class"].astype(str) == "all") & (p["step"] == r.train_step)]
-                parts.append(p.assign(model=model, seed=r.seed, analyzer_kind=kind))
+        profiles = read_architecture(summary["studies"][model], model).profiles
+        steps = seeds[seeds["model"] == model].set_index("seed")["train_step"]
+        at_train = profiles["step"].to_numpy() == profiles["seed"].map(steps).to_numpy()
+        parts.append(profiles[at_train].assign(model=model))
     return pd.concat(parts, ignore_index=True)
 
 

@@ -192,16 +192,18 @@ def _seed_interval(values: pd.Series) -> tuple[float, float, float]:
 
 def plot_architectures(border: pd.DataFrame, seeds: pd.DataFrame, profiles: pd.DataFrame,
                        models: list[str], path: str | Path) -> Path:
-    """Small multiples, one column per architecture. Top: relative border score per explained
-    step (raw where no prior was computed), mean over seeds with its 95 % t-interval, for the
-    natural and the common analyzer. Middle: the val-selected test gain per seed with its
-    paired interval, and the mean over seeds with its t-interval. Bottom: the mean share per
-    frame position at the training step (mean over seeds) and the prior's shares."""
+    """Small multiples, one column per architecture. Top: the pooled relative border score per
+    explained step (the per-clip one where explain wrote no pooled scores, raw where no prior
+    was computed), mean over seeds with its 95 % t-interval, for the natural and the common
+    analyzer. Middle: the val-selected test gain per seed with its paired interval, and the
+    mean over seeds with its t-interval. Bottom: the pooled (else mean) share per frame
+    position at the training step (mean over seeds) and the prior's shares."""
     plt = _pyplot()
     n = len(models)
     fig, axes = plt.subplots(3, n, figsize=(2.8 * n + 0.6, 7.2), squeeze=False)
-    column = ("relative_border_score" if border["relative_border_score"].notna().any()
-              else "border_score")
+    column = next(c for c in ("pooled_relative_border_score", "relative_border_score",
+                              "border_score")
+                  if c in border.columns and border[c].notna().any())
     styles = {"natural": ("o-", "C0"), "common": ("s--", "C1")}
     for j, model in enumerate(models):
         ax = axes[0, j]
@@ -236,16 +238,20 @@ def plot_architectures(border: pd.DataFrame, seeds: pd.DataFrame, profiles: pd.D
         p = profiles[profiles["model"] == model]
         for kind, g in p.groupby("analyzer_kind"):
             fmt, color = styles.get(str(kind), ("^:", "C2"))
-            means = g.groupby("position")[["mean_share", "prior_share"]].mean()
-            ax.plot(means.index, means["mean_share"], fmt, color=color, ms=3, label=str(kind))
-            if means["prior_share"].notna().any():
-                ax.plot(means.index, means["prior_share"], ":", color=color, lw=1,
+            pooled = "pooled_share" in g.columns and g["pooled_share"].notna().any()
+            share, prior = (("pooled_share", "pooled_prior_share") if pooled
+                            else ("mean_share", "prior_share"))
+            means = g.groupby("position")[[share, prior]].mean()
+            ax.plot(means.index, means[share], fmt, color=color, ms=3, label=str(kind))
+            if means[prior].notna().any():
+                ax.plot(means.index, means[prior], ":", color=color, lw=1,
                         label=f"{kind} prior")
         ax.set_xlabel("frame position", fontsize=8)
         ax.legend(fontsize=6)
     axes[0, 0].set_ylabel(column.replace("_", " "), fontsize=8)
     axes[1, 0].set_ylabel("test gain (val-selected step)", fontsize=8)
-    axes[2, 0].set_ylabel("mean share (training step)", fontsize=8)
+    pooled = "pooled_share" in profiles.columns and profiles["pooled_share"].notna().any()
+    axes[2, 0].set_ylabel(f"{'pooled' if pooled else 'mean'} share (training step)", fontsize=8)
     fig.tight_layout()
     return _save(fig, path)
 

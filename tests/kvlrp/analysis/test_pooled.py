@@ -14,6 +14,7 @@ from kvlrp.analysis.measures.pooled import (
     POOLED_CHANGE_COLUMNS,
     POOLED_COLUMNS,
     pooled_border,
+    pooled_profiles,
     video_counts,
 )
 from kvlrp.analysis.measures.profiles import BORDER_COLUMNS, summarize_profiles
@@ -213,3 +214,23 @@ def test_without_relevance_columns_the_pooled_columns_are_nan():
     frame = _frame(TRAINED).drop(columns="relevance")
     _, borders = summarize_profiles(frame, None, by_class=False, n_boot=50)
     assert borders[POOLED_COLUMNS].isna().all(axis=None)
+
+
+def test_pooled_profiles_by_hand():
+    """The shares a report plots behind the pooled scores: sums over the step's clips over the
+    total; the prior's per seed over the same clips (a clip the model did not keep is left
+    out), then averaged over the seeds."""
+    def rows(values, step=1, seed=None, video="v0", clip=0):
+        out = pd.DataFrame({"step": step, "video_id": video, "clip_index": clip,
+                            "position": np.arange(len(values)), "relevance": values})
+        return out if seed is None else out.assign(seed=seed)
+
+    frame = pd.concat([rows([1.0, -2.0, 5.0]), rows([3.0, 2.0, -1.0], clip=1),
+                       rows([9.0, 9.0, 9.0], step=4)])
+    prior = pd.concat([rows([1.0, 1.0, 2.0], seed=7), rows([1.0, 1.0, 0.0], seed=7, clip=1),
+                       rows([0.0, 3.0, 1.0], seed=8), rows([5.0, 5.0, 5.0], seed=8, clip=2)])
+    p, q = pooled_profiles(frame, prior, 1)
+    np.testing.assert_allclose(p, np.array([4.0, 0.0, 4.0]) / 8.0)
+    np.testing.assert_allclose(q, (np.array([2.0, 2.0, 2.0]) / 6 + np.array([0.0, 3.0, 1.0]) / 4)
+                               / 2)
+    assert pooled_profiles(frame, None, 1)[1] is None
