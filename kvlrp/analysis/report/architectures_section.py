@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import pandas as pd
 
 from kvlrp.analysis.report.blocks import Block, Figure, Heading, Paragraph, Table
 from kvlrp.analysis.report.plots import plot_architectures
+from kvlrp.analysis.report.study_section import read_summary_of_kind
 from kvlrp.analysis.report.tables import ci
 from kvlrp.infra import fs
 
@@ -20,11 +20,7 @@ __all__ = ["architectures_blocks", "read_architectures"]
 
 def read_architectures(root: Path) -> dict[str, Any] | None:
     """The ``summary.json`` of a study across architectures in ``root`` (None if none)."""
-    file = root / "summary.json"
-    if not file.exists():
-        return None
-    summary = json.loads(file.read_text())
-    return summary if summary.get("kind") == "study_architectures" else None
+    return read_summary_of_kind(root, "study_architectures")
 
 
 def _steps(table: pd.DataFrame) -> list[int]:
@@ -78,26 +74,21 @@ def pairs_view(pairs: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def _tagged(summary: dict, name: str) -> pd.DataFrame:
-    """The per-architecture table ``name`` of every study, with a ``model`` column."""
-    parts = [fs.read_csv(Path(summary["studies"][m]) / name).assign(model=m)
-             for m in summary["models"]]
-    return pd.concat(parts, ignore_index=True)
-
-
-def _profiles(summary: dict, seeds: pd.DataFrame) -> pd.DataFrame:
-    """Shares per position at each seed's training step (mean and pooled, and the prior's),
-    per architecture and analyzer kind, as the study reads them back
+def _studies(summary: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Every architecture's seeds, border rows and share profiles at each seed's training
+    step, with a ``model`` column, each study read once
     (:func:`~kvlrp.analysis.study_architectures.read_architecture`)."""
     from kvlrp.analysis.study_architectures import read_architecture
 
-    parts = []
+    seeds, border, profiles = [], [], []
     for model in summary["models"]:
-        profiles = read_architecture(summary["studies"][model], model).profiles
-        steps = seeds[seeds["model"] == model].set_index("seed")["train_step"]
-        at_train = profiles["step"].to_numpy() == profiles["seed"].map(steps).to_numpy()
-        parts.append(profiles[at_train].assign(model=model))
-    return pd.concat(parts, ignore_index=True)
+        data = read_architecture(summary["studies"][model], model)
+        steps = data.seeds.set_index("seed")["train_step"]
+        at_train = data.profiles["step"].to_numpy() == data.profiles["seed"].map(steps).to_numpy()
+        seeds.append(data.seeds.assign(model=model))
+        border.append(data.border.assign(model=model))
+        profiles.append(data.profiles[at_train].assign(model=model))
+    return tuple(pd.concat(p, ignore_index=True) for p in (seeds, border, profiles))
 
 
 def architectures_blocks(root: Path, plots: Path) -> list[Block]:
@@ -107,9 +98,8 @@ def architectures_blocks(root: Path, plots: Path) -> list[Block]:
         return []
     table = fs.read_csv(root / "study_architectures.csv")
     pairs = fs.read_csv(root / "study_architecture_pairs.csv")
-    seeds = _tagged(summary, "study_seeds.csv")
-    border = _tagged(summary, "study_border.csv")
-    png = plot_architectures(border, seeds, _profiles(summary, seeds), summary["models"],
+    seeds, border, profiles = _studies(summary)
+    png = plot_architectures(border, seeds, profiles, summary["models"],
                              plots / "study_architectures.png")
     analyzers = pd.DataFrame([{"model": m, "natural analyzer": a["natural"],
                                "common analyzer": a.get("common", ""),

@@ -13,16 +13,21 @@ from kvlrp.analysis.report.plots import plot_study
 from kvlrp.analysis.report.tables import study_border_view, study_seeds_view, study_summary_view
 from kvlrp.infra import fs
 
-__all__ = ["read_study", "study_blocks"]
+__all__ = ["read_study", "read_summary_of_kind", "study_blocks"]
 
 
-def read_study(root: Path) -> dict[str, Any] | None:
-    """The study's ``summary.json`` in ``root`` (None if ``root`` holds no study)."""
+def read_summary_of_kind(root: Path, kind: str) -> dict[str, Any] | None:
+    """The ``summary.json`` in ``root`` if its ``kind`` is ``kind`` (None otherwise)."""
     file = root / "summary.json"
     if not file.exists():
         return None
     summary = json.loads(file.read_text())
-    return summary if summary.get("kind") == "study" else None
+    return summary if summary.get("kind") == kind else None
+
+
+def read_study(root: Path) -> dict[str, Any] | None:
+    """The study's ``summary.json`` in ``root`` (None if ``root`` holds no study)."""
+    return read_summary_of_kind(root, "study")
 
 
 def study_blocks(root: Path, plots: Path) -> list[Block]:
